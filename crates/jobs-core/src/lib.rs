@@ -1,1 +1,39 @@
-//! placeholder
+//! The async-jobs domain: what a job is, how it moves, how it is stored and queued.
+//!
+//! No Spin or wasmtime imports: everything here builds for the host and is tested with
+//! plain `cargo test`; the components adapt it to Spin through the ports.
+//!
+//! # Layout
+//!
+//! Domain (pure values and rules):
+//! - [`job`]: job ids, tenants, statuses, the job record and its state machine.
+//! - [`kind`]: the [`kind::Kind`] trait and the registry of built-in kinds; one file per
+//!   kind under `kinds/`.
+//! - [`submission`]: a client's submission parsed and validated into a new job.
+//! - [`codec`]: the one encoding of stored records and results, with round-trip tests.
+//! - [`retry`]: exponential backoff with full jitter, capped.
+//! - [`config`]: settings parsed from Spin variables.
+//!
+//! Application (uses the ports, no I/O of its own):
+//! - [`ports`]: traits for the key-value store, Redis and the clock.
+//! - [`keys`]: every key name, in one place.
+//! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
+//! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
+//! - [`service`]: submit, status, result, cancel, list, stats, health, drain.
+//! - [`memory`]: in-memory ports for unit tests.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod config;
+pub mod job;
+pub mod kind;
+pub mod kinds;
+pub mod retry;
+pub mod submission;
+
+pub mod keys;
+pub mod memory;
+pub mod ports;
+pub mod queue;
+pub mod resource;
+pub mod service;

@@ -1,0 +1,282 @@
+//! The one encoding of what is stored in the key-value store: job records (`j:` keys)
+//! and results (`r:` keys). Every reader and writer goes through here, and the tests
+//! round-trip every status and variant, so a record can never mean one thing to the
+//! worker and another to the API.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::job::Job;
+use crate::kind::Output;
+
+/// The record format written by this version. Bump it, and keep reading the old one,
+/// when a change is not purely additive.
+pub const JOB_VERSION: u64 = 1;
+
+/// The first line of a stored result starts with this, then the content type.
+const RESULT_PREFIX: &[u8] = b"v1 ";
+
+/// Why stored bytes could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CodecError {
+    /// The bytes are not a record of any known version (not JSON, no `v`, or a required
+    /// field missing or wrong).
+    #[error("malformed stored {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    /// The bytes carry a version this build cannot read (written by a newer build).
+    #[error("stored {what} has unsupported version {version}")]
+    UnknownVersion { what: &'static str, version: String },
+}
+
+#[derive(Serialize)]
+struct StoredJob<'a> {
+    v: u64,
+    #[serde(flatten)]
+    job: &'a Job,
+}
+
+/// A job record as stored: a JSON object with `"v": 1` beside the record's fields.
+pub fn encode_job(job: &Job) -> Vec<u8> {
+    // Every field serializes infallibly (ids and timestamps always have a text form), so
+    // an error here is a bug in this crate, not bad data.
+    serde_json::to_vec(&StoredJob {
+        v: JOB_VERSION,
+        job,
+    })
+    .expect("a job record always serializes")
+}
+
+/// Reads a stored job record, refusing versions it does not know.
+pub fn decode_job(bytes: &[u8]) -> Result<Job, CodecError> {
+    let malformed = |detail: String| CodecError::Malformed {
+        what: "job",
+        detail,
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| malformed("not a JSON object".to_owned()))?;
+    match object.remove("v") {
+        None => return Err(malformed("no version field \"v\"".to_owned())),
+        Some(v) if v.as_u64() == Some(JOB_VERSION) => {}
+        Some(v) => {
+            return Err(CodecError::UnknownVersion {
+                what: "job",
+                version: v.to_string(),
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+}
+
+/// A result as stored: `v1 <content type>\n` then the bytes unchanged, so binary
+/// results (images) are stored without base64 growth.
+pub fn encode_result(output: &Output) -> Vec<u8> {
+    // A content type never holds control characters; if a kind ever produced one, it is
+    // dropped rather than let it break the line.
+    let content_type: String = output
+        .content_type
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let mut bytes =
+        Vec::with_capacity(RESULT_PREFIX.len() + content_type.len() + 1 + output.bytes.len());
+    bytes.extend_from_slice(RESULT_PREFIX);
+    bytes.extend_from_slice(content_type.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&output.bytes);
+    bytes
+}
+
+/// Reads a stored result.
+pub fn decode_result(bytes: &[u8]) -> Result<Output, CodecError> {
+    let malformed = |detail: &str| CodecError::Malformed {
+        what: "result",
+        detail: detail.to_owned(),
+    };
+    let newline = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| malformed("no header line"))?;
+    let (header, body) = (&bytes[..newline], &bytes[newline + 1..]);
+    let Some(content_type) = header.strip_prefix(RESULT_PREFIX) else {
+        let version = header
+            .split(|&b| b == b' ')
+            .next()
+            .map(|v| String::from_utf8_lossy(v).chars().take(16).collect())
+            .unwrap_or_default();
+        return Err(CodecError::UnknownVersion {
+            what: "result",
+            version,
+        });
+    };
+    let content_type = std::str::from_utf8(content_type)
+        .ok()
+        .filter(|ct| !ct.is_empty() && !ct.chars().any(char::is_control))
+        .ok_or_else(|| malformed("bad content type"))?;
+    Ok(Output {
+        content_type: content_type.to_owned(),
+        bytes: body.to_vec(),
+    })
+}
+
+/// Lowercase hex of `bytes` (digests, fingerprints).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::tests::{job_in, new_job};
+    use crate::job::{ErrorInfo, ErrorType, JobId, Progress, Status, Tenant, Timestamp};
+    use serde_json::json;
+
+    #[test]
+    fn a_job_in_every_status_round_trips() {
+        for status in Status::ALL {
+            let job = job_in(status);
+            assert_eq!(job.status, status);
+            assert_eq!(decode_job(&encode_job(&job)), Ok(job), "{status}");
+        }
+    }
+
+    #[test]
+    fn every_error_type_round_trips() {
+        for kind in ErrorType::ALL {
+            let mut job = job_in(Status::Failed);
+            job.error = Some(ErrorInfo::new(kind, format!("because {kind}")));
+            assert_eq!(decode_job(&encode_job(&job)), Ok(job));
+        }
+    }
+
+    #[test]
+    fn a_job_with_every_optional_field_set_round_trips() {
+        let mut job = new_job(5);
+        job.tenant = Tenant::parse("acme").unwrap();
+        job.input = json!({"nested": {"list": [1, "two", null, 3.5, true]}, "u": "é\u{1F600}"});
+        job.progress = Some(Progress::new(42, Some("half".into())));
+        job.started_at = Some(Timestamp::from_ms(1_700_000_000_001));
+        job.finished_at = Some(Timestamp::from_ms(1_700_000_000_999));
+        job.error = Some(ErrorInfo::transient("flaky"));
+        job.callback_url = Some("https://example.com/hook".into());
+        job.idempotency_key = Some("key-1".into());
+        job.not_before = Some(Timestamp::from_ms(1_700_000_100_000));
+        job.attempts = 2;
+        assert_eq!(decode_job(&encode_job(&job)), Ok(job));
+    }
+
+    #[test]
+    fn a_stored_job_carries_version_one_and_readable_fields() {
+        let job = job_in(Status::Running);
+        let value: serde_json::Value = serde_json::from_slice(&encode_job(&job)).unwrap();
+        assert_eq!(value["v"], 1);
+        assert_eq!(value["status"], "running");
+        assert_eq!(value["id"], job.id.as_str());
+        assert_eq!(value["tenant"], "default");
+        assert_eq!(value["created_at"], "1970-01-01T00:00:01.000Z");
+    }
+
+    #[test]
+    fn a_stored_job_of_another_version_or_no_version_is_refused() {
+        let job = job_in(Status::Queued);
+        let mut value: serde_json::Value = serde_json::from_slice(&encode_job(&job)).unwrap();
+        value["v"] = json!(2);
+        let err = decode_job(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            CodecError::UnknownVersion {
+                what: "job",
+                version: "2".into()
+            }
+        );
+        value.as_object_mut().unwrap().remove("v");
+        assert!(matches!(
+            decode_job(&serde_json::to_vec(&value).unwrap()),
+            Err(CodecError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_is_a_codec_error_not_a_panic() {
+        for bytes in [
+            &b""[..],
+            b"\xff\xfe",
+            b"[]",
+            b"{\"v\":1}",
+            b"{\"v\":1,\"id\":\"x\"}",
+        ] {
+            assert!(decode_job(bytes).is_err());
+        }
+        let id = JobId::new();
+        let bad_status = format!(
+            r#"{{"v":1,"id":"{id}","tenant":"default","kind":"echo","input":null,"status":"done",
+                "attempts":0,"max_attempts":1,"progress":null,"created_at":"2026-01-01T00:00:00.000Z",
+                "started_at":null,"finished_at":null,"error":null,"callback_url":null,
+                "idempotency_key":null,"not_before":null}}"#
+        );
+        assert!(decode_job(bad_status.as_bytes()).is_err());
+        let good = bad_status.replace("\"done\"", "\"queued\"");
+        assert_eq!(decode_job(good.as_bytes()).unwrap().status, Status::Queued);
+    }
+
+    #[test]
+    fn results_round_trip_binary_bytes_unchanged() {
+        let all_bytes: Vec<u8> = (0..=255u8).chain([b'\n', b'\r', 0]).collect();
+        for output in [
+            Output {
+                content_type: "image/png".into(),
+                bytes: all_bytes,
+            },
+            Output {
+                content_type: "application/json".into(),
+                bytes: Vec::new(),
+            },
+            Output::json(&json!({"hex": "ab\ncd"})),
+        ] {
+            assert_eq!(decode_result(&encode_result(&output)), Ok(output));
+        }
+    }
+
+    #[test]
+    fn a_stored_result_starts_with_its_version_and_content_type() {
+        let out = Output {
+            content_type: "image/webp".into(),
+            bytes: b"RIFF".to_vec(),
+        };
+        assert_eq!(encode_result(&out), b"v1 image/webp\nRIFF");
+    }
+
+    #[test]
+    fn bad_stored_results_are_refused() {
+        assert!(matches!(
+            decode_result(b"no newline"),
+            Err(CodecError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode_result(b"v2 image/png\n..."),
+            Err(CodecError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            decode_result(b"v1 \n..."),
+            Err(CodecError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode_result(b"v1 \xff\n"),
+            Err(CodecError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+    }
+}

@@ -1,0 +1,279 @@
+//! Settings of a deployment, parsed from Spin variables (or anything that maps a name to
+//! a string) with defaults and range checks. No Spin imports: the component passes a
+//! lookup closure.
+
+use thiserror::Error;
+
+/// Every setting, valid once built. The names of the Spin variables are the field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Redis for the queue, leases, indexes and doorbell: `redis://` or `rediss://`.
+    /// Default `redis://127.0.0.1:6379`.
+    pub redis_address: String,
+    /// The pub/sub channel the worker's trigger listens on (the doorbell). Default `jobs`.
+    pub queue_channel: String,
+    /// Largest accepted request body in bytes; larger is `413`. Default 1 MiB, which also
+    /// keeps records under the 1 MB value limit of hosted key-value stores.
+    pub max_body_bytes: usize,
+    /// `max_attempts` of a submission that does not give one. Default 3, range 1..=25.
+    pub default_max_attempts: u32,
+    /// How long a claim lasts without a heartbeat before another worker may take the job.
+    /// Default 30000, at least 1000 (shorter would expire between two progress reports).
+    pub lease_ms: u64,
+    /// How long one worker instance keeps claiming jobs per doorbell before it re-rings
+    /// and returns. Default 2000.
+    pub drain_budget_ms: u64,
+    /// How long finished jobs, results and idempotency keys are kept. Default 86400
+    /// (one day), at least 1.
+    pub job_ttl_seconds: u64,
+    /// A secret that allows the operator drain endpoint, or `None` (empty variable) to
+    /// disable it.
+    pub drain_token: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            redis_address: "redis://127.0.0.1:6379".to_owned(),
+            queue_channel: "jobs".to_owned(),
+            max_body_bytes: 1_048_576,
+            default_max_attempts: 3,
+            lease_ms: 30_000,
+            drain_budget_ms: 2_000,
+            job_ttl_seconds: 86_400,
+            drain_token: None,
+        }
+    }
+}
+
+/// A setting that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// The variable `name` was set to `value`, which is not allowed because `reason`.
+    #[error("invalid setting {name} = {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The valid range of the numeric settings, in one place for the checks and the docs.
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=25;
+
+impl Settings {
+    /// Reads every setting through `lookup` (a Spin variable getter, an env reader, a
+    /// map in tests). A missing variable takes its default; a variable set to something
+    /// unusable is an error naming it, never a silent default.
+    pub fn from_lookup<F>(lookup: F) -> Result<Settings, ConfigError>
+    where
+        F: Fn(&str) -> Option<String>,
+    {
+        let d = Settings::default();
+        let get = |name: &'static str| lookup(name).map(|v| (name, v));
+
+        let redis_address = match get("redis_address") {
+            None => d.redis_address,
+            Some((name, raw)) => {
+                let v = raw.trim();
+                let ok = ["redis://", "rediss://"]
+                    .iter()
+                    .any(|p| v.len() > p.len() && v.starts_with(p));
+                if !ok {
+                    return Err(invalid(
+                        name,
+                        &raw,
+                        "must be a URL starting with redis:// or rediss://",
+                    ));
+                }
+                v.to_owned()
+            }
+        };
+
+        let queue_channel = match get("queue_channel") {
+            None => d.queue_channel,
+            Some((name, raw)) => {
+                let v = raw.trim();
+                if v.is_empty() {
+                    return Err(invalid(name, &raw, "must not be empty"));
+                }
+                v.to_owned()
+            }
+        };
+
+        let max_body_bytes = number(get("max_body_bytes"), d.max_body_bytes, 1..=usize::MAX)?;
+        let default_max_attempts = number(
+            get("default_max_attempts"),
+            d.default_max_attempts,
+            MAX_ATTEMPTS_RANGE,
+        )?;
+        let lease_ms = number(get("lease_ms"), d.lease_ms, 1_000..=u64::MAX)?;
+        let drain_budget_ms = number(get("drain_budget_ms"), d.drain_budget_ms, 0..=u64::MAX)?;
+        let job_ttl_seconds = number(get("job_ttl_seconds"), d.job_ttl_seconds, 1..=u64::MAX)?;
+        let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
+
+        Ok(Settings {
+            redis_address,
+            queue_channel,
+            max_body_bytes,
+            default_max_attempts,
+            lease_ms,
+            drain_budget_ms,
+            job_ttl_seconds,
+            drain_token,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses an unsigned decimal setting within `range`, or returns `default` when unset.
+fn number<T>(
+    found: Option<(&'static str, String)>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Bounded,
+{
+    let Some((name, raw)) = found else {
+        return Ok(default);
+    };
+    let describe = || {
+        if *range.end() == T::MAX {
+            format!("must be a whole number of at least {}", range.start())
+        } else {
+            format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )
+        }
+    };
+    match raw.trim().parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(name, &raw, describe())),
+    }
+}
+
+/// The largest value of an integer type, so a range ending there reads "at least N".
+trait Bounded {
+    const MAX: Self;
+}
+impl Bounded for u32 {
+    const MAX: Self = u32::MAX;
+}
+impl Bounded for u64 {
+    const MAX: Self = u64::MAX;
+}
+impl Bounded for usize {
+    const MAX: Self = usize::MAX;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_variables_give_the_documented_defaults() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.redis_address, "redis://127.0.0.1:6379");
+        assert_eq!(s.queue_channel, "jobs");
+        assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.default_max_attempts, 3);
+        assert_eq!(s.lease_ms, 30_000);
+        assert_eq!(s.drain_budget_ms, 2_000);
+        assert_eq!(s.job_ttl_seconds, 86_400);
+        assert_eq!(s.drain_token, None);
+        assert_eq!(s, Settings::default());
+    }
+
+    #[test]
+    fn every_variable_is_read_by_its_name() {
+        let s = from(&[
+            ("redis_address", "rediss://cache:6380"),
+            ("queue_channel", "jobs-test"),
+            ("max_body_bytes", "2048"),
+            ("default_max_attempts", "25"),
+            ("lease_ms", "1000"),
+            ("drain_budget_ms", "0"),
+            ("job_ttl_seconds", "1"),
+            ("drain_token", "s3cret"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                redis_address: "rediss://cache:6380".into(),
+                queue_channel: "jobs-test".into(),
+                max_body_bytes: 2048,
+                default_max_attempts: 25,
+                lease_ms: 1000,
+                drain_budget_ms: 0,
+                job_ttl_seconds: 1,
+                drain_token: Some("s3cret".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_drain_token_means_none() {
+        assert_eq!(from(&[("drain_token", "")]).unwrap().drain_token, None);
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_name_the_variable_and_value() {
+        let cases: &[(&str, &str)] = &[
+            ("redis_address", "http://x"),
+            ("redis_address", "redis://"),
+            ("queue_channel", "  "),
+            ("max_body_bytes", "0"),
+            ("max_body_bytes", "lots"),
+            ("default_max_attempts", "0"),
+            ("default_max_attempts", "26"),
+            ("default_max_attempts", "-1"),
+            ("lease_ms", "999"),
+            ("drain_budget_ms", "1.5"),
+            ("job_ttl_seconds", "0"),
+            ("job_ttl_seconds", "99999999999999999999999"),
+        ];
+        for &(name, value) in cases {
+            let err = from(&[(name, value)]).expect_err(&format!("{name}={value:?} accepted"));
+            let ConfigError::Invalid {
+                name: n, value: v, ..
+            } = &err;
+            assert_eq!((*n, v.as_str()), (name, value));
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains("must"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn range_messages_say_what_is_allowed() {
+        let err = from(&[("default_max_attempts", "30")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid setting default_max_attempts = \"30\": must be a whole number from 1 to 25"
+        );
+        let err = from(&[("lease_ms", "5")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("must be a whole number of at least 1000")
+        );
+    }
+}

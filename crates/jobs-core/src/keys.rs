@@ -1,0 +1,130 @@
+//! Every key name the app uses, in one place (docs/architecture.md, "Where state lives").
+//! Depends only on the job identity types; the services and the queue never format a key
+//! themselves.
+//!
+//! Key-value keys are short (`j:{tenant}:{id}`, hosted Spin limits keys to 255 bytes).
+//! Redis keys wrap the tenant in literal braces (`aj:{default}:ready`): a Redis Cluster hash
+//! tag, so every key one script touches lives in one slot.
+
+use crate::job::{JobId, Status, Tenant};
+
+/// Key-value: the job record, the truth a client reads.
+pub fn job(tenant: &Tenant, id: &JobId) -> String {
+    format!("j:{}:{}", tenant.as_str(), id.as_str())
+}
+
+/// Key-value: the result bytes of a succeeded job.
+pub fn result(tenant: &Tenant, id: &JobId) -> String {
+    format!("r:{}:{}", tenant.as_str(), id.as_str())
+}
+
+fn redis(tenant: &Tenant, name: &str) -> String {
+    format!("aj:{{{}}}:{name}", tenant.as_str())
+}
+
+/// Redis LIST: ids ready to run (LPUSH by submit, RPOP by claim).
+pub fn ready(tenant: &Tenant) -> String {
+    redis(tenant, "ready")
+}
+
+/// Redis ZSET id → due ms: delayed submissions and retries.
+pub fn delayed(tenant: &Tenant) -> String {
+    redis(tenant, "delayed")
+}
+
+/// Redis ZSET id → lease deadline ms of running jobs.
+pub fn leases(tenant: &Tenant) -> String {
+    redis(tenant, "leases")
+}
+
+/// Redis HASH id → token of the worker holding the lease.
+pub fn owner(tenant: &Tenant) -> String {
+    redis(tenant, "owner")
+}
+
+/// Redis ZSET (score 0) of every job; lex order of UUIDv7 ids is time order.
+pub fn all(tenant: &Tenant) -> String {
+    redis(tenant, "all")
+}
+
+/// Redis ZSET (score 0) of the jobs in one status.
+pub fn by_status(tenant: &Tenant, status: Status) -> String {
+    redis(tenant, &format!("s:{}", status.as_str()))
+}
+
+/// Redis SET of running jobs whose cancellation was requested.
+pub fn cancel(tenant: &Tenant) -> String {
+    redis(tenant, "cancel")
+}
+
+/// Redis ZSET id → finished ms, swept for retention.
+pub fn finished(tenant: &Tenant) -> String {
+    redis(tenant, "finished")
+}
+
+/// Redis HASH of counters (`retries`, `dead`).
+pub fn counters(tenant: &Tenant) -> String {
+    redis(tenant, "counters")
+}
+
+/// Redis STRING `{id} {fingerprint}`: an idempotency key claimed by a submission.
+pub fn idempotency(tenant: &Tenant, key: &str) -> String {
+    redis(tenant, &format!("idem:{key}"))
+}
+
+/// Redis STRING with a short expiry: "the doorbell was rung again recently".
+pub fn rung(tenant: &Tenant) -> String {
+    redis(tenant, "rung")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> JobId {
+        JobId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap()
+    }
+
+    #[test]
+    fn key_value_keys_are_short_and_name_tenant_and_id() {
+        let t = Tenant::default_tenant();
+        assert_eq!(
+            job(&t, &id()),
+            "j:default:01890a5d-ac96-774b-bcce-b302099a8057"
+        );
+        assert_eq!(
+            result(&t, &id()),
+            "r:default:01890a5d-ac96-774b-bcce-b302099a8057"
+        );
+    }
+
+    #[test]
+    fn redis_keys_share_the_tenant_hash_tag() {
+        let t = Tenant::default_tenant();
+        let keys = [
+            (ready(&t), "aj:{default}:ready"),
+            (delayed(&t), "aj:{default}:delayed"),
+            (leases(&t), "aj:{default}:leases"),
+            (owner(&t), "aj:{default}:owner"),
+            (all(&t), "aj:{default}:all"),
+            (cancel(&t), "aj:{default}:cancel"),
+            (finished(&t), "aj:{default}:finished"),
+            (counters(&t), "aj:{default}:counters"),
+            (idempotency(&t, "k-1"), "aj:{default}:idem:k-1"),
+            (rung(&t), "aj:{default}:rung"),
+        ];
+        for (got, want) in keys {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn every_status_has_its_own_index_that_reads_back_to_the_status() {
+        let t = Tenant::default_tenant();
+        for status in Status::ALL {
+            let key = by_status(&t, status);
+            let name = key.strip_prefix("aj:{default}:s:").unwrap();
+            assert_eq!(Status::parse(name).unwrap(), status);
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! What a job kind is: the [`Kind`] trait (validate at intake, run in the worker), what a
+//! run may ask of its host ([`RunContext`]), what it returns, and the [`Registry`] of
+//! kinds by name. The kinds themselves live in `crate::kinds`, one file each.
+//!
+//! No I/O here: a kind computes; the worker (through the ports) stores and reports.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::job::ErrorInfo;
+
+/// A kind of work. Object safe, so the registry holds `Box<dyn Kind>`.
+///
+/// `validate` runs at intake and must accept exactly the inputs `run` can process, so
+/// a bad input is a `422` at once and never a failed job later.
+pub trait Kind: Send + Sync {
+    /// The name clients put in `kind`, e.g. `"thumbnail"`.
+    fn name(&self) -> &'static str;
+
+    /// One line for listings and the API description.
+    fn summary(&self) -> &'static str {
+        ""
+    }
+
+    /// Checks an input fully, without doing the work.
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput>;
+
+    /// Does the work for an input that passed `validate`. Calls `ctx.progress` now and
+    /// then; when it returns `Err(Cancelled)` the kind stops and returns
+    /// `Err(RunError::Cancelled)` (the `?` operator does that).
+    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError>;
+}
+
+/// What a running kind may ask of the worker that runs it.
+pub trait RunContext {
+    /// The attempt being run: 1 for the first.
+    fn attempt(&self) -> u32;
+
+    /// Reports progress (0 to 100, an optional short note). The worker records it and
+    /// renews the job's lease; `Err(Cancelled)` means a client cancelled the job and
+    /// the kind must stop.
+    fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled>;
+
+    /// Waits. A method rather than `std::thread::sleep` so tests run without waiting.
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// The job was cancelled while it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the job was cancelled")]
+pub struct Cancelled;
+
+/// A kind's result: bytes and their media type, served as-is by `GET /jobs/{id}/result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Output {
+    /// A JSON result (`application/json`).
+    pub fn json(value: &Value) -> Output {
+        Output {
+            content_type: "application/json".to_owned(),
+            bytes: value.to_string().into_bytes(),
+        }
+    }
+}
+
+/// Why a run did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RunError {
+    /// Another attempt may succeed (retried while attempts remain).
+    #[error("transient error: {0}")]
+    Transient(String),
+    /// Retrying cannot help; the job fails now.
+    #[error("permanent error: {0}")]
+    Permanent(String),
+    /// The kind stopped because the job was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<Cancelled> for RunError {
+    fn from(_: Cancelled) -> Self {
+        RunError::Cancelled
+    }
+}
+
+impl RunError {
+    /// Whether another attempt is worth making.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RunError::Transient(_))
+    }
+
+    /// The error as recorded in the job.
+    pub fn to_error_info(&self) -> ErrorInfo {
+        match self {
+            RunError::Transient(m) => ErrorInfo::transient(m.clone()),
+            RunError::Permanent(m) => ErrorInfo::permanent(m.clone()),
+            RunError::Cancelled => ErrorInfo::cancelled(),
+        }
+    }
+}
+
+/// Why a kind refused an input: which field (if one is to blame) and why, in words meant
+/// for the client (it becomes the `detail` of a `422`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct InvalidInput {
+    /// The field at fault, as a path inside `input` (`"width"`), or `None` when the input
+    /// as a whole is wrong (e.g. not an object).
+    pub field: Option<String>,
+    /// Why, e.g. "must be an integer from 1 to 2048".
+    pub reason: String,
+}
+
+impl InvalidInput {
+    /// The field `field` is wrong.
+    pub fn field(field: impl Into<String>, reason: impl Into<String>) -> InvalidInput {
+        InvalidInput {
+            field: Some(field.into()),
+            reason: reason.into(),
+        }
+    }
+
+    /// The input as a whole is wrong.
+    pub fn whole(reason: impl Into<String>) -> InvalidInput {
+        InvalidInput {
+            field: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "input.{field}: {}", self.reason),
+            None => write!(f, "input: {}", self.reason),
+        }
+    }
+}
+
+/// The kinds a deployment offers, by name.
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn Kind>>,
+}
+
+impl Registry {
+    /// No kinds at all (for tests that register their own).
+    pub fn empty() -> Registry {
+        Registry {
+            kinds: BTreeMap::new(),
+        }
+    }
+
+    /// Every built-in kind (see `crate::kinds::builtin`).
+    pub fn builtin() -> Registry {
+        let mut registry = Registry::empty();
+        for kind in crate::kinds::builtin() {
+            registry.register(kind);
+        }
+        registry
+    }
+
+    /// Adds a kind, replacing any kind of the same name. This is where a test-only kind
+    /// switched on by configuration will be added.
+    pub fn register(&mut self, kind: Box<dyn Kind>) {
+        self.kinds.insert(kind.name(), kind);
+    }
+
+    /// The kind called `name`, if registered.
+    pub fn get(&self, name: &str) -> Option<&dyn Kind> {
+        self.kinds.get(name).map(|k| k.as_ref())
+    }
+
+    /// Every registered name, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+
+    /// Every registered kind, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Kind> {
+        self.kinds.values().map(|k| k.as_ref())
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("kinds", &self.names())
+            .finish()
+    }
+}
+
+/// A [`RunContext`] for tests: records progress, sleeps only on paper, and can pretend
+/// the job gets cancelled. Public so the application half and other crates may reuse it.
+pub mod testing {
+    use super::*;
+
+    #[derive(Debug, Clone, Default)]
+    pub struct TestContext {
+        /// The attempt reported to the kind (set to 1 by [`TestContext::new`]).
+        pub attempt: u32,
+        /// Every progress report, in order.
+        pub reports: Vec<(u8, Option<String>)>,
+        /// When `Some(n)`, the report number `n + 1` (and every later one) answers
+        /// `Cancelled`; `Some(0)` cancels at the first report.
+        pub cancel_after_reports: Option<usize>,
+        /// Total time the kind asked to sleep; nothing actually waits.
+        pub slept: Duration,
+    }
+
+    impl TestContext {
+        /// First attempt, never cancelled.
+        pub fn new() -> TestContext {
+            TestContext::attempt(1)
+        }
+
+        /// The given attempt, never cancelled.
+        pub fn attempt(attempt: u32) -> TestContext {
+            TestContext {
+                attempt,
+                ..TestContext::default()
+            }
+        }
+
+        /// Cancelled once `n` progress reports have been accepted.
+        pub fn cancelled_after(mut self, n: usize) -> TestContext {
+            self.cancel_after_reports = Some(n);
+            self
+        }
+
+        /// The percentages reported, in order.
+        pub fn percents(&self) -> Vec<u8> {
+            self.reports.iter().map(|(p, _)| *p).collect()
+        }
+    }
+
+    impl RunContext for TestContext {
+        fn attempt(&self) -> u32 {
+            self.attempt
+        }
+
+        fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled> {
+            if self
+                .cancel_after_reports
+                .is_some_and(|n| self.reports.len() >= n)
+            {
+                return Err(Cancelled);
+            }
+            self.reports.push((percent, message.map(str::to_owned)));
+            Ok(())
+        }
+
+        fn sleep(&mut self, duration: Duration) {
+            self.slept += duration;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::TestContext;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_builtin_registry_has_every_kind_of_the_design() {
+        let registry = Registry::builtin();
+        assert_eq!(
+            registry.names(),
+            ["echo", "fail", "hash", "sleep", "thumbnail"]
+        );
+        for name in registry.names() {
+            assert_eq!(registry.get(name).map(|k| k.name()), Some(name));
+            assert!(!registry.get(name).unwrap().summary().is_empty());
+        }
+        assert!(registry.get("nope").is_none());
+    }
+
+    #[test]
+    fn a_registry_accepts_an_extra_kind() {
+        struct Noop;
+        impl Kind for Noop {
+            fn name(&self) -> &'static str {
+                "noop"
+            }
+            fn validate(&self, _: &Value) -> Result<(), InvalidInput> {
+                Ok(())
+            }
+            fn run(&self, _: &Value, _: &mut dyn RunContext) -> Result<Output, RunError> {
+                Ok(Output::json(&json!(null)))
+            }
+        }
+        let mut registry = Registry::empty();
+        registry.register(Box::new(Noop));
+        assert_eq!(registry.names(), ["noop"]);
+        let out = registry
+            .get("noop")
+            .unwrap()
+            .run(&json!({}), &mut TestContext::new())
+            .unwrap();
+        assert_eq!(out.bytes, b"null");
+    }
+
+    #[test]
+    fn run_errors_map_to_recorded_error_types() {
+        use crate::job::ErrorType;
+        assert_eq!(
+            RunError::Transient("t".into()).to_error_info().kind,
+            ErrorType::Transient
+        );
+        assert_eq!(
+            RunError::Permanent("p".into()).to_error_info(),
+            ErrorInfo::permanent("p")
+        );
+        assert_eq!(
+            RunError::Cancelled.to_error_info().kind,
+            ErrorType::Cancelled
+        );
+        assert!(RunError::Transient(String::new()).is_retryable());
+        assert!(!RunError::Permanent(String::new()).is_retryable());
+        assert!(!RunError::Cancelled.is_retryable());
+    }
+
+    #[test]
+    fn invalid_input_names_the_field_in_its_message() {
+        assert_eq!(
+            InvalidInput::field("width", "must be an integer from 1 to 2048").to_string(),
+            "input.width: must be an integer from 1 to 2048"
+        );
+        assert_eq!(
+            InvalidInput::whole("must be a JSON object").to_string(),
+            "input: must be a JSON object"
+        );
+    }
+
+    #[test]
+    fn the_test_context_cancels_after_the_given_number_of_reports() {
+        let mut ctx = TestContext::new().cancelled_after(2);
+        assert_eq!(ctx.progress(10, None), Ok(()));
+        assert_eq!(ctx.progress(20, Some("x")), Ok(()));
+        assert_eq!(ctx.progress(30, None), Err(Cancelled));
+        assert_eq!(ctx.percents(), [10, 20]);
+    }
+}

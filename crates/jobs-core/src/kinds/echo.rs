@@ -1,0 +1,58 @@
+//! `echo`: returns its input. For tests and demos of the pipeline itself.
+
+use serde_json::Value;
+
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+
+/// Input: any JSON object. Result: the same object, `application/json`.
+pub struct Echo;
+
+impl Kind for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Returns its input object unchanged."
+    }
+
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
+        if input.is_object() {
+            Ok(())
+        } else {
+            Err(InvalidInput::whole("must be a JSON object"))
+        }
+    }
+
+    fn run(&self, input: &Value, _ctx: &mut dyn RunContext) -> Result<Output, RunError> {
+        self.validate(input).map_err(super::revalidation_failed)?;
+        Ok(Output::json(input))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::testing::TestContext;
+    use serde_json::json;
+
+    #[test]
+    fn echo_returns_its_input_as_json() {
+        let input = json!({"a": [1, 2], "b": {"c": "d"}});
+        assert_eq!(Echo.validate(&input), Ok(()));
+        let out = Echo.run(&input, &mut TestContext::new()).unwrap();
+        assert_eq!(out.content_type, "application/json");
+        assert_eq!(serde_json::from_slice::<Value>(&out.bytes).unwrap(), input);
+    }
+
+    #[test]
+    fn echo_refuses_anything_but_an_object() {
+        for input in [json!(null), json!(1), json!("x"), json!([1])] {
+            assert!(Echo.validate(&input).is_err(), "{input}");
+        }
+        assert!(matches!(
+            Echo.run(&json!(1), &mut TestContext::new()),
+            Err(RunError::Permanent(_))
+        ));
+    }
+}

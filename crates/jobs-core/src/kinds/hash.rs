@@ -1,0 +1,204 @@
+//! `hash`: SHA-256 or BLAKE3 of the input, optionally iterated. CPU-bound and
+//! deterministic: good for benchmarks.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::Fields;
+use crate::codec::hex;
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+
+/// Input: `{"algorithm": "sha256" | "blake3" (default "sha256"), "data": string (its
+/// UTF-8 bytes) or "data_base64": string (exactly one of the two), "iterations":
+/// 1..=100000 (default 1)}`.
+///
+/// Result: `{"algorithm", "iterations", "hex"}`. Iteration 1 hashes the data; each
+/// further iteration hashes the previous 32-byte digest.
+pub struct Hash;
+
+pub const MAX_ITERATIONS: u64 = 100_000;
+/// Iterations between two progress reports (each report costs the worker a write).
+const REPORT_EVERY: u64 = 25_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha256,
+    Blake3,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Blake3 => "blake3",
+        }
+    }
+
+    pub fn digest(self, data: &[u8]) -> [u8; 32] {
+        match self {
+            Algorithm::Sha256 => Sha256::digest(data).into(),
+            Algorithm::Blake3 => *blake3::hash(data).as_bytes(),
+        }
+    }
+}
+
+struct Params {
+    algorithm: Algorithm,
+    data: Vec<u8>,
+    iterations: u64,
+}
+
+fn parse(input: &Value) -> Result<Params, InvalidInput> {
+    let f = Fields::of(input, &["algorithm", "data", "data_base64", "iterations"])?;
+    let algorithm = match f.str_opt("algorithm")? {
+        None | Some("sha256") => Algorithm::Sha256,
+        Some("blake3") => Algorithm::Blake3,
+        Some(_) => {
+            return Err(InvalidInput::field(
+                "algorithm",
+                "must be \"sha256\" or \"blake3\"",
+            ));
+        }
+    };
+    let data = match (f.str_opt("data")?, f.str_opt("data_base64")?) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(b64)) => super::decode_base64(b64).map_err(|e| {
+            InvalidInput::field("data_base64", format!("is not valid base64 ({e})"))
+        })?,
+        (Some(_), Some(_)) => {
+            return Err(InvalidInput::whole(
+                "give either data or data_base64, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(InvalidInput::whole(
+                "data (a string) or data_base64 is required",
+            ));
+        }
+    };
+    let iterations = f.u64_in("iterations", 1..=MAX_ITERATIONS, Some(1))?;
+    Ok(Params {
+        algorithm,
+        data,
+        iterations,
+    })
+}
+
+impl Kind for Hash {
+    fn name(&self) -> &'static str {
+        "hash"
+    }
+
+    fn summary(&self) -> &'static str {
+        "SHA-256 or BLAKE3 of data, optionally iterated: CPU-bound and deterministic."
+    }
+
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
+        parse(input).map(drop)
+    }
+
+    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
+        let p = parse(input).map_err(super::revalidation_failed)?;
+        let mut digest = p.algorithm.digest(&p.data);
+        for n in 2..=p.iterations {
+            digest = p.algorithm.digest(&digest);
+            if n % REPORT_EVERY == 0 && n < p.iterations {
+                let percent = u8::try_from(n * 100 / p.iterations).unwrap_or(99);
+                ctx.progress(percent, Some("hashing"))?;
+            }
+        }
+        Ok(Output::json(&json!({
+            "algorithm": p.algorithm.as_str(),
+            "iterations": p.iterations,
+            "hex": hex(&digest),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::testing::TestContext;
+
+    const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    const BLAKE3_ABC: &str = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
+
+    fn run(input: Value) -> Value {
+        let out = Hash.run(&input, &mut TestContext::new()).unwrap();
+        assert_eq!(out.content_type, "application/json");
+        serde_json::from_slice(&out.bytes).unwrap()
+    }
+
+    #[test]
+    fn sha256_of_abc_matches_the_standard_vector() {
+        assert_eq!(
+            run(json!({"data": "abc"})),
+            json!({"algorithm": "sha256", "iterations": 1, "hex": SHA256_ABC})
+        );
+    }
+
+    #[test]
+    fn blake3_of_abc_matches_the_reference_vector() {
+        assert_eq!(
+            run(json!({"algorithm": "blake3", "data": "abc"}))["hex"],
+            BLAKE3_ABC
+        );
+    }
+
+    #[test]
+    fn base64_data_hashes_the_decoded_bytes() {
+        assert_eq!(run(json!({"data_base64": "YWJj"}))["hex"], SHA256_ABC);
+    }
+
+    #[test]
+    fn each_iteration_hashes_the_previous_digest() {
+        let once = Sha256::digest(b"abc");
+        let twice = Sha256::digest(once);
+        assert_eq!(
+            run(json!({"data": "abc", "iterations": 2}))["hex"],
+            hex(&twice)
+        );
+        // sha256(sha256("abc")), computed independently.
+        assert_eq!(
+            hex(&twice),
+            "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358"
+        );
+        let b1 = blake3::hash(b"abc");
+        let b3 = blake3::hash(blake3::hash(b1.as_bytes()).as_bytes());
+        assert_eq!(
+            run(json!({"algorithm": "blake3", "data": "abc", "iterations": 3}))["hex"],
+            b3.to_hex().as_str()
+        );
+    }
+
+    #[test]
+    fn many_iterations_report_progress_and_stop_when_cancelled() {
+        let input = json!({"data": "abc", "iterations": MAX_ITERATIONS});
+        let mut ctx = TestContext::new();
+        Hash.run(&input, &mut ctx).unwrap();
+        assert_eq!(ctx.percents(), [25, 50, 75]);
+        let mut ctx = TestContext::new().cancelled_after(1);
+        assert_eq!(Hash.run(&input, &mut ctx), Err(RunError::Cancelled));
+    }
+
+    #[test]
+    fn hash_refuses_bad_input() {
+        for (input, field) in [
+            (json!({}), None),
+            (json!({"data": "a", "data_base64": "YQ=="}), None),
+            (json!({"data": 5}), Some("data")),
+            (json!({"data_base64": "***"}), Some("data_base64")),
+            (json!({"data": "a", "algorithm": "md5"}), Some("algorithm")),
+            (json!({"data": "a", "iterations": 0}), Some("iterations")),
+            (
+                json!({"data": "a", "iterations": 100_001}),
+                Some("iterations"),
+            ),
+            (json!({"data": "a", "salt": "x"}), Some("salt")),
+            (json!("abc"), None),
+        ] {
+            let err = Hash.validate(&input).unwrap_err();
+            assert_eq!(err.field.as_deref(), field, "{input}");
+        }
+    }
+}

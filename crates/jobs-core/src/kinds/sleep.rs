@@ -1,0 +1,121 @@
+//! `sleep`: waits `ms` milliseconds, reporting progress and stopping when cancelled. A
+//! stand-in for slow I/O.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Fields;
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+
+/// Input: `{"ms": 0..=600000}`. Result: `{"slept_ms": ms}`.
+///
+/// Sleeps in slices of at most [`SLICE_MS`]. Each progress report costs the worker a
+/// record write and a lease renewal, so it reports only when the percentage changes or
+/// [`REPORT_EVERY_MS`] have passed; either way often enough to renew the shortest lease
+/// and to notice a cancel within half a second.
+pub struct Sleep;
+
+pub const MAX_MS: u64 = 600_000;
+pub const SLICE_MS: u64 = 100;
+pub const REPORT_EVERY_MS: u64 = 500;
+
+fn parse(input: &Value) -> Result<u64, InvalidInput> {
+    Fields::of(input, &["ms"])?.u64_in("ms", 0..=MAX_MS, None)
+}
+
+impl Kind for Sleep {
+    fn name(&self) -> &'static str {
+        "sleep"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Waits ms milliseconds (up to 10 minutes), reporting progress: a stand-in for slow I/O."
+    }
+
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
+        parse(input).map(drop)
+    }
+
+    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
+        let total = parse(input).map_err(super::revalidation_failed)?;
+        let mut slept = 0;
+        let mut reported_percent = 0;
+        let mut since_report = 0;
+        while slept < total {
+            let slice = SLICE_MS.min(total - slept);
+            ctx.sleep(Duration::from_millis(slice));
+            slept += slice;
+            since_report += slice;
+            let percent = u8::try_from(slept * 100 / total).unwrap_or(100);
+            if slept < total && (percent != reported_percent || since_report >= REPORT_EVERY_MS) {
+                ctx.progress(percent, Some("sleeping"))?;
+                reported_percent = percent;
+                since_report = 0;
+            }
+        }
+        Ok(Output::json(&json!({ "slept_ms": total })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::testing::TestContext;
+
+    #[test]
+    fn sleep_waits_the_whole_time_and_says_so() {
+        let mut ctx = TestContext::new();
+        let out = Sleep.run(&json!({"ms": 1234}), &mut ctx).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out.bytes).unwrap(),
+            json!({"slept_ms": 1234})
+        );
+        assert_eq!(ctx.slept, Duration::from_millis(1234));
+        let percents = ctx.percents();
+        assert!(!percents.is_empty());
+        assert!(percents.windows(2).all(|w| w[0] < w[1]), "{percents:?}");
+        assert!(percents.iter().all(|&p| p < 100));
+    }
+
+    #[test]
+    fn sleep_of_zero_returns_at_once() {
+        let mut ctx = TestContext::new();
+        Sleep.run(&json!({"ms": 0}), &mut ctx).unwrap();
+        assert_eq!(ctx.slept, Duration::ZERO);
+        assert!(ctx.reports.is_empty());
+    }
+
+    #[test]
+    fn a_long_sleep_reports_at_least_twice_a_second_but_not_every_slice() {
+        let mut ctx = TestContext::new();
+        Sleep.run(&json!({"ms": MAX_MS}), &mut ctx).unwrap();
+        let reports = ctx.reports.len() as u64;
+        assert!(reports >= MAX_MS / REPORT_EVERY_MS - 1, "{reports}");
+        assert!(reports < MAX_MS / SLICE_MS / 2, "{reports}");
+    }
+
+    #[test]
+    fn sleep_stops_when_cancelled() {
+        let mut ctx = TestContext::new().cancelled_after(3);
+        let err = Sleep.run(&json!({"ms": 10_000}), &mut ctx).unwrap_err();
+        assert_eq!(err, RunError::Cancelled);
+        assert!(ctx.slept < Duration::from_millis(10_000));
+    }
+
+    #[test]
+    fn sleep_refuses_bad_durations() {
+        for input in [
+            json!({}),
+            json!({"ms": -1}),
+            json!({"ms": 600_001}),
+            json!({"ms": "100"}),
+            json!({"ms": 1.5}),
+            json!({"ms": 1, "extra": 2}),
+            json!(100),
+        ] {
+            assert!(Sleep.validate(&input).is_err(), "{input}");
+        }
+        assert_eq!(Sleep.validate(&json!({"ms": 600_000})), Ok(()));
+    }
+}

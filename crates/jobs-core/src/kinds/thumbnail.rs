@@ -1,0 +1,414 @@
+//! `thumbnail`: an image (PNG, JPEG or WebP, base64) resized to fit a box. The flagship
+//! kind: real CPU work whose result a user can see.
+
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use serde_json::Value;
+
+use super::Fields;
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+
+/// Input: `{"image": base64 of a PNG, JPEG or WebP file, "width": 1..=2048, "height":
+/// 1..=2048, "format"?: "png" | "jpeg" | "webp"}`.
+///
+/// The image is scaled to the largest size that fits `width` x `height` keeping its
+/// aspect ratio (each side rounded to the nearest pixel, at least 1). It is **never
+/// enlarged**: an image that already fits keeps its size and is only re-encoded, since
+/// upscaling adds bytes and no detail. The output format defaults to JPEG for JPEG input
+/// and PNG otherwise (PNG keeps WebP's transparency and losslessness; WebP output is
+/// lossless, the only WebP encoder the `image` crate has).
+///
+/// Intake checks the magic bytes and decodes the header (format, dimensions up to
+/// 8192 x 8192) but not the pixels, which would put real CPU work on the request path; a
+/// file whose body is corrupt behind a good header fails at run time, permanently.
+pub struct Thumbnail;
+
+/// The largest source image accepted, per side.
+pub const MAX_SOURCE_SIDE: u32 = 8192;
+/// The largest box, per side.
+pub const MAX_BOX_SIDE: u64 = 2048;
+/// JPEG output quality: visually clean at thumbnail sizes, about a third of quality 100.
+const JPEG_QUALITY: u8 = 85;
+
+/// The image formats read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+    WebP,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Png => "image/png",
+            Format::Jpeg => "image/jpeg",
+            Format::WebP => "image/webp",
+        }
+    }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Format::Png => ImageFormat::Png,
+            Format::Jpeg => ImageFormat::Jpeg,
+            Format::WebP => ImageFormat::WebP,
+        }
+    }
+
+    /// Recognises a file by its first bytes.
+    pub fn sniff(bytes: &[u8]) -> Option<Format> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Format::Png)
+        } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            Some(Format::Jpeg)
+        } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+            Some(Format::WebP)
+        } else {
+            None
+        }
+    }
+}
+
+struct Params {
+    image: Vec<u8>,
+    source: Format,
+    source_size: (u32, u32),
+    target: Format,
+    box_size: (u32, u32),
+}
+
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SOURCE_SIDE);
+    limits.max_image_height = Some(MAX_SOURCE_SIDE);
+    limits
+}
+
+fn reader(bytes: &[u8], format: Format, limits: Limits) -> ImageReader<Cursor<&[u8]>> {
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    reader.set_format(format.image_format());
+    reader.limits(limits);
+    reader
+}
+
+fn parse(input: &Value) -> Result<Params, InvalidInput> {
+    let f = Fields::of(input, &["image", "width", "height", "format"])?;
+    let width = f.u64_in("width", 1..=MAX_BOX_SIDE, None)?;
+    let height = f.u64_in("height", 1..=MAX_BOX_SIDE, None)?;
+    let requested = match f.str_opt("format")? {
+        None => None,
+        Some("png") => Some(Format::Png),
+        Some("jpeg") => Some(Format::Jpeg),
+        Some("webp") => Some(Format::WebP),
+        Some(_) => {
+            return Err(InvalidInput::field(
+                "format",
+                "must be \"png\", \"jpeg\" or \"webp\"",
+            ));
+        }
+    };
+    let encoded = f
+        .str_opt("image")?
+        .ok_or_else(|| InvalidInput::field("image", "is required (a base64 PNG, JPEG or WebP)"))?;
+    let image = super::decode_base64(encoded)
+        .map_err(|e| InvalidInput::field("image", format!("is not valid base64 ({e})")))?;
+    let source = Format::sniff(&image).ok_or_else(|| {
+        InvalidInput::field(
+            "image",
+            "is not a PNG, JPEG or WebP file (by its first bytes)",
+        )
+    })?;
+    // Only the header is read here, so no size limit yet: an oversized image gets the
+    // clearer message below rather than the decoder's "size exceeds limit".
+    let (w, h) = reader(&image, source, Limits::default())
+        .into_dimensions()
+        .map_err(|e| InvalidInput::field("image", format!("has an unreadable header ({e})")))?;
+    if w == 0 || h == 0 {
+        return Err(InvalidInput::field("image", "has no pixels"));
+    }
+    if w > MAX_SOURCE_SIDE || h > MAX_SOURCE_SIDE {
+        return Err(InvalidInput::field(
+            "image",
+            format!("is {w}x{h}; at most {MAX_SOURCE_SIDE}x{MAX_SOURCE_SIDE} is accepted"),
+        ));
+    }
+    let target = requested.unwrap_or(match source {
+        Format::Jpeg => Format::Jpeg,
+        Format::Png | Format::WebP => Format::Png,
+    });
+    Ok(Params {
+        image,
+        source,
+        source_size: (w, h),
+        target,
+        // Both are at most 2048, checked above.
+        box_size: (width as u32, height as u32),
+    })
+}
+
+/// The size of an image `(w, h)` scaled to fit `(bw, bh)` keeping its aspect ratio,
+/// never enlarged, each side rounded to nearest and at least 1.
+pub fn fit((w, h): (u32, u32), (bw, bh): (u32, u32)) -> (u32, u32) {
+    if w <= bw && h <= bh {
+        return (w, h);
+    }
+    let (w, h, bw, bh) = (u64::from(w), u64::from(h), u64::from(bw), u64::from(bh));
+    // Width binds when w/h >= bw/bh; compare in integers.
+    let (nw, nh) = if w * bh >= h * bw {
+        (bw, (2 * h * bw + w) / (2 * w))
+    } else {
+        ((2 * w * bh + h) / (2 * h), bh)
+    };
+    // Both are at most the box side, itself a u32.
+    (nw.max(1) as u32, nh.max(1) as u32)
+}
+
+fn encode(image: &DynamicImage, format: Format) -> Result<Vec<u8>, image::ImageError> {
+    let mut bytes = Vec::new();
+    // `write_with_encoder` converts colour types the encoder cannot take (alpha for
+    // JPEG, 16-bit for WebP).
+    match format {
+        Format::Png => image.write_with_encoder(PngEncoder::new(&mut bytes))?,
+        Format::Jpeg => {
+            image.write_with_encoder(JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY))?
+        }
+        Format::WebP => image.write_with_encoder(WebPEncoder::new_lossless(&mut bytes))?,
+    }
+    Ok(bytes)
+}
+
+impl Kind for Thumbnail {
+    fn name(&self) -> &'static str {
+        "thumbnail"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Resizes a base64 PNG, JPEG or WebP image to fit a box, keeping its aspect ratio."
+    }
+
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
+        parse(input).map(drop)
+    }
+
+    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
+        let p = parse(input).map_err(super::revalidation_failed)?;
+        let image = reader(&p.image, p.source, limits())
+            .decode()
+            .map_err(|e| RunError::Permanent(format!("the image could not be decoded: {e}")))?;
+        ctx.progress(30, Some("decoded"))?;
+
+        let (nw, nh) = fit(p.source_size, p.box_size);
+        let image = if (nw, nh) == p.source_size {
+            image
+        } else if u64::from(nw) * 2 <= u64::from(p.source_size.0) {
+            // Large reductions: area averaging touches each source pixel once, where a
+            // filter's cost grows with the reduction factor.
+            image.thumbnail_exact(nw, nh)
+        } else {
+            image.resize_exact(nw, nh, FilterType::Triangle)
+        };
+        ctx.progress(60, Some("resized"))?;
+
+        let bytes = encode(&image, p.target)
+            .map_err(|e| RunError::Permanent(format!("the thumbnail could not be encoded: {e}")))?;
+        ctx.progress(90, Some("encoded"))?;
+
+        Ok(Output {
+            content_type: p.target.content_type().to_owned(),
+            bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::testing::TestContext;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
+    use serde_json::json;
+
+    fn gradient(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+        }))
+    }
+
+    fn file(image: &DynamicImage, format: Format) -> Vec<u8> {
+        encode(image, format).unwrap()
+    }
+
+    fn input(bytes: &[u8], w: u32, h: u32) -> Value {
+        json!({"image": STANDARD.encode(bytes), "width": w, "height": h})
+    }
+
+    fn run_ok(input: &Value) -> (Output, DynamicImage, TestContext) {
+        assert_eq!(Thumbnail.validate(input), Ok(()));
+        let mut ctx = TestContext::new();
+        let out = Thumbnail.run(input, &mut ctx).unwrap();
+        let decoded = image::load_from_memory(&out.bytes).unwrap();
+        (out, decoded, ctx)
+    }
+
+    #[test]
+    fn a_png_is_shrunk_to_fit_the_box_keeping_its_ratio() {
+        let png = file(&gradient(300, 200), Format::Png);
+        let (out, thumb, ctx) = run_ok(&input(&png, 100, 100));
+        assert_eq!(out.content_type, "image/png");
+        assert_eq!(Format::sniff(&out.bytes), Some(Format::Png));
+        assert_eq!((thumb.width(), thumb.height()), (100, 67));
+        assert_eq!(ctx.percents(), [30, 60, 90]);
+        assert_eq!(
+            ctx.reports
+                .iter()
+                .map(|r| r.1.as_deref().unwrap())
+                .collect::<Vec<_>>(),
+            ["decoded", "resized", "encoded"]
+        );
+    }
+
+    #[test]
+    fn a_tall_image_is_bound_by_the_height() {
+        let png = file(&gradient(200, 300), Format::Png);
+        let (_, thumb, _) = run_ok(&input(&png, 100, 100));
+        assert_eq!((thumb.width(), thumb.height()), (67, 100));
+    }
+
+    #[test]
+    fn a_jpeg_stays_a_jpeg_and_a_webp_becomes_a_png_by_default() {
+        let img = gradient(300, 200);
+        let (out, thumb, _) = run_ok(&input(&file(&img, Format::Jpeg), 150, 150));
+        assert_eq!(out.content_type, "image/jpeg");
+        assert_eq!(Format::sniff(&out.bytes), Some(Format::Jpeg));
+        assert_eq!((thumb.width(), thumb.height()), (150, 100));
+
+        let (out, thumb, _) = run_ok(&input(&file(&img, Format::WebP), 100, 100));
+        assert_eq!(out.content_type, "image/png");
+        assert_eq!((thumb.width(), thumb.height()), (100, 67));
+    }
+
+    #[test]
+    fn the_output_format_can_be_chosen() {
+        let png = file(&gradient(300, 200), Format::Png);
+        for (name, format) in [
+            ("png", Format::Png),
+            ("jpeg", Format::Jpeg),
+            ("webp", Format::WebP),
+        ] {
+            let mut i = input(&png, 60, 60);
+            i["format"] = json!(name);
+            let (out, thumb, _) = run_ok(&i);
+            assert_eq!(out.content_type, format.content_type());
+            assert_eq!(Format::sniff(&out.bytes), Some(format));
+            assert_eq!((thumb.width(), thumb.height()), (60, 40));
+        }
+    }
+
+    #[test]
+    fn transparency_survives_png_and_is_dropped_for_jpeg() {
+        let rgba = DynamicImage::ImageRgba8(RgbaImage::from_pixel(40, 40, Rgba([255, 0, 0, 100])));
+        let png = file(&rgba, Format::Png);
+        let (_, thumb, _) = run_ok(&input(&png, 20, 20));
+        assert!(thumb.color().has_alpha());
+        let mut i = input(&png, 20, 20);
+        i["format"] = json!("jpeg");
+        let (_, thumb, _) = run_ok(&i);
+        assert!(!thumb.color().has_alpha());
+    }
+
+    #[test]
+    fn an_image_that_already_fits_is_not_enlarged() {
+        let png = file(&gradient(30, 20), Format::Png);
+        let (_, thumb, _) = run_ok(&input(&png, 100, 100));
+        assert_eq!((thumb.width(), thumb.height()), (30, 20));
+    }
+
+    #[test]
+    fn fit_rounds_to_nearest_and_keeps_at_least_one_pixel() {
+        assert_eq!(fit((300, 200), (100, 100)), (100, 67));
+        assert_eq!(fit((200, 300), (100, 100)), (67, 100));
+        assert_eq!(fit((1000, 1), (10, 10)), (10, 1));
+        assert_eq!(fit((8192, 1), (1, 1)), (1, 1));
+        assert_eq!(fit((8192, 8192), (2048, 1)), (1, 1));
+        assert_eq!(fit((100, 100), (100, 100)), (100, 100));
+        assert_eq!(fit((101, 100), (100, 100)), (100, 99));
+    }
+
+    #[test]
+    fn cancelling_stops_the_thumbnail() {
+        let png = file(&gradient(300, 200), Format::Png);
+        let mut ctx = TestContext::new().cancelled_after(1);
+        let err = Thumbnail.run(&input(&png, 10, 10), &mut ctx).unwrap_err();
+        assert_eq!(err, RunError::Cancelled);
+    }
+
+    #[test]
+    fn thumbnail_refuses_bad_input_classes() {
+        let png = file(&gradient(30, 20), Format::Png);
+        let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+        let truncated_header = png[..20].to_vec();
+        let wide = file(
+            &DynamicImage::ImageLuma8(GrayImage::new(8193, 1)),
+            Format::Png,
+        );
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (json!("x"), "", "must be a JSON object"),
+            (json!({"width": 10, "height": 10}), "image", "is required"),
+            (
+                json!({"image": "%%%", "width": 10, "height": 10}),
+                "image",
+                "base64",
+            ),
+            (
+                input(b"hello world, not an image", 10, 10),
+                "image",
+                "is not a PNG",
+            ),
+            (input(&gif, 10, 10), "image", "is not a PNG"),
+            (
+                input(&truncated_header, 10, 10),
+                "image",
+                "unreadable header",
+            ),
+            (input(&wide, 10, 10), "image", "8193x1"),
+            (input(&png, 0, 10), "width", "from 1 to 2048"),
+            (input(&png, 10, 2049), "height", "from 1 to 2048"),
+            (
+                json!({"image": STANDARD.encode(&png), "width": 10}),
+                "height",
+                "is required",
+            ),
+            (
+                json!({"image": STANDARD.encode(&png), "width": 10, "height": 10, "format": "gif"}),
+                "format",
+                "must be",
+            ),
+            (
+                json!({"image": STANDARD.encode(&png), "width": 10, "height": 10, "quality": 9}),
+                "quality",
+                "unknown field",
+            ),
+        ];
+        for (i, field, words) in cases {
+            let err = Thumbnail.validate(&i).unwrap_err();
+            assert_eq!(err.field.as_deref().unwrap_or(""), field, "{err}");
+            assert!(err.reason.contains(words), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_body_corrupt_behind_a_good_header_fails_permanently_at_run_time() {
+        let png = file(&gradient(300, 200), Format::Png);
+        let broken = &png[..png.len() / 2];
+        let i = input(broken, 10, 10);
+        assert_eq!(Thumbnail.validate(&i), Ok(()));
+        let err = Thumbnail.run(&i, &mut TestContext::new()).unwrap_err();
+        assert!(matches!(err, RunError::Permanent(m) if m.contains("decoded")));
+    }
+}

@@ -1,0 +1,481 @@
+//! In-memory ports for unit tests: a key-value store, a queue with the same behaviour as
+//! the Lua scripts (checked by [`crate::queue::contract`]), a clock that only moves when
+//! told, and deterministic randomness. Each can be switched "down" to test outages.
+//! Never used by the components.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::job::{JobId, Status};
+use crate::ports::{Clock, KeyValue, PortError, Random};
+use crate::queue::{
+    CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, IdempotencyRecord,
+    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn down() -> PortError {
+    PortError::Unavailable("memory port switched down".into())
+}
+
+/// A clock that stands still until [`ManualClock::advance`] (or `sleep_ms`) moves it.
+/// Clones share one time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    pub fn new(now_ms: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(now_ms)))
+    }
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    pub fn set(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn sleep_ms(&self, ms: u64) {
+        self.advance(ms);
+    }
+}
+
+/// Deterministic randomness (SplitMix64 from a seed).
+#[derive(Debug)]
+pub struct SeqRandom(AtomicU64);
+
+impl SeqRandom {
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+}
+
+impl Random for SeqRandom {
+    fn next_u64(&self) -> u64 {
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// An in-memory key-value store. Clones share one map.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryKv {
+    map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl MemoryKv {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Make every call fail with [`PortError::Unavailable`] (or work again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    /// Every key, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.map).keys().cloned().collect()
+    }
+}
+
+impl KeyValue for MemoryKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        Ok(lock(&self.map).get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        lock(&self.map).insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), PortError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        lock(&self.map).remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Front = LPUSH end, back = RPOP (claiming) end, as the Redis list.
+    ready: VecDeque<JobId>,
+    delayed: HashMap<JobId, u64>,
+    leases: HashMap<JobId, u64>,
+    owner: HashMap<JobId, String>,
+    all: BTreeSet<JobId>,
+    status: HashMap<JobId, Status>,
+    cancel: HashSet<JobId>,
+    finished: HashMap<JobId, u64>,
+    retries: u64,
+    dead: u64,
+    /// key → (value, expires at ms)
+    idempotency: HashMap<String, (String, u64)>,
+    rung_until: u64,
+    published: Vec<Doorbell>,
+}
+
+impl State {
+    fn promote(&mut self, now: u64) {
+        let mut due: Vec<(u64, JobId)> = self
+            .delayed
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, at)| (*at, *id))
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            self.delayed.remove(&id);
+            self.ready.push_back(id);
+        }
+        let mut expired: Vec<(u64, JobId)> = self
+            .leases
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, at)| (*at, *id))
+            .collect();
+        expired.sort();
+        for (_, id) in expired {
+            self.leases.remove(&id);
+            self.owner.remove(&id);
+            self.ready.push_back(id);
+            self.status.insert(id, Status::Queued);
+        }
+    }
+
+    fn forget(&mut self, id: &JobId) {
+        self.ready.retain(|x| x != id);
+        self.delayed.remove(id);
+        self.leases.remove(id);
+        self.owner.remove(id);
+        self.all.remove(id);
+        self.cancel.remove(id);
+        self.finished.remove(id);
+        self.status.remove(id);
+    }
+
+    fn owns(&self, id: &JobId, token: &str) -> bool {
+        self.owner.get(id).is_some_and(|t| t == token)
+    }
+
+    fn count(&self, status: Status) -> u64 {
+        self.status.values().filter(|s| **s == status).count() as u64
+    }
+}
+
+/// An in-memory [`Queue`] with the semantics of the Lua scripts. Clones share one state.
+#[derive(Debug, Clone)]
+pub struct MemoryQueue {
+    state: Arc<Mutex<State>>,
+    clock: ManualClock,
+    down: Arc<AtomicBool>,
+}
+
+impl MemoryQueue {
+    /// A queue whose idempotency and ring windows follow `clock`.
+    pub fn new(clock: ManualClock) -> Self {
+        Self {
+            state: Arc::default(),
+            clock,
+            down: Arc::default(),
+        }
+    }
+
+    /// Make every call fail with [`PortError::Unavailable`] (or work again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every doorbell published so far.
+    pub fn published(&self) -> Vec<Doorbell> {
+        lock(&self.state).published.clone()
+    }
+
+    /// The status index holding `id`, if any.
+    pub fn indexed_status(&self, id: &JobId) -> Option<Status> {
+        lock(&self.state).status.get(id).copied()
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>, QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(down().into());
+        }
+        Ok(lock(&self.state))
+    }
+}
+
+impl Queue for MemoryQueue {
+    fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
+        let mut s = self.state()?;
+        if let Some(claim) = &job.idempotency {
+            let now = self.clock.now_ms();
+            match s.idempotency.get(&claim.key) {
+                Some((value, expires)) if *expires > now => {
+                    return Ok(SubmitOutcome::Duplicate(IdempotencyRecord::decode(value)));
+                }
+                _ => {
+                    let value = IdempotencyRecord::encode(&job.id, &claim.fingerprint);
+                    s.idempotency
+                        .insert(claim.key.clone(), (value, now + claim.ttl_ms.max(1)));
+                }
+            }
+        }
+        if job.due_ms > job.now_ms {
+            s.delayed.insert(job.id, job.due_ms);
+        } else {
+            s.ready.push_front(job.id);
+        }
+        s.all.insert(job.id);
+        s.status.insert(job.id, Status::Queued);
+        s.published.push(job.doorbell.clone());
+        Ok(SubmitOutcome::Enqueued)
+    }
+
+    fn withdraw(
+        &self,
+        id: &JobId,
+        idempotency: Option<&IdempotencyClaim>,
+    ) -> Result<(), QueueError> {
+        let mut s = self.state()?;
+        s.forget(id);
+        if let Some(claim) = idempotency {
+            let ours = IdempotencyRecord::encode(id, &claim.fingerprint);
+            if s.idempotency
+                .get(&claim.key)
+                .is_some_and(|(v, _)| *v == ours)
+            {
+                s.idempotency.remove(&claim.key);
+            }
+        }
+        Ok(())
+    }
+
+    fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError> {
+        let mut s = self.state()?;
+        s.promote(now_ms);
+        let Some(id) = s.ready.pop_back() else {
+            return Ok(Claim::Empty {
+                next_due_ms: s.delayed.values().min().copied(),
+                next_expiry_ms: s.leases.values().min().copied(),
+            });
+        };
+        s.leases.insert(id, lease_until_ms);
+        s.owner.insert(id, token.to_owned());
+        s.status.insert(id, Status::Running);
+        let cancel_requested = s.cancel.contains(&id);
+        Ok(Claim::Claimed {
+            id,
+            cancel_requested,
+        })
+    }
+
+    fn heartbeat(
+        &self,
+        id: &JobId,
+        token: &str,
+        lease_until_ms: u64,
+    ) -> Result<Heartbeat, QueueError> {
+        let mut s = self.state()?;
+        if !s.owns(id, token) {
+            return Ok(Heartbeat::Lost);
+        }
+        s.leases.insert(*id, lease_until_ms);
+        Ok(Heartbeat::Owned {
+            cancel_requested: s.cancel.contains(id),
+        })
+    }
+
+    fn finish(
+        &self,
+        id: &JobId,
+        token: &str,
+        status: Status,
+        now_ms: u64,
+        dead: bool,
+    ) -> Result<Ownership, QueueError> {
+        let mut s = self.state()?;
+        if !s.owns(id, token) {
+            return Ok(Ownership::Lost);
+        }
+        if !status.is_terminal() {
+            return Err(QueueError::Reply {
+                script: "finish",
+                reply: format!("not a final status: {status}"),
+            });
+        }
+        s.leases.remove(id);
+        s.owner.remove(id);
+        s.cancel.remove(id);
+        s.status.insert(*id, status);
+        s.finished.insert(*id, now_ms);
+        if dead {
+            s.dead += 1;
+        }
+        Ok(Ownership::Owned)
+    }
+
+    fn retry(
+        &self,
+        id: &JobId,
+        token: &str,
+        due_ms: u64,
+        now_ms: u64,
+    ) -> Result<RetryOutcome, QueueError> {
+        let mut s = self.state()?;
+        if !s.owns(id, token) {
+            return Ok(RetryOutcome::Lost);
+        }
+        s.leases.remove(id);
+        s.owner.remove(id);
+        if s.cancel.remove(id) {
+            s.status.insert(*id, Status::Cancelled);
+            s.finished.insert(*id, now_ms);
+            return Ok(RetryOutcome::Cancelled);
+        }
+        s.delayed.insert(*id, due_ms);
+        s.status.insert(*id, Status::Queued);
+        s.retries += 1;
+        Ok(RetryOutcome::Scheduled)
+    }
+
+    fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError> {
+        let mut s = self.state()?;
+        match s.status.get(id).copied() {
+            None => Ok(CancelOutcome::Unknown),
+            Some(Status::Queued) => {
+                s.ready.retain(|x| x != id);
+                s.delayed.remove(id);
+                s.status.insert(*id, Status::Cancelled);
+                s.finished.insert(*id, now_ms);
+                Ok(CancelOutcome::Cancelled)
+            }
+            Some(Status::Running) => {
+                s.cancel.insert(*id);
+                Ok(CancelOutcome::Requested)
+            }
+            Some(Status::Cancelled) => Ok(CancelOutcome::AlreadyCancelled),
+            Some(other) => Ok(CancelOutcome::Finished(other)),
+        }
+    }
+
+    fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError> {
+        let s = self.state()?;
+        Ok(QueueStats {
+            by_status: Status::ALL.iter().map(|st| (*st, s.count(*st))).collect(),
+            ready: s.ready.len() as u64,
+            delayed: s.delayed.len() as u64,
+            delayed_due: s.delayed.values().filter(|at| **at <= now_ms).count() as u64,
+            leased: s.leases.len() as u64,
+            leases_expired: s.leases.values().filter(|at| **at <= now_ms).count() as u64,
+            retries: s.retries,
+            dead: s.dead,
+            oldest_ready: s.ready.back().copied(),
+            oldest_due_ms: s
+                .delayed
+                .values()
+                .filter(|at| **at <= now_ms)
+                .min()
+                .copied(),
+        })
+    }
+
+    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError> {
+        let s = self.state()?;
+        let mut due: Vec<(u64, JobId)> = s
+            .finished
+            .iter()
+            .filter(|(_, at)| **at <= cutoff_ms)
+            .map(|(id, at)| (*at, *id))
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, id)| id)
+            .collect())
+    }
+
+    fn forget(&self, ids: &[JobId]) -> Result<(), QueueError> {
+        let mut s = self.state()?;
+        for id in ids {
+            s.forget(id);
+        }
+        Ok(())
+    }
+
+    fn list(
+        &self,
+        status: Option<Status>,
+        before: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<JobId>, QueueError> {
+        let s = self.state()?;
+        Ok(s.all
+            .iter()
+            .rev()
+            .filter(|id| before.is_none_or(|b| id.as_str() < b.as_str()))
+            .filter(|id| status.is_none_or(|st| s.status.get(id) == Some(&st)))
+            .take(limit as usize)
+            .copied()
+            .collect())
+    }
+
+    fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {
+        let mut s = self.state()?;
+        let now = self.clock.now_ms();
+        if now < s.rung_until {
+            return Ok(false);
+        }
+        s.rung_until = now + window_ms.max(1);
+        s.published.push(doorbell.clone());
+        Ok(true)
+    }
+
+    fn ping(&self) -> Result<(), QueueError> {
+        self.state().map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::contract;
+
+    #[test]
+    fn memory_queue_keeps_the_queue_contract() {
+        for (name, check) in contract::CHECKS {
+            let q = MemoryQueue::new(ManualClock::new(0));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&q)));
+            assert!(result.is_ok(), "contract check failed: {name}");
+        }
+    }
+
+    #[test]
+    fn memory_kv_round_trips_and_can_go_down() {
+        let kv = MemoryKv::new();
+        kv.set("a", b"1").unwrap();
+        assert_eq!(kv.get("a").unwrap(), Some(b"1".to_vec()));
+        kv.delete("a").unwrap();
+        assert_eq!(kv.get("a").unwrap(), None);
+        kv.set_down(true);
+        assert!(kv.get("a").is_err());
+    }
+}

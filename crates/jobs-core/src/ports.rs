@@ -1,0 +1,226 @@
+//! Ports: the traits through which the services reach the key-value store, Redis, the
+//! clock and randomness. Components implement them over Spin; tests over memory or a real
+//! redis-server. Nothing here knows about Spin.
+//!
+//! The [`Redis`] port mirrors Spin's outbound `execute`, including its one surprise: the
+//! host flattens a reply into one flat list, nested arrays spliced in, and Spin 3.x drops
+//! nil and `OK` entries while Spin 4.x keeps them. The queue scripts therefore return flat,
+//! nil-free arrays of strings and integers, so positions mean the same on every host.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why a port call failed. Every variant is an infrastructure failure: the services turn
+/// each into `503 Service Unavailable` (retry later) or log and skip, never into a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// The backend could not be reached or refused the connection (Redis down, store not
+    /// configured). Retrying later may work.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with an error (a Redis error reply, a script error, a store
+    /// error). Carries the backend's message for the log.
+    #[error("backend error: {0}")]
+    Backend(String),
+    /// The backend answered something the caller cannot interpret (wrong reply shape).
+    #[error("unexpected reply: {0}")]
+    Protocol(String),
+}
+
+/// A key-value store of byte values (Spin's `key_value::Store`). No compare-and-swap and
+/// no increment on purpose: DESIGN section 2 explains why they cannot be trusted.
+pub trait KeyValue {
+    /// The value of `key`, `None` when absent.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+    /// Set `key` to `value`, creating or overwriting it.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
+    /// Delete `key`; deleting an absent key succeeds.
+    fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// One argument of a Redis command, as Spin's `redis-parameter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisParam {
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl From<&str> for RedisParam {
+    fn from(value: &str) -> Self {
+        RedisParam::Bytes(value.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for RedisParam {
+    fn from(value: String) -> Self {
+        RedisParam::Bytes(value.into_bytes())
+    }
+}
+
+impl From<i64> for RedisParam {
+    fn from(value: i64) -> Self {
+        RedisParam::Int(value)
+    }
+}
+
+/// One entry of a flattened Redis reply, as Spin's `redis-result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisValue {
+    Nil,
+    Status(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl RedisValue {
+    /// The entry as text: bulk strings and status replies; integers in decimal.
+    pub fn to_text(&self) -> Option<String> {
+        match self {
+            RedisValue::Bytes(b) => String::from_utf8(b.clone()).ok(),
+            RedisValue::Status(s) => Some(s.clone()),
+            RedisValue::Int(i) => Some(i.to_string()),
+            RedisValue::Nil => None,
+        }
+    }
+
+    /// The entry as an integer: integer replies, or bulk strings holding a decimal.
+    pub fn to_int(&self) -> Option<i64> {
+        match self {
+            RedisValue::Int(i) => Some(*i),
+            RedisValue::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+            RedisValue::Status(s) => s.trim().parse().ok(),
+            RedisValue::Nil => None,
+        }
+    }
+}
+
+impl fmt::Display for RedisValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisValue::Nil => f.write_str("(nil)"),
+            RedisValue::Status(s) => write!(f, "+{s}"),
+            RedisValue::Int(i) => write!(f, ":{i}"),
+            RedisValue::Bytes(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
+        }
+    }
+}
+
+/// Outbound Redis, shaped like Spin's `Connection`.
+pub trait Redis {
+    /// Run one command; the reply comes back flattened (see the module docs).
+    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError>;
+    /// PUBLISH `payload` on `channel`.
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError>;
+}
+
+/// Wall-clock time and waiting. Milliseconds since the Unix epoch, as stored in records.
+pub trait Clock {
+    /// Now, in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Block for `ms` milliseconds (the worker waits for a retry that is due soon).
+    fn sleep_ms(&self, ms: u64);
+}
+
+/// A source of random numbers for jitter and lease tokens. Not for secrets.
+pub trait Random {
+    /// A uniformly random 64-bit number.
+    fn next_u64(&self) -> u64;
+
+    /// A uniformly random number in `[0, 1)`.
+    fn next_f64(&self) -> f64 {
+        // 53 random bits are all an f64 mantissa holds.
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A fresh 128-bit token in lowercase hex (lease owners).
+    fn token(&self) -> String {
+        format!("{:016x}{:016x}", self.next_u64(), self.next_u64())
+    }
+}
+
+/// The system clock: `SystemTime` and `thread::sleep`, which both work on `wasm32-wasip2`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// Randomness from the standard library's randomly seeded hasher (seeded from the OS, or
+/// from WASI `random` in a component), stirred with a counter so each call differs.
+#[derive(Debug, Default)]
+pub struct SystemRandom {
+    seed: std::collections::hash_map::RandomState,
+    counter: AtomicU64,
+}
+
+impl SystemRandom {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Random for SystemRandom {
+    fn next_u64(&self) -> u64 {
+        let mut hasher = self.seed.build_hasher();
+        hasher.write_u64(self.counter.fetch_add(1, Ordering::Relaxed));
+        hasher.finish()
+    }
+}
+
+impl<T: KeyValue + ?Sized> KeyValue for &T {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        (**self).get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        (**self).set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), PortError> {
+        (**self).delete(key)
+    }
+}
+
+impl<T: Redis + ?Sized> Redis for &T {
+    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
+        (**self).execute(command, args)
+    }
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
+        (**self).publish(channel, payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_random_differs_call_to_call_and_f64_stays_in_range() {
+        let r = SystemRandom::new();
+        let a = r.next_u64();
+        let b = r.next_u64();
+        assert_ne!(a, b);
+        for _ in 0..1000 {
+            let x = r.next_f64();
+            assert!((0.0..1.0).contains(&x));
+        }
+        assert_eq!(r.token().len(), 32);
+    }
+
+    #[test]
+    fn redis_values_read_as_text_and_int() {
+        assert_eq!(RedisValue::Bytes(b"42".to_vec()).to_int(), Some(42));
+        assert_eq!(RedisValue::Int(7).to_text().as_deref(), Some("7"));
+        assert_eq!(RedisValue::Nil.to_int(), None);
+    }
+}

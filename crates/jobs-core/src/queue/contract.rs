@@ -1,0 +1,383 @@
+//! The behaviour every [`Queue`] must show, as plain functions that panic on a mismatch.
+//! Run against [`crate::memory::MemoryQueue`] by the unit tests and against
+//! [`super::RedisQueue`] on a real redis-server by `tests/queue_redis.rs`, so the Lua
+//! scripts and the in-memory model the services are tested with cannot drift apart.
+//! Each check wants a fresh, empty queue. Test support only: no production caller.
+
+use super::{
+    CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, Ownership, Queue,
+    RetryOutcome, SubmitOutcome,
+};
+use crate::job::{JobId, Status};
+
+/// A check: its name and the function that runs it on a fresh queue.
+pub type Check = (&'static str, fn(&dyn Queue));
+
+/// Every check, in a stable order.
+pub const CHECKS: &[Check] = &[
+    (
+        "submitted jobs are claimed oldest first",
+        claims_in_fifo_order,
+    ),
+    (
+        "an empty queue reports the next due time",
+        empty_reports_next_due,
+    ),
+    ("a delayed job waits until it is due", delayed_waits),
+    (
+        "an idempotency key is claimed once",
+        idempotency_claimed_once,
+    ),
+    (
+        "withdraw undoes a submit and frees its key",
+        withdraw_undoes_submit,
+    ),
+    ("an expired lease puts the job back", expired_lease_requeues),
+    ("heartbeat, finish and retry check the token", token_checked),
+    ("retry schedules the job and counts it", retry_schedules),
+    ("cancel follows the job's state", cancel_by_state),
+    (
+        "a cancel requested during a run wins over a retry",
+        cancel_beats_retry,
+    ),
+    ("stats count statuses, depth and counters", stats_count),
+    ("list pages newest first, by status", list_pages),
+    ("finished jobs expire and are forgotten", expiry_and_forget),
+    ("ringing again is rate limited", ring_is_rate_limited),
+    ("ping answers", ping_answers),
+];
+
+/// A valid UUIDv7 id whose order follows `n`.
+pub fn id(n: u64) -> JobId {
+    JobId::parse(&format!("01890a5d-ac96-7000-8000-{n:012x}")).expect("valid UUIDv7")
+}
+
+fn doorbell() -> Doorbell {
+    Doorbell {
+        channel: "jobs".into(),
+        payload: "contract".into(),
+    }
+}
+
+fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
+    Enqueue {
+        id: id(n),
+        now_ms: now,
+        due_ms: due,
+        idempotency: None,
+        doorbell: doorbell(),
+    }
+}
+
+fn submit(q: &dyn Queue, n: u64, now: u64) {
+    assert_eq!(
+        q.submit(&enqueue(n, now, now)).unwrap(),
+        SubmitOutcome::Enqueued
+    );
+}
+
+fn claim(q: &dyn Queue, now: u64, token: &str) -> Claim {
+    q.claim(now, now + 1_000, token).unwrap()
+}
+
+fn claimed(q: &dyn Queue, now: u64, token: &str) -> JobId {
+    match claim(q, now, token) {
+        Claim::Claimed { id, .. } => id,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+fn count(q: &dyn Queue, status: Status) -> u64 {
+    let stats = q.stats(0).unwrap();
+    stats
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, n)| *n)
+        .unwrap()
+}
+
+fn claims_in_fifo_order(q: &dyn Queue) {
+    for n in 1..=3 {
+        submit(q, n, 100);
+    }
+    assert_eq!(count(q, Status::Queued), 3);
+    assert_eq!(claimed(q, 100, "a"), id(1));
+    assert_eq!(claimed(q, 100, "a"), id(2));
+    assert_eq!(count(q, Status::Running), 2);
+    assert_eq!(count(q, Status::Queued), 1);
+    assert_eq!(claimed(q, 100, "a"), id(3));
+}
+
+fn empty_reports_next_due(q: &dyn Queue) {
+    assert_eq!(
+        claim(q, 100, "a"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    q.submit(&enqueue(1, 100, 5_000)).unwrap();
+    assert_eq!(
+        claim(q, 100, "a"),
+        Claim::Empty {
+            next_due_ms: Some(5_000),
+            next_expiry_ms: None
+        }
+    );
+}
+
+fn delayed_waits(q: &dyn Queue) {
+    q.submit(&enqueue(1, 100, 500)).unwrap();
+    assert_eq!(count(q, Status::Queued), 1);
+    assert!(matches!(claim(q, 499, "a"), Claim::Empty { .. }));
+    assert_eq!(claimed(q, 500, "a"), id(1));
+}
+
+fn idem(key: &str, fingerprint: &str) -> IdempotencyClaim {
+    IdempotencyClaim {
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        ttl_ms: 60_000,
+    }
+}
+
+fn idempotency_claimed_once(q: &dyn Queue) {
+    let mut first = enqueue(1, 100, 100);
+    first.idempotency = Some(idem("k", "fp1"));
+    assert_eq!(q.submit(&first).unwrap(), SubmitOutcome::Enqueued);
+    let mut second = enqueue(2, 100, 100);
+    second.idempotency = Some(idem("k", "fp2"));
+    match q.submit(&second).unwrap() {
+        SubmitOutcome::Duplicate(rec) => {
+            assert_eq!(rec.id, id(1).as_str());
+            assert_eq!(rec.fingerprint, "fp1");
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // The duplicate changed nothing: one job queued.
+    assert_eq!(count(q, Status::Queued), 1);
+    assert_eq!(q.list(None, None, 10).unwrap(), vec![id(1)]);
+}
+
+fn withdraw_undoes_submit(q: &dyn Queue) {
+    let mut job = enqueue(1, 100, 100);
+    job.idempotency = Some(idem("k", "fp"));
+    q.submit(&job).unwrap();
+    q.withdraw(&id(1), job.idempotency.as_ref()).unwrap();
+    assert_eq!(count(q, Status::Queued), 0);
+    assert!(matches!(claim(q, 100, "a"), Claim::Empty { .. }));
+    assert!(q.list(None, None, 10).unwrap().is_empty());
+    // The key is free again.
+    let mut again = enqueue(2, 100, 100);
+    again.idempotency = Some(idem("k", "fp"));
+    assert_eq!(q.submit(&again).unwrap(), SubmitOutcome::Enqueued);
+}
+
+fn expired_lease_requeues(q: &dyn Queue) {
+    submit(q, 1, 100);
+    assert_eq!(claimed(q, 100, "dead-worker"), id(1)); // lease until 1_100
+    assert!(matches!(
+        claim(q, 1_099, "b"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: Some(1_100)
+        }
+    ));
+    assert_eq!(claimed(q, 1_100, "b"), id(1));
+    assert_eq!(
+        q.heartbeat(&id(1), "dead-worker", 5_000).unwrap(),
+        Heartbeat::Lost
+    );
+    assert_eq!(
+        q.heartbeat(&id(1), "b", 5_000).unwrap(),
+        Heartbeat::Owned {
+            cancel_requested: false
+        }
+    );
+}
+
+fn token_checked(q: &dyn Queue) {
+    submit(q, 1, 100);
+    claimed(q, 100, "a");
+    assert_eq!(
+        q.finish(&id(1), "b", Status::Succeeded, 200, false)
+            .unwrap(),
+        Ownership::Lost
+    );
+    assert_eq!(q.retry(&id(1), "b", 300, 200).unwrap(), RetryOutcome::Lost);
+    assert_eq!(
+        q.finish(&id(1), "a", Status::Succeeded, 200, false)
+            .unwrap(),
+        Ownership::Owned
+    );
+    assert_eq!(count(q, Status::Succeeded), 1);
+    assert_eq!(count(q, Status::Running), 0);
+    // The lease is gone: nothing comes back after its deadline.
+    assert_eq!(
+        claim(q, 10_000, "c"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(q.heartbeat(&id(1), "a", 5_000).unwrap(), Heartbeat::Lost);
+}
+
+fn retry_schedules(q: &dyn Queue) {
+    submit(q, 1, 100);
+    claimed(q, 100, "a");
+    assert_eq!(
+        q.retry(&id(1), "a", 400, 150).unwrap(),
+        RetryOutcome::Scheduled
+    );
+    assert_eq!(count(q, Status::Queued), 1);
+    assert_eq!(
+        claim(q, 399, "b"),
+        Claim::Empty {
+            next_due_ms: Some(400),
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(claimed(q, 400, "b"), id(1));
+    q.finish(&id(1), "b", Status::Failed, 500, true).unwrap();
+    let stats = q.stats(500).unwrap();
+    assert_eq!((stats.retries, stats.dead), (1, 1));
+}
+
+fn cancel_by_state(q: &dyn Queue) {
+    assert_eq!(q.cancel(&id(9), 100).unwrap(), CancelOutcome::Unknown);
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    q.submit(&enqueue(3, 100, 9_000)).unwrap();
+    assert_eq!(q.cancel(&id(1), 100).unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        q.cancel(&id(1), 100).unwrap(),
+        CancelOutcome::AlreadyCancelled
+    );
+    assert_eq!(q.cancel(&id(3), 100).unwrap(), CancelOutcome::Cancelled);
+    // Job 1 left the ready list: the next claim gets job 2; the delayed job 3 never comes.
+    assert_eq!(claimed(q, 100, "a"), id(2));
+    assert_eq!(q.cancel(&id(2), 100).unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        q.heartbeat(&id(2), "a", 2_000).unwrap(),
+        Heartbeat::Owned {
+            cancel_requested: true
+        }
+    );
+    q.finish(&id(2), "a", Status::Cancelled, 200, false)
+        .unwrap();
+    assert_eq!(
+        q.cancel(&id(2), 300).unwrap(),
+        CancelOutcome::AlreadyCancelled
+    );
+    assert_eq!(
+        claim(q, 10_000, "a"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(count(q, Status::Cancelled), 3);
+    submit(q, 4, 100);
+    claimed(q, 100, "a");
+    q.finish(&id(4), "a", Status::Succeeded, 200, false)
+        .unwrap();
+    assert_eq!(
+        q.cancel(&id(4), 300).unwrap(),
+        CancelOutcome::Finished(Status::Succeeded)
+    );
+}
+
+fn cancel_beats_retry(q: &dyn Queue) {
+    submit(q, 1, 100);
+    claimed(q, 100, "a");
+    q.cancel(&id(1), 120).unwrap();
+    assert_eq!(
+        q.retry(&id(1), "a", 400, 150).unwrap(),
+        RetryOutcome::Cancelled
+    );
+    assert_eq!(count(q, Status::Cancelled), 1);
+    assert_eq!(
+        claim(q, 10_000, "b"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(q.stats(200).unwrap().retries, 0);
+}
+
+fn stats_count(q: &dyn Queue) {
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    submit(q, 3, 100);
+    q.submit(&enqueue(4, 100, 1_000)).unwrap();
+    claimed(q, 100, "a"); // job 1, lease until 1_100
+    let s = q.stats(500).unwrap();
+    assert_eq!(
+        s.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        Status::ALL.to_vec()
+    );
+    assert_eq!(count(q, Status::Queued), 3);
+    assert_eq!(count(q, Status::Running), 1);
+    assert_eq!(
+        (
+            s.ready,
+            s.delayed,
+            s.delayed_due,
+            s.leased,
+            s.leases_expired
+        ),
+        (2, 1, 0, 1, 0)
+    );
+    assert_eq!(s.oldest_ready, Some(id(2)));
+    assert_eq!(s.oldest_due_ms, None);
+    assert!(s.work_waiting());
+    let later = q.stats(2_000).unwrap();
+    assert_eq!((later.delayed_due, later.leases_expired), (1, 1));
+    assert_eq!(later.oldest_due_ms, Some(1_000));
+}
+
+fn list_pages(q: &dyn Queue) {
+    for n in 1..=5 {
+        submit(q, n, 100);
+    }
+    claimed(q, 100, "a"); // job 1 running
+    let page = q.list(None, None, 2).unwrap();
+    assert_eq!(page, vec![id(5), id(4)]);
+    let next = q.list(None, Some(&id(4)), 2).unwrap();
+    assert_eq!(next, vec![id(3), id(2)]);
+    let last = q.list(None, Some(&id(2)), 2).unwrap();
+    assert_eq!(last, vec![id(1)]);
+    assert!(q.list(None, Some(&id(1)), 2).unwrap().is_empty());
+    assert_eq!(
+        q.list(Some(Status::Running), None, 10).unwrap(),
+        vec![id(1)]
+    );
+    assert_eq!(q.list(Some(Status::Queued), None, 10).unwrap().len(), 4);
+}
+
+fn expiry_and_forget(q: &dyn Queue) {
+    for n in 1..=3 {
+        submit(q, n, 100);
+        claimed(q, 100, "a");
+        q.finish(&id(n), "a", Status::Succeeded, 1_000 * n, false)
+            .unwrap();
+    }
+    assert_eq!(q.expired(2_000, 10).unwrap(), vec![id(1), id(2)]);
+    assert_eq!(q.expired(2_000, 1).unwrap(), vec![id(1)]);
+    q.forget(&[id(1), id(2)]).unwrap();
+    assert_eq!(q.expired(5_000, 10).unwrap(), vec![id(3)]);
+    assert_eq!(q.list(None, None, 10).unwrap(), vec![id(3)]);
+    assert_eq!(count(q, Status::Succeeded), 1);
+}
+
+fn ring_is_rate_limited(q: &dyn Queue) {
+    assert!(q.ring(&doorbell(), 60_000).unwrap());
+    assert!(!q.ring(&doorbell(), 60_000).unwrap());
+}
+
+fn ping_answers(q: &dyn Queue) {
+    q.ping().unwrap();
+}

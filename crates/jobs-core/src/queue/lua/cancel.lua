@@ -1,0 +1,21 @@
+-- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
+-- ARGV: 1 id  2 now ms
+-- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'already'} (cancelled
+--        before) | {'finished', status} | {'unknown'}
+local id = ARGV[1]
+local status = status_of(id)
+if status == 'queued' then
+  redis.call('LREM', READY, 0, id)
+  redis.call('ZREM', DELAYED, id)
+  set_status(id, 'cancelled')
+  redis.call('ZADD', FINISHED, ARGV[2], id)
+  return {'cancelled'}
+elseif status == 'running' then
+  redis.call('SADD', CANCEL, id)
+  return {'requested'}
+elseif status == 'cancelled' then
+  return {'already'}
+elseif status == '' then
+  return {'unknown'}
+end
+return {'finished', status}

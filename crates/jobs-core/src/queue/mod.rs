@@ -1,0 +1,241 @@
+//! The durable queue: which jobs wait, which run under whose lease, which are finished,
+//! and the indexes for listing and stats. The [`Queue`] trait is what the services use;
+//! [`RedisQueue`] implements it with the Lua scripts of docs/architecture.md over the
+//! [`crate::ports::Redis`] port, and [`crate::memory::MemoryQueue`] in memory for unit
+//! tests. [`contract`] holds the behaviour both must show. No key-value access here: the
+//! job record is the services' business.
+
+pub mod contract;
+mod redis;
+pub mod scripts;
+
+pub use redis::RedisQueue;
+
+use crate::job::{JobId, Status};
+use crate::ports::PortError;
+
+/// Why a queue operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// Redis could not be reached or answered with an error.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// A script answered something this version does not understand.
+    #[error("unexpected reply from the {script} script: {reply}")]
+    Reply { script: &'static str, reply: String },
+}
+
+/// A new job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueue {
+    pub id: JobId,
+    /// Now, in ms since the epoch.
+    pub now_ms: u64,
+    /// When the job may first run; at or before `now_ms` means at once.
+    pub due_ms: u64,
+    /// The idempotency key to claim with the job, if the client sent one.
+    pub idempotency: Option<IdempotencyClaim>,
+    /// The doorbell channel and message published with the job.
+    pub doorbell: Doorbell,
+}
+
+/// An idempotency key claimed by a submission: the key, the fingerprint of the request
+/// body, and how long the claim lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub fingerprint: String,
+    pub ttl_ms: u64,
+}
+
+/// A doorbell: a channel and the message to publish on it. The message is informative
+/// only; workers never trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doorbell {
+    pub channel: String,
+    pub payload: String,
+}
+
+/// What an idempotency key names when a submission finds it taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The job the key was first used for (unparsed: the services decide what to do with a
+    /// value they cannot read).
+    pub id: String,
+    pub fingerprint: String,
+}
+
+impl IdempotencyRecord {
+    /// The stored form, `{id} {fingerprint}`.
+    pub fn encode(id: &JobId, fingerprint: &str) -> String {
+        format!("{} {fingerprint}", id.as_str())
+    }
+
+    /// Read the stored form back; a value without a space yields an empty fingerprint.
+    pub fn decode(value: &str) -> Self {
+        let (id, fingerprint) = value.split_once(' ').unwrap_or((value, ""));
+        Self {
+            id: id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+        }
+    }
+}
+
+/// The outcome of [`Queue::submit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Enqueued, indexed and the doorbell rung.
+    Enqueued,
+    /// The idempotency key was taken; nothing was changed.
+    Duplicate(IdempotencyRecord),
+}
+
+/// The outcome of [`Queue::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A job now leased to the caller's token.
+    Claimed { id: JobId, cancel_requested: bool },
+    /// Nothing ready. When the earliest delayed job becomes due, and when the earliest
+    /// lease expires, if any.
+    Empty {
+        next_due_ms: Option<u64>,
+        next_expiry_ms: Option<u64>,
+    },
+    /// The ready list held something that is not a job id; it has been removed.
+    Invalid { raw: String },
+}
+
+/// The outcome of [`Queue::heartbeat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The lease is extended; `cancel_requested` says whether a client asked to cancel.
+    Owned { cancel_requested: bool },
+    /// Another worker holds the job now (the lease expired): stop without writing.
+    Lost,
+}
+
+/// Whether a token-checked operation found the caller still holding the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    Owned,
+    Lost,
+}
+
+/// The outcome of [`Queue::retry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// Queued again for its due time.
+    Scheduled,
+    /// A cancel request arrived meanwhile: the job is indexed as cancelled instead.
+    Cancelled,
+    /// The lease was lost; nothing changed.
+    Lost,
+}
+
+/// The outcome of [`Queue::cancel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was queued; it left the queue and is indexed as cancelled.
+    Cancelled,
+    /// It is running; the worker will stop at its next heartbeat.
+    Requested,
+    /// It was cancelled before.
+    AlreadyCancelled,
+    /// It finished (succeeded or failed) first.
+    Finished(Status),
+    /// The queue does not know the id.
+    Unknown,
+}
+
+/// Queue-side numbers for `GET /stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Jobs per status index, in [`Status::ALL`] order.
+    pub by_status: Vec<(Status, u64)>,
+    /// Length of the ready list.
+    pub ready: u64,
+    /// Delayed jobs (submitted with a delay, or waiting to retry).
+    pub delayed: u64,
+    /// Delayed jobs already due (waiting only for a worker).
+    pub delayed_due: u64,
+    /// Running jobs under a lease.
+    pub leased: u64,
+    /// Leases past their deadline (a worker died).
+    pub leases_expired: u64,
+    /// Retries scheduled since the queue began.
+    pub retries: u64,
+    /// Jobs that ended failed.
+    pub dead: u64,
+    /// The job at the claiming end of the ready list.
+    pub oldest_ready: Option<JobId>,
+    /// Due time of the most overdue delayed job.
+    pub oldest_due_ms: Option<u64>,
+}
+
+impl QueueStats {
+    /// True when work waits for a worker right now.
+    pub fn work_waiting(&self) -> bool {
+        self.ready > 0 || self.delayed_due > 0 || self.leases_expired > 0
+    }
+}
+
+/// The queue protocol. Every method is one round trip to Redis and atomic there.
+pub trait Queue {
+    /// Claim the idempotency key (if any), enqueue, index as queued, ring the doorbell.
+    fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError>;
+    /// Undo a submit whose outcome is unknown (compensation): forget the id and release
+    /// the idempotency key if it still names this job.
+    fn withdraw(
+        &self,
+        id: &JobId,
+        idempotency: Option<&IdempotencyClaim>,
+    ) -> Result<(), QueueError>;
+    /// Move due delayed jobs and expired leases to ready, then lease the oldest ready job
+    /// to `token` until `lease_until_ms`.
+    fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError>;
+    /// Extend the lease if `token` still owns it.
+    fn heartbeat(
+        &self,
+        id: &JobId,
+        token: &str,
+        lease_until_ms: u64,
+    ) -> Result<Heartbeat, QueueError>;
+    /// Release the lease and index the final `status` (succeeded, failed or cancelled);
+    /// `dead` counts a job that failed for good.
+    fn finish(
+        &self,
+        id: &JobId,
+        token: &str,
+        status: Status,
+        now_ms: u64,
+        dead: bool,
+    ) -> Result<Ownership, QueueError>;
+    /// Release the lease and queue the job again at `due_ms`.
+    fn retry(
+        &self,
+        id: &JobId,
+        token: &str,
+        due_ms: u64,
+        now_ms: u64,
+    ) -> Result<RetryOutcome, QueueError>;
+    /// Cancel a queued job, or request cancellation of a running one.
+    fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError>;
+    /// Counts per status, queue depth and counters.
+    fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError>;
+    /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first.
+    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError>;
+    /// Remove ids from the queue and every index.
+    fn forget(&self, ids: &[JobId]) -> Result<(), QueueError>;
+    /// Up to `limit` ids, newest first, strictly older than `before` when given, from the
+    /// index of `status` or of all jobs.
+    fn list(
+        &self,
+        status: Option<Status>,
+        before: Option<&JobId>,
+        limit: u32,
+    ) -> Result<Vec<JobId>, QueueError>;
+    /// Ring the doorbell unless it was rung in the last `window_ms`. True when rung.
+    fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError>;
+    /// Check that the queue's backend answers.
+    fn ping(&self) -> Result<(), QueueError>;
+}

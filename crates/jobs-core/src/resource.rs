@@ -1,0 +1,164 @@
+//! The job as the HTTP API shows it (DESIGN section 4): the public fields of a record
+//! plus links, and its strong ETag. Depends on the record only; the intake serializes it.
+//! Internal fields (tenant, input, callback URL, idempotency key) never appear here.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::job::{ErrorInfo, Job, JobId, Progress, Status, Timestamp};
+
+/// A job resource: `GET /jobs/{id}`, the body of `202` on submit, an item of a list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobResource {
+    pub id: JobId,
+    pub kind: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// 0 to 100 with an optional message; `{"percent": 0}` before the first report.
+    pub progress: Progress,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// `{type, message}`: why it failed or was cancelled, or the last attempt's error
+    /// while it waits to retry.
+    pub error: Option<ErrorInfo>,
+    pub links: Links,
+}
+
+/// Where to go next. Always all three, so clients need no special cases: `result` answers
+/// `409` until the job has succeeded, `cancel` answers `409` once it has finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub result: String,
+    pub cancel: String,
+}
+
+/// The path of a job: `/jobs/{id}` (the `Location` of a submit).
+pub fn job_path(id: &JobId) -> String {
+    format!("/jobs/{}", id.as_str())
+}
+
+impl JobResource {
+    pub fn from_job(job: &Job) -> Self {
+        let path = job_path(&job.id);
+        JobResource {
+            id: job.id,
+            kind: job.kind.clone(),
+            status: job.status,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            progress: job
+                .progress
+                .clone()
+                .unwrap_or_else(|| Progress::new(0, None)),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            error: job.error.clone(),
+            links: Links {
+                result: format!("{path}/result"),
+                cancel: path.clone(),
+                self_: path,
+            },
+        }
+    }
+
+    /// The JSON body.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a job resource always serializes")
+    }
+
+    /// A strong ETag over the serialized resource: `"` + 32 hex digits + `"`.
+    pub fn etag(&self) -> String {
+        etag_of(&self.to_json())
+    }
+}
+
+/// A strong ETag over `bytes`: the first 128 bits of their SHA-256 in hex, quoted.
+pub fn etag_of(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// True when an `If-None-Match` header value matches `etag` (a list, `*`, or weak forms
+/// compared weakly as RFC 9110 asks for `If-None-Match`).
+pub fn if_none_match(header: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    header.split(',').any(|candidate| {
+        let candidate = candidate.trim();
+        candidate == "*" || bare(candidate) == bare(etag)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Tenant;
+    use crate::submission::NewJob;
+
+    fn job() -> Job {
+        let new = NewJob {
+            kind: "echo".into(),
+            input: serde_json::json!({"secret": "input"}),
+            max_attempts: 3,
+            callback_url: None,
+            delay_ms: 0,
+        };
+        Job::new(
+            JobId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap(),
+            Tenant::default_tenant(),
+            new,
+            Timestamp::from_ms(1_700_000_000_000),
+        )
+    }
+
+    #[test]
+    fn a_new_job_shows_the_documented_fields_and_links() {
+        let value: serde_json::Value =
+            serde_json::from_slice(&JobResource::from_job(&job()).to_json()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "id": "01890a5d-ac96-774b-bcce-b302099a8057",
+                "kind": "echo",
+                "status": "queued",
+                "attempts": 0,
+                "max_attempts": 3,
+                "progress": {"percent": 0},
+                "created_at": "2023-11-14T22:13:20.000Z",
+                "started_at": null,
+                "finished_at": null,
+                "error": null,
+                "links": {
+                    "self": "/jobs/01890a5d-ac96-774b-bcce-b302099a8057",
+                    "result": "/jobs/01890a5d-ac96-774b-bcce-b302099a8057/result",
+                    "cancel": "/jobs/01890a5d-ac96-774b-bcce-b302099a8057",
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn the_etag_is_strong_stable_and_changes_with_the_resource() {
+        let mut j = job();
+        let a = JobResource::from_job(&j).etag();
+        assert_eq!(a, JobResource::from_job(&j).etag());
+        assert!(a.starts_with('"') && a.ends_with('"') && a.len() == 34);
+        j.start(Timestamp::from_ms(1_700_000_000_500)).unwrap();
+        assert_ne!(a, JobResource::from_job(&j).etag());
+    }
+
+    #[test]
+    fn if_none_match_accepts_lists_star_and_weak_forms() {
+        let tag = "\"abc\"";
+        assert!(if_none_match("\"abc\"", tag));
+        assert!(if_none_match("\"x\", \"abc\"", tag));
+        assert!(if_none_match("*", tag));
+        assert!(if_none_match("W/\"abc\"", tag));
+        assert!(!if_none_match("\"abd\"", tag));
+    }
+}

@@ -1,0 +1,645 @@
+//! The worker's loop for one doorbell (docs/architecture.md steps 2 to 8): retention
+//! sweep, then claim and run jobs until the queue is empty or the time budget is spent,
+//! then ring again if work remains. A record that cannot be read is reported and skipped;
+//! nothing here panics on stored data.
+//!
+//! Waiting: when nothing is ready but a delayed job becomes due (or a lease expires)
+//! within the budget, the loop waits for it, claiming again at least every
+//! [`POLL_MS`]. A delayed job due within one more budget makes the worker ring again at
+//! the end, so the next worker waits for it. Later ones are picked up by the next doorbell:
+//! any submit, a status poll of the job, or `GET /stats`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Context;
+use super::error::StoreError;
+use crate::codec;
+use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
+use crate::keys;
+use crate::kind::{Cancelled, RunContext, RunError};
+use crate::queue::{Claim, Heartbeat, Ownership, RetryOutcome};
+use crate::retry::RetryPolicy;
+
+/// Longest wait between claims while waiting for a delayed job.
+pub const POLL_MS: u64 = 100;
+/// Progress is written (and the lease extended) at most this often.
+pub const PROGRESS_INTERVAL_MS: u64 = 200;
+/// Finished jobs deleted per drain at most (retention).
+pub const SWEEP_LIMIT: u32 = 100;
+
+/// Why a drain stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// Nothing ready, nothing due within the budget.
+    #[default]
+    Empty,
+    /// The time budget was spent (work may remain: the doorbell was rung again).
+    Budget,
+    /// The store or the queue failed; see `error`.
+    Failed,
+}
+
+/// What one drain did, for the worker's one-line log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DrainReport {
+    pub claimed: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub retried: u32,
+    pub cancelled: u32,
+    /// Claimed jobs another worker took over (lease lost): left alone.
+    pub lost: u32,
+    /// Jobs found finished in their record but not in the queue (a worker died between
+    /// the two writes): finished in the queue only, not run again.
+    pub repaired: u32,
+    /// Claimed ids without a usable record: dropped or failed.
+    pub skipped: u32,
+    /// Finished jobs deleted by retention.
+    pub swept: u32,
+    pub rang_again: bool,
+    pub stop: Stop,
+    pub elapsed_ms: u64,
+    /// Problems worth a log line each (malformed records, failed sweeps).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Drain the queue for at most `budget_ms` (at least one claim is always made).
+pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
+    let start = ctx.now();
+    let deadline = start.saturating_add(budget_ms);
+    let mut report = DrainReport::default();
+    sweep(ctx, &mut report);
+
+    let mut ring_for_due = false;
+    loop {
+        let now = ctx.now();
+        let token = ctx.random.token();
+        let claim = match ctx
+            .queue
+            .claim(now, now.saturating_add(ctx.settings.lease_ms), &token)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                report.stop = Stop::Failed;
+                report.error = Some(format!("claim: {e}"));
+                break;
+            }
+        };
+        match claim {
+            Claim::Claimed {
+                id,
+                cancel_requested,
+            } => {
+                report.claimed += 1;
+                if let Err(e) = handle(ctx, &id, &token, cancel_requested, &mut report) {
+                    // The job stays leased; its lease expires and it runs again.
+                    report.stop = Stop::Failed;
+                    report.error = Some(format!("job {id}: {e}"));
+                    break;
+                }
+            }
+            Claim::Invalid { raw } => {
+                report.skipped += 1;
+                report.warnings.push(format!(
+                    "dropped a ready entry that is not a job id: {raw:?}"
+                ));
+            }
+            Claim::Empty {
+                next_due_ms,
+                next_expiry_ms,
+            } => {
+                let next = [next_due_ms, next_expiry_ms].into_iter().flatten().min();
+                match next {
+                    Some(at) if at < deadline => {
+                        let wait = at.saturating_sub(now).clamp(1, POLL_MS);
+                        ctx.clock
+                            .sleep_ms(wait.min(deadline.saturating_sub(now)).max(1));
+                        continue;
+                    }
+                    _ => {
+                        ring_for_due = next_due_ms
+                            .is_some_and(|at| at < deadline.saturating_add(budget_ms.max(POLL_MS)));
+                        report.stop = Stop::Empty;
+                        break;
+                    }
+                }
+            }
+        }
+        if ctx.now() >= deadline {
+            report.stop = Stop::Budget;
+            break;
+        }
+    }
+
+    if report.stop == Stop::Budget || ring_for_due {
+        report.rang_again = ctx.ring_again("drain");
+    }
+    report.elapsed_ms = ctx.now().saturating_sub(start);
+    report
+}
+
+/// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
+/// then forget them in the queue. Failures only delay retention.
+fn sweep(ctx: &Context<'_>, report: &mut DrainReport) {
+    let cutoff = ctx
+        .now()
+        .saturating_sub(ctx.settings.job_ttl_seconds.saturating_mul(1_000));
+    let ids = match ctx.queue.expired(cutoff, SWEEP_LIMIT) {
+        Ok(ids) => ids,
+        Err(e) => {
+            report.warnings.push(format!("retention sweep: {e}"));
+            return;
+        }
+    };
+    let mut deleted = Vec::with_capacity(ids.len());
+    for id in ids {
+        let both = ctx
+            .kv
+            .delete(&keys::job(&ctx.tenant, &id))
+            .and_then(|()| ctx.kv.delete(&keys::result(&ctx.tenant, &id)));
+        match both {
+            Ok(()) => deleted.push(id),
+            Err(e) => {
+                report
+                    .warnings
+                    .push(format!("retention sweep of {id}: {e}"));
+                break;
+            }
+        }
+    }
+    match ctx.queue.forget(&deleted) {
+        Ok(()) => report.swept += deleted.len() as u32,
+        Err(e) => report.warnings.push(format!("retention sweep: {e}")),
+    }
+}
+
+/// One claimed id. `Err` only when the store or queue fails (the drain stops).
+fn handle(
+    ctx: &Context<'_>,
+    id: &JobId,
+    token: &str,
+    cancel_requested: bool,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let now = ctx.now();
+    let job = match ctx.load_job(id) {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            // Never recorded (a submit rolled back after its script ran) or swept.
+            report.skipped += 1;
+            report.warnings.push(format!(
+                "claimed {id} has no record; dropped from the queue"
+            ));
+            ctx.queue.forget(&[*id])?;
+            return Ok(());
+        }
+        Err(StoreError::Corrupt { key, reason }) => {
+            report.skipped += 1;
+            report.warnings.push(format!(
+                "claimed {id} has a malformed record at {key}: {reason}; indexed as failed"
+            ));
+            ctx.queue.finish(id, token, Status::Failed, now, true)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    Worker { ctx, token, report }.run(job, cancel_requested)
+}
+
+struct Worker<'a, 'c> {
+    ctx: &'a Context<'c>,
+    token: &'a str,
+    report: &'a mut DrainReport,
+}
+
+impl Worker<'_, '_> {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_ms(self.ctx.now())
+    }
+
+    fn lease_until(&self) -> u64 {
+        self.ctx.now().saturating_add(self.ctx.settings.lease_ms)
+    }
+
+    /// Write the final record, then finish in the queue.
+    fn finish(&mut self, job: &Job, dead: bool) -> Result<(), StoreError> {
+        self.ctx.save_job(job)?;
+        match self
+            .ctx
+            .queue
+            .finish(&job.id, self.token, job.status, self.ctx.now(), dead)?
+        {
+            Ownership::Owned => match job.status {
+                Status::Succeeded => self.report.succeeded += 1,
+                Status::Failed => self.report.failed += 1,
+                _ => self.report.cancelled += 1,
+            },
+            Ownership::Lost => self.report.lost += 1,
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, mut job: Job, error: ErrorInfo) -> Result<(), StoreError> {
+        if job.fail(self.now(), error).is_err() {
+            return self.refused(&job);
+        }
+        self.finish(&job, true)
+    }
+
+    fn cancel(&mut self, mut job: Job) -> Result<(), StoreError> {
+        if job.cancel(self.now()).is_err() {
+            return self.refused(&job);
+        }
+        self.finish(&job, false)
+    }
+
+    /// A transition the record's state does not allow: leave the record, report it.
+    fn refused(&mut self, job: &Job) -> Result<(), StoreError> {
+        self.report.skipped += 1;
+        self.report.warnings.push(format!(
+            "job {} in state {} cannot move on; left as is",
+            job.id, job.status
+        ));
+        Ok(())
+    }
+
+    fn run(mut self, mut job: Job, cancel_requested: bool) -> Result<(), StoreError> {
+        let ctx = self.ctx;
+        if job.status.is_terminal() {
+            // The record was written but the finish script never ran.
+            let dead = job.status == Status::Failed;
+            ctx.queue
+                .finish(&job.id, self.token, job.status, ctx.now(), dead)?;
+            self.report.repaired += 1;
+            return Ok(());
+        }
+        if cancel_requested {
+            return self.cancel(job);
+        }
+        if job.status == Status::Running {
+            // Its previous attempt's worker stopped answering and the lease expired.
+            let lost = ErrorInfo::new(
+                ErrorType::LeaseExpired,
+                format!("attempt {} stopped answering", job.attempts),
+            );
+            if job.retry(lost).is_err() {
+                return self.fail(job, ErrorInfo::lease_expired());
+            }
+        }
+        match job.start(self.now()) {
+            Ok(()) => {}
+            Err(e) if e.reason == Refusal::NoAttemptsLeft => {
+                return self.fail(job, ErrorInfo::lease_expired());
+            }
+            Err(_) => return self.refused(&job),
+        }
+        ctx.save_job(&job)?;
+
+        let Some(kind) = ctx.registry.get(&job.kind) else {
+            let error = ErrorInfo::internal(format!(
+                "kind {:?} is not registered in this worker",
+                job.kind
+            ));
+            return self.fail(job, error);
+        };
+        let input = job.input.clone();
+        let mut run = Run {
+            ctx,
+            token: self.token,
+            job,
+            last_write: ctx.now(),
+            stop: None,
+        };
+        let outcome = kind.run(&input, &mut run);
+        let Run { mut job, stop, .. } = run;
+        match stop {
+            Some(Interrupt::Lost) => {
+                self.report.lost += 1;
+                return Ok(());
+            }
+            Some(Interrupt::Store(e)) => return Err(e),
+            Some(Interrupt::Cancel) | None => {}
+        }
+        let cancel_requested = stop == Some(Interrupt::Cancel);
+
+        match outcome {
+            Ok(output) => {
+                // Still ours? Only the lease holder may write the outcome.
+                if ctx
+                    .queue
+                    .heartbeat(&job.id, self.token, self.lease_until())?
+                    == Heartbeat::Lost
+                {
+                    self.report.lost += 1;
+                    return Ok(());
+                }
+                ctx.kv.set(
+                    &keys::result(&ctx.tenant, &job.id),
+                    &codec::encode_result(&output),
+                )?;
+                if job.succeed(self.now()).is_err() {
+                    return self.refused(&job);
+                }
+                self.finish(&job, false)
+            }
+            Err(RunError::Cancelled) => self.cancel(job),
+            Err(_) if cancel_requested => self.cancel(job),
+            Err(e @ RunError::Transient(_)) if job.attempts_left() > 0 => {
+                match ctx
+                    .queue
+                    .heartbeat(&job.id, self.token, self.lease_until())?
+                {
+                    Heartbeat::Lost => {
+                        self.report.lost += 1;
+                        return Ok(());
+                    }
+                    Heartbeat::Owned {
+                        cancel_requested: true,
+                    } => return self.cancel(job),
+                    Heartbeat::Owned {
+                        cancel_requested: false,
+                    } => {}
+                }
+                let now = ctx.now();
+                let delay = RetryPolicy::default().delay_ms(job.attempts, ctx.random.next_u64());
+                let due = now.saturating_add(delay);
+                if job.retry(e.to_error_info()).is_err() {
+                    return self.refused(&job);
+                }
+                job.not_before = Some(Timestamp::from_ms(due));
+                ctx.save_job(&job)?;
+                match ctx.queue.retry(&job.id, self.token, due, now)? {
+                    RetryOutcome::Scheduled => self.report.retried += 1,
+                    RetryOutcome::Lost => self.report.lost += 1,
+                    RetryOutcome::Cancelled => {
+                        // The queue already indexed it as cancelled; the record follows.
+                        if job.cancel(self.now()).is_ok() {
+                            ctx.save_job(&job)?;
+                        }
+                        self.report.cancelled += 1;
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => self.fail(job, e.to_error_info()),
+        }
+    }
+}
+
+/// Why a run was stopped from inside its context.
+#[derive(Debug, Clone, PartialEq)]
+enum Interrupt {
+    /// A client asked to cancel.
+    Cancel,
+    /// Another worker holds the lease now: write nothing more.
+    Lost,
+    /// The record could not be written.
+    Store(StoreError),
+}
+
+/// The [`RunContext`] of one attempt: progress overwrites the record and extends the
+/// lease (throttled), and says stop when the job was cancelled or the lease lost.
+struct Run<'a, 'c> {
+    ctx: &'a Context<'c>,
+    token: &'a str,
+    job: Job,
+    last_write: u64,
+    stop: Option<Interrupt>,
+}
+
+impl Run<'_, '_> {
+    fn heartbeat(&mut self) -> bool {
+        let until = self.ctx.now().saturating_add(self.ctx.settings.lease_ms);
+        match self.ctx.queue.heartbeat(&self.job.id, self.token, until) {
+            Ok(Heartbeat::Owned {
+                cancel_requested: false,
+            }) => true,
+            Ok(Heartbeat::Owned {
+                cancel_requested: true,
+            }) => {
+                self.stop = Some(Interrupt::Cancel);
+                false
+            }
+            Ok(Heartbeat::Lost) => {
+                self.stop = Some(Interrupt::Lost);
+                false
+            }
+            Err(e) => {
+                self.stop = Some(Interrupt::Store(e.into()));
+                false
+            }
+        }
+    }
+}
+
+impl RunContext for Run<'_, '_> {
+    fn attempt(&self) -> u32 {
+        self.job.attempts
+    }
+
+    fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled> {
+        if self.stop.is_some() {
+            return Err(Cancelled);
+        }
+        let _ = self
+            .job
+            .set_progress(Progress::new(percent, message.map(str::to_owned)));
+        let now = self.ctx.now();
+        if now.saturating_sub(self.last_write) < PROGRESS_INTERVAL_MS && percent < 100 {
+            return Ok(());
+        }
+        self.last_write = now;
+        if !self.heartbeat() {
+            return Err(Cancelled);
+        }
+        if let Err(e) = self.ctx.save_job(&self.job) {
+            self.stop = Some(Interrupt::Store(e));
+            return Err(Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Sleep in slices of a third of the lease, extending it in between, so a long sleep
+    /// neither loses the lease nor misses a cancel (the next `progress` reports it).
+    fn sleep(&mut self, duration: Duration) {
+        let slice = (self.ctx.settings.lease_ms / 3).max(1);
+        let mut left = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        while left > 0 && self.stop.is_none() {
+            let step = left.min(slice);
+            self.ctx.clock.sleep_ms(step);
+            left -= step;
+            if left > 0 {
+                self.heartbeat();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::World;
+    use crate::service::{cancel, get, result};
+    use serde_json::json;
+
+    #[test]
+    fn a_drain_runs_queued_jobs_to_success_and_stores_results() {
+        let w = World::new();
+        let a = w.submit(json!({"kind": "echo", "input": {"x": 1}}));
+        let b = w.submit(json!({"kind": "echo", "input": {"x": 2}}));
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(
+            (report.claimed, report.succeeded, report.stop),
+            (2, 2, Stop::Empty)
+        );
+        for id in [a, b] {
+            let job = w.job(&id);
+            assert_eq!(job.status, Status::Succeeded);
+            assert_eq!(job.attempts, 1);
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert!(result(&w.ctx(), id.as_str()).is_ok());
+        }
+    }
+
+    #[test]
+    fn an_empty_queue_drains_at_once_without_ringing() {
+        let w = World::new();
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (0, Stop::Empty, false)
+        );
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_until_it_succeeds() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "fail", "input": {"fail_times": 1}, "max_attempts": 3}));
+        // The retry's backoff is at most 500 ms, inside the budget: one drain does both.
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!((report.retried, report.succeeded), (1, 1), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
+    }
+
+    #[test]
+    fn a_job_that_keeps_failing_ends_failed_and_dead() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "fail", "input": {"fail_times": 10}, "max_attempts": 2}));
+        for _ in 0..5 {
+            drain(&w.ctx(), 2_000);
+            w.clock.advance(5_000);
+        }
+        let job = w.job(&id);
+        assert_eq!((job.status, job.attempts), (Status::Failed, 2));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
+        assert_eq!(crate::service::stats(&w.ctx()).unwrap().dead, 1);
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_skipped_not_fatal() {
+        let w = World::new();
+        let bad = w.submit(json!({"kind": "echo", "input": {}}));
+        let good = w.submit(json!({"kind": "echo", "input": {}}));
+        use crate::ports::KeyValue;
+        w.kv.set(
+            &keys::job(&crate::job::Tenant::default_tenant(), &bad),
+            b"\xff not json",
+        )
+        .unwrap();
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!((report.skipped, report.succeeded), (1, 1), "{report:?}");
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(w.job(&good).status, Status::Succeeded);
+        assert_eq!(w.queue.indexed_status(&bad), Some(Status::Failed));
+    }
+
+    #[test]
+    fn a_crashed_attempt_is_run_again_and_counted() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        // A worker claims and records the start, then dies.
+        let token = "dead";
+        let now = {
+            use crate::ports::Clock;
+            w.clock.now_ms()
+        };
+        w.ctx()
+            .queue
+            .claim(now, now + w.settings.lease_ms, token)
+            .unwrap();
+        let mut job = w.job(&id);
+        job.start(Timestamp::from_ms(now)).unwrap();
+        w.ctx().save_job(&job).unwrap();
+        w.clock.advance(w.settings.lease_ms + 1);
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.job(&id).attempts, 2);
+    }
+
+    #[test]
+    fn a_finished_record_is_repaired_not_rerun() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let mut job = w.job(&id);
+        job.start(Timestamp::from_ms(1)).unwrap();
+        job.succeed(Timestamp::from_ms(2)).unwrap();
+        w.ctx().save_job(&job).unwrap();
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!((report.repaired, report.succeeded), (1, 0));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn a_cancel_requested_before_the_claim_is_honoured() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let now = {
+            use crate::ports::Clock;
+            w.clock.now_ms()
+        };
+        // Claimed by a worker that dies; the client cancels while it is "running".
+        w.ctx().queue.claim(now, now + 10, "dead").unwrap();
+        assert!(matches!(
+            cancel(&w.ctx(), id.as_str()),
+            Ok(crate::service::CancelResult::Requested(_))
+        ));
+        w.clock.advance(11);
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.cancelled, 1, "{report:?}");
+        assert_eq!(
+            get(&w.ctx(), id.as_str()).unwrap().status,
+            Status::Cancelled
+        );
+    }
+
+    #[test]
+    fn retention_deletes_old_finished_jobs() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        drain(&w.ctx(), 2_000);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.swept, 1);
+        assert!(w.kv.keys().is_empty());
+        assert_eq!(w.queue.indexed_status(&id), None);
+    }
+
+    #[test]
+    fn a_spent_budget_rings_again() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let report = drain(&w.ctx(), 0);
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (1, Stop::Budget, true)
+        );
+    }
+}

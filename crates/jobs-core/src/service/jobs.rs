@@ -1,0 +1,431 @@
+//! The job resource: read one (`GET /jobs/{id}`), its result, cancel it, list them.
+//! Records are read from key-value; the queue is asked only for what it alone knows
+//! (cancel state, list order) and rung again when a polled job looks forgotten.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::error::{CancelError, GetError, ListError, StoreError};
+use super::{Context, STALE_QUEUED_MS};
+use crate::codec;
+use crate::job::{Job, JobId, Status, Timestamp};
+use crate::keys;
+use crate::kind::Output;
+use crate::queue::CancelOutcome;
+use crate::resource::JobResource;
+
+fn load(ctx: &Context<'_>, id: &JobId) -> Result<Job, GetError> {
+    ctx.load_job(id)?.ok_or(GetError::NotFound)
+}
+
+/// `GET /jobs/{id}`. A job that waits longer than it should (queued past its due time, or
+/// running past a lease) rings the doorbell again, in case a doorbell was lost.
+pub fn get(ctx: &Context<'_>, id: &str) -> Result<JobResource, GetError> {
+    let id = JobId::parse(id)?;
+    let job = load(ctx, &id)?;
+    let now = ctx.now();
+    let stale = match job.status {
+        Status::Queued => {
+            let due = job.not_before.unwrap_or(job.created_at).max(job.created_at);
+            now > due.as_ms().saturating_add(STALE_QUEUED_MS)
+        }
+        Status::Running => job
+            .started_at
+            .is_some_and(|t| now > t.as_ms().saturating_add(ctx.settings.lease_ms)),
+        _ => false,
+    };
+    if stale {
+        ctx.ring_again("poll");
+    }
+    Ok(JobResource::from_job(&job))
+}
+
+/// `GET /jobs/{id}/result`: the output of a succeeded job.
+pub fn result(ctx: &Context<'_>, id: &str) -> Result<Output, GetError> {
+    let id = JobId::parse(id)?;
+    let job = load(ctx, &id)?;
+    if job.status != Status::Succeeded {
+        return Err(GetError::NotReady(job.status));
+    }
+    let key = keys::result(&ctx.tenant, &id);
+    // The worker writes the result before the final record, so a succeeded job without a
+    // result is damage, not a race.
+    let bytes = ctx
+        .kv
+        .get(&key)
+        .map_err(StoreError::from)?
+        .ok_or_else(|| StoreError::Corrupt {
+            key: key.clone(),
+            reason: "succeeded job has no result".into(),
+        })?;
+    codec::decode_result(&bytes).map_err(|e| {
+        GetError::Store(StoreError::Corrupt {
+            key,
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// What `DELETE /jobs/{id}` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelResult {
+    /// The job was queued (or cancelled before) and is cancelled now: `200`.
+    Cancelled(JobResource),
+    /// The job is running; the worker stops at its next heartbeat: `202`.
+    Requested(JobResource),
+}
+
+/// `DELETE /jobs/{id}`.
+pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> {
+    let id = JobId::parse(id)?;
+    let mut job = ctx.load_job(&id)?.ok_or(CancelError::NotFound)?;
+    match job.status {
+        // Again: 200, so a client may retry after a lost answer.
+        Status::Cancelled => return Ok(CancelResult::Cancelled(JobResource::from_job(&job))),
+        s if s.is_terminal() => return Err(CancelError::Finished(s)),
+        _ => {}
+    }
+    let now = ctx.now();
+    match ctx.queue.cancel(&id, now).map_err(StoreError::from)? {
+        CancelOutcome::Requested => Ok(CancelResult::Requested(JobResource::from_job(&job))),
+        CancelOutcome::Finished(status) => Err(CancelError::Finished(status)),
+        // Queued, cancelled before (a retry after a failed record write), or unknown to
+        // the queue (it will never run): the record says cancelled from now on.
+        CancelOutcome::Cancelled | CancelOutcome::AlreadyCancelled | CancelOutcome::Unknown => {
+            job.cancel(Timestamp::from_ms(now))
+                .map_err(|e| StoreError::Corrupt {
+                    key: keys::job(&ctx.tenant, &id),
+                    reason: e.to_string(),
+                })?;
+            ctx.save_job(&job)?;
+            Ok(CancelResult::Cancelled(JobResource::from_job(&job)))
+        }
+    }
+}
+
+/// Page size bounds for `GET /jobs`.
+pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Most ids one list request reads while filtering by kind, so a rare kind cannot make a
+/// request read every record; the page then ends early with a cursor.
+pub const MAX_SCAN: usize = 500;
+
+/// A parsed `GET /jobs` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub status: Option<Status>,
+    pub kind: Option<String>,
+    pub limit: u32,
+    /// List jobs strictly older than this one.
+    pub after: Option<JobId>,
+}
+
+impl ListQuery {
+    /// Parse a query string (`status=&kind=&limit=&cursor=`; empty values mean absent).
+    /// Unknown parameters are refused, like unknown JSON fields.
+    pub fn parse(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
+        let mut q = ListQuery {
+            status: None,
+            kind: None,
+            limit: DEFAULT_LIMIT,
+            after: None,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value).ok_or(ListError::InvalidFilter {
+                name: "query",
+                reason: "bad percent-encoding".into(),
+            })?;
+            if value.is_empty() {
+                continue;
+            }
+            match name {
+                "status" => {
+                    q.status =
+                        Some(
+                            Status::parse(&value).ok_or_else(|| ListError::InvalidFilter {
+                                name: "status",
+                                reason: format!(
+                                    "expected one of {}",
+                                    Status::ALL.map(|s| s.as_str()).join(", ")
+                                ),
+                            })?,
+                        );
+                }
+                "kind" => {
+                    if !known_kinds.contains(&value.as_str()) {
+                        return Err(ListError::InvalidFilter {
+                            name: "kind",
+                            reason: format!("expected one of {}", known_kinds.join(", ")),
+                        });
+                    }
+                    q.kind = Some(value);
+                }
+                "limit" => {
+                    q.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|n| LIMIT_RANGE.contains(n))
+                        .ok_or_else(|| ListError::InvalidFilter {
+                            name: "limit",
+                            reason: format!(
+                                "expected a whole number from 1 to {}",
+                                LIMIT_RANGE.end()
+                            ),
+                        })?;
+                }
+                "cursor" => q.after = Some(decode_cursor(&value)?),
+                _ => {
+                    return Err(ListError::InvalidFilter {
+                        name: "query",
+                        reason: format!(
+                            "unknown parameter {:?}",
+                            name.chars().take(32).collect::<String>()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The opaque cursor of the page after `id`.
+pub fn encode_cursor(id: &JobId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{}", id.as_str()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<JobId, ListError> {
+    let bad = || ListError::InvalidFilter {
+        name: "cursor",
+        reason: "not a cursor from this API".into(),
+    };
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let id = text.strip_prefix("v1:").ok_or_else(bad)?;
+    JobId::parse(id).map_err(|_| bad())
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<JobResource>,
+    /// The cursor for the next page; `None` when this is the last.
+    pub next_cursor: Option<String>,
+    /// Records that could not be decoded and were left out (for the log).
+    pub skipped: Vec<JobId>,
+}
+
+/// `GET /jobs`: the status index (or all jobs) in Redis gives the order; each record is
+/// read from key-value, and filtered by its own status and kind so the page agrees with
+/// the filter even while an index lags a record.
+pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
+    let limit = q.limit as usize;
+    let mut page = Page {
+        items: Vec::new(),
+        next_cursor: None,
+        skipped: Vec::new(),
+    };
+    let mut after = q.after;
+    let mut scanned = 0;
+    loop {
+        // One id more than the page needs tells whether another page follows.
+        let want = if q.kind.is_some() {
+            100
+        } else {
+            (limit - page.items.len()) as u32 + 1
+        };
+        let ids = ctx
+            .queue
+            .list(q.status, after.as_ref(), want)
+            .map_err(StoreError::from)?;
+        let exhausted = ids.len() < want as usize;
+        for id in &ids {
+            if page.items.len() == limit {
+                page.next_cursor = after.as_ref().map(encode_cursor);
+                return Ok(page);
+            }
+            after = Some(*id);
+            scanned += 1;
+            let job = match ctx.load_job(id) {
+                Ok(Some(job)) => job,
+                Ok(None) => continue, // expired between index and record
+                Err(StoreError::Corrupt { .. }) => {
+                    page.skipped.push(*id);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let status_differs = q.status.is_some_and(|s| s != job.status);
+            let kind_differs = q.kind.as_ref().is_some_and(|k| *k != job.kind);
+            if !status_differs && !kind_differs {
+                page.items.push(JobResource::from_job(&job));
+            }
+        }
+        if exhausted {
+            return Ok(page);
+        }
+        if page.items.len() == limit {
+            let more = !ctx
+                .queue
+                .list(q.status, after.as_ref(), 1)
+                .map_err(StoreError::from)?
+                .is_empty();
+            page.next_cursor = after.as_ref().filter(|_| more).map(encode_cursor);
+            return Ok(page);
+        }
+        if scanned >= MAX_SCAN {
+            page.next_cursor = after.as_ref().map(encode_cursor);
+            return Ok(page);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    #[test]
+    fn get_shows_a_submitted_job_and_refuses_bad_ids() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        assert_eq!(get(&w.ctx(), id.as_str()).unwrap().status, Status::Queued);
+        assert!(matches!(
+            get(&w.ctx(), "nope"),
+            Err(GetError::MalformedId(_))
+        ));
+        let other = JobId::new();
+        assert_eq!(get(&w.ctx(), other.as_str()), Err(GetError::NotFound));
+    }
+
+    #[test]
+    fn polling_a_stale_queued_job_rings_again_once_per_window() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        assert_eq!(w.queue.published().len(), 1);
+        get(&w.ctx(), id.as_str()).unwrap();
+        assert_eq!(w.queue.published().len(), 1, "fresh: no ring");
+        w.clock.advance(STALE_QUEUED_MS + 1);
+        get(&w.ctx(), id.as_str()).unwrap();
+        get(&w.ctx(), id.as_str()).unwrap();
+        assert_eq!(w.queue.published().len(), 2, "stale: one ring per window");
+    }
+
+    #[test]
+    fn a_result_is_not_ready_until_the_job_succeeded() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        assert_eq!(
+            result(&w.ctx(), id.as_str()),
+            Err(GetError::NotReady(Status::Queued))
+        );
+    }
+
+    #[test]
+    fn cancelling_a_queued_job_is_immediate_and_repeatable() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let CancelResult::Cancelled(job) = cancel(&w.ctx(), id.as_str()).unwrap() else {
+            panic!("expected cancelled")
+        };
+        assert_eq!(job.status, Status::Cancelled);
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
+        assert!(matches!(
+            cancel(&w.ctx(), id.as_str()),
+            Ok(CancelResult::Cancelled(_))
+        ));
+        assert_eq!(
+            cancel(&w.ctx(), JobId::new().as_str()),
+            Err(CancelError::NotFound)
+        );
+    }
+
+    #[test]
+    fn list_pages_newest_first_and_filters() {
+        let w = World::new();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let kind = if i % 2 == 0 { "echo" } else { "sleep" };
+            let input = if kind == "echo" {
+                json!({})
+            } else {
+                json!({"ms": 1})
+            };
+            ids.push(w.submit(json!({"kind": kind, "input": input})));
+            w.clock.advance(1);
+        }
+        let kinds = w.registry.names();
+        let q = ListQuery::parse("limit=2", &kinds).unwrap();
+        let first = list(&w.ctx(), &q).unwrap();
+        assert_eq!(
+            first.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![ids[4], ids[3]]
+        );
+        let cursor = first.next_cursor.unwrap();
+        let q = ListQuery::parse(&format!("limit=2&cursor={cursor}"), &kinds).unwrap();
+        let second = list(&w.ctx(), &q).unwrap();
+        assert_eq!(
+            second.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![ids[2], ids[1]]
+        );
+        let cursor = second.next_cursor.unwrap();
+        let q = ListQuery::parse(&format!("limit=1&cursor={cursor}"), &kinds).unwrap();
+        let last = list(&w.ctx(), &q).unwrap();
+        assert_eq!(last.items.len(), 1);
+        assert_eq!(last.next_cursor, None, "a full last page has no cursor");
+        let q = ListQuery::parse("kind=echo&status=queued", &kinds).unwrap();
+        let echoes = list(&w.ctx(), &q).unwrap();
+        assert_eq!(echoes.items.len(), 3);
+        assert_eq!(echoes.next_cursor, None);
+    }
+
+    #[test]
+    fn list_queries_are_checked() {
+        let kinds = ["echo"];
+        assert_eq!(ListQuery::parse("", &kinds).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(
+            ListQuery::parse("status=&kind=", &kinds).unwrap().status,
+            None
+        );
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=x",
+            "status=done",
+            "kind=nope",
+            "cursor=zz",
+            "color=red",
+        ] {
+            assert!(ListQuery::parse(bad, &kinds).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The application services: what each HTTP endpoint and the worker do, written against
+//! the ports and the [`Queue`] trait only, so they run the same on Spin, on a real Redis in
+//! tests, and in memory in unit tests. No HTTP types here: the intake maps requests to
+//! these calls and their errors to problems through [`error::problem`].
+//!
+//! - [`submit`]: `POST /jobs` (validate, record, enqueue, idempotency, compensation).
+//! - [`jobs`]: `GET /jobs/{id}`, `GET /jobs/{id}/result`, `DELETE /jobs/{id}`, `GET /jobs`.
+//! - [`ops`]: `GET /stats`, `GET /healthz`.
+//! - [`drain`]: the worker's loop for one doorbell.
+//! - [`error`]: the typed errors and the one mapping to RFC 9457 problems.
+
+pub mod drain;
+pub mod error;
+pub mod jobs;
+pub mod ops;
+pub mod submit;
+
+pub use drain::{DrainReport, drain};
+pub use error::{ApiError, Problem, problem};
+pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
+pub use ops::{Health, Stats, health, stats};
+pub use submit::{Submitted, submit};
+
+use crate::codec;
+use crate::config::Settings;
+use crate::job::{Job, JobId, Tenant};
+use crate::keys;
+use crate::kind::Registry;
+use crate::ports::{Clock, KeyValue, Random};
+use crate::queue::{Doorbell, Queue};
+use error::StoreError;
+
+/// A re-ring within this window of the last one is suppressed (see `lua/ring.lua`).
+pub const RING_WINDOW_MS: u64 = 1_000;
+
+/// A queued job older than this, when a client polls it, rings the doorbell again: its
+/// doorbell may have been lost.
+pub const STALE_QUEUED_MS: u64 = 2_000;
+
+/// Everything a service needs, borrowed for one request or one doorbell.
+pub struct Context<'a> {
+    pub kv: &'a dyn KeyValue,
+    pub queue: &'a dyn Queue,
+    pub clock: &'a dyn Clock,
+    pub random: &'a dyn Random,
+    pub settings: &'a Settings,
+    pub registry: &'a Registry,
+    /// The tenant of the request; `default` until authentication arrives.
+    pub tenant: Tenant,
+}
+
+impl Context<'_> {
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn doorbell(&self, payload: impl Into<String>) -> Doorbell {
+        Doorbell {
+            channel: self.settings.queue_channel.clone(),
+            payload: payload.into(),
+        }
+    }
+
+    /// The record of `id`, `None` when absent.
+    fn load_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let key = keys::job(&self.tenant, id);
+        let Some(bytes) = self.kv.get(&key)? else {
+            return Ok(None);
+        };
+        codec::decode_job(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key,
+                reason: e.to_string(),
+            })
+    }
+
+    fn save_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.kv
+            .set(&keys::job(&self.tenant, &job.id), &codec::encode_job(job))?;
+        Ok(())
+    }
+
+    /// Ring the doorbell again (rate limited); a failure only delays work, so it is
+    /// ignored.
+    fn ring_again(&self, why: &str) -> bool {
+        self.queue
+            .ring(&self.doorbell(why), RING_WINDOW_MS)
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A complete in-memory context for the service tests.
+
+    use super::*;
+    use crate::memory::{ManualClock, MemoryKv, MemoryQueue, SeqRandom};
+
+    pub struct World {
+        pub kv: MemoryKv,
+        pub queue: MemoryQueue,
+        pub clock: ManualClock,
+        pub random: SeqRandom,
+        pub settings: Settings,
+        pub registry: Registry,
+    }
+
+    impl World {
+        pub fn new() -> Self {
+            // Real time, so ids (stamped by the system clock) agree with the records.
+            let clock = ManualClock::new(crate::ports::SystemClock.now_ms());
+            World {
+                kv: MemoryKv::new(),
+                queue: MemoryQueue::new(clock.clone()),
+                clock,
+                random: SeqRandom::new(7),
+                settings: Settings::default(),
+                registry: Registry::builtin(),
+            }
+        }
+
+        pub fn ctx(&self) -> Context<'_> {
+            Context {
+                kv: &self.kv,
+                queue: &self.queue,
+                clock: &self.clock,
+                random: &self.random,
+                settings: &self.settings,
+                registry: &self.registry,
+                tenant: Tenant::default_tenant(),
+            }
+        }
+
+        /// Submit a JSON body without an idempotency key; panics on error.
+        pub fn submit(&self, body: serde_json::Value) -> JobId {
+            submit(&self.ctx(), body.to_string().as_bytes(), None)
+                .unwrap()
+                .job
+                .id
+        }
+
+        pub fn job(&self, id: &JobId) -> Job {
+            self.ctx().load_job(id).unwrap().unwrap()
+        }
+    }
+}

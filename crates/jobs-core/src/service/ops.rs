@@ -1,0 +1,115 @@
+//! Operations endpoints: `GET /stats` (from the queue's indexes and counters, one round
+//! trip; rings the doorbell when work waits) and `GET /healthz` (both backends answer).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Context;
+use super::error::{HealthError, StoreError};
+use crate::queue::QueueStats;
+
+/// The body of `GET /stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Jobs per status (every status present, finished jobs until retention removes them).
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Jobs a worker could claim right now (ready, plus delayed jobs already due).
+    pub queue_depth: u64,
+    /// Jobs waiting for a later time (a `delay_ms`, or backoff before a retry).
+    pub delayed: u64,
+    /// Age of the longest-waiting claimable job, in ms; `null` when none waits.
+    pub oldest_queued_age_ms: Option<u64>,
+    /// Retries scheduled since the queue began.
+    pub retries: u64,
+    /// Jobs that ended failed (a permanent error, or attempts used up).
+    pub dead: u64,
+    /// Running jobs whose worker stopped answering (picked up by the next claim).
+    pub leases_expired: u64,
+}
+
+impl Stats {
+    fn from_queue(q: &QueueStats, now: u64) -> Stats {
+        let ready_age = q.oldest_ready.map(|id| now.saturating_sub(id.created_ms()));
+        let due_age = q.oldest_due_ms.map(|at| now.saturating_sub(at));
+        let oldest = match (ready_age, due_age) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Stats {
+            counts: q.by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            queue_depth: q.ready + q.delayed_due,
+            delayed: q.delayed - q.delayed_due.min(q.delayed),
+            oldest_queued_age_ms: oldest,
+            retries: q.retries,
+            dead: q.dead,
+            leases_expired: q.leases_expired,
+        }
+    }
+}
+
+/// `GET /stats`.
+pub fn stats(ctx: &Context<'_>) -> Result<Stats, HealthError> {
+    let now = ctx.now();
+    let q = ctx.queue.stats(now).map_err(StoreError::from)?;
+    if q.work_waiting() {
+        ctx.ring_again("stats");
+    }
+    Ok(Stats::from_queue(&q, now))
+}
+
+/// The body of a healthy `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub kv: &'static str,
+    pub redis: &'static str,
+}
+
+/// A key read by the health check; it never exists, reading it proves the store answers.
+const HEALTH_PROBE_KEY: &str = "healthz";
+
+/// `GET /healthz`: `Ok` when the key-value store and Redis both answer.
+pub fn health(ctx: &Context<'_>) -> Result<Health, HealthError> {
+    ctx.kv.get(HEALTH_PROBE_KEY).map_err(StoreError::from)?;
+    ctx.queue.ping().map_err(StoreError::from)?;
+    Ok(Health {
+        status: "ok",
+        kv: "ok",
+        redis: "ok",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    #[test]
+    fn stats_count_jobs_and_ring_when_work_waits() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 60000}));
+        w.clock.advance(1500);
+        let s = stats(&w.ctx()).unwrap();
+        assert_eq!(s.counts["queued"], 2);
+        assert_eq!(s.counts["succeeded"], 0);
+        assert_eq!(s.queue_depth, 1);
+        assert_eq!(s.delayed, 1);
+        let age = s.oldest_queued_age_ms.unwrap();
+        assert!((1500..2500).contains(&age), "{age}");
+        assert_eq!(w.queue.published().len(), 3, "two submits and one ring");
+    }
+
+    #[test]
+    fn health_needs_both_backends() {
+        let w = World::new();
+        assert!(health(&w.ctx()).is_ok());
+        w.queue.set_down(true);
+        assert!(health(&w.ctx()).is_err());
+        w.queue.set_down(false);
+        w.kv.set_down(true);
+        assert!(health(&w.ctx()).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! `POST /jobs`: validate, write the record, run the submit script (idempotency claim,
+//! enqueue, index, doorbell in one round trip). A failure after the record was written is
+//! compensated (record deleted, queue entries withdrawn) so nothing half-written remains.
+//! Idempotency follows the IETF draft "The Idempotency-Key HTTP Header Field".
+
+use super::Context;
+use super::error::{StoreError, SubmitError};
+use crate::job::{Job, JobId, Timestamp};
+use crate::keys;
+use crate::queue::{Enqueue, IdempotencyClaim, SubmitOutcome};
+use crate::resource::JobResource;
+use crate::submission::{NewJob, body_fingerprint};
+
+/// Longest accepted idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// An accepted submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    pub job: JobResource,
+    /// True when an idempotency key matched an earlier identical request: the job is that
+    /// request's (header `Idempotent-Replayed: true`).
+    pub replayed: bool,
+}
+
+/// Read an `Idempotency-Key` header value: 1 to 255 printable ASCII characters. The draft
+/// defines the field as a Structured Field string (`"abc"`); unquoted keys are accepted
+/// too, as most clients send them.
+pub fn parse_idempotency_key(raw: &str) -> Result<String, SubmitError> {
+    let raw = raw.trim();
+    let key = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) => unescape_sf_string(inner)?,
+        None => raw.to_owned(),
+    };
+    if key.is_empty() {
+        return Err(SubmitError::InvalidIdempotencyKey("must not be empty"));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(SubmitError::InvalidIdempotencyKey(
+            "must be at most 255 characters",
+        ));
+    }
+    if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(SubmitError::InvalidIdempotencyKey(
+            "must be printable ASCII",
+        ));
+    }
+    Ok(key)
+}
+
+fn unescape_sf_string(inner: &str) -> Result<String, SubmitError> {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('"' | '\\')) => out.push(e),
+                _ => return Err(SubmitError::InvalidIdempotencyKey("has an invalid escape")),
+            },
+            '"' => return Err(SubmitError::InvalidIdempotencyKey("has an unescaped quote")),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Submit the JSON `body`, with the raw `Idempotency-Key` header value if there was one.
+pub fn submit(
+    ctx: &Context<'_>,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> Result<Submitted, SubmitError> {
+    let key = idempotency_key.map(parse_idempotency_key).transpose()?;
+    let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
+    let now = ctx.now();
+    let delay_ms = new.delay_ms;
+    let mut job = Job::new(
+        JobId::new(),
+        ctx.tenant.clone(),
+        new,
+        Timestamp::from_ms(now),
+    );
+    job.idempotency_key.clone_from(&key);
+
+    ctx.save_job(&job).map_err(SubmitError::Unavailable)?;
+
+    let claim = key.map(|key| IdempotencyClaim {
+        key,
+        fingerprint: body_fingerprint(body),
+        ttl_ms: ctx.settings.job_ttl_seconds.saturating_mul(1_000),
+    });
+    let enqueue = Enqueue {
+        id: job.id,
+        now_ms: now,
+        due_ms: now.saturating_add(delay_ms),
+        idempotency: claim.clone(),
+        doorbell: ctx.doorbell(job.id.as_str()),
+    };
+    let record_key = keys::job(&ctx.tenant, &job.id);
+    match ctx.queue.submit(&enqueue) {
+        Ok(SubmitOutcome::Enqueued) => Ok(Submitted {
+            job: JobResource::from_job(&job),
+            replayed: false,
+        }),
+        Ok(SubmitOutcome::Duplicate(earlier)) => {
+            // Our record is not referenced by anything: remove it. If that fails it is an
+            // unreachable orphan, harmless.
+            let _ = ctx.kv.delete(&record_key);
+            let ours = claim
+                .as_ref()
+                .map(|c| c.fingerprint.as_str())
+                .unwrap_or_default();
+            if earlier.fingerprint != ours {
+                return Err(SubmitError::IdempotencyKeyReused);
+            }
+            let original = JobId::parse(&earlier.id)
+                .ok()
+                .map(|id| ctx.load_job(&id))
+                .transpose()
+                .map_err(SubmitError::Unavailable)?
+                .flatten();
+            match original {
+                Some(job) => Ok(Submitted {
+                    job: JobResource::from_job(&job),
+                    replayed: true,
+                }),
+                None => Err(SubmitError::IdempotencyKeyInFlight),
+            }
+        }
+        Err(e) => {
+            // The script may or may not have run (a lost reply): undo both sides, best
+            // effort. What cannot be undone now is harmless: an orphan id in the queue is
+            // dropped by the worker when it finds no record.
+            let _ = ctx.kv.delete(&record_key);
+            let _ = ctx.queue.withdraw(&job.id, claim.as_ref());
+            Err(SubmitError::Unavailable(StoreError::Queue(e)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Status;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    fn body(v: serde_json::Value) -> Vec<u8> {
+        v.to_string().into_bytes()
+    }
+
+    #[test]
+    fn a_valid_submission_is_recorded_queued_and_rung() {
+        let w = World::new();
+        let s = submit(
+            &w.ctx(),
+            &body(json!({"kind": "echo", "input": {"a": 1}})),
+            None,
+        )
+        .unwrap();
+        assert!(!s.replayed);
+        assert_eq!(s.job.status, Status::Queued);
+        assert_eq!(w.job(&s.job.id).status, Status::Queued);
+        assert_eq!(w.queue.indexed_status(&s.job.id), Some(Status::Queued));
+        assert_eq!(w.queue.published().len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_submission_changes_nothing() {
+        let w = World::new();
+        let err = submit(&w.ctx(), b"{nope", None).unwrap_err();
+        assert!(matches!(err, SubmitError::Invalid(_)));
+        let err = submit(&w.ctx(), &body(json!({"kind": "nope", "input": {}})), None).unwrap_err();
+        assert!(matches!(err, SubmitError::Invalid(_)));
+        assert!(w.kv.keys().is_empty());
+        assert!(w.queue.published().is_empty());
+    }
+
+    #[test]
+    fn when_the_queue_is_down_the_record_is_removed_and_the_answer_is_unavailable() {
+        let w = World::new();
+        w.queue.set_down(true);
+        let err = submit(&w.ctx(), &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
+        assert!(matches!(err, SubmitError::Unavailable(_)));
+        assert!(w.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn when_the_store_is_down_nothing_is_enqueued() {
+        let w = World::new();
+        w.kv.set_down(true);
+        let err = submit(&w.ctx(), &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
+        assert!(matches!(err, SubmitError::Unavailable(_)));
+        assert!(w.queue.published().is_empty());
+    }
+
+    #[test]
+    fn the_same_key_and_body_replays_the_original_job() {
+        let w = World::new();
+        let b = body(json!({"kind": "echo", "input": {"a": 1}}));
+        let first = submit(&w.ctx(), &b, Some("key-1")).unwrap();
+        let again = submit(&w.ctx(), &b, Some("\"key-1\"")).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.job.id, first.job.id);
+        assert_eq!(w.kv.keys().len(), 1, "the duplicate's record was removed");
+    }
+
+    #[test]
+    fn the_same_key_with_another_body_is_refused() {
+        let w = World::new();
+        submit(
+            &w.ctx(),
+            &body(json!({"kind": "echo", "input": {"a": 1}})),
+            Some("k"),
+        )
+        .unwrap();
+        let err = submit(
+            &w.ctx(),
+            &body(json!({"kind": "echo", "input": {"a": 2}})),
+            Some("k"),
+        )
+        .unwrap_err();
+        assert_eq!(err, SubmitError::IdempotencyKeyReused);
+    }
+
+    #[test]
+    fn idempotency_keys_must_be_short_printable_ascii() {
+        assert_eq!(parse_idempotency_key(" abc ").unwrap(), "abc");
+        assert_eq!(parse_idempotency_key("\"a\\\"b\"").unwrap(), "a\"b");
+        assert!(parse_idempotency_key("").is_err());
+        assert!(parse_idempotency_key("\"\"").is_err());
+        assert!(parse_idempotency_key(&"x".repeat(256)).is_err());
+        assert!(parse_idempotency_key(&"x".repeat(255)).is_ok());
+        assert!(parse_idempotency_key("caf\u{e9}").is_err());
+        assert!(parse_idempotency_key("a\tb").is_err());
+    }
+
+    #[test]
+    fn a_delayed_job_waits_in_the_queue() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 5000}));
+        let job = w.job(&id);
+        assert_eq!(
+            job.not_before.map(|t| t.as_ms()),
+            Some(w.clock_now() + 5000)
+        );
+    }
+
+    impl World {
+        fn clock_now(&self) -> u64 {
+            use crate::ports::Clock;
+            self.clock.now_ms()
+        }
+    }
+}

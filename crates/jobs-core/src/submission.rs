@@ -1,0 +1,501 @@
+//! A client's `POST /jobs` body, parsed at the edge into a valid [`NewJob`]: the wire
+//! shape, its one conversion into the domain, the typed reasons a submission is refused,
+//! and the body fingerprint that idempotency compares. No I/O.
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
+use crate::kind::{InvalidInput, Registry};
+
+/// The longest accepted delay: one day.
+pub const MAX_DELAY_MS: u64 = 86_400_000;
+/// The longest accepted callback URL.
+pub const MAX_CALLBACK_URL_LEN: usize = 2048;
+
+/// A submission that passed every check: the kind exists, its input is valid, the
+/// options are in range. Defaults (`max_attempts`) are already applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    pub input: Value,
+    /// 1 to 25.
+    pub max_attempts: u32,
+    /// An absolute `http` or `https` URL, to be called when the job finishes.
+    pub callback_url: Option<String>,
+    /// Do not run before this many milliseconds from submission; 0 = at once. At most
+    /// [`MAX_DELAY_MS`].
+    pub delay_ms: u64,
+}
+
+/// Why a submission was refused. Nothing is recorded for a refused submission.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SubmissionError {
+    /// The body is not JSON, or not an object of the expected shape (a missing `kind`
+    /// or `input`, an unknown top-level field, `kind` not a string). HTTP `400`.
+    #[error("malformed submission: {0}")]
+    Malformed(String),
+    /// `kind` names no registered kind; `known` lists those that exist. HTTP `422`.
+    #[error("unknown kind {kind:?}; known kinds: {}", known.join(", "))]
+    UnknownKind {
+        kind: String,
+        known: Vec<&'static str>,
+    },
+    /// The kind refused the input; `detail` says which field and why. HTTP `422`.
+    #[error("invalid input for kind {kind:?}: {detail}")]
+    InvalidInput { kind: String, detail: InvalidInput },
+    /// An option of the submission itself is unusable: `max_attempts` outside 1..=25,
+    /// `delay_ms` above one day, `callback_url` not an absolute http(s) URL. HTTP `422`.
+    #[error("invalid {field}: {detail}")]
+    InvalidField { field: &'static str, detail: String },
+}
+
+/// The body exactly as a client sends it. Only the shape is checked here; values are
+/// checked by the conversion into [`NewJob`]. The options are taken as raw JSON so
+/// that `"max_attempts": -1` is a `422` naming the field, not a shapeless `400`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a submission object")]
+pub struct Submission {
+    pub kind: String,
+    pub input: Value,
+    #[serde(default)]
+    pub max_attempts: Option<Value>,
+    #[serde(default)]
+    pub callback_url: Option<Value>,
+    #[serde(default)]
+    pub delay_ms: Option<Value>,
+}
+
+impl NewJob {
+    /// Parses and validates a request body. Checks run in this order, so a client sees
+    /// the most basic problem first: shape, kind, options, input.
+    pub fn parse(
+        body: &[u8],
+        registry: &Registry,
+        settings: &Settings,
+    ) -> Result<NewJob, SubmissionError> {
+        let wire: Submission = serde_json::from_slice(body)
+            .map_err(|e| SubmissionError::Malformed(describe_json_error(&e)))?;
+        NewJob::try_from((wire, registry, settings))
+    }
+}
+
+impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
+    type Error = SubmissionError;
+
+    fn try_from(
+        (wire, registry, settings): (Submission, &Registry, &Settings),
+    ) -> Result<NewJob, SubmissionError> {
+        let Some(kind) = registry.get(&wire.kind) else {
+            return Err(SubmissionError::UnknownKind {
+                kind: wire.kind.chars().take(64).collect(),
+                known: registry.names(),
+            });
+        };
+
+        let max_attempts = match wire.max_attempts {
+            None => settings.default_max_attempts,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| MAX_ATTEMPTS_RANGE.contains(n))
+                .ok_or_else(|| SubmissionError::InvalidField {
+                    field: "max_attempts",
+                    detail: format!(
+                        "must be an integer from {} to {}",
+                        MAX_ATTEMPTS_RANGE.start(),
+                        MAX_ATTEMPTS_RANGE.end()
+                    ),
+                })?,
+        };
+
+        let delay_ms = match wire.delay_ms {
+            None => 0,
+            Some(v) => v.as_u64().filter(|n| *n <= MAX_DELAY_MS).ok_or_else(|| {
+                SubmissionError::InvalidField {
+                    field: "delay_ms",
+                    detail: format!("must be an integer from 0 to {MAX_DELAY_MS} (one day)"),
+                }
+            })?,
+        };
+
+        let callback_url = match wire.callback_url {
+            None => None,
+            Some(Value::String(url)) => {
+                Some(check_callback_url(&url).map(|()| url).map_err(|why| {
+                    SubmissionError::InvalidField {
+                        field: "callback_url",
+                        detail: why.to_owned(),
+                    }
+                })?)
+            }
+            Some(_) => {
+                return Err(SubmissionError::InvalidField {
+                    field: "callback_url",
+                    detail: "must be a string".to_owned(),
+                });
+            }
+        };
+
+        kind.validate(&wire.input)
+            .map_err(|detail| SubmissionError::InvalidInput {
+                kind: kind.name().to_owned(),
+                detail,
+            })?;
+
+        Ok(NewJob {
+            kind: kind.name().to_owned(),
+            input: wire.input,
+            max_attempts,
+            callback_url,
+            delay_ms,
+        })
+    }
+}
+
+/// serde_json's message, minus nothing: it already says what and where ("missing field
+/// `input` at line 1 column 17"), which is what a client needs to fix the body.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    if e.is_eof() && e.line() == 1 && e.column() == 0 {
+        "the body is empty; expected a JSON object".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a plain ASCII host (names, IPv4 or a
+/// bracketed IPv6 literal), an optional port, no user info, no spaces or control
+/// characters. Internationalised host names must be given in punycode.
+///
+/// Where the URL may point (private addresses) is a question for the webhook sender,
+/// not for intake.
+fn check_callback_url(url: &str) -> Result<(), &'static str> {
+    if url.len() > MAX_CALLBACK_URL_LEN {
+        return Err("must be at most 2048 characters");
+    }
+    if !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be ASCII without spaces or control characters");
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme))
+        .ok_or("must be an absolute http:// or https:// URL")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not contain user info (credentials)");
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']').ok_or("has an unclosed IPv6 bracket")?;
+        if inside.is_empty()
+            || !inside
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return Err("has an invalid IPv6 host");
+        }
+        match after {
+            "" => (inside, None),
+            p => (
+                inside,
+                Some(p.strip_prefix(':').ok_or("has junk after the IPv6 host")?),
+            ),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("must name a host");
+    }
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err("has an invalid host name");
+    }
+    if let Some(port) = port {
+        let ok = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p > 0);
+        if !ok {
+            return Err("has an invalid port");
+        }
+    }
+    Ok(())
+}
+
+/// The fingerprint idempotency compares: lowercase hex SHA-256 of the body's canonical
+/// JSON (object keys sorted at every level, no whitespace), so a client's re-send that
+/// only differs in spacing or key order counts as the same payload. A body that is not
+/// JSON is fingerprinted as raw bytes (it is refused anyway).
+pub fn body_fingerprint(body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            let mut canonical = String::with_capacity(body.len());
+            write_canonical(&value, &mut canonical);
+            hasher.update(b"json:");
+            hasher.update(canonical.as_bytes());
+        }
+        Err(_) => {
+            hasher.update(b"raw:");
+            hasher.update(body);
+        }
+    }
+    crate::codec::hex(&hasher.finalize())
+}
+
+/// Writes `value` with sorted keys, whatever map order serde_json was built with (the
+/// `preserve_order` feature may be switched on by another crate in the build).
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: &str) -> Result<NewJob, SubmissionError> {
+        NewJob::parse(body.as_bytes(), &Registry::builtin(), &Settings::default())
+    }
+
+    #[test]
+    fn a_minimal_submission_takes_the_defaults() {
+        let job = parse(r#"{"kind":"echo","input":{"x":1}}"#).unwrap();
+        assert_eq!(
+            job,
+            NewJob {
+                kind: "echo".into(),
+                input: json!({"x": 1}),
+                max_attempts: 3,
+                callback_url: None,
+                delay_ms: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_max_attempts_comes_from_settings() {
+        let settings = Settings {
+            default_max_attempts: 7,
+            ..Settings::default()
+        };
+        let job = NewJob::parse(
+            br#"{"kind":"echo","input":{}}"#,
+            &Registry::builtin(),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(job.max_attempts, 7);
+    }
+
+    #[test]
+    fn every_option_is_read() {
+        let job = parse(
+            r#"{"kind":"sleep","input":{"ms":5},"max_attempts":25,
+                "callback_url":"https://example.com:8443/hook?x=1","delay_ms":86400000}"#,
+        )
+        .unwrap();
+        assert_eq!(job.max_attempts, 25);
+        assert_eq!(
+            job.callback_url.as_deref(),
+            Some("https://example.com:8443/hook?x=1")
+        );
+        assert_eq!(job.delay_ms, 86_400_000);
+    }
+
+    #[test]
+    fn null_options_count_as_absent() {
+        let job = parse(
+            r#"{"kind":"echo","input":{},"max_attempts":null,"callback_url":null,"delay_ms":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (job.max_attempts, job.callback_url, job.delay_ms),
+            (3, None, 0)
+        );
+    }
+
+    #[test]
+    fn bodies_of_the_wrong_shape_are_malformed() {
+        for body in [
+            "",
+            "not json",
+            "[1,2]",
+            r#"{"kind":"echo"}"#,
+            r#"{"input":{}}"#,
+            r#"{"kind":5,"input":{}}"#,
+            r#"{"kind":"echo","input":{},"priority":1}"#,
+            r#"{"kind":"echo","input":{}} trailing"#,
+        ] {
+            match parse(body) {
+                Err(SubmissionError::Malformed(detail)) => assert!(!detail.is_empty()),
+                other => panic!("{body:?} gave {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse("").unwrap_err().to_string(),
+            "malformed submission: the body is empty; expected a JSON object"
+        );
+        assert!(
+            parse(r#"{"kind":"echo","input":{},"priority":1}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("priority")
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_lists_the_known_ones() {
+        let err = parse(r#"{"kind":"resize","input":{}}"#).unwrap_err();
+        assert_eq!(
+            err,
+            SubmissionError::UnknownKind {
+                kind: "resize".into(),
+                known: vec!["echo", "fail", "hash", "sleep", "thumbnail"],
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("echo, fail, hash, sleep, thumbnail")
+        );
+    }
+
+    #[test]
+    fn input_the_kind_refuses_is_invalid_input_naming_the_field() {
+        let err = parse(r#"{"kind":"sleep","input":{"ms":-5}}"#).unwrap_err();
+        let SubmissionError::InvalidInput { kind, detail } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(kind, "sleep");
+        assert_eq!(detail.field.as_deref(), Some("ms"));
+    }
+
+    #[test]
+    fn out_of_range_options_are_invalid_fields() {
+        let cases = [
+            (r#""max_attempts":0"#, "max_attempts"),
+            (r#""max_attempts":26"#, "max_attempts"),
+            (r#""max_attempts":-1"#, "max_attempts"),
+            (r#""max_attempts":2.5"#, "max_attempts"),
+            (r#""max_attempts":"3""#, "max_attempts"),
+            (r#""max_attempts":99999999999"#, "max_attempts"),
+            (r#""delay_ms":86400001"#, "delay_ms"),
+            (r#""delay_ms":-1"#, "delay_ms"),
+            (r#""callback_url":"ftp://example.com/""#, "callback_url"),
+            (r#""callback_url":"example.com""#, "callback_url"),
+            (r#""callback_url":"http://""#, "callback_url"),
+            (r#""callback_url":"http:///path""#, "callback_url"),
+            (
+                r#""callback_url":"https://user:pw@example.com/""#,
+                "callback_url",
+            ),
+            (r#""callback_url":"https://exa mple.com/""#, "callback_url"),
+            (r#""callback_url":"https://example.com:0/""#, "callback_url"),
+            (
+                r#""callback_url":"https://example.com:99999/""#,
+                "callback_url",
+            ),
+            (r#""callback_url":"https://ex_ample.com/""#, "callback_url"),
+            (r#""callback_url":"https://[::1/""#, "callback_url"),
+            (r#""callback_url":42"#, "callback_url"),
+        ];
+        for (option, field) in cases {
+            let body = format!(r#"{{"kind":"echo","input":{{}},{option}}}"#);
+            match parse(&body) {
+                Err(SubmissionError::InvalidField { field: f, detail }) => {
+                    assert_eq!(f, field, "{option}");
+                    assert!(!detail.is_empty());
+                }
+                other => panic!("{option} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_callback_urls_are_accepted() {
+        for url in [
+            "http://localhost/",
+            "http://127.0.0.1:8080/cb",
+            "https://hooks.example.com/a/b?c=d#e",
+            "HTTPS://Example.COM",
+            "http://[::1]:3000/x",
+        ] {
+            assert_eq!(check_callback_url(url), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_kind_is_checked_before_options_and_options_before_input() {
+        let err = parse(r#"{"kind":"nope","input":5,"max_attempts":0}"#).unwrap_err();
+        assert!(matches!(err, SubmissionError::UnknownKind { .. }));
+        let err = parse(r#"{"kind":"echo","input":5,"max_attempts":0}"#).unwrap_err();
+        assert!(matches!(err, SubmissionError::InvalidField { .. }));
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_whitespace_and_key_order() {
+        let a = body_fingerprint(br#"{"kind":"echo","input":{"a":1,"b":[1,2]}}"#);
+        let b =
+            body_fingerprint(b"{ \"input\" : { \"b\": [1, 2], \"a\": 1 },\n \"kind\": \"echo\" }");
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_differs_when_the_payload_differs() {
+        let a = body_fingerprint(br#"{"kind":"echo","input":{"a":1}}"#);
+        let b = body_fingerprint(br#"{"kind":"echo","input":{"a":2}}"#);
+        let c = body_fingerprint(br#"{"kind":"echo","input":{"a":"1"}}"#);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(
+            body_fingerprint(b"not json"),
+            body_fingerprint(b"not  json")
+        );
+    }
+
+    #[test]
+    fn canonical_json_escapes_keys_and_strings() {
+        let mut out = String::new();
+        write_canonical(&json!({"b\"": "x\n", "a": [true, null, 1.5]}), &mut out);
+        assert_eq!(out, r#"{"a":[true,null,1.5],"b\"":"x\n"}"#);
+    }
+}
