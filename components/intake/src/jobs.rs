@@ -1,0 +1,104 @@
+//! The job resource on the wire: `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`,
+//! `GET /jobs/{id}/result`, `DELETE /jobs/{id}`.
+
+use jobs_core::resource::{JobResource, if_none_match, job_path};
+use jobs_core::service::error::{ApiError, RequestError};
+use jobs_core::service::{self, CancelResult, Context, ListQuery};
+use serde::Serialize;
+use spin_sdk::http::Response;
+
+use crate::wire::{Req, json};
+
+/// Seconds a client should wait before polling a job that has not finished.
+const POLL_AFTER_S: &str = "1";
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The resource with its strong ETag, and `Retry-After` while it has not finished.
+fn resource(status: u16, job: &JobResource) -> Response {
+    let body = job.to_json();
+    let mut builder = Response::builder();
+    builder
+        .status(status)
+        .header("content-type", "application/json")
+        .header("etag", jobs_core::resource::etag_of(&body));
+    if !job.status.is_terminal() {
+        builder.header("retry-after", POLL_AFTER_S);
+    }
+    builder.body(body).build()
+}
+
+pub async fn submit(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiError> {
+    if !is_json(req.header("content-type")) {
+        return Err(RequestError::UnsupportedMediaType.into());
+    }
+    let body = req.body(ctx.settings.max_body_bytes).await?;
+    let key = req.header("idempotency-key").map(str::to_owned);
+    let submitted = service::submit(ctx, &body, key.as_deref())?;
+    let mut response = resource(202, &submitted.job);
+    response.set_header("location", job_path(&submitted.job.id));
+    response.set_header("retry-after", POLL_AFTER_S);
+    if submitted.replayed {
+        response.set_header("idempotent-replayed", "true");
+    }
+    Ok(response)
+}
+
+pub fn get(ctx: &Context<'_>, req: &Req, id: &str) -> Result<Response, ApiError> {
+    let job = service::get(ctx, id)?;
+    let etag = job.etag();
+    if req
+        .header("if-none-match")
+        .is_some_and(|h| if_none_match(h, &etag))
+    {
+        let mut builder = Response::builder();
+        builder.status(304).header("etag", etag);
+        if !job.status.is_terminal() {
+            builder.header("retry-after", POLL_AFTER_S);
+        }
+        return Ok(builder.body(Vec::new()).build());
+    }
+    Ok(resource(200, &job))
+}
+
+pub fn result(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
+    let output = service::result(ctx, id)?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", output.content_type)
+        .body(output.bytes)
+        .build())
+}
+
+pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
+    Ok(match service::cancel(ctx, id)? {
+        CancelResult::Cancelled(job) => resource(200, &job),
+        CancelResult::Requested(job) => resource(202, &job),
+    })
+}
+
+#[derive(Serialize)]
+struct PageBody {
+    items: Vec<JobResource>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+pub fn list(ctx: &Context<'_>, req: &Req) -> Result<Response, ApiError> {
+    let query = ListQuery::parse(&req.query, &ctx.registry.names())?;
+    let page = service::list(ctx, &query)?;
+    for id in &page.skipped {
+        eprintln!("intake: GET /jobs skipped job {id}: its record cannot be read");
+    }
+    Ok(json(
+        200,
+        &PageBody {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        },
+    ))
+}

@@ -1,0 +1,123 @@
+//! Wire handling: the incoming request reduced to what the handlers need (method, path,
+//! query, headers, a size-limited body), JSON and problem responses, and the error log.
+
+use futures::StreamExt;
+use jobs_core::service::error::{ApiError, RequestError};
+use jobs_core::service::problem;
+use serde::Serialize;
+use spin_sdk::http::{IncomingRequest, Method, Response};
+
+/// The request. The body stays unread until a handler asks for it with a limit.
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Option<IncomingRequest>,
+}
+
+impl Req {
+    pub fn new(req: IncomingRequest) -> Self {
+        let method = req.method();
+        let headers: Vec<(String, Vec<u8>)> = req.headers().entries();
+        let path_with_query = req.path_with_query().unwrap_or_else(|| "/".to_owned());
+        let (uri_path, query) = match path_with_query.split_once('?') {
+            Some((p, q)) => (p.to_owned(), q.to_owned()),
+            None => (path_with_query, String::new()),
+        };
+        let mut req = Req {
+            method,
+            path: uri_path,
+            query,
+            headers,
+            body: Some(req),
+        };
+        // Spin gives the path below the component's route base; fall back to the URI.
+        if let Some(info) = req.header("spin-path-info").filter(|p| !p.is_empty()) {
+            req.path = info.to_owned();
+        }
+        req
+    }
+
+    /// The first value of a header, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Read the body, refusing more than `limit` bytes without reading them all.
+    pub async fn body(&mut self, limit: usize) -> Result<Vec<u8>, ApiError> {
+        let too_large = || ApiError::Request(RequestError::PayloadTooLarge { limit });
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let Some(req) = self.body.take() else {
+            return Ok(Vec::new());
+        };
+        let mut stream = req.into_body_stream();
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| RequestError::BodyUnreadable(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// A JSON response.
+pub fn json(status: u16, value: &impl Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body)
+        .build()
+}
+
+/// The problem response for `err`; server errors are logged with their cause.
+pub fn error(req: &Req, err: &ApiError) -> Response {
+    let p = problem(err);
+    if p.status >= 500 {
+        eprintln!(
+            "intake: {} {} -> {}: {}",
+            req.method,
+            req.path,
+            p.status,
+            chain(err)
+        );
+    }
+    let mut builder = Response::builder();
+    builder
+        .status(p.status)
+        .header("content-type", "application/problem+json");
+    if let Some(seconds) = p.retry_after {
+        builder.header("retry-after", seconds.to_string());
+    }
+    if let Some(allow) = p.allow {
+        builder.header("allow", allow);
+    }
+    builder.body(p.to_json()).build()
+}
+
+/// An error and its sources, for the log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,122 @@
+//! The jobs-core ports over the Spin SDK, in one place for both components: key-value
+//! ([`SpinKv`]), outbound Redis ([`SpinRedis`], one connection per instance, opened on
+//! first use) and settings from Spin variables ([`load_settings`]). No application logic:
+//! that lives in `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
+
+use std::cell::OnceCell;
+
+use jobs_core::config::{ConfigError, Settings};
+use jobs_core::ports::{KeyValue, PortError, Redis, RedisParam, RedisValue};
+use spin_sdk::key_value::{self, Store};
+use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
+
+/// Settings from the component's Spin variables; an unset variable takes its default.
+pub fn load_settings() -> Result<Settings, ConfigError> {
+    Settings::from_lookup(|name| spin_sdk::variables::get(name).ok())
+}
+
+/// Spin's key-value store `default`.
+pub struct SpinKv {
+    store: Store,
+}
+
+impl SpinKv {
+    /// Open the store labelled `default` (it must be listed in the component's
+    /// `key_value_stores`).
+    pub fn open_default() -> Result<Self, PortError> {
+        Store::open_default()
+            .map(|store| SpinKv { store })
+            .map_err(|e| kv_error("open store default", e))
+    }
+}
+
+fn kv_error(what: &str, e: key_value::Error) -> PortError {
+    match e {
+        key_value::Error::Other(msg) => PortError::Backend(format!("{what}: {msg}")),
+        other => PortError::Unavailable(format!("{what}: {other}")),
+    }
+}
+
+impl KeyValue for SpinKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.store
+            .get(key)
+            .map_err(|e| kv_error(&format!("get {key}"), e))
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.store
+            .set(key, value)
+            .map_err(|e| kv_error(&format!("set {key}"), e))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.store
+            .delete(key)
+            .map_err(|e| kv_error(&format!("delete {key}"), e))
+    }
+}
+
+/// Outbound Redis at one address. Every `Connection::open` is a new TCP connection on
+/// Spin, so one is opened on first use and kept for the instance (one request, or one
+/// doorbell); a failed open is retried on the next call.
+pub struct SpinRedis {
+    address: String,
+    conn: OnceCell<Connection>,
+}
+
+impl SpinRedis {
+    pub fn new(address: impl Into<String>) -> Self {
+        SpinRedis {
+            address: address.into(),
+            conn: OnceCell::new(),
+        }
+    }
+
+    fn conn(&self) -> Result<&Connection, PortError> {
+        if let Some(conn) = self.conn.get() {
+            return Ok(conn);
+        }
+        let conn = Connection::open(&self.address)
+            .map_err(|e| PortError::Unavailable(format!("open redis {}: {e}", self.address)))?;
+        Ok(self.conn.get_or_init(|| conn))
+    }
+}
+
+fn redis_error(what: &str, e: redis::Error) -> PortError {
+    match e {
+        redis::Error::Other(msg) => PortError::Backend(format!("{what}: {msg}")),
+        other => PortError::Unavailable(format!("{what}: {other}")),
+    }
+}
+
+impl Redis for SpinRedis {
+    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
+        let params: Vec<RedisParameter> = args
+            .iter()
+            .map(|a| match a {
+                RedisParam::Int(i) => RedisParameter::Int64(*i),
+                RedisParam::Bytes(b) => RedisParameter::Binary(b.clone()),
+            })
+            .collect();
+        let reply = self
+            .conn()?
+            .execute(command, &params)
+            .map_err(|e| redis_error(command, e))?;
+        Ok(reply
+            .into_iter()
+            .map(|r| match r {
+                RedisResult::Nil => RedisValue::Nil,
+                RedisResult::Status(s) => RedisValue::Status(s),
+                RedisResult::Int64(i) => RedisValue::Int(i),
+                RedisResult::Binary(b) => RedisValue::Bytes(b),
+            })
+            .collect())
+    }
+
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
+        self.conn()?
+            .publish(channel, payload)
+            .map_err(|e| redis_error("PUBLISH", e))
+    }
+}
