@@ -1,1 +1,29 @@
-fn main(){}
+//! The end-to-end suite: the HTTP contract of DESIGN section 4, checked from outside.
+//!
+//! Each test starts its own `redis-server` and its own runtime (`target/release/devhost`,
+//! or the binary `SPIN_BIN` names) on the repository's `spin.toml` and built `.wasm`
+//! components, talks to it over HTTP only, and tears both down. Build first with
+//! `make build`; run with `make test` or `cargo test --release -p e2e`.
+//!
+//! Contents:
+//! - [`kinds`]: every job kind runs to `succeeded` and serves its result.
+//! - [`bad_input`]: every class of bad request is a problem document and stores nothing.
+//! - [`idempotency`]: `Idempotency-Key` replays and conflicts.
+//! - [`cancel`]: cancelling queued, running and finished jobs.
+//! - [`retries`]: attempts, backoff and dead jobs.
+//! - [`caching`]: `ETag` and `304 Not Modified`.
+//! - [`listing`]: newest first, cursors, status filter.
+//! - [`results`]: results of unfinished and failed jobs.
+//! - [`outage`]: Redis down at submit: `503`, and nothing half-written.
+//! - [`health`]: `/healthz` and `/stats`.
+
+mod bad_input;
+mod caching;
+mod cancel;
+mod health;
+mod idempotency;
+mod kinds;
+mod listing;
+mod outage;
+mod results;
+mod retries;

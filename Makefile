@@ -1,0 +1,139 @@
+# async-jobs: set up, build, run and test. `make` alone lists the targets.
+#
+# Every variable below can be overridden on the command line or from the
+# environment, e.g. `make test CARGO=cargo-1.95` or `make up LISTEN=0.0.0.0:3000`.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+RUSTUP ?= rustup
+WASM_TARGET ?= wasm32-wasip2
+# The profile the .wasm files are built with (spin.toml's `source` paths use it).
+COMPONENT_PROFILE ?= component
+# Spin components of the product.
+COMPONENTS ?= intake worker
+# Test fixtures of the devhost, found by their Cargo.toml's `name =` line.
+FIXTURES ?= $(foreach manifest,$(wildcard crates/devhost/fixtures/*/Cargo.toml),$(shell awk -F'"' '/^name[[:space:]]*=/ { print $$2; exit }' $(manifest)))
+WASM_PACKAGES := $(addprefix -p ,$(COMPONENTS) $(FIXTURES))
+
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+DEVHOST ?= $(TARGET_DIR)/release/devhost
+# Real Spin if it is on PATH; `make up SPIN=` forces the devhost.
+SPIN ?= $(shell command -v spin 2>/dev/null)
+LISTEN ?= 127.0.0.1:3000
+RUNTIME_CONFIG ?= deploy/runtime-config.redis.toml
+# Extra arguments for `spin up` / `devhost up`, e.g. ARGS='--variable lease_ms=5000'.
+ARGS ?=
+
+# The Redis `make up` finds or starts. deploy/runtime-config.redis.toml and
+# spin.toml's default `redis_address` both name 127.0.0.1:6379.
+REDIS_HOST := 127.0.0.1
+REDIS_PORT := 6379
+REDIS_DIR ?= .spin/redis
+
+# Integration and end-to-end tests start a redis-server and a runtime each;
+# two at a time suits a 2-core machine.
+TEST_THREADS ?= 2
+
+# Answers 0 if a Redis answers PING at $(REDIS_HOST):$(REDIS_PORT): redis-cli if
+# present, else bash's /dev/tcp.
+define redis_answers
+{ if command -v redis-cli >/dev/null 2>&1; then \
+    [[ "$$(redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping 2>/dev/null)" == PONG ]]; \
+  else \
+    ( exec 3<>/dev/tcp/$(REDIS_HOST)/$(REDIS_PORT) && printf 'PING\r\n' >&3 && \
+      IFS= read -r -t 2 reply <&3 && [[ "$$reply" == +PONG* ]] ) 2>/dev/null; \
+  fi; }
+endef
+
+.PHONY: help setup build up test lint fmt clean
+
+help: ## List the targets
+	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
+	@echo
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-7s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables (override as VAR=value): CARGO SPIN LISTEN ARGS RUNTIME_CONFIG TEST_THREADS"
+
+setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get)
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "setup: '$(CARGO)' not found. Install Rust with rustup (https://rustup.rs) and run 'make setup' again." >&2; \
+	  exit 1; }
+	@if command -v $(RUSTUP) >/dev/null 2>&1; then \
+	  if ! $(RUSTUP) target list --installed | grep -qx '$(WASM_TARGET)'; then \
+	    echo "setup: adding the Rust target $(WASM_TARGET)"; \
+	    $(RUSTUP) target add $(WASM_TARGET); \
+	  fi; \
+	elif [[ ! -d "$$(rustc --print sysroot)/lib/rustlib/$(WASM_TARGET)" ]]; then \
+	  echo "setup: the Rust target $(WASM_TARGET) is missing and there is no rustup to add it." >&2; \
+	  exit 1; \
+	fi
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "setup: redis-server not found and there is no apt-get: install Redis 7 or later so that redis-server is on PATH." >&2; \
+	    exit 1; \
+	  fi; \
+	  if [[ "$$(id -u)" == 0 ]]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else \
+	    echo "setup: redis-server not found. Run 'make setup' as root, or install it: apt-get install -y redis-server" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "setup: installing redis-server with apt-get"; \
+	  $$sudo apt-get update; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	fi
+	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'))"
+
+# The native crates are built exactly as `cargo test` builds them (the
+# workspace's default members, same features), so the tests reuse this build.
+build: ## Build the devhost (release) and the .wasm components and fixtures
+	$(CARGO) build --release
+	$(CARGO) build --target $(WASM_TARGET) --profile $(COMPONENT_PROFILE) $(WASM_PACKAGES)
+
+up: setup build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devhost) with Redis
+	@mkdir -p $(REDIS_DIR)
+	@if $(redis_answers); then \
+	  echo "up: using the Redis already answering at $(REDIS_HOST):$(REDIS_PORT)"; \
+	else \
+	  echo "up: starting redis-server on $(REDIS_HOST):$(REDIS_PORT), data in $(REDIS_DIR)/"; \
+	  redis-server --port $(REDIS_PORT) --bind $(REDIS_HOST) --daemonize yes \
+	    --dir "$(abspath $(REDIS_DIR))" --appendonly yes \
+	    --pidfile "$(abspath $(REDIS_DIR))/redis.pid" \
+	    --logfile "$(abspath $(REDIS_DIR))/redis.log"; \
+	  for _ in $$(seq 100); do $(redis_answers) && break; sleep 0.1; done; \
+	  $(redis_answers) || { echo "up: redis-server did not answer; see $(REDIS_DIR)/redis.log" >&2; exit 1; }; \
+	fi
+	@if [[ -n "$(SPIN)" ]]; then \
+	  echo "up: $(SPIN) up --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)"; \
+	  exec $(SPIN) up --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS); \
+	else \
+	  echo "up: $(DEVHOST) up -f spin.toml --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)"; \
+	  exec $(DEVHOST) up -f spin.toml --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS); \
+	fi
+
+# Unit tests of every native crate first (fast, no processes), then the
+# integration and end-to-end tests (a redis-server and a runtime per test),
+# then doc tests. One feature set throughout, so nothing is built twice.
+test: setup build ## Run all tests: unit, devhost integration, end-to-end (SPIN_BIN=spin for real Spin)
+	$(CARGO) test --release --lib --bins
+	RUST_TEST_THREADS=$(TEST_THREADS) $(CARGO) test --release --test '*'
+	$(CARGO) test --release --doc
+
+lint: ## Check formatting and clippy (native and wasm), warnings are errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) --profile $(COMPONENT_PROFILE) $(WASM_PACKAGES) -- -D warnings
+
+fmt: ## Format all code
+	$(CARGO) fmt --all
+
+clean: ## Remove build outputs and local state (.spin/); stops a Redis that `make up` started
+	@if [[ -f $(REDIS_DIR)/redis.pid ]] && kill -0 "$$(cat $(REDIS_DIR)/redis.pid)" 2>/dev/null; then \
+	  echo "clean: stopping the redis-server started by make up (pid $$(cat $(REDIS_DIR)/redis.pid))"; \
+	  kill "$$(cat $(REDIS_DIR)/redis.pid)"; \
+	fi
+	$(CARGO) clean
+	rm -rf .spin

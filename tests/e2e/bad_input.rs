@@ -1,0 +1,171 @@
+//! Every class of bad request is answered with its status and an RFC 9457 problem
+//! document, and leaves nothing behind: stats, listing and Redis unchanged.
+
+use e2e::{JOB_TIMEOUT, Reply, Snapshot, TestApp, inputs, spawn_app, spawn_app_with};
+use serde_json::json;
+
+/// Asserts `reply` is a `status` problem of type `slug` and the app looks exactly as
+/// in `before`.
+#[track_caller]
+fn assert_refused_without_a_trace(
+    app: &TestApp,
+    before: &Snapshot,
+    reply: &Reply,
+    status: u16,
+    slug: &str,
+) {
+    reply.expect_problem_type(status, slug);
+    let after = app.snapshot();
+    assert_eq!(
+        &after, before,
+        "a refused request ({}) must store nothing",
+        reply.request
+    );
+}
+
+#[test]
+fn a_body_that_is_not_valid_json_is_a_400_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    // Act
+    let reply = app.post_raw(
+        "/jobs",
+        "application/json",
+        br#"{"kind": "echo", "input": "#,
+    );
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 400, "malformed-request");
+}
+
+#[test]
+fn a_body_over_max_body_bytes_is_a_413_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app_with(&[("max_body_bytes", "1024")]);
+    // A body under the limit is accepted, so the 413 below is about size alone.
+    let small = app.submit_ok(&inputs::echo(json!({ "text": "x".repeat(100) })));
+    app.wait_for_status(&small.id, "succeeded", JOB_TIMEOUT);
+    let before = app.snapshot();
+    let big = inputs::echo(json!({ "text": "x".repeat(2048) }));
+
+    // Act
+    let reply = app.submit(&big);
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 413, "payload-too-large");
+}
+
+#[test]
+fn a_body_sent_as_something_other_than_json_is_a_415_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+    let body = inputs::echo(json!({ "message": "hi" })).to_string();
+
+    // Act
+    let reply = app.post_raw("/jobs", "text/plain", body.as_bytes());
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 415, "unsupported-media-type");
+}
+
+#[test]
+fn an_unknown_kind_is_a_422_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    // Act
+    let reply = app.submit(&inputs::submission("transmogrify", json!({ "x": 1 })));
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 422, "unknown-kind");
+}
+
+#[test]
+fn invalid_input_for_a_known_kind_is_a_422_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+    let cases = [
+        (
+            "sleep with a string for input",
+            inputs::submission("sleep", json!("soon")),
+        ),
+        (
+            "thumbnail of data that is not base64",
+            inputs::submission(
+                "thumbnail",
+                json!({ "image": "%%% not base64 %%%", "width": 16, "height": 16 }),
+            ),
+        ),
+        ("hash with an unknown algorithm", inputs::hash("abc", "md5")),
+    ];
+
+    for (case, body) in cases {
+        // Act
+        let reply = app.submit(&body);
+
+        // Assert
+        assert_eq!(reply.status, 422, "{case}: {reply}");
+        assert_refused_without_a_trace(&app, &before, &reply, 422, "invalid-input");
+    }
+}
+
+#[test]
+fn a_malformed_job_id_is_a_400_problem_and_stores_nothing() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    // Act
+    let reply = app.get_job("not-a-job-id");
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 400, "malformed-id");
+}
+
+#[test]
+fn an_unknown_job_id_is_a_404_problem_for_status_result_and_cancel() {
+    // Arrange
+    let app = spawn_app();
+    let real = app.submit_ok(&inputs::echo(json!({ "text": "anything" })));
+    app.wait_for_status(&real.id, "succeeded", JOB_TIMEOUT);
+    // Same format as a real id (whatever the scheme), but not a job that exists.
+    let unknown = sibling_id(&real.id);
+    let before = app.snapshot();
+
+    // Act
+    let status = app.get_job(&unknown);
+    let result = app.get_result(&unknown);
+    let cancel = app.cancel(&unknown);
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &status, 404, "not-found");
+    assert_refused_without_a_trace(&app, &before, &result, 404, "not-found");
+    assert_refused_without_a_trace(&app, &before, &cancel, 404, "not-found");
+}
+
+#[test]
+fn an_unknown_status_filter_is_a_400_problem() {
+    // Arrange
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    // Act
+    let reply = app.list("status=bogus");
+
+    // Assert
+    assert_refused_without_a_trace(&app, &before, &reply, 400, "invalid-filter");
+}
+
+/// `id` with its last character changed to another valid one: for UUIDv7 that is a
+/// random bit, for a ULID a random character, so the result is well-formed and unused.
+fn sibling_id(id: &str) -> String {
+    let mut chars: Vec<char> = id.chars().collect();
+    let last = chars.last_mut().expect("a job id is not empty");
+    *last = if *last == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}

@@ -1,0 +1,55 @@
+//! Redis (queue and key-value store) down at submit: `503` with `Retry-After` and a
+//! problem document, and once Redis is back no trace of the refused job.
+
+use std::time::Duration;
+
+use e2e::{AppSpec, inputs, spawn_app_with_spec};
+use serde_json::json;
+
+#[test]
+fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
+    // Arrange: the intake alone (a Redis trigger exits when its Redis goes away, and
+    // this test is about the HTTP side), on a Redis that keeps its data across a restart.
+    let mut app = spawn_app_with_spec(AppSpec {
+        appendonly: true,
+        component_ids: vec!["intake".to_owned()],
+        ..AppSpec::default()
+    });
+    let kept = app.submit_ok(&inputs::echo(json!({ "text": "before the outage" })));
+    // Health first, so anything a health probe writes is in both snapshots.
+    app.healthz().expect_status(200);
+    let before = app.snapshot();
+    assert_eq!(before.job_ids, vec![kept.id.clone()], "arranged one job");
+    app.redis.stop();
+
+    // Act
+    let reply = app.submit(&inputs::echo(json!({ "text": "during the outage" })));
+    let health = app.healthz();
+
+    // Assert
+    let problem = reply.expect_problem_type(503, "unavailable");
+    let retry_after = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("a 503 says when to retry: {reply}"));
+    assert!(
+        retry_after.trim().parse::<u64>().is_ok(),
+        "Retry-After is a number of seconds: {reply}"
+    );
+    assert!(
+        !problem.detail.contains("127.0.0.1") && !problem.detail.contains("redis://"),
+        "a 5xx does not leak internal addresses: {reply}"
+    );
+    assert_eq!(health.status, 503, "health is 503 without Redis: {health}");
+
+    app.redis.restart();
+    testkit::wait_until(
+        Duration::from_secs(30),
+        "healthz 200 after the restart",
+        || (app.healthz().status == 200).then_some(()),
+    );
+    assert_eq!(
+        app.snapshot(),
+        before,
+        "the refused job left nothing behind"
+    );
+}
