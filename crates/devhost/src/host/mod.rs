@@ -1,0 +1,116 @@
+//! The per-instance host state a guest sees, and the linker that offers it:
+//! WASI (cli, clocks, random, io; no preopens), `wasi:http` (outgoing requests
+//! checked against `allowed_outbound_hosts`) and Spin's `fermyon:spin`
+//! interfaces. A fresh [`HostState`] is made per request or message, so
+//! nothing a guest does survives its instance; what is shared between
+//! instances (store backends, Redis connections) lives in [`ComponentEnv`]
+//! and carries no per-guest state.
+
+pub mod key_value;
+pub mod outbound_http;
+pub mod redis;
+pub mod variables;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::logs::ComponentOutput;
+
+/// Bindings generated from `wit/` for the interfaces the host implements.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "devhost:host/platform",
+        imports: { default: async | trappable },
+        with: {
+            "fermyon:spin/key-value@2.0.0.store": crate::host::key_value::StoreHandle,
+            "fermyon:spin/redis@2.0.0.connection": crate::host::redis::ConnectionHandle,
+        },
+    });
+}
+
+/// What every instance of one component shares: its permissions, resolved
+/// variables, and handles to host-wide backends.
+pub struct ComponentEnv {
+    /// The component id (log prefix, messages).
+    pub id: String,
+    /// Key-value labels from `key_value_stores`.
+    pub kv_labels: HashSet<String>,
+    /// Every configured key-value store of the app.
+    pub kv: Arc<key_value::KvStores>,
+    /// `[component.ID.variables]`, rendered.
+    pub variables: HashMap<String, String>,
+    /// `allowed_outbound_hosts`, expanded.
+    pub allowed_hosts: Arc<AllowedHosts>,
+    /// Host-side Redis connections, shared by address.
+    pub redis: Arc<redis::RedisPool>,
+    /// `environment`, passed to WASI.
+    pub environment: Vec<(String, String)>,
+    /// Where guest stdout/stderr go.
+    pub output: ComponentOutput,
+}
+
+/// The data of one `Store`: one guest instance.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: outbound_http::OutboundHooks,
+    pub(crate) env: Arc<ComponentEnv>,
+}
+
+impl HostState {
+    /// Fresh state for one instance of the component `env` describes.
+    pub fn new(env: &Arc<ComponentEnv>) -> HostState {
+        let mut builder = WasiCtx::builder();
+        builder
+            .stdout(env.output.stdout())
+            .stderr(env.output.stderr())
+            .envs(&env.environment);
+        HostState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: outbound_http::OutboundHooks::new(env.id.clone(), env.allowed_hosts.clone()),
+            env: env.clone(),
+        }
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// A linker offering everything the devhost implements. A component that
+/// imports anything else fails to pre-instantiate, naming the import.
+pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    bindings::Platform::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
