@@ -1,0 +1,56 @@
+//! One fresh component instance per HTTP request (DESIGN §2.4): guest globals
+//! never survive, and a request that traps harms no other request.
+
+use crate::support::AppDir;
+
+const ONE_COMPONENT: &str = r#"
+spin_manifest_version = 2
+
+[application]
+name = "instances"
+
+[[trigger.http]]
+route = "/..."
+component = "web"
+
+[component.web]
+source = "HTTP_WASM"
+"#;
+
+#[test]
+fn a_guest_global_does_not_survive_from_one_request_to_the_next() {
+    let dir = AppDir::new(ONE_COMPONENT);
+    let app = dir.start(dir.options());
+
+    let counts: Vec<String> = (0..5).map(|_| app.get("/?op=counter").body).collect();
+
+    assert_eq!(counts, vec!["1"; 5]);
+}
+
+#[test]
+fn concurrent_requests_each_get_their_own_instance() {
+    let dir = AppDir::new(ONE_COMPONENT);
+    let app = dir.start(dir.options());
+
+    let counts: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| app.get("/?op=counter").body))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    assert_eq!(counts, vec!["1"; 8]);
+}
+
+#[test]
+fn a_trapping_request_answers_500_and_the_next_request_is_served() {
+    let dir = AppDir::new(ONE_COMPONENT);
+    let app = dir.start(dir.options());
+
+    let trapped = app.get("/?op=trap");
+    let next = app.get("/?op=counter");
+
+    assert_eq!(trapped.status, 500, "{trapped:?}");
+    assert_eq!(next.status, 200, "{next:?}");
+    assert_eq!(next.body, "1");
+}
