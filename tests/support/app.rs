@@ -97,14 +97,15 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         .find(|(k, _)| k == "queue_channel")
         .map_or(DEFAULT_QUEUE_CHANNEL.to_owned(), |(_, v)| v.clone());
 
-    let app = App::start(AppOptions {
+    let options = AppOptions {
         manifest: manifest(),
         runtime_config: Some(runtime_config),
         variables,
         component_ids: spec.component_ids.clone(),
         bin: None,
-    })
-    .unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
+    };
+    let app =
+        App::start(options.clone()).unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
     if runs("worker") {
         redis.wait_for_subscriber(&channel, SUBSCRIBE_TIMEOUT);
     }
@@ -120,6 +121,8 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         redis,
         agent: ureq::Agent::new_with_config(config),
         _config_dir: config_dir,
+        options,
+        channel,
     }
 }
 
@@ -136,6 +139,10 @@ pub struct TestApp {
     pub base_url: String,
     agent: ureq::Agent,
     _config_dir: TempDir,
+    /// How `app` was started, so more runtime processes can join it (see `fleet`).
+    pub(crate) options: AppOptions,
+    /// The doorbell channel the worker subscribes to.
+    pub(crate) channel: String,
 }
 
 impl TestApp {

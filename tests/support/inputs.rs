@@ -24,6 +24,12 @@ pub fn sleep(ms: u64) -> Value {
     submission("sleep", json!({ "ms": ms }))
 }
 
+/// `count` (test only: needs `enable_test_kinds = true`): counts the execution in
+/// Redis (see `TestApp::executions`), then waits `ms` milliseconds.
+pub fn count(ms: u64) -> Value {
+    submission("count", json!({ "ms": ms }))
+}
+
 /// `fail` the first `times` attempts, then succeed.
 pub fn fail_times(times: u64) -> Value {
     submission("fail", json!({ "fail_times": times }))

@@ -15,8 +15,11 @@
 //!   tests read them, and [`Snapshot`], what "nothing was stored" is compared on.
 //! - [`inputs`]: submission bodies per job kind: the one place that knows each kind's
 //!   input fields.
+//! - [`fleet`]: more runtime processes on one app (a worker per `--component-id`
+//!   process), the test's view of its Redis, and many requests at once.
 
 pub mod app;
+pub mod fleet;
 pub mod inputs;
 pub mod reply;
 pub mod resource;

@@ -5,13 +5,16 @@
 //! - [`routes`]: the one route table.
 //! - [`jobs`]: the job resource (`/jobs`, `/jobs/{id}`, `/jobs/{id}/result`).
 //! - [`ops`]: `/stats` and `/healthz`.
+//! - [`internal`]: `/internal/drain`, the drain loop behind the drain token.
 //! - [`wire`]: the request as the handlers see it, responses, problems.
 
+mod internal;
 mod jobs;
 mod ops;
 mod routes;
 mod wire;
 
+use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kind::Registry;
 use jobs_core::ports::{SystemClock, SystemRandom};
@@ -44,7 +47,8 @@ async fn handle(req: IncomingRequest) -> Response {
         SpinRedis::new(settings.redis_address.clone()),
         tenant.clone(),
     );
-    let registry = Registry::builtin();
+    let registry = Registry::for_settings(&settings);
+    let counter = RedisCounter::new(queue.redis(), tenant.clone());
     let random = SystemRandom::new();
     let ctx = Context {
         kv: &kv,
@@ -53,6 +57,7 @@ async fn handle(req: IncomingRequest) -> Response {
         random: &random,
         settings: &settings,
         registry: &registry,
+        counter: Some(&counter),
         tenant,
     };
     match routes::dispatch(&ctx, &mut req).await {

@@ -6,7 +6,7 @@ use jobs_core::service::error::{ApiError, RequestError};
 use spin_sdk::http::{Method, Response};
 
 use crate::wire::Req;
-use crate::{jobs, ops};
+use crate::{internal, jobs, ops};
 
 /// A resource of the API, with the id segment when there is one.
 enum Route<'a> {
@@ -20,6 +20,9 @@ enum Route<'a> {
     Stats,
     /// `/healthz`
     Health,
+    /// `/internal/drain`: hidden (a `404` for any method) unless the request carries the
+    /// drain token.
+    InternalDrain,
 }
 
 impl<'a> Route<'a> {
@@ -31,6 +34,7 @@ impl<'a> Route<'a> {
             ["jobs", id, "result"] if !id.is_empty() => Some(Route::JobResult(id)),
             ["stats"] => Some(Route::Stats),
             ["healthz"] => Some(Route::Health),
+            ["internal", "drain"] => Some(Route::InternalDrain),
             _ => None,
         }
     }
@@ -40,6 +44,7 @@ impl<'a> Route<'a> {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
             Route::JobResult(_) | Route::Stats | Route::Health => "GET",
+            Route::InternalDrain => "POST",
         }
     }
 }
@@ -49,6 +54,10 @@ pub async fn dispatch(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiE
     let Some(route) = Route::parse(&path) else {
         return Err(RequestError::RouteNotFound(path.clone()).into());
     };
+    if let Route::InternalDrain = route {
+        // Checked before the method, so that without the token even a 405 says nothing.
+        internal::authorize(ctx, req)?;
+    }
     match (&req.method, &route) {
         (Method::Post, Route::Jobs) => jobs::submit(ctx, req).await,
         (Method::Get, Route::Jobs) => jobs::list(ctx, req),
@@ -57,6 +66,7 @@ pub async fn dispatch(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiE
         (Method::Get, Route::JobResult(id)) => jobs::result(ctx, id),
         (Method::Get, Route::Stats) => ops::stats(ctx),
         (Method::Get, Route::Health) => ops::health(ctx),
+        (Method::Post, Route::InternalDrain) => internal::drain(ctx),
         (method, route) => Err(RequestError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),

@@ -5,6 +5,7 @@
 //! every problem is logged and the queue keeps the work for the next doorbell.
 
 use bytes::Bytes;
+use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kind::Registry;
 use jobs_core::ports::{SystemClock, SystemRandom};
@@ -34,7 +35,9 @@ fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
         SpinRedis::new(settings.redis_address.clone()),
         tenant.clone(),
     );
-    let registry = Registry::builtin();
+    let registry = Registry::for_settings(&settings);
+    // Lent to the test-only `count` kind; shares the queue's connection.
+    let counter = RedisCounter::new(queue.redis(), tenant.clone());
     let random = SystemRandom::new();
     let ctx = Context {
         kv: &kv,
@@ -43,6 +46,7 @@ fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
         random: &random,
         settings: &settings,
         registry: &registry,
+        counter: Some(&counter),
         tenant,
     };
     log(&service::drain(&ctx, settings.drain_budget_ms));

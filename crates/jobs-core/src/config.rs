@@ -29,6 +29,9 @@ pub struct Settings {
     /// A secret that allows the operator drain endpoint, or `None` (empty variable) to
     /// disable it.
     pub drain_token: Option<String>,
+    /// Offers the test-only kinds (`count`, which counts its executions in Redis) when
+    /// `true`. Default `false`: production rejects them as unknown kinds.
+    pub enable_test_kinds: bool,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             drain_budget_ms: 2_000,
             job_ttl_seconds: 86_400,
             drain_token: None,
+            enable_test_kinds: false,
         }
     }
 }
@@ -111,6 +115,14 @@ impl Settings {
         let drain_budget_ms = number(get("drain_budget_ms"), d.drain_budget_ms, 0..=u64::MAX)?;
         let job_ttl_seconds = number(get("job_ttl_seconds"), d.job_ttl_seconds, 1..=u64::MAX)?;
         let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
+        let enable_test_kinds = match get("enable_test_kinds") {
+            None => d.enable_test_kinds,
+            Some((name, raw)) => match raw.trim() {
+                "true" => true,
+                "false" | "" => false,
+                _ => return Err(invalid(name, &raw, "must be true or false")),
+            },
+        };
 
         Ok(Settings {
             redis_address,
@@ -121,6 +133,7 @@ impl Settings {
             drain_budget_ms,
             job_ttl_seconds,
             drain_token,
+            enable_test_kinds,
         })
     }
 }
@@ -200,6 +213,7 @@ mod tests {
         assert_eq!(s.drain_budget_ms, 2_000);
         assert_eq!(s.job_ttl_seconds, 86_400);
         assert_eq!(s.drain_token, None);
+        assert!(!s.enable_test_kinds);
         assert_eq!(s, Settings::default());
     }
 
@@ -214,6 +228,7 @@ mod tests {
             ("drain_budget_ms", "0"),
             ("job_ttl_seconds", "1"),
             ("drain_token", "s3cret"),
+            ("enable_test_kinds", "true"),
         ])
         .unwrap();
         assert_eq!(
@@ -227,7 +242,27 @@ mod tests {
                 drain_budget_ms: 0,
                 job_ttl_seconds: 1,
                 drain_token: Some("s3cret".into()),
+                enable_test_kinds: true,
             }
+        );
+    }
+
+    #[test]
+    fn test_kinds_are_off_unless_the_variable_says_true() {
+        assert!(
+            !from(&[("enable_test_kinds", "")])
+                .unwrap()
+                .enable_test_kinds
+        );
+        assert!(
+            !from(&[("enable_test_kinds", "false")])
+                .unwrap()
+                .enable_test_kinds
+        );
+        assert!(
+            from(&[("enable_test_kinds", " true ")])
+                .unwrap()
+                .enable_test_kinds
         );
     }
 
@@ -251,6 +286,7 @@ mod tests {
             ("drain_budget_ms", "1.5"),
             ("job_ttl_seconds", "0"),
             ("job_ttl_seconds", "99999999999999999999999"),
+            ("enable_test_kinds", "yes"),
         ];
         for &(name, value) in cases {
             let err = from(&[(name, value)]).expect_err(&format!("{name}={value:?} accepted"));

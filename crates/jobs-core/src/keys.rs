@@ -77,6 +77,11 @@ pub fn rung(tenant: &Tenant) -> String {
     redis(tenant, "rung")
 }
 
+/// Redis STRING (an integer): a counter of the test-only `count` kind, e.g. `total`.
+pub fn counter(tenant: &Tenant, name: &str) -> String {
+    redis(tenant, &format!("count:{name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +117,7 @@ mod tests {
             (counters(&t), "aj:{default}:counters"),
             (idempotency(&t, "k-1"), "aj:{default}:idem:k-1"),
             (rung(&t), "aj:{default}:rung"),
+            (counter(&t, "total"), "aj:{default}:count:total"),
         ];
         for (got, want) in keys {
             assert_eq!(got, want);

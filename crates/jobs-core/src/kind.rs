@@ -1,6 +1,7 @@
 //! What a job kind is: the [`Kind`] trait (validate at intake, run in the worker), what a
-//! run may ask of its host ([`RunContext`]), what it returns, and the [`Registry`] of
-//! kinds by name. The kinds themselves live in `crate::kinds`, one file each.
+//! run may ask of its host ([`RunContext`], and the [`Counter`] capability it may lend),
+//! what it returns, and the [`Registry`] of kinds by name. The kinds themselves live in
+//! `crate::kinds`, one file each.
 //!
 //! No I/O here: a kind computes; the worker (through the ports) stores and reports.
 
@@ -11,7 +12,9 @@ use std::time::Duration;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::job::ErrorInfo;
+use crate::config::Settings;
+use crate::job::{ErrorInfo, JobId};
+use crate::ports::PortError;
 
 /// A kind of work. Object safe, so the registry holds `Box<dyn Kind>`.
 ///
@@ -49,6 +52,25 @@ pub trait RunContext {
     fn sleep(&mut self, duration: Duration) {
         std::thread::sleep(duration);
     }
+
+    /// The job being run, when the host knows it (the worker always does).
+    fn job_id(&self) -> Option<JobId> {
+        None
+    }
+
+    /// Counters shared by every worker, when the host lends them (see [`Counter`]).
+    fn counter(&self) -> Option<&dyn Counter> {
+        None
+    }
+}
+
+/// Counters shared by every process of a deployment (Redis `INCR` in the components).
+/// A capability the worker lends a running kind; only the test-only `count` kind uses
+/// it, to prove from outside how often work really ran.
+pub trait Counter {
+    /// Adds one to each counter in `names` at once (atomically, in one round trip) and
+    /// returns their new values in the same order. A counter never set starts at 0.
+    fn incr(&self, names: &[&str]) -> Result<Vec<u64>, PortError>;
 }
 
 /// The job was cancelled while it ran.
@@ -169,8 +191,19 @@ impl Registry {
         registry
     }
 
-    /// Adds a kind, replacing any kind of the same name. This is where a test-only kind
-    /// switched on by configuration will be added.
+    /// The kinds a deployment with `settings` offers: the built-in ones, plus the
+    /// test-only ones (`crate::kinds::test_only`) when `enable_test_kinds` is on.
+    pub fn for_settings(settings: &Settings) -> Registry {
+        let mut registry = Registry::builtin();
+        if settings.enable_test_kinds {
+            for kind in crate::kinds::test_only() {
+                registry.register(kind);
+            }
+        }
+        registry
+    }
+
+    /// Adds a kind, replacing any kind of the same name.
     pub fn register(&mut self, kind: Box<dyn Kind>) {
         self.kinds.insert(kind.name(), kind);
     }
@@ -289,6 +322,19 @@ mod tests {
             assert!(!registry.get(name).unwrap().summary().is_empty());
         }
         assert!(registry.get("nope").is_none());
+    }
+
+    #[test]
+    fn test_kinds_are_registered_only_when_the_settings_enable_them() {
+        let off = Registry::for_settings(&Settings::default());
+        assert_eq!(off.names(), Registry::builtin().names());
+        assert!(off.get("count").is_none());
+        let on = Registry::for_settings(&Settings {
+            enable_test_kinds: true,
+            ..Settings::default()
+        });
+        assert!(on.get("count").is_some());
+        assert_eq!(on.names().len(), off.names().len() + 1);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! Application (uses the ports, no I/O of its own):
 //! - [`ports`]: traits for the key-value store, Redis and the clock.
 //! - [`keys`]: every key name, in one place.
+//! - [`counter`]: shared counters in Redis, lent to the test-only `count` kind.
 //! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
 //! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
 //! - [`service`]: submit, status, result, cancel, list, stats, health, drain.
@@ -31,6 +32,7 @@ pub mod kinds;
 pub mod retry;
 pub mod submission;
 
+pub mod counter;
 pub mod keys;
 pub mod memory;
 pub mod ports;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::job::{JobId, Status};
+use crate::kind::Counter;
 use crate::ports::{Clock, KeyValue, PortError, Random};
 use crate::queue::{
     CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, IdempotencyRecord,
@@ -111,6 +112,44 @@ impl KeyValue for MemoryKv {
         }
         lock(&self.map).remove(key);
         Ok(())
+    }
+}
+
+/// In-memory counters (the worker's are Redis `INCR`s). Clones share the counts.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl MemoryCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Make every call fail with [`PortError::Unavailable`] (or work again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+    /// The count of `name`; 0 when never counted.
+    pub fn get(&self, name: &str) -> u64 {
+        lock(&self.counts).get(name).copied().unwrap_or(0)
+    }
+}
+
+impl Counter for MemoryCounter {
+    fn incr(&self, names: &[&str]) -> Result<Vec<u64>, PortError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        let mut counts = lock(&self.counts);
+        Ok(names
+            .iter()
+            .map(|name| {
+                let n = counts.entry((*name).to_owned()).or_insert(0);
+                *n += 1;
+                *n
+            })
+            .collect())
     }
 }
 

@@ -229,6 +229,7 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
         random: &random,
         settings: &settings,
         registry: &registry,
+        counter: None,
         tenant: Tenant::default_tenant(),
     };
 

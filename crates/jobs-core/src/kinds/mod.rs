@@ -1,5 +1,6 @@
 //! The built-in job kinds, one file each, and the small input-reading helpers they
-//! share. Adding a kind: a new file here and one line in [`builtin`].
+//! share. Adding a kind: a new file here and one line in [`builtin`] (or in [`test_only`]
+//! for a kind that exists to test the pipeline and must stay off in production).
 
 use std::ops::RangeInclusive;
 
@@ -7,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::kind::{InvalidInput, Kind, RunError};
 
+pub mod count;
 pub mod echo;
 pub mod fail;
 pub mod hash;
@@ -22,6 +24,12 @@ pub fn builtin() -> Vec<Box<dyn Kind>> {
         Box::new(sleep::Sleep),
         Box::new(thumbnail::Thumbnail),
     ]
+}
+
+/// Kinds for testing the pipeline itself, offered only when the `enable_test_kinds`
+/// variable is `true` (see `Registry::for_settings`).
+pub fn test_only() -> Vec<Box<dyn Kind>> {
+    vec![Box::new(count::Count)]
 }
 
 /// At run time the input has passed `validate`; if it no longer does (the kind's rules

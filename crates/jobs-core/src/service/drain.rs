@@ -1,7 +1,8 @@
 //! The worker's loop for one doorbell (docs/architecture.md steps 2 to 8): retention
-//! sweep, then claim and run jobs until the queue is empty or the time budget is spent,
-//! then ring again if work remains. A record that cannot be read is reported and skipped;
-//! nothing here panics on stored data.
+//! sweep (at most a third of the budget), then claim and run jobs until the queue is
+//! empty or the time budget is spent, then more retention if time is left, then ring
+//! again if work (or a retention backlog) remains. A record that cannot be read is
+//! reported and skipped; nothing here panics on stored data.
 //!
 //! Waiting: when nothing is ready but a delayed job becomes due (or a lease expires)
 //! within the budget, the loop waits for it, claiming again at least every
@@ -18,7 +19,7 @@ use super::error::StoreError;
 use crate::codec;
 use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
 use crate::keys;
-use crate::kind::{Cancelled, RunContext, RunError};
+use crate::kind::{Cancelled, Counter, RunContext, RunError};
 use crate::queue::{Claim, Heartbeat, Ownership, RetryOutcome};
 use crate::retry::RetryPolicy;
 
@@ -74,7 +75,9 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     let start = ctx.now();
     let deadline = start.saturating_add(budget_ms);
     let mut report = DrainReport::default();
-    sweep(ctx, &mut report);
+    // Retention first, but for at most a third of the budget, so that both retention
+    // and the queue keep up with a steady stream of jobs.
+    let mut more_to_sweep = sweep(ctx, &mut report, start.saturating_add(budget_ms / 3));
 
     let mut ring_for_due = false;
     loop {
@@ -137,7 +140,12 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
         }
     }
 
-    if report.stop == Stop::Budget || ring_for_due {
+    // Nothing to run and time left: spend it on retention.
+    if more_to_sweep && report.stop == Stop::Empty && ctx.now() < deadline {
+        more_to_sweep = sweep(ctx, &mut report, deadline);
+    }
+    // A retention backlog rings too, so storage shrinks even when no job comes.
+    if report.stop == Stop::Budget || ring_for_due || more_to_sweep {
         report.rang_again = ctx.ring_again("drain");
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
@@ -145,8 +153,21 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
 }
 
 /// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
-/// then forget them in the queue. Failures only delay retention.
-fn sweep(ctx: &Context<'_>, report: &mut DrainReport) {
+/// then forget them in the queue, a batch of [`SWEEP_LIMIT`] at a time: at least one
+/// batch, more while batches come back full and `until` (ms) has not passed. True when
+/// more may be due (the last batch was full). Failures only delay retention.
+fn sweep(ctx: &Context<'_>, report: &mut DrainReport, until: u64) -> bool {
+    loop {
+        match sweep_batch(ctx, report) {
+            Some(true) if ctx.now() < until => continue,
+            Some(full) => return full,
+            None => return false,
+        }
+    }
+}
+
+/// One batch of [`sweep`]: `Some(full)`, or `None` when the store or queue failed.
+fn sweep_batch(ctx: &Context<'_>, report: &mut DrainReport) -> Option<bool> {
     let cutoff = ctx
         .now()
         .saturating_sub(ctx.settings.job_ttl_seconds.saturating_mul(1_000));
@@ -154,10 +175,12 @@ fn sweep(ctx: &Context<'_>, report: &mut DrainReport) {
         Ok(ids) => ids,
         Err(e) => {
             report.warnings.push(format!("retention sweep: {e}"));
-            return;
+            return None;
         }
     };
+    let full = ids.len() >= SWEEP_LIMIT as usize;
     let mut deleted = Vec::with_capacity(ids.len());
+    let mut failed = false;
     for id in ids {
         let both = ctx
             .kv
@@ -169,14 +192,22 @@ fn sweep(ctx: &Context<'_>, report: &mut DrainReport) {
                 report
                     .warnings
                     .push(format!("retention sweep of {id}: {e}"));
+                failed = true;
                 break;
             }
         }
     }
+    if deleted.is_empty() {
+        return (!failed).then_some(full);
+    }
     match ctx.queue.forget(&deleted) {
         Ok(()) => report.swept += deleted.len() as u32,
-        Err(e) => report.warnings.push(format!("retention sweep: {e}")),
+        Err(e) => {
+            report.warnings.push(format!("retention sweep: {e}"));
+            return None;
+        }
     }
+    (!failed).then_some(full)
 }
 
 /// One claimed id. `Err` only when the store or queue fails (the drain stops).
@@ -443,6 +474,14 @@ impl RunContext for Run<'_, '_> {
         self.job.attempts
     }
 
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.job.id)
+    }
+
+    fn counter(&self) -> Option<&dyn Counter> {
+        self.ctx.counter
+    }
+
     fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled> {
         if self.stop.is_some() {
             return Err(Cancelled);
@@ -629,6 +668,53 @@ mod tests {
         assert_eq!(report.swept, 1);
         assert!(w.kv.keys().is_empty());
         assert_eq!(w.queue.indexed_status(&id), None);
+    }
+
+    #[test]
+    fn retention_keeps_sweeping_batches_while_the_budget_lasts() {
+        let w = World::new();
+        let n = SWEEP_LIMIT as usize * 2 + 50;
+        for _ in 0..n {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        assert_eq!(drain(&w.ctx(), 60_000).succeeded as usize, n);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.swept as usize, n, "{report:?}");
+        assert!(!report.rang_again, "nothing left: {report:?}");
+        assert!(w.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn a_retention_backlog_left_by_a_spent_budget_rings_again() {
+        let w = World::new();
+        let n = SWEEP_LIMIT as usize + 10;
+        for _ in 0..n {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        drain(&w.ctx(), 60_000);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let rings = w.queue.published().len();
+        let report = drain(&w.ctx(), 0);
+        assert_eq!(report.swept, SWEEP_LIMIT, "{report:?}");
+        assert!(report.rang_again, "{report:?}");
+        assert_eq!(w.queue.published().len(), rings + 1);
+        w.clock.advance(crate::service::RING_WINDOW_MS);
+        let report = drain(&w.ctx(), 0);
+        assert_eq!(report.swept, 10, "{report:?}");
+        assert!(!report.rang_again, "{report:?}");
+    }
+
+    #[test]
+    fn a_count_job_counts_its_execution_through_the_lent_counter() {
+        let mut w = World::new();
+        w.settings.enable_test_kinds = true;
+        w.registry = crate::kind::Registry::for_settings(&w.settings);
+        let id = w.submit(json!({"kind": "count", "input": {}}));
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.counter.get(crate::kinds::count::TOTAL), 1);
+        assert_eq!(w.counter.get(&crate::kinds::count::per_job(&id)), 1);
     }
 
     #[test]

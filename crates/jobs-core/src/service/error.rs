@@ -11,6 +11,7 @@ use crate::config::ConfigError;
 use crate::job::{InvalidJobId, Status};
 use crate::ports::PortError;
 use crate::queue::QueueError;
+use crate::service::drain::DrainReport;
 use crate::submission::SubmissionError;
 
 /// Base of every problem type URI.
@@ -126,6 +127,19 @@ pub enum HealthError {
     Store(#[from] StoreError),
 }
 
+/// `POST /internal/drain`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DrainError {
+    /// No drain token is configured, or the request does not carry it. Answered exactly
+    /// like a path that does not exist, so the endpoint does not reveal itself.
+    #[error("no resource at {0}")]
+    Hidden(String),
+    /// The drain stopped on a store or queue failure (its report says where); jobs it
+    /// finished before stay finished.
+    #[error("the drain stopped: {}", .0.error.as_deref().unwrap_or("unknown error"))]
+    Stopped(DrainReport),
+}
+
 /// Failures of the HTTP exchange itself, before any service runs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {
@@ -158,6 +172,8 @@ pub enum ApiError {
     List(#[from] ListError),
     #[error(transparent)]
     Health(#[from] HealthError),
+    #[error(transparent)]
+    Drain(#[from] DrainError),
 }
 
 /// An RFC 9457 problem, ready to serialize as `application/problem+json`.
@@ -225,6 +241,15 @@ fn malformed_id(e: &InvalidJobId) -> Problem {
     Problem::new(400, "malformed-id", "Malformed job id", format!("{e}"))
 }
 
+fn route_not_found(path: &str) -> Problem {
+    Problem::new(
+        404,
+        "route-not-found",
+        "Not found",
+        format!("No resource at {path}. See GET /jobs, POST /jobs, GET /stats, GET /healthz."),
+    )
+}
+
 fn not_found() -> Problem {
     Problem::new(
         404,
@@ -238,14 +263,7 @@ fn not_found() -> Problem {
 pub fn problem(err: &ApiError) -> Problem {
     match err {
         ApiError::Request(e) => match e {
-            RequestError::RouteNotFound(path) => Problem::new(
-                404,
-                "route-not-found",
-                "Not found",
-                format!(
-                    "No resource at {path}. See GET /jobs, POST /jobs, GET /stats, GET /healthz."
-                ),
-            ),
+            RequestError::RouteNotFound(path) => route_not_found(path),
             RequestError::MethodNotAllowed { allow, .. } => {
                 let mut p = Problem::new(
                     405,
@@ -335,6 +353,10 @@ pub fn problem(err: &ApiError) -> Problem {
             ListError::Store(s) => store(s),
         },
         ApiError::Health(HealthError::Store(s)) => store(s),
+        ApiError::Drain(e) => match e {
+            DrainError::Hidden(path) => route_not_found(path),
+            DrainError::Stopped(_) => unavailable(),
+        },
     }
 }
 
@@ -382,6 +404,23 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["detail", "status", "title", "type"]);
         assert_eq!(v["type"], "https://async-jobs.dev/problems/not-found");
+    }
+
+    #[test]
+    fn a_refused_drain_reads_exactly_like_a_missing_route() {
+        let hidden = problem(&ApiError::Drain(DrainError::Hidden(
+            "/internal/drain".into(),
+        )));
+        let missing = problem(&ApiError::Request(RequestError::RouteNotFound(
+            "/internal/drain".into(),
+        )));
+        assert_eq!(hidden, missing);
+        let stopped = problem(&ApiError::Drain(DrainError::Stopped(DrainReport {
+            error: Some("claim: redis://10.0.0.7:6379 refused".into()),
+            ..DrainReport::default()
+        })));
+        assert_eq!(stopped.status, 503);
+        assert!(!stopped.detail.contains("10.0.0.7"));
     }
 
     #[test]

@@ -7,16 +7,19 @@
 //! - [`jobs`]: `GET /jobs/{id}`, `GET /jobs/{id}/result`, `DELETE /jobs/{id}`, `GET /jobs`.
 //! - [`ops`]: `GET /stats`, `GET /healthz`.
 //! - [`drain`]: the worker's loop for one doorbell.
+//! - [`internal`]: `POST /internal/drain`, the same loop behind a secret token.
 //! - [`error`]: the typed errors and the one mapping to RFC 9457 problems.
 
 pub mod drain;
 pub mod error;
+pub mod internal;
 pub mod jobs;
 pub mod ops;
 pub mod submit;
 
 pub use drain::{DrainReport, drain};
 pub use error::{ApiError, Problem, problem};
+pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
 pub use ops::{Health, Stats, health, stats};
 pub use submit::{Submitted, submit};
@@ -25,7 +28,7 @@ use crate::codec;
 use crate::config::Settings;
 use crate::job::{Job, JobId, Tenant};
 use crate::keys;
-use crate::kind::Registry;
+use crate::kind::{Counter, Registry};
 use crate::ports::{Clock, KeyValue, Random};
 use crate::queue::{Doorbell, Queue};
 use error::StoreError;
@@ -45,6 +48,9 @@ pub struct Context<'a> {
     pub random: &'a dyn Random,
     pub settings: &'a Settings,
     pub registry: &'a Registry,
+    /// Counters lent to running kinds (only the test-only `count` kind uses them);
+    /// `None` where the host has none.
+    pub counter: Option<&'a dyn Counter>,
     /// The tenant of the request; `default` until authentication arrives.
     pub tenant: Tenant,
 }
@@ -95,7 +101,7 @@ pub(crate) mod testing {
     //! A complete in-memory context for the service tests.
 
     use super::*;
-    use crate::memory::{ManualClock, MemoryKv, MemoryQueue, SeqRandom};
+    use crate::memory::{ManualClock, MemoryCounter, MemoryKv, MemoryQueue, SeqRandom};
 
     pub struct World {
         pub kv: MemoryKv,
@@ -104,6 +110,7 @@ pub(crate) mod testing {
         pub random: SeqRandom,
         pub settings: Settings,
         pub registry: Registry,
+        pub counter: MemoryCounter,
     }
 
     impl World {
@@ -117,6 +124,7 @@ pub(crate) mod testing {
                 random: SeqRandom::new(7),
                 settings: Settings::default(),
                 registry: Registry::builtin(),
+                counter: MemoryCounter::new(),
             }
         }
 
@@ -128,6 +136,7 @@ pub(crate) mod testing {
                 random: &self.random,
                 settings: &self.settings,
                 registry: &self.registry,
+                counter: Some(&self.counter),
                 tenant: Tenant::default_tenant(),
             }
         }

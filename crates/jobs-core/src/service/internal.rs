@@ -1,0 +1,126 @@
+//! `POST /internal/drain`: the worker's drain loop run by an HTTP request, for platforms
+//! without the Redis trigger (Fermyon Cloud, Akamai Functions), where a scheduler calls
+//! it instead of a doorbell waking a worker.
+//!
+//! It is guarded by the secret variable `drain_token`. Without a configured token, or
+//! without the right `Authorization: Bearer <token>`, the route answers exactly like a
+//! path that does not exist, so it does not reveal itself; the token is compared in
+//! constant time.
+
+use sha2::{Digest, Sha256};
+
+use super::Context;
+use super::drain::{DrainReport, Stop, drain};
+use super::error::DrainError;
+
+/// Whether the raw `Authorization` header value carries the configured drain token.
+/// Always false when no token is configured.
+pub fn drain_allowed(ctx: &Context<'_>, authorization: Option<&str>) -> bool {
+    let Some(expected) = ctx.settings.drain_token.as_deref() else {
+        return false;
+    };
+    let Some(given) = authorization.and_then(bearer_token) else {
+        return false;
+    };
+    same_secret(given, expected)
+}
+
+/// `POST /internal/drain` after [`drain_allowed`]: drains for `drain_budget_ms` and
+/// returns what it did. A drain stopped by a store or queue failure is an error (the
+/// caller should try again later); jobs it finished before stay finished.
+pub fn drain_now(ctx: &Context<'_>) -> Result<DrainReport, DrainError> {
+    let report = drain(ctx, ctx.settings.drain_budget_ms);
+    if report.stop == Stop::Failed {
+        return Err(DrainError::Stopped(report));
+    }
+    Ok(report)
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110 section 11.1).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compares two secrets in time that depends on neither: both are hashed to 32 bytes
+/// first, then every byte pair is looked at, so neither a matching prefix nor the
+/// length of the right token shows in how long a refusal takes.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    let diff = given
+        .iter()
+        .zip(expected.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Status;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    fn with_token(token: Option<&str>) -> World {
+        let mut w = World::new();
+        w.settings.drain_token = token.map(str::to_owned);
+        w
+    }
+
+    #[test]
+    fn only_the_configured_bearer_token_opens_the_drain() {
+        let w = with_token(Some("s3cret"));
+        let ctx = w.ctx();
+        assert!(drain_allowed(&ctx, Some("Bearer s3cret")));
+        assert!(drain_allowed(&ctx, Some("bearer  s3cret ")));
+        for refused in [
+            None,
+            Some(""),
+            Some("s3cret"),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("Basic s3cret"),
+            Some("Bearer S3CRET"),
+        ] {
+            assert!(!drain_allowed(&ctx, refused), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_configured_token_nothing_opens_the_drain() {
+        let w = with_token(None);
+        assert!(!drain_allowed(&w.ctx(), Some("Bearer ")));
+        assert!(!drain_allowed(&w.ctx(), Some("Bearer anything")));
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret("a", "a"));
+        assert!(!same_secret("a", "b"));
+        assert!(!same_secret("a", "aa"));
+        assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn the_drain_runs_waiting_jobs_and_reports_them() {
+        let w = with_token(Some("t"));
+        let a = w.submit(json!({"kind": "echo", "input": {}}));
+        let b = w.submit(json!({"kind": "echo", "input": {}}));
+        let report = drain_now(&w.ctx()).unwrap();
+        assert_eq!((report.claimed, report.succeeded), (2, 2), "{report:?}");
+        assert_eq!(w.job(&a).status, Status::Succeeded);
+        assert_eq!(w.job(&b).status, Status::Succeeded);
+    }
+
+    #[test]
+    fn a_drain_stopped_by_an_outage_is_an_error() {
+        let w = with_token(Some("t"));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.queue.set_down(true);
+        assert!(matches!(drain_now(&w.ctx()), Err(DrainError::Stopped(_))));
+    }
+}

@@ -1,0 +1,102 @@
+//! Redis stopped (SIGKILL) and restarted in the middle of a run, with its append-only
+//! file on: submissions during the outage are refused with `503`, the worker's runtime
+//! exits because its trigger connection dropped (as Spin does), and once Redis is back
+//! and a new worker started, every accepted job finishes; nothing accepted is lost.
+
+use std::time::{Duration, Instant};
+
+use e2e::{TestApp, inputs};
+use testkit::wait_until;
+
+use crate::common::{drain_timeout, fleet_with, histogram, size, wait_for_succeeded};
+
+/// How long a runtime that lost its Redis may take to exit: it first handles every
+/// doorbell it had received (one per submit), each a short drain.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Submits a `count` job, retrying while the answer is `503` (as a client should, after
+/// `Retry-After`); returns the job id.
+fn submit_retrying(app: &TestApp) -> String {
+    wait_until(Duration::from_secs(30), "a 202 for a submission", || {
+        let reply = app.submit(&inputs::count(0));
+        match reply.status {
+            202 => Some(e2e::check_receipt(&reply).id),
+            503 => None,
+            _ => panic!("unexpected answer: {reply}"),
+        }
+    })
+}
+
+#[test]
+fn every_job_accepted_before_or_after_a_redis_restart_finishes() {
+    // Arrange: jobs that take a while, so the restart lands mid-run.
+    let n = size("RESTART_JOBS", 300);
+    let (mut app, mut workers) = fleet_with(
+        1,
+        &[("enable_test_kinds", "true"), ("lease_ms", "3000")],
+        true,
+    );
+    let before: Vec<String> = app
+        .submit_many(&vec![inputs::count(10); n])
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    let third = n / 3;
+    let deadline = Instant::now() + drain_timeout(n);
+    while (app.status_counts().get("succeeded").copied().unwrap_or(0) as usize) < third {
+        assert!(Instant::now() < deadline, "{third} jobs never succeeded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Act: kill Redis mid-run, and bring it back.
+    app.redis.stop();
+    let refused = app.submit(&inputs::count(0));
+    app.redis.restart();
+    let restarted = Instant::now();
+    // The worker's runtime lost its trigger connection: it handles the doorbells it had
+    // already received, then exits. Then a new one is started, as Kubernetes would.
+    let mut worker = workers.pop().expect("one worker");
+    let exit = worker.wait_exit(EXIT_TIMEOUT);
+    let worker_exit_after = restarted.elapsed();
+    let _worker = app.start_worker();
+    // The first request on a connection that died with Redis may still fail: wait until
+    // the app answers again, and let clients retry a 503 as its Retry-After says.
+    wait_until(
+        Duration::from_secs(30),
+        "healthz 200 after the restart",
+        || (app.healthz().status == 200).then_some(()),
+    );
+    let after: Vec<String> = (0..20).map(|_| submit_retrying(&app)).collect();
+    let accepted: Vec<String> = before.iter().chain(&after).cloned().collect();
+    let drained = wait_for_succeeded(&app, accepted.len(), drain_timeout(n));
+
+    // Assert
+    refused.expect_problem_type(503, "unavailable");
+    let exit = exit.unwrap_or_else(|| {
+        panic!(
+            "the worker's runtime did not exit within {EXIT_TIMEOUT:?} of losing Redis; output:\n{}",
+            worker.logs()
+        )
+    });
+    assert!(!exit.success(), "the runtime exits with an error: {exit}");
+    let jobs = app.jobs_many(&accepted);
+    let executions = app.executions(&accepted);
+    eprintln!(
+        "redis_restart: {} jobs accepted ({n} before, {} after the restart); the old worker exited {worker_exit_after:?} \
+         after Redis was back ({exit}); all succeeded {drained:?} after the new worker started; attempts histogram {:?}; \
+         executions histogram {:?}",
+        accepted.len(),
+        after.len(),
+        histogram(jobs.iter().map(|j| j.attempts)),
+        histogram(executions.iter().copied()),
+    );
+    for (job, &runs) in jobs.iter().zip(&executions) {
+        assert_eq!(job.status, "succeeded", "{}", job.json);
+        assert!(
+            runs >= 1 && runs <= job.attempts,
+            "job {} has {runs} executions for {} attempts",
+            job.id,
+            job.attempts
+        );
+    }
+}
