@@ -137,3 +137,16 @@ clean: ## Remove build outputs and local state (.spin/); stops a Redis that `mak
 	fi
 	$(CARGO) clean
 	rm -rf .spin
+
+# ----- Benchmark (issue 5; see bench/README.md) -------------------------------
+# `make bench` starts its own redis-server and the app (the devhost, or SPIN_BIN),
+# runs every scenario and writes bench/results/<date>-<runtime>.{md,json,png}.
+# BENCH_QUICK=1 runs the one-minute version (files named ...-quick).
+BENCH_PACKAGES ?= bench-sync
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: setup build ## Benchmark into bench/results/ (BENCH_QUICK=1: ~1 minute; SPIN_BIN: another runtime)
+	$(CARGO) build --target $(WASM_TARGET) --profile $(COMPONENT_PROFILE) $(addprefix -p ,$(BENCH_PACKAGES))
+	BENCH_COMMAND="$(strip $(if $(BENCH_QUICK),BENCH_QUICK=$(BENCH_QUICK)) $(if $(SPIN_BIN),SPIN_BIN=$(SPIN_BIN)) make bench $(if $(BENCH_ARGS),BENCH_ARGS='$(BENCH_ARGS)'))" \
+	  $(TARGET_DIR)/release/bench $(BENCH_ARGS)

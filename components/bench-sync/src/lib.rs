@@ -1,0 +1,75 @@
+//! Benchmark-only HTTP component: does a job kind's work *inside* the request and answers
+//! with the result, the synchronous design that "asynchronous by default" replaces. The
+//! benchmark (`crates/bench`, scenario "async vs sync") measures it against submit and
+//! poll. It is wired only by `bench/spin.toml`, never by the product's `spin.toml`.
+//!
+//! | Request | Does | Answers |
+//! |---|---|---|
+//! | `POST /sync/{kind}`, body = the kind's `input` JSON | the kind's `validate`, then `run` | `200` with the result and its content type; `422` invalid input; `500` the run failed |
+//! | `GET /sync/noop` | nothing | `204`: the cost of one fresh instance, with no I/O |
+//!
+//! The work is the same code the worker runs (`jobs_core::kind::Registry::builtin()`),
+//! so the two designs differ only in where and when it runs.
+
+use jobs_core::kind::{Cancelled, Registry, RunContext};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    // The last path segment names the kind (`/sync/thumbnail`); the route prefix is
+    // whatever the manifest mounts this component on.
+    let path = req.path().split('?').next().unwrap_or("");
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    match (req.method(), name) {
+        (Method::Get, "noop") => Response::builder().status(204).build(),
+        (Method::Post, kind) => run(kind, req.body()),
+        _ => text(405, "POST /sync/{kind} or GET /sync/noop"),
+    }
+}
+
+/// Validates and runs `kind` on the JSON `body`, as the intake and the worker would
+/// between them.
+fn run(kind: &str, body: &[u8]) -> Response {
+    let registry = Registry::builtin();
+    let Some(kind) = registry.get(kind) else {
+        return text(404, &format!("unknown kind {kind:?}"));
+    };
+    let input: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return text(400, &format!("body is not JSON: {e}")),
+    };
+    if let Err(e) = kind.validate(&input) {
+        return text(422, &e.to_string());
+    }
+    match kind.run(&input, &mut InRequest) {
+        Ok(out) => Response::builder()
+            .status(200)
+            .header("content-type", out.content_type)
+            .body(out.bytes)
+            .build(),
+        Err(e) => text(500, &e.to_string()),
+    }
+}
+
+/// The run context of work done inside a request: the first and only attempt, progress
+/// goes nowhere, and nobody can cancel it.
+struct InRequest;
+
+impl RunContext for InRequest {
+    fn attempt(&self) -> u32 {
+        1
+    }
+
+    fn progress(&mut self, _percent: u8, _message: Option<&str>) -> Result<(), Cancelled> {
+        Ok(())
+    }
+}
+
+fn text(status: u16, body: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(body.to_owned())
+        .build()
+}

@@ -1,0 +1,96 @@
+//! How much of everything: concurrency levels, durations and job counts, for the full
+//! run (under 10 minutes on 2 cores) and the quick one (`BENCH_QUICK=1`, about a minute).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Names shared by the scenarios, the report and the charts.
+pub const ECHO_TARGET: &str = "POST /jobs echo";
+pub const HASH_TARGET: &str = "POST /jobs hash 256 KiB";
+pub const HEALTH_TARGET: &str = "GET /healthz";
+pub const NOOP_TARGET: &str = "GET /sync/noop";
+pub const MODE_SYNC: &str = "sync";
+pub const MODE_RECEIPT: &str = "async receipt";
+pub const MODE_RESULT: &str = "async result";
+
+/// Size of the `hash` input (the `data` string).
+pub const HASH_INPUT_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub quick: bool,
+    /// Threads of the load generator's runtime.
+    pub client_threads: usize,
+    /// Concurrent clients of the acknowledgement and floor scenarios.
+    pub levels: Vec<usize>,
+    #[serde(serialize_with = "secs")]
+    pub warmup: Duration,
+    #[serde(serialize_with = "secs")]
+    pub measure: Duration,
+    /// Cap on `hash` submissions per row (each stores 256 KiB in Redis).
+    pub hash_max_requests: u64,
+    pub e2e_echo_jobs: u64,
+    pub e2e_hash_jobs: u64,
+    pub e2e_workers: Vec<usize>,
+    pub e2e_clients: usize,
+    /// Give up waiting for jobs to finish after this long without progress.
+    #[serde(serialize_with = "secs")]
+    pub e2e_stall: Duration,
+    /// Concurrent clients of the async-versus-sync scenario.
+    pub sync_levels: Vec<usize>,
+    #[serde(serialize_with = "secs")]
+    pub sync_measure: Duration,
+    pub sync_workers: usize,
+    pub poll_ms: u64,
+    /// Filled in when the input image is made.
+    pub thumbnail_description: String,
+}
+
+impl Plan {
+    pub fn new(quick: bool, client_threads: usize) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                client_threads,
+                levels: vec![1, 16, 64],
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_secs(2),
+                hash_max_requests: 1_000,
+                e2e_echo_jobs: 2_000,
+                e2e_hash_jobs: 200,
+                e2e_workers: vec![1, 2],
+                e2e_clients: 16,
+                e2e_stall: Duration::from_secs(20),
+                sync_levels: vec![1, 16],
+                sync_measure: Duration::from_secs(3),
+                sync_workers: 2,
+                poll_ms: 20,
+                thumbnail_description: String::new(),
+            }
+        } else {
+            Plan {
+                quick,
+                client_threads,
+                levels: vec![1, 16, 64],
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(8),
+                hash_max_requests: 3_000,
+                e2e_echo_jobs: 10_000,
+                e2e_hash_jobs: 1_000,
+                e2e_workers: vec![1, 2],
+                e2e_clients: 16,
+                e2e_stall: Duration::from_secs(30),
+                sync_levels: vec![1, 4, 16],
+                sync_measure: Duration::from_secs(8),
+                sync_workers: 2,
+                poll_ms: 20,
+                thumbnail_description: String::new(),
+            }
+        }
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}

@@ -1,0 +1,173 @@
+//! The system under test: one throwaway redis-server for the whole benchmark (the
+//! queue, the indexes, the doorbell and the key-value store, through a runtime config)
+//! and runtime processes started from `bench/spin.toml` with `--component-id`, through
+//! testkit, so intake and workers can run as separate processes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tempfile::TempDir;
+use testkit::{App, AppOptions, RedisServer};
+
+/// The doorbell channel (`queue_channel`'s default in the manifest).
+pub const CHANNEL: &str = "jobs";
+/// How long a worker process gets to subscribe.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Redis plus what every runtime process needs to share it.
+pub struct Stack {
+    redis: RedisServer,
+    manifest: PathBuf,
+    runtime_config: PathBuf,
+    bin: Option<PathBuf>,
+    _dir: TempDir,
+}
+
+/// A runtime process serving HTTP.
+pub struct HttpApp {
+    pub app: App,
+    pub addr: SocketAddr,
+}
+
+impl Stack {
+    /// Starts redis-server and writes the runtime config that puts the key-value
+    /// store on it.
+    pub fn start(manifest: PathBuf, bin: Option<PathBuf>) -> anyhow::Result<Stack> {
+        let redis = std::panic::catch_unwind(RedisServer::start)
+            .map_err(|p| anyhow::anyhow!("redis-server did not start: {}", panic_text(&p)))?;
+        let dir = tempfile::Builder::new()
+            .prefix("bench-")
+            .tempdir()
+            .context("create a temporary directory for the runtime config")?;
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(
+            &runtime_config,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                redis.url()
+            ),
+        )
+        .context("write the runtime config")?;
+        Ok(Stack {
+            redis,
+            manifest,
+            runtime_config,
+            bin,
+            _dir: dir,
+        })
+    }
+
+    /// Starts the runtime with only `components`, and waits for its readiness line.
+    pub fn process(&self, components: &[&str]) -> anyhow::Result<App> {
+        App::start(AppOptions {
+            manifest: self.manifest.clone(),
+            runtime_config: Some(self.runtime_config.clone()),
+            variables: vec![("redis_address".to_owned(), self.redis.url())],
+            component_ids: components.iter().map(|c| (*c).to_owned()).collect(),
+            bin: self.bin.clone(),
+        })
+        .with_context(|| format!("start the runtime with {components:?}"))
+    }
+
+    /// Starts an HTTP-serving process with `components` and reads its address.
+    pub fn http(&self, components: &[&str]) -> anyhow::Result<HttpApp> {
+        let app = self.process(components)?;
+        if !app.has_http() {
+            bail!("the runtime with {components:?} announced no HTTP listener");
+        }
+        let url = app.base_url().to_owned();
+        let addr: SocketAddr = url
+            .trim_start_matches("http://")
+            .parse()
+            .with_context(|| format!("the runtime's address {url:?}"))?;
+        Ok(HttpApp { app, addr })
+    }
+
+    /// Starts one more worker process and waits until the doorbell channel has
+    /// `expected` subscribers in all.
+    pub fn worker(&self, expected: usize) -> anyhow::Result<App> {
+        let app = self.process(&["worker"])?;
+        let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
+        loop {
+            let n = self.subscribers()?;
+            if n >= expected {
+                return Ok(app);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{n} of {expected} workers subscribed to {CHANNEL:?} within {SUBSCRIBE_TIMEOUT:?}; output:\n{}",
+                    app.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many clients are subscribed to the doorbell channel.
+    pub fn subscribers(&self) -> anyhow::Result<usize> {
+        let mut con = self.connection()?;
+        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(CHANNEL)
+            .query(&mut con)?;
+        Ok(counts.first().map_or(0, |(_, n)| *n))
+    }
+
+    /// Empties Redis (jobs, queue, key-value) between scenario steps, so each starts
+    /// from nothing and memory stays bounded.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        let mut con = self.connection()?;
+        let _: () = redis::cmd("FLUSHALL").query(&mut con)?;
+        Ok(())
+    }
+
+    /// Redis's `used_memory_human`, for the report.
+    pub fn redis_memory(&self) -> anyhow::Result<String> {
+        let mut con = self.connection()?;
+        let info: String = redis::cmd("INFO").arg("memory").query(&mut con)?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory_human:"))
+            .unwrap_or("?")
+            .trim()
+            .to_owned())
+    }
+
+    /// The redis-server's pid, for CPU accounting.
+    pub fn redis_pid(&self) -> Option<i32> {
+        crate::cpu::redis_pid(self.redis.port())
+    }
+
+    /// The parties whose CPU time a run accounts: the given runtime processes (by
+    /// process group), redis-server and this load generator.
+    pub fn parties(&self, runtimes: &[(&str, &App)]) -> Vec<(String, crate::cpu::Who)> {
+        use crate::cpu::Who;
+        let mut parties: Vec<(String, Who)> = runtimes
+            .iter()
+            .map(|(name, app)| ((*name).to_owned(), Who::Group(app.pid())))
+            .collect();
+        if let Some(pid) = self.redis_pid() {
+            parties.push(("redis".to_owned(), Who::Pid(pid)));
+        }
+        parties.push(("client".to_owned(), Who::Me));
+        parties
+    }
+
+    fn connection(&self) -> anyhow::Result<redis::Connection> {
+        self.redis
+            .client()
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .with_context(|| format!("connect to {}", self.redis.url()))
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned())
+}
