@@ -11,8 +11,8 @@ use crate::job::{JobId, Status};
 use crate::kind::Counter;
 use crate::ports::{Clock, KeyValue, PortError, Random};
 use crate::queue::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, IdempotencyRecord,
-    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +211,53 @@ impl State {
         self.status.remove(id);
     }
 
+    /// The claim script: housekeeping, then lease the oldest ready job.
+    fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str) -> Claim {
+        self.promote(now_ms);
+        let Some(id) = self.ready.pop_back() else {
+            return Claim::Empty {
+                next_due_ms: self.delayed.values().min().copied(),
+                next_expiry_ms: self.leases.values().min().copied(),
+            };
+        };
+        self.leases.insert(id, lease_until_ms);
+        self.owner.insert(id, token.to_owned());
+        self.status.insert(id, Status::Running);
+        Claim::Claimed {
+            id,
+            cancel_requested: self.cancel.contains(&id),
+        }
+    }
+
+    /// The finish script: a status that is not final is refused before anything changes.
+    fn finish(
+        &mut self,
+        id: &JobId,
+        token: &str,
+        status: Status,
+        now_ms: u64,
+        dead: bool,
+    ) -> Result<Ownership, QueueError> {
+        if !status.is_terminal() {
+            return Err(QueueError::Reply {
+                script: "finish",
+                reply: format!("not a final status: {status}"),
+            });
+        }
+        if !self.owns(id, token) {
+            return Ok(Ownership::Lost);
+        }
+        self.leases.remove(id);
+        self.owner.remove(id);
+        self.cancel.remove(id);
+        self.status.insert(*id, status);
+        self.finished.insert(*id, now_ms);
+        if dead {
+            self.dead += 1;
+        }
+        Ok(Ownership::Owned)
+    }
+
     fn owns(&self, id: &JobId, token: &str) -> bool {
         self.owner.get(id).is_some_and(|t| t == token)
     }
@@ -226,6 +273,8 @@ pub struct MemoryQueue {
     state: Arc<Mutex<State>>,
     clock: ManualClock,
     down: Arc<AtomicBool>,
+    /// Operations run, each one Redis round trip in [`crate::queue::RedisQueue`].
+    calls: Arc<AtomicU64>,
 }
 
 impl MemoryQueue {
@@ -235,6 +284,7 @@ impl MemoryQueue {
             state: Arc::default(),
             clock,
             down: Arc::default(),
+            calls: Arc::default(),
         }
     }
 
@@ -253,7 +303,13 @@ impl MemoryQueue {
         lock(&self.state).status.get(id).copied()
     }
 
+    /// How many queue operations (Redis round trips, for the Redis queue) ran so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>, QueueError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
             return Err(down().into());
         }
@@ -308,22 +364,7 @@ impl Queue for MemoryQueue {
     }
 
     fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError> {
-        let mut s = self.state()?;
-        s.promote(now_ms);
-        let Some(id) = s.ready.pop_back() else {
-            return Ok(Claim::Empty {
-                next_due_ms: s.delayed.values().min().copied(),
-                next_expiry_ms: s.leases.values().min().copied(),
-            });
-        };
-        s.leases.insert(id, lease_until_ms);
-        s.owner.insert(id, token.to_owned());
-        s.status.insert(id, Status::Running);
-        let cancel_requested = s.cancel.contains(&id);
-        Ok(Claim::Claimed {
-            id,
-            cancel_requested,
-        })
+        Ok(self.state()?.claim(now_ms, lease_until_ms, token))
     }
 
     fn heartbeat(
@@ -350,25 +391,26 @@ impl Queue for MemoryQueue {
         now_ms: u64,
         dead: bool,
     ) -> Result<Ownership, QueueError> {
+        self.state()?.finish(id, token, status, now_ms, dead)
+    }
+
+    fn finish_and_claim(
+        &self,
+        finish: &Finish,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+    ) -> Result<(Ownership, Claim), QueueError> {
+        // One lock for both, as the script is one atomic call.
         let mut s = self.state()?;
-        if !s.owns(id, token) {
-            return Ok(Ownership::Lost);
-        }
-        if !status.is_terminal() {
-            return Err(QueueError::Reply {
-                script: "finish",
-                reply: format!("not a final status: {status}"),
-            });
-        }
-        s.leases.remove(id);
-        s.owner.remove(id);
-        s.cancel.remove(id);
-        s.status.insert(*id, status);
-        s.finished.insert(*id, now_ms);
-        if dead {
-            s.dead += 1;
-        }
-        Ok(Ownership::Owned)
+        let owned = s.finish(
+            &finish.id,
+            &finish.token,
+            finish.status,
+            now_ms,
+            finish.dead,
+        )?;
+        Ok((owned, s.claim(now_ms, lease_until_ms, token)))
     }
 
     fn retry(

@@ -25,6 +25,8 @@ enum Host {
 struct TestRedis {
     conn: Mutex<redis::Connection>,
     host: Host,
+    /// Commands sent (round trips), for tests that count them.
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl TestRedis {
@@ -32,6 +34,7 @@ impl TestRedis {
         Self {
             conn: Mutex::new(server.connection()),
             host,
+            calls: Default::default(),
         }
     }
 
@@ -70,6 +73,8 @@ impl Redis for TestRedis {
                 RedisParam::Bytes(b) => cmd.arg(b.as_slice()),
             };
         }
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut conn = self.conn.lock().unwrap();
         let value: Value = cmd
             .query(&mut *conn)
@@ -124,13 +129,91 @@ fn the_scripts_keep_the_queue_contract_as_spin_3_flattens_replies() {
 }
 
 #[test]
-fn every_script_compiles_on_the_server() {
+fn every_script_compiles_on_the_server_under_the_sha_the_queue_uses() {
     let server = RedisServer::start();
     let r = TestRedis::new(&server, Host::Spin4);
-    for (name, script) in scripts::ALL {
-        let reply = r.execute("SCRIPT", &["LOAD".into(), script.into()]);
-        assert!(reply.is_ok(), "{name}: {reply:?}");
+    for script in scripts::ALL {
+        let reply = r.execute("SCRIPT", &["LOAD".into(), script.source.into()]);
+        let sha = reply
+            .as_deref()
+            .ok()
+            .and_then(|v| v.first())
+            .and_then(RedisValue::to_text);
+        assert_eq!(
+            sha.as_deref(),
+            Some(script.sha()),
+            "{}: {reply:?}",
+            script.name
+        );
     }
+}
+
+/// Calls per command name, from `INFO commandstats`.
+fn command_calls(server: &RedisServer) -> std::collections::HashMap<String, u64> {
+    let mut conn = server.connection();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut conn)
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[test]
+fn scripts_run_by_sha_and_are_sent_again_only_after_noscript() {
+    let server = RedisServer::start();
+    for host in [Host::Spin4, Host::Spin3] {
+        let q = queue(&server, host);
+        let mut conn = server.connection();
+        let () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut conn).unwrap();
+        let before = command_calls(&server);
+        // Not cached: EVALSHA answers NOSCRIPT, EVAL runs (and caches) the script once.
+        q.ping().unwrap();
+        assert_eq!(
+            q.claim(1, 2, "t").unwrap(),
+            jobs_core::queue::Claim::Empty {
+                next_due_ms: None,
+                next_expiry_ms: None
+            }
+        );
+        // Cached: EVALSHA alone.
+        q.claim(1, 2, "t").unwrap();
+        q.claim(1, 2, "t").unwrap();
+        let after = command_calls(&server);
+        let delta = |name: &str| after.get(name).unwrap_or(&0) - before.get(name).unwrap_or(&0);
+        assert_eq!((delta("evalsha"), delta("eval")), (3, 1), "{host:?}");
+        // The text is sent again when Redis lost its cache (restart, SCRIPT FLUSH).
+        let () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut conn).unwrap();
+        q.claim(1, 2, "t").unwrap();
+        assert_eq!(command_calls(&server)["eval"], after["eval"] + 1);
+    }
+}
+
+#[test]
+fn a_script_error_is_reported_not_retried_with_eval() {
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    q.claim(1, 2, "t").unwrap(); // caches the scripts' prelude path: EVAL once for claim
+    let before = command_calls(&server);
+    let id = JobId::new();
+    // finish refuses a status that is not final with a script error.
+    let err = q.finish(&id, "t", Status::Running, 1, false).unwrap_err();
+    assert!(err.to_string().contains("not a final status"), "{err}");
+    let after = command_calls(&server);
+    // Its first call is EVALSHA → NOSCRIPT → EVAL (the error); never a second EVAL.
+    assert_eq!(after["eval"] - before.get("eval").unwrap_or(&0), 1);
+    q.finish(&id, "t", Status::Running, 1, false).unwrap_err();
+    assert_eq!(command_calls(&server)["eval"], after["eval"]);
 }
 
 #[test]
@@ -279,4 +362,92 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
         (2, 1, 1)
     );
     service::health(&ctx).unwrap();
+}
+
+/// The round trips a drain makes per job, counted (not timed): Redis commands from
+/// `INFO commandstats` plus key-value calls. An echo job costs the finish-and-claim script,
+/// the record read, the `running` write, the result write and the final write: 5.
+#[test]
+fn a_drain_costs_five_round_trips_per_echo_job() {
+    use std::cell::Cell;
+
+    use jobs_core::config::Settings;
+    use jobs_core::kind::Registry;
+    use jobs_core::memory::MemoryKv;
+    use jobs_core::ports::{KeyValue, SystemClock, SystemRandom};
+    use jobs_core::service::{self, Context};
+
+    struct CountingKv {
+        kv: MemoryKv,
+        calls: Cell<u64>,
+    }
+    impl KeyValue for CountingKv {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.calls.set(self.calls.get() + 1);
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.calls.set(self.calls.get() + 1);
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), PortError> {
+            self.calls.set(self.calls.get() + 1);
+            self.kv.delete(key)
+        }
+    }
+
+    let server = RedisServer::start();
+    let kv = CountingKv {
+        kv: MemoryKv::new(),
+        calls: Cell::new(0),
+    };
+    let queue = queue(&server, Host::Spin3);
+    let settings = Settings::default();
+    let registry = Registry::builtin();
+    let random = SystemRandom::new();
+    let ctx = Context {
+        kv: &kv,
+        queue: &queue,
+        clock: &SystemClock,
+        random: &random,
+        settings: &settings,
+        registry: &registry,
+        counter: None,
+        tenant: Tenant::default_tenant(),
+    };
+    let jobs = 50;
+    for n in 0..jobs {
+        service::submit(
+            &ctx,
+            format!(r#"{{"kind":"echo","input":{{"n":{n}}}}}"#).as_bytes(),
+            None,
+        )
+        .unwrap();
+    }
+    // Warm the script cache, so the count is the steady state.
+    queue.stats(0).unwrap();
+    queue.expired(0, 1).unwrap();
+    let calls = || {
+        queue
+            .redis()
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let redis_before = calls();
+    let kv_before = kv.calls.get();
+
+    let report = service::drain(&ctx, 10_000);
+    assert_eq!(report.succeeded, jobs, "{report:?}");
+
+    let redis = calls() - redis_before;
+    let kv_calls = kv.calls.get() - kv_before;
+    let per_job = (redis + kv_calls) as f64 / f64::from(jobs);
+    eprintln!(
+        "{redis} Redis + {kv_calls} key-value round trips for {jobs} jobs: {per_job:.2} per job"
+    );
+    // 5 per job, plus one retention sweep and the first claim's script load for the drain.
+    assert!(
+        redis + kv_calls <= 5 * u64::from(jobs) + 4,
+        "{per_job:.2} per job"
+    );
 }

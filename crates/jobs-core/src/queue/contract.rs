@@ -5,7 +5,7 @@
 //! Each check wants a fresh, empty queue. Test support only: no production caller.
 
 use super::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, Ownership, Queue,
+    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim, Ownership, Queue,
     RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status};
@@ -34,6 +34,14 @@ pub const CHECKS: &[Check] = &[
     ),
     ("an expired lease puts the job back", expired_lease_requeues),
     ("heartbeat, finish and retry check the token", token_checked),
+    (
+        "finish_and_claim finishes one job and claims the next",
+        finish_and_claim_chains,
+    ),
+    (
+        "finish_and_claim checks the token and still claims",
+        finish_and_claim_token_checked,
+    ),
     ("retry schedules the job and counts it", retry_schedules),
     ("cancel follows the job's state", cancel_by_state),
     (
@@ -222,6 +230,105 @@ fn token_checked(q: &dyn Queue) {
         }
     );
     assert_eq!(q.heartbeat(&id(1), "a", 5_000).unwrap(), Heartbeat::Lost);
+}
+
+fn finish(n: u64, token: &str, status: Status, dead: bool) -> Finish {
+    Finish {
+        id: id(n),
+        token: token.into(),
+        status,
+        dead,
+    }
+}
+
+fn finish_and_claim_chains(q: &dyn Queue) {
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    assert_eq!(claimed(q, 100, "a"), id(1));
+    assert_eq!(
+        q.finish_and_claim(&finish(1, "a", Status::Succeeded, false), 200, 1_200, "b")
+            .unwrap(),
+        (
+            Ownership::Owned,
+            Claim::Claimed {
+                id: id(2),
+                cancel_requested: false
+            }
+        )
+    );
+    assert_eq!(count(q, Status::Succeeded), 1);
+    assert_eq!(count(q, Status::Running), 1);
+    // Finished at the given time (retention), and its lease is gone.
+    assert_eq!(q.expired(199, 10).unwrap(), vec![]);
+    assert_eq!(q.expired(200, 10).unwrap(), vec![id(1)]);
+    assert_eq!(q.heartbeat(&id(1), "a", 5_000).unwrap(), Heartbeat::Lost);
+    // The new lease belongs to the new token, until the given deadline.
+    assert_eq!(
+        q.heartbeat(&id(2), "b", 1_200).unwrap(),
+        Heartbeat::Owned {
+            cancel_requested: false
+        }
+    );
+    // The last one: nothing left, the claim half reports an empty queue; dead is counted.
+    assert_eq!(
+        q.finish_and_claim(&finish(2, "b", Status::Failed, true), 300, 1_300, "c")
+            .unwrap(),
+        (
+            Ownership::Owned,
+            Claim::Empty {
+                next_due_ms: None,
+                next_expiry_ms: None
+            }
+        )
+    );
+    let stats = q.stats(300).unwrap();
+    assert_eq!((stats.dead, stats.leased), (1, 0));
+    assert_eq!(count(q, Status::Failed), 1);
+}
+
+fn finish_and_claim_token_checked(q: &dyn Queue) {
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    assert_eq!(claimed(q, 100, "a"), id(1)); // lease until 1_100
+    // A stranger's finish changes nothing, but the claim half still runs.
+    assert_eq!(
+        q.finish_and_claim(&finish(1, "x", Status::Succeeded, false), 200, 1_200, "b")
+            .unwrap(),
+        (
+            Ownership::Lost,
+            Claim::Claimed {
+                id: id(2),
+                cancel_requested: false
+            }
+        )
+    );
+    assert_eq!(count(q, Status::Running), 2);
+    assert_eq!(count(q, Status::Succeeded), 0);
+    // A status that is not final is refused before anything changes.
+    assert!(
+        q.finish_and_claim(&finish(2, "b", Status::Running, false), 300, 1_300, "c")
+            .is_err()
+    );
+    assert_eq!(count(q, Status::Running), 2);
+    // The claim half does the claim's housekeeping: job 1's lease expired meanwhile and a
+    // cancel was requested while it ran, so it comes back with the request.
+    assert_eq!(q.cancel(&id(1), 500).unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        q.finish_and_claim(&finish(2, "b", Status::Succeeded, false), 1_100, 2_100, "c")
+            .unwrap(),
+        (
+            Ownership::Owned,
+            Claim::Claimed {
+                id: id(1),
+                cancel_requested: true
+            }
+        )
+    );
+    assert_eq!(
+        q.finish(&id(1), "a", Status::Succeeded, 1_200, false)
+            .unwrap(),
+        Ownership::Lost
+    );
 }
 
 fn retry_schedules(q: &dyn Queue) {

@@ -121,6 +121,19 @@ pub enum Ownership {
     Lost,
 }
 
+/// A job to finish in the queue: [`Queue::finish`]'s arguments but the time, held by the
+/// worker until its next round trip ([`Queue::finish_and_claim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub id: JobId,
+    /// The lease token the job was claimed with.
+    pub token: String,
+    /// The final status: succeeded, failed or cancelled.
+    pub status: Status,
+    /// A job that failed for good (counted as dead).
+    pub dead: bool,
+}
+
 /// The outcome of [`Queue::retry`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryOutcome {
@@ -210,6 +223,16 @@ pub trait Queue {
         now_ms: u64,
         dead: bool,
     ) -> Result<Ownership, QueueError>;
+    /// [`Queue::finish`] then [`Queue::claim`], atomically and in one round trip: a worker
+    /// that goes on draining finishes one job and claims the next together. `now_ms` is
+    /// both the finish time and the claim's now.
+    fn finish_and_claim(
+        &self,
+        finish: &Finish,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+    ) -> Result<(Ownership, Claim), QueueError>;
     /// Release the lease and queue the job again at `due_ms`.
     fn retry(
         &self,

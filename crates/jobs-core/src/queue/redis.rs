@@ -1,15 +1,18 @@
-//! [`RedisQueue`]: the [`Queue`] protocol run as Lua scripts with EVAL over the
-//! [`Redis`] port. One tenant per queue value. EVALSHA with an EVAL fallback would save
-//! sending the script text each time; it is left for when a benchmark asks for it.
+//! [`RedisQueue`]: the [`Queue`] protocol run as Lua scripts over the [`Redis`] port.
+//! One tenant per queue value. Scripts run with EVALSHA, so a request carries the 40-byte
+//! SHA1 instead of the script text; when Redis answers NOSCRIPT (first use since it
+//! started, or after SCRIPT FLUSH) the same call is sent once more with EVAL, which also
+//! caches the script. A NOSCRIPT reply means the script did not run, so the retry cannot
+//! apply anything twice.
 
-use super::scripts;
+use super::scripts::{self, Script};
 use super::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Heartbeat, IdempotencyClaim, IdempotencyRecord,
-    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
-use crate::ports::{Redis, RedisParam, RedisValue};
+use crate::ports::{PortError, Redis, RedisParam, RedisValue};
 
 /// The Redis queue of one tenant.
 #[derive(Debug, Clone)]
@@ -29,6 +32,19 @@ impl<R: Redis> RedisQueue<R> {
     }
 
     /// KEYS 1..=13 shared by every script (see `lua/prelude.lua`), then `extra`.
+    /// The [`Claim`] of a parsed claim reply. An entry of the ready list that is not a job
+    /// id cannot be run by anyone: it is removed so it is not claimed again, and the raw
+    /// value goes to the caller's log.
+    fn claimed(&self, reply: ClaimReply) -> Result<Claim, QueueError> {
+        match reply {
+            ClaimReply::Claim(claim) => Ok(claim),
+            ClaimReply::NotAnId(raw) => {
+                self.eval(&scripts::FORGET, self.keys(None), vec![raw.as_str().into()])?;
+                Ok(Claim::Invalid { raw })
+            }
+        }
+    }
+
     fn keys(&self, extra: Option<String>) -> Vec<String> {
         let t = &self.tenant;
         let mut keys = vec![
@@ -52,16 +68,80 @@ impl<R: Redis> RedisQueue<R> {
 
     fn eval(
         &self,
-        script: &str,
+        script: &Script,
         keys: Vec<String>,
         args: Vec<RedisParam>,
     ) -> Result<Vec<RedisValue>, QueueError> {
         let mut params = Vec::with_capacity(2 + keys.len() + args.len());
-        params.push(RedisParam::from(script));
+        params.push(RedisParam::from(script.sha()));
         params.push(RedisParam::Int(keys.len() as i64));
         params.extend(keys.into_iter().map(RedisParam::from));
         params.extend(args);
-        Ok(self.redis.execute("EVAL", &params)?)
+        match self.redis.execute("EVALSHA", &params) {
+            Err(e) if is_noscript(&e) => {
+                params[0] = RedisParam::from(script.source);
+                Ok(self.redis.execute("EVAL", &params)?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// Whether an error is Redis's NOSCRIPT reply (the script is not cached). Hosts word it
+/// differently: a raw reply reads `NOSCRIPT No matching script. Please use EVAL.`, the
+/// `redis` crate (behind Spin's `execute` and the devhost) may print its own name for the
+/// kind before the server's text, and Spin wraps it in `Error::Other`. So look for either
+/// the code or the server's message, in any case, anywhere in the text; any other error
+/// (a script error included) is returned as it is, never retried.
+fn is_noscript(e: &PortError) -> bool {
+    let text = match e {
+        PortError::Backend(t) | PortError::Protocol(t) => t,
+        PortError::Unavailable(_) => return false,
+    };
+    let text = text.to_ascii_lowercase();
+    text.contains("noscript") || text.contains("no matching script")
+}
+
+/// Parse the three claim entries at the start of `reply` (`script` names the caller).
+fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<ClaimReply, QueueError> {
+    let whole = || unexpected(script, reply);
+    match text(reply.first()).as_deref() {
+        Some("claimed") => {
+            let raw = text(reply.get(1)).ok_or_else(whole)?;
+            let cancel_requested = int(reply.get(2)) == Some(1);
+            Ok(match JobId::parse(&raw) {
+                Ok(id) => ClaimReply::Claim(Claim::Claimed {
+                    id,
+                    cancel_requested,
+                }),
+                Err(_) => ClaimReply::NotAnId(raw),
+            })
+        }
+        Some("empty") => {
+            let (due, expiry) = match (int(reply.get(1)), int(reply.get(2))) {
+                (Some(due), Some(expiry)) => (due, expiry),
+                _ => return Err(whole()),
+            };
+            Ok(ClaimReply::Claim(Claim::Empty {
+                next_due_ms: u64::try_from(due).ok(),
+                next_expiry_ms: u64::try_from(expiry).ok(),
+            }))
+        }
+        _ => Err(whole()),
+    }
+}
+
+/// A parsed claim reply; an id that is not a job id still has to be forgotten.
+enum ClaimReply {
+    Claim(Claim),
+    NotAnId(String),
+}
+
+fn parse_finish(script: &'static str, reply: &[RedisValue]) -> Result<Ownership, QueueError> {
+    match text(reply.first()).as_deref() {
+        Some("finished") => Ok(Ownership::Owned),
+        Some("lost") => Ok(Ownership::Lost),
+        _ => Err(unexpected(script, reply)),
     }
 }
 
@@ -91,6 +171,22 @@ fn count(script: &'static str, reply: &[RedisValue], i: usize) -> Result<u64, Qu
         .ok_or_else(|| unexpected(script, reply))
 }
 
+fn finish_args(
+    id: &JobId,
+    token: &str,
+    status: Status,
+    now_ms: u64,
+    dead: bool,
+) -> Vec<RedisParam> {
+    vec![
+        id.as_str().into(),
+        token.into(),
+        status.as_str().into(),
+        int_param(now_ms),
+        (if dead { "1" } else { "0" }).into(),
+    ]
+}
+
 fn int_param(n: u64) -> RedisParam {
     RedisParam::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
@@ -118,7 +214,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
             None => (String::new(), 1),
         };
         let reply = self.eval(
-            scripts::SUBMIT,
+            &scripts::SUBMIT,
             self.keys(idem_key),
             vec![
                 job.id.as_str().into(),
@@ -150,7 +246,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
             .map(|c| IdempotencyRecord::encode(id, &c.fingerprint))
             .unwrap_or_default();
         self.eval(
-            scripts::WITHDRAW,
+            &scripts::WITHDRAW,
             self.keys(idem_key),
             vec![id.as_str().into(), idem_value.into()],
         )?;
@@ -159,39 +255,11 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError> {
         let reply = self.eval(
-            scripts::CLAIM,
+            &scripts::CLAIM,
             self.keys(None),
             vec![int_param(now_ms), int_param(lease_until_ms), token.into()],
         )?;
-        match text(reply.first()).as_deref() {
-            Some("claimed") => {
-                let raw = text(reply.get(1)).ok_or_else(|| unexpected("claim", &reply))?;
-                let cancel_requested = int(reply.get(2)) == Some(1);
-                match JobId::parse(&raw) {
-                    Ok(id) => Ok(Claim::Claimed {
-                        id,
-                        cancel_requested,
-                    }),
-                    Err(_) => {
-                        // Not a job id: nobody can run it. Remove it so it is not claimed
-                        // again; the raw value goes to the caller's log.
-                        self.eval(scripts::FORGET, self.keys(None), vec![raw.as_str().into()])?;
-                        Ok(Claim::Invalid { raw })
-                    }
-                }
-            }
-            Some("empty") => {
-                let (due, expiry) = match (int(reply.get(1)), int(reply.get(2))) {
-                    (Some(due), Some(expiry)) => (due, expiry),
-                    _ => return Err(unexpected("claim", &reply)),
-                };
-                Ok(Claim::Empty {
-                    next_due_ms: u64::try_from(due).ok(),
-                    next_expiry_ms: u64::try_from(expiry).ok(),
-                })
-            }
-            _ => Err(unexpected("claim", &reply)),
-        }
+        self.claimed(parse_claim("claim", &reply)?)
     }
 
     fn heartbeat(
@@ -201,7 +269,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         lease_until_ms: u64,
     ) -> Result<Heartbeat, QueueError> {
         let reply = self.eval(
-            scripts::HEARTBEAT,
+            &scripts::HEARTBEAT,
             self.keys(None),
             vec![id.as_str().into(), token.into(), int_param(lease_until_ms)],
         )?;
@@ -223,21 +291,32 @@ impl<R: Redis> Queue for RedisQueue<R> {
         dead: bool,
     ) -> Result<Ownership, QueueError> {
         let reply = self.eval(
-            scripts::FINISH,
+            &scripts::FINISH,
             self.keys(None),
-            vec![
-                id.as_str().into(),
-                token.into(),
-                status.as_str().into(),
-                int_param(now_ms),
-                (if dead { "1" } else { "0" }).into(),
-            ],
+            finish_args(id, token, status, now_ms, dead),
         )?;
-        match text(reply.first()).as_deref() {
-            Some("finished") => Ok(Ownership::Owned),
-            Some("lost") => Ok(Ownership::Lost),
-            _ => Err(unexpected("finish", &reply)),
-        }
+        parse_finish("finish", &reply)
+    }
+
+    fn finish_and_claim(
+        &self,
+        finish: &Finish,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+    ) -> Result<(Ownership, Claim), QueueError> {
+        let mut args = finish_args(
+            &finish.id,
+            &finish.token,
+            finish.status,
+            now_ms,
+            finish.dead,
+        );
+        args.extend([int_param(lease_until_ms), token.into()]);
+        let reply = self.eval(&scripts::FINISH_AND_CLAIM, self.keys(None), args)?;
+        let owned = parse_finish("finish_and_claim", &reply)?;
+        let claim = parse_claim("finish_and_claim", reply.get(1..).unwrap_or_default())?;
+        Ok((owned, self.claimed(claim)?))
     }
 
     fn retry(
@@ -248,7 +327,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         now_ms: u64,
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
-            scripts::RETRY,
+            &scripts::RETRY,
             self.keys(None),
             vec![
                 id.as_str().into(),
@@ -267,7 +346,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError> {
         let reply = self.eval(
-            scripts::CANCEL,
+            &scripts::CANCEL,
             self.keys(None),
             vec![id.as_str().into(), int_param(now_ms)],
         )?;
@@ -285,7 +364,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     }
 
     fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError> {
-        let reply = self.eval(scripts::STATS, self.keys(None), vec![int_param(now_ms)])?;
+        let reply = self.eval(&scripts::STATS, self.keys(None), vec![int_param(now_ms)])?;
         if reply.len() != 14 {
             return Err(unexpected("stats", &reply));
         }
@@ -317,7 +396,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError> {
         let reply = self.eval(
-            scripts::SWEEP,
+            &scripts::SWEEP,
             self.keys(None),
             vec![int_param(cutoff_ms), RedisParam::Int(i64::from(limit))],
         )?;
@@ -329,7 +408,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
             return Ok(());
         }
         let args = ids.iter().map(|id| RedisParam::from(id.as_str())).collect();
-        self.eval(scripts::FORGET, self.keys(None), args)?;
+        self.eval(&scripts::FORGET, self.keys(None), args)?;
         Ok(())
     }
 
@@ -345,7 +424,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         };
         let cursor = before.map(|id| id.as_str().to_owned()).unwrap_or_default();
         let reply = self.eval(
-            scripts::LIST,
+            &scripts::LIST,
             self.keys(Some(index)),
             vec![cursor.into(), RedisParam::Int(i64::from(limit))],
         )?;
@@ -354,7 +433,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {
         let reply = self.eval(
-            scripts::RING,
+            &scripts::RING,
             self.keys(Some(keys::rung(&self.tenant))),
             vec![
                 doorbell.channel.as_str().into(),
@@ -372,5 +451,35 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn ping(&self) -> Result<(), QueueError> {
         self.redis.execute("PING", &[])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noscript_is_recognised_however_the_host_words_it() {
+        let noscript = [
+            // The raw error reply.
+            "NOSCRIPT No matching script. Please use EVAL.",
+            // redis 1.x (devhost), behind the adapter's `{command}: ` prefix.
+            "EVALSHA: NOSCRIPT: No matching script. Please use EVAL.",
+            // redis 0.2x (Spin's host): description, kind, detail.
+            "EVALSHA: An error was signalled by the server - NoScriptError: No matching script. Please use EVAL.",
+            // Only the server's message left.
+            "No matching script. Please use EVAL.",
+        ];
+        for text in noscript {
+            assert!(is_noscript(&PortError::Backend(text.into())), "{text}");
+        }
+        let other = [
+            PortError::Backend("ERR user_script:1: finish: not a final status: running".into()),
+            PortError::Backend("BUSY Redis is busy running a script".into()),
+            PortError::Unavailable("NOSCRIPT (a connection error is never retried)".into()),
+        ];
+        for e in other {
+            assert!(!is_noscript(&e), "{e}");
+        }
     }
 }

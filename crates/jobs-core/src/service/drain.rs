@@ -4,6 +4,11 @@
 //! again if work (or a retention backlog) remains. A record that cannot be read is
 //! reported and skipped; nothing here panics on stored data.
 //!
+//! Round trips: a job's queue-side finish goes out with the next claim
+//! (`finish_and_claim`), and the lease is checked with a heartbeat before the outcome is
+//! written only when less than half of it is left (docs/architecture.md step 4 says why
+//! that is as safe).
+//!
 //! Waiting: when nothing is ready but a delayed job becomes due (or a lease expires)
 //! within the budget, the loop waits for it, claiming again at least every
 //! [`POLL_MS`]. A delayed job due within one more budget makes the worker ring again at
@@ -20,7 +25,7 @@ use crate::codec;
 use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
 use crate::keys;
 use crate::kind::{Cancelled, Counter, RunContext, RunError};
-use crate::queue::{Claim, Heartbeat, Ownership, RetryOutcome};
+use crate::queue::{Claim, Finish, Heartbeat, Ownership, RetryOutcome};
 use crate::retry::RetryPolicy;
 
 /// Longest wait between claims while waiting for a delayed job.
@@ -80,19 +85,38 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     let mut more_to_sweep = sweep(ctx, &mut report, start.saturating_add(budget_ms / 3));
 
     let mut ring_for_due = false;
+    // The queue-side finish of the last job, sent with the next claim when the loop goes
+    // on (one round trip for both), alone when it stops.
+    let mut pending: Option<Pending> = None;
     loop {
         let now = ctx.now();
         let token = ctx.random.token();
-        let claim = match ctx
-            .queue
-            .claim(now, now.saturating_add(ctx.settings.lease_ms), &token)
-        {
-            Ok(c) => c,
-            Err(e) => {
-                report.stop = Stop::Failed;
-                report.error = Some(format!("claim: {e}"));
-                break;
-            }
+        let lease_until = now.saturating_add(ctx.settings.lease_ms);
+        let claim = match pending.take() {
+            Some(p) => match ctx
+                .queue
+                .finish_and_claim(&p.finish, now, lease_until, &token)
+            {
+                Ok((owned, claim)) => {
+                    p.count(owned, &mut report);
+                    claim
+                }
+                Err(e) => {
+                    // As a failed finish: the record is final, the lease expires, and the
+                    // next claim repairs the queue side.
+                    report.stop = Stop::Failed;
+                    report.error = Some(format!("finish {} and claim: {e}", p.finish.id));
+                    break;
+                }
+            },
+            None => match ctx.queue.claim(now, lease_until, &token) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.stop = Stop::Failed;
+                    report.error = Some(format!("claim: {e}"));
+                    break;
+                }
+            },
         };
         match claim {
             Claim::Claimed {
@@ -100,11 +124,20 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
                 cancel_requested,
             } => {
                 report.claimed += 1;
-                if let Err(e) = handle(ctx, &id, &token, cancel_requested, &mut report) {
-                    // The job stays leased; its lease expires and it runs again.
-                    report.stop = Stop::Failed;
-                    report.error = Some(format!("job {id}: {e}"));
-                    break;
+                let claimed = Claimed {
+                    id: &id,
+                    token: &token,
+                    lease_until,
+                    cancel_requested,
+                };
+                match handle(ctx, claimed, &mut report) {
+                    Ok(p) => pending = p,
+                    Err(e) => {
+                        // The job stays leased; its lease expires and it runs again.
+                        report.stop = Stop::Failed;
+                        report.error = Some(format!("job {id}: {e}"));
+                        break;
+                    }
                 }
             }
             Claim::Invalid { raw } => {
@@ -137,6 +170,23 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
         if ctx.now() >= deadline {
             report.stop = Stop::Budget;
             break;
+        }
+    }
+
+    if let Some(p) = pending.take() {
+        let now = ctx.now();
+        match ctx.queue.finish(
+            &p.finish.id,
+            &p.finish.token,
+            p.finish.status,
+            now,
+            p.finish.dead,
+        ) {
+            Ok(owned) => p.count(owned, &mut report),
+            Err(e) => {
+                report.stop = Stop::Failed;
+                report.error = Some(format!("finish {}: {e}", p.finish.id));
+            }
         }
     }
 
@@ -210,15 +260,59 @@ fn sweep_batch(ctx: &Context<'_>, report: &mut DrainReport) -> Option<bool> {
     (!failed).then_some(full)
 }
 
-/// One claimed id. `Err` only when the store or queue fails (the drain stops).
+/// A job whose record is final, waiting for the queue-side finish.
+struct Pending {
+    finish: Finish,
+    count: Count,
+}
+
+/// What a [`Pending`] finish adds to the report once the queue answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// A run's outcome: succeeded, failed or cancelled by its status; lost if not owned.
+    Outcome,
+    /// A record found final at claim time (counted as repaired already).
+    Repair,
+    /// A record that could not be read (counted as skipped already).
+    Skipped,
+}
+
+impl Pending {
+    fn count(&self, owned: Ownership, report: &mut DrainReport) {
+        match (self.count, owned) {
+            (Count::Outcome, Ownership::Owned) => match self.finish.status {
+                Status::Succeeded => report.succeeded += 1,
+                Status::Failed => report.failed += 1,
+                _ => report.cancelled += 1,
+            },
+            (Count::Outcome, Ownership::Lost) => report.lost += 1,
+            (Count::Repair | Count::Skipped, _) => {}
+        }
+    }
+}
+
+/// A claim as the worker holds it: the lease deadline is the one the claim asked for.
+#[derive(Clone, Copy)]
+struct Claimed<'a> {
+    id: &'a JobId,
+    token: &'a str,
+    lease_until: u64,
+    cancel_requested: bool,
+}
+
+/// One claimed id: the queue-side finish it still needs, if any. `Err` only when the
+/// store or queue fails (the drain stops).
 fn handle(
     ctx: &Context<'_>,
-    id: &JobId,
-    token: &str,
-    cancel_requested: bool,
+    claimed: Claimed<'_>,
     report: &mut DrainReport,
-) -> Result<(), StoreError> {
-    let now = ctx.now();
+) -> Result<Option<Pending>, StoreError> {
+    let Claimed {
+        id,
+        token,
+        lease_until,
+        cancel_requested,
+    } = claimed;
     let job = match ctx.load_job(id) {
         Ok(Some(job)) => job,
         Ok(None) => {
@@ -228,24 +322,40 @@ fn handle(
                 "claimed {id} has no record; dropped from the queue"
             ));
             ctx.queue.forget(&[*id])?;
-            return Ok(());
+            return Ok(None);
         }
         Err(StoreError::Corrupt { key, reason }) => {
             report.skipped += 1;
             report.warnings.push(format!(
                 "claimed {id} has a malformed record at {key}: {reason}; indexed as failed"
             ));
-            ctx.queue.finish(id, token, Status::Failed, now, true)?;
-            return Ok(());
+            return Ok(Some(Pending {
+                finish: Finish {
+                    id: *id,
+                    token: token.to_owned(),
+                    status: Status::Failed,
+                    dead: true,
+                },
+                count: Count::Skipped,
+            }));
         }
         Err(e) => return Err(e),
     };
-    Worker { ctx, token, report }.run(job, cancel_requested)
+    Worker {
+        ctx,
+        token,
+        lease_until,
+        report,
+    }
+    .run(job, cancel_requested)
 }
 
 struct Worker<'a, 'c> {
     ctx: &'a Context<'c>,
     token: &'a str,
+    /// When the lease ends unless extended: the claim's deadline, moved on by every
+    /// heartbeat that found the lease still ours.
+    lease_until: u64,
     report: &'a mut DrainReport,
 }
 
@@ -258,32 +368,50 @@ impl Worker<'_, '_> {
         self.ctx.now().saturating_add(self.ctx.settings.lease_ms)
     }
 
-    /// Write the final record, then finish in the queue.
-    fn finish(&mut self, job: &Job, dead: bool) -> Result<(), StoreError> {
+    /// Write the final record; the queue-side finish follows with the next round trip.
+    fn finish(&mut self, job: &Job, dead: bool) -> Result<Option<Pending>, StoreError> {
         self.ctx.save_job(job)?;
-        match self
-            .ctx
-            .queue
-            .finish(&job.id, self.token, job.status, self.ctx.now(), dead)?
-        {
-            Ownership::Owned => match job.status {
-                Status::Succeeded => self.report.succeeded += 1,
-                Status::Failed => self.report.failed += 1,
-                _ => self.report.cancelled += 1,
-            },
-            Ownership::Lost => self.report.lost += 1,
-        }
-        Ok(())
+        Ok(Some(self.pending(job, dead, Count::Outcome)))
     }
 
-    fn fail(&mut self, mut job: Job, error: ErrorInfo) -> Result<(), StoreError> {
+    fn pending(&self, job: &Job, dead: bool, count: Count) -> Pending {
+        Pending {
+            finish: Finish {
+                id: job.id,
+                token: self.token.to_owned(),
+                status: job.status,
+                dead,
+            },
+            count,
+        }
+    }
+
+    /// Whether the lease is still ours for sure, without asking: it cannot change hands
+    /// before its deadline (only a claim after the deadline takes it), and at least half
+    /// a lease is left for the writes that follow. Otherwise ask (heartbeat).
+    fn lease_comfortably_valid(&self) -> bool {
+        let left = self.lease_until.saturating_sub(self.ctx.now());
+        left > self.ctx.settings.lease_ms / 2
+    }
+
+    /// Extend the lease if it is still ours.
+    fn heartbeat(&mut self, id: &JobId) -> Result<Heartbeat, StoreError> {
+        let until = self.lease_until();
+        let beat = self.ctx.queue.heartbeat(id, self.token, until)?;
+        if matches!(beat, Heartbeat::Owned { .. }) {
+            self.lease_until = until;
+        }
+        Ok(beat)
+    }
+
+    fn fail(&mut self, mut job: Job, error: ErrorInfo) -> Result<Option<Pending>, StoreError> {
         if job.fail(self.now(), error).is_err() {
             return self.refused(&job);
         }
         self.finish(&job, true)
     }
 
-    fn cancel(&mut self, mut job: Job) -> Result<(), StoreError> {
+    fn cancel(&mut self, mut job: Job) -> Result<Option<Pending>, StoreError> {
         if job.cancel(self.now()).is_err() {
             return self.refused(&job);
         }
@@ -291,24 +419,22 @@ impl Worker<'_, '_> {
     }
 
     /// A transition the record's state does not allow: leave the record, report it.
-    fn refused(&mut self, job: &Job) -> Result<(), StoreError> {
+    fn refused(&mut self, job: &Job) -> Result<Option<Pending>, StoreError> {
         self.report.skipped += 1;
         self.report.warnings.push(format!(
             "job {} in state {} cannot move on; left as is",
             job.id, job.status
         ));
-        Ok(())
+        Ok(None)
     }
 
-    fn run(mut self, mut job: Job, cancel_requested: bool) -> Result<(), StoreError> {
+    fn run(mut self, mut job: Job, cancel_requested: bool) -> Result<Option<Pending>, StoreError> {
         let ctx = self.ctx;
         if job.status.is_terminal() {
             // The record was written but the finish script never ran.
             let dead = job.status == Status::Failed;
-            ctx.queue
-                .finish(&job.id, self.token, job.status, ctx.now(), dead)?;
             self.report.repaired += 1;
-            return Ok(());
+            return Ok(Some(self.pending(&job, dead, Count::Repair)));
         }
         if cancel_requested {
             return self.cancel(job);
@@ -344,15 +470,22 @@ impl Worker<'_, '_> {
             ctx,
             token: self.token,
             job,
+            lease_until: self.lease_until,
             last_write: ctx.now(),
             stop: None,
         };
         let outcome = kind.run(&input, &mut run);
-        let Run { mut job, stop, .. } = run;
+        let Run {
+            mut job,
+            stop,
+            lease_until,
+            ..
+        } = run;
+        self.lease_until = lease_until;
         match stop {
             Some(Interrupt::Lost) => {
                 self.report.lost += 1;
-                return Ok(());
+                return Ok(None);
             }
             Some(Interrupt::Store(e)) => return Err(e),
             Some(Interrupt::Cancel) | None => {}
@@ -361,14 +494,13 @@ impl Worker<'_, '_> {
 
         match outcome {
             Ok(output) => {
-                // Still ours? Only the lease holder may write the outcome.
-                if ctx
-                    .queue
-                    .heartbeat(&job.id, self.token, self.lease_until())?
-                    == Heartbeat::Lost
-                {
+                // Still ours? Only the lease holder may write the outcome. With half a
+                // lease left it is ours for sure (see `lease_comfortably_valid`): the
+                // result and the record are written inside the lease, and the finish
+                // script checks the token once more. Closer to the deadline, ask.
+                if !self.lease_comfortably_valid() && self.heartbeat(&job.id)? == Heartbeat::Lost {
                     self.report.lost += 1;
-                    return Ok(());
+                    return Ok(None);
                 }
                 ctx.kv.set(
                     &keys::result(&ctx.tenant, &job.id),
@@ -382,13 +514,10 @@ impl Worker<'_, '_> {
             Err(RunError::Cancelled) => self.cancel(job),
             Err(_) if cancel_requested => self.cancel(job),
             Err(e @ RunError::Transient(_)) if job.attempts_left() > 0 => {
-                match ctx
-                    .queue
-                    .heartbeat(&job.id, self.token, self.lease_until())?
-                {
+                match self.heartbeat(&job.id)? {
                     Heartbeat::Lost => {
                         self.report.lost += 1;
-                        return Ok(());
+                        return Ok(None);
                     }
                     Heartbeat::Owned {
                         cancel_requested: true,
@@ -416,7 +545,7 @@ impl Worker<'_, '_> {
                         self.report.cancelled += 1;
                     }
                 }
-                Ok(())
+                Ok(None)
             }
             Err(e) => self.fail(job, e.to_error_info()),
         }
@@ -440,6 +569,8 @@ struct Run<'a, 'c> {
     ctx: &'a Context<'c>,
     token: &'a str,
     job: Job,
+    /// The lease deadline as of the last heartbeat that found it ours.
+    lease_until: u64,
     last_write: u64,
     stop: Option<Interrupt>,
 }
@@ -447,7 +578,11 @@ struct Run<'a, 'c> {
 impl Run<'_, '_> {
     fn heartbeat(&mut self) -> bool {
         let until = self.ctx.now().saturating_add(self.ctx.settings.lease_ms);
-        match self.ctx.queue.heartbeat(&self.job.id, self.token, until) {
+        let beat = self.ctx.queue.heartbeat(&self.job.id, self.token, until);
+        if let Ok(Heartbeat::Owned { .. }) = beat {
+            self.lease_until = until;
+        }
+        match beat {
             Ok(Heartbeat::Owned {
                 cancel_requested: false,
             }) => true,
@@ -715,6 +850,106 @@ mod tests {
         assert_eq!(report.succeeded, 1, "{report:?}");
         assert_eq!(w.counter.get(crate::kinds::count::TOTAL), 1);
         assert_eq!(w.counter.get(&crate::kinds::count::per_job(&id)), 1);
+    }
+
+    /// A kind that works for `ms` of (manual) clock time without a heartbeat, then
+    /// optionally lets another worker take its job, as if its lease had expired unseen.
+    struct Stall {
+        clock: crate::memory::ManualClock,
+        queue: crate::memory::MemoryQueue,
+        ms: u64,
+        thief: bool,
+    }
+
+    impl crate::kind::Kind for Stall {
+        fn name(&self) -> &'static str {
+            "stall"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run(
+            &self,
+            _: &serde_json::Value,
+            ctx: &mut dyn RunContext,
+        ) -> Result<crate::kind::Output, RunError> {
+            use crate::ports::Clock;
+            use crate::queue::Queue;
+            self.clock.advance(self.ms);
+            if self.thief {
+                let now = self.clock.now_ms();
+                let claim = self.queue.claim(now, now + 30_000, "thief").unwrap();
+                assert!(matches!(claim, Claim::Claimed { id, .. } if Some(id) == ctx.job_id()));
+            }
+            Ok(crate::kind::Output::json(&json!({"done": true})))
+        }
+    }
+
+    fn with_stall(ms: u64, thief: bool) -> World {
+        let mut w = World::new();
+        let kind = Stall {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            ms,
+            thief,
+        };
+        w.registry.register(Box::new(kind));
+        w
+    }
+
+    #[test]
+    fn a_quick_job_costs_one_queue_round_trip_finish_and_next_claim_together() {
+        let w = World::new();
+        let n = 10;
+        for _ in 0..n {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        let before = w.queue.calls();
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!(report.succeeded, n, "{report:?}");
+        // One sweep, one claim, then one finish-and-claim per job (the last one finds the
+        // queue empty): no heartbeat while the lease is young, no separate finish.
+        assert_eq!(w.queue.calls() - before, u64::from(n) + 2);
+    }
+
+    #[test]
+    fn the_last_job_of_a_spent_budget_is_finished_alone() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let report = drain(&w.ctx(), 0);
+        assert_eq!((report.succeeded, report.stop), (1, Stop::Budget));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn a_run_that_outlived_its_lease_asks_and_writes_nothing_when_lost() {
+        let w = with_stall(w_lease(), true);
+        let id = w.submit(json!({"kind": "stall", "input": {}}));
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!((report.lost, report.succeeded), (1, 0), "{report:?}");
+        // The result never became visible: the record still says running, no result.
+        assert_eq!(w.job(&id).status, Status::Running);
+        assert!(result(&w.ctx(), id.as_str()).is_err());
+        use crate::ports::KeyValue;
+        let key = keys::result(&crate::job::Tenant::default_tenant(), &id);
+        assert_eq!(w.kv.get(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn a_run_past_half_its_lease_extends_it_before_writing() {
+        let w = with_stall(w_lease() / 2 + 1, false);
+        let id = w.submit(json!({"kind": "stall", "input": {}}));
+        let before = w.queue.calls();
+        let report = drain(&w.ctx(), 60_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+        // sweep, claim, heartbeat, finish-and-claim.
+        assert_eq!(w.queue.calls() - before, 4);
+    }
+
+    fn w_lease() -> u64 {
+        crate::config::Settings::default().lease_ms
     }
 
     #[test]

@@ -62,3 +62,40 @@ local function owns(id, token)
   return redis.call('HGET', OWNER, id) == token
 end
 
+
+-- claim: housekeeping, then lease the oldest ready job to `token` until `lease`.
+-- Reply (3 entries): {'claimed', id, cancel requested 0|1}
+--   or {'empty', ms when the next delayed job is due or -1, ms of the next lease expiry or -1}
+local function claim_job(now, lease, token)
+  promote(now)
+  local id = redis.call('RPOP', READY)
+  if not id then
+    local reply = {'empty'}
+    for _, key in ipairs({DELAYED, LEASES}) do
+      local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      table.insert(reply, first[2] and tonumber(first[2]) or -1)
+    end
+    return reply
+  end
+  redis.call('ZADD', LEASES, lease, id)
+  redis.call('HSET', OWNER, id, token)
+  set_status(id, 'running')
+  return {'claimed', id, redis.call('SISMEMBER', CANCEL, id)}
+end
+
+-- finish: the token's holder recorded a final state; release the lease and index it.
+-- `dead` is '1' when the job failed for good. Reply: 'finished' or 'lost'; raises an
+-- error (before changing anything) for a status that is not final.
+local function finish_job(id, token, status, now, dead)
+  if not STATUS[status] or status == 'queued' or status == 'running' then
+    error('finish: not a final status: ' .. tostring(status))
+  end
+  if not owns(id, token) then return 'lost' end
+  redis.call('ZREM', LEASES, id)
+  redis.call('HDEL', OWNER, id)
+  redis.call('SREM', CANCEL, id)
+  set_status(id, status)
+  redis.call('ZADD', FINISHED, now, id)
+  if dead == '1' then redis.call('HINCRBY', COUNTERS, 'dead', 1) end
+  return 'finished'
+end
