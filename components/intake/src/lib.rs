@@ -14,52 +14,25 @@ mod ops;
 mod routes;
 mod wire;
 
-use jobs_core::counter::RedisCounter;
-use jobs_core::job::Tenant;
-use jobs_core::kind::Registry;
-use jobs_core::ports::{SystemClock, SystemRandom};
-use jobs_core::queue::RedisQueue;
-use jobs_core::service::Context;
-use jobs_core::service::error::{ApiError, RequestError};
-use spin_adapters::{SpinKv, SpinRedis, load_settings};
+use jobs_core::service::error::{ApiError, HealthError, RequestError};
+use spin_adapters::{Wiring, WiringError};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
     let mut req = wire::Req::new(req);
-    let settings = match load_settings() {
-        Ok(s) => s,
-        Err(e) => {
+    let wiring = match Wiring::open() {
+        Ok(wiring) => wiring,
+        Err(WiringError::Config(e)) => {
             eprintln!("intake: configuration error: {e}");
             return wire::error(&req, &ApiError::Request(RequestError::Config(e)));
         }
-    };
-    let kv = match SpinKv::open_default() {
-        Ok(kv) => kv,
-        Err(e) => {
-            let err = ApiError::Health(jobs_core::service::error::HealthError::Store(e.into()));
-            return wire::error(&req, &err);
+        Err(WiringError::Store(e)) => {
+            return wire::error(&req, &ApiError::Health(HealthError::Store(e.into())));
         }
     };
-    let tenant = Tenant::default_tenant();
-    let queue = RedisQueue::new(
-        SpinRedis::new(settings.redis_address.clone()),
-        tenant.clone(),
-    );
-    let registry = Registry::for_settings(&settings);
-    let counter = RedisCounter::new(queue.redis(), tenant.clone());
-    let random = SystemRandom::new();
-    let ctx = Context {
-        kv: &kv,
-        queue: &queue,
-        clock: &SystemClock,
-        random: &random,
-        settings: &settings,
-        registry: &registry,
-        counter: Some(&counter),
-        tenant,
-    };
+    let ctx = wiring.context();
     match routes::dispatch(&ctx, &mut req).await {
         Ok(response) => response,
         Err(err) => wire::error(&req, &err),

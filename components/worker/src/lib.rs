@@ -5,51 +5,21 @@
 //! every problem is logged and the queue keeps the work for the next doorbell.
 
 use bytes::Bytes;
-use jobs_core::counter::RedisCounter;
-use jobs_core::job::Tenant;
-use jobs_core::kind::Registry;
-use jobs_core::ports::{SystemClock, SystemRandom};
-use jobs_core::queue::RedisQueue;
-use jobs_core::service::{self, Context, DrainReport};
-use spin_adapters::{SpinKv, SpinRedis, load_settings};
+use jobs_core::service::{self, DrainReport};
+use spin_adapters::Wiring;
 use spin_sdk::redis_component;
 
 #[redis_component]
 fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
-    let settings = match load_settings() {
-        Ok(s) => s,
+    let wiring = match Wiring::open() {
+        Ok(wiring) => wiring,
         Err(e) => {
-            eprintln!("worker: configuration error, not draining: {e}");
+            eprintln!("worker: {e}, not draining");
             return Ok(());
         }
     };
-    let kv = match SpinKv::open_default() {
-        Ok(kv) => kv,
-        Err(e) => {
-            eprintln!("worker: cannot open the key-value store, not draining: {e}");
-            return Ok(());
-        }
-    };
-    let tenant = Tenant::default_tenant();
-    let queue = RedisQueue::new(
-        SpinRedis::new(settings.redis_address.clone()),
-        tenant.clone(),
-    );
-    let registry = Registry::for_settings(&settings);
-    // Lent to the test-only `count` kind; shares the queue's connection.
-    let counter = RedisCounter::new(queue.redis(), tenant.clone());
-    let random = SystemRandom::new();
-    let ctx = Context {
-        kv: &kv,
-        queue: &queue,
-        clock: &SystemClock,
-        random: &random,
-        settings: &settings,
-        registry: &registry,
-        counter: Some(&counter),
-        tenant,
-    };
-    log(&service::drain(&ctx, settings.drain_budget_ms));
+    let budget_ms = wiring.settings().drain_budget_ms;
+    log(&service::drain(&wiring.context(), budget_ms));
     Ok(())
 }
 

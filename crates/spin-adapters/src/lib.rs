@@ -1,18 +1,91 @@
 //! The jobs-core ports over the Spin SDK, in one place for both components: key-value
 //! ([`SpinKv`]), outbound Redis ([`SpinRedis`], one connection per instance, opened on
-//! first use) and settings from Spin variables ([`load_settings`]). No application logic:
-//! that lives in `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
+//! first use), settings from Spin variables ([`load_settings`]) and the [`Wiring`] that
+//! puts them together into a service [`Context`]. No application logic: that lives in
+//! `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
 
 use std::cell::OnceCell;
 
 use jobs_core::config::{ConfigError, Settings};
+use jobs_core::counter::RedisCounter;
+use jobs_core::job::Tenant;
+use jobs_core::kind::Registry;
 use jobs_core::ports::{KeyValue, PortError, Redis, RedisParam, RedisValue};
+use jobs_core::ports::{SystemClock, SystemRandom};
+use jobs_core::queue::RedisQueue;
+use jobs_core::service::Context;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 
 /// Settings from the component's Spin variables; an unset variable takes its default.
 pub fn load_settings() -> Result<Settings, ConfigError> {
     Settings::from_lookup(|name| spin_sdk::variables::get(name).ok())
+}
+
+/// The ports of one component instance (one request or one doorbell), built from the
+/// component's variables, lent to `jobs_core::service` as a [`Context`].
+pub struct Wiring {
+    settings: Settings,
+    kv: SpinKv,
+    queue: RedisQueue<SpinRedis>,
+    registry: Registry,
+    random: SystemRandom,
+    /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
+    counter: RedisCounter<SpinRedis>,
+}
+
+/// Why a component instance could not be wired.
+#[derive(Debug)]
+pub enum WiringError {
+    /// A Spin variable has a bad value.
+    Config(ConfigError),
+    /// The key-value store `default` could not be opened.
+    Store(PortError),
+}
+
+impl std::fmt::Display for WiringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WiringError::Config(e) => write!(f, "configuration error: {e}"),
+            WiringError::Store(e) => write!(f, "cannot open the key-value store: {e}"),
+        }
+    }
+}
+
+impl Wiring {
+    /// Reads the settings and opens the key-value store; Redis is opened on first use.
+    pub fn open() -> Result<Wiring, WiringError> {
+        let settings = load_settings().map_err(WiringError::Config)?;
+        let kv = SpinKv::open_default().map_err(WiringError::Store)?;
+        let tenant = Tenant::default_tenant();
+        let address = settings.redis_address.clone();
+        Ok(Wiring {
+            kv,
+            queue: RedisQueue::new(SpinRedis::new(address.clone()), tenant.clone()),
+            registry: Registry::for_settings(&settings),
+            random: SystemRandom::new(),
+            counter: RedisCounter::new(SpinRedis::new(address), tenant),
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The service context over these ports, for the default tenant.
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            kv: &self.kv,
+            queue: &self.queue,
+            clock: &SystemClock,
+            random: &self.random,
+            settings: &self.settings,
+            registry: &self.registry,
+            counter: Some(&self.counter),
+            tenant: Tenant::default_tenant(),
+        }
+    }
 }
 
 /// Spin's key-value store `default`.
