@@ -21,6 +21,9 @@ use super::HostState;
 use super::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
 use crate::runtime_config::KvBackend;
 
+/// `wasi:keyvalue` over these same stores.
+pub(crate) mod wasi_keyvalue;
+
 /// An open store, as held in an instance's resource table.
 pub struct StoreHandle {
     store: Arc<Backend>,

@@ -112,5 +112,6 @@ pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::Platform::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    key_value::wasi_keyvalue::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -21,3 +21,4 @@ mod outbound_redis;
 mod redis_trigger;
 mod routing;
 mod variables;
+mod wasi_keyvalue;
