@@ -115,32 +115,47 @@ fn status(code: StatusCode) -> Response<HyperOutgoingBody> {
     response
 }
 
-/// The `spin-*` headers for a match, as Spin computes them.
-fn spin_headers(
+/// Sets the `spin-*` headers for a match, as Spin computes them (a value
+/// that is not a valid header value is left out).
+fn insert_spin_headers(
+    headers: &mut hyper::HeaderMap,
     m: &RouteMatch<'_>,
     full_url: &str,
     client_addr: SocketAddr,
-) -> Vec<(String, String)> {
-    let mut headers = vec![
-        ("spin-path-info".to_string(), m.path_info.clone()),
-        ("spin-full-url".to_string(), full_url.to_string()),
-        ("spin-matched-route".to_string(), m.route.based.clone()),
-        ("spin-base-path".to_string(), "/".to_string()),
-        ("spin-raw-component-route".to_string(), m.route.raw.clone()),
-        (
-            "spin-component-route".to_string(),
-            m.component_route().to_string(),
-        ),
-        ("spin-client-addr".to_string(), client_addr.to_string()),
-    ];
+) {
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(HeaderName::from_static("spin-path-info"), &m.path_info);
+    set(HeaderName::from_static("spin-full-url"), full_url);
+    set(
+        HeaderName::from_static("spin-matched-route"),
+        &m.route.based,
+    );
+    set(HeaderName::from_static("spin-base-path"), "/");
+    set(
+        HeaderName::from_static("spin-raw-component-route"),
+        &m.route.raw,
+    );
+    set(
+        HeaderName::from_static("spin-component-route"),
+        m.component_route(),
+    );
+    set(
+        HeaderName::from_static("spin-client-addr"),
+        &client_addr.to_string(),
+    );
     for (name, value) in &m.params {
         let name = format!(
             "spin-path-match-{}",
             name.to_ascii_lowercase().replace('_', "-")
         );
-        headers.push((name, value.clone()));
+        if let Ok(name) = HeaderName::try_from(name) {
+            set(name, value);
+        }
     }
-    headers
 }
 
 impl Server {
@@ -186,13 +201,7 @@ impl Server {
         }
         let headers = req.headers_mut();
         headers.remove(CONNECTION);
-        for (name, value) in spin_headers(&m, &full_url, client_addr) {
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::try_from(name), HeaderValue::try_from(value))
-            {
-                headers.insert(name, value);
-            }
-        }
+        insert_spin_headers(headers, &m, &full_url, client_addr);
 
         match invoke(&self.app, component, req).await {
             Ok(response) => response,
