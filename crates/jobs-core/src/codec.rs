@@ -2,8 +2,14 @@
 //! and results (`r:` keys). Every reader and writer goes through here, and the tests
 //! round-trip every status and variant, so a record can never mean one thing to the
 //! worker and another to the API.
+//!
+//! A small result (up to [`INLINE_RESULT_MAX`] bytes) travels inside the final record
+//! instead of under its own `r:` key: one key-value write per job fewer for the worker,
+//! and the result becomes visible in the same write as the `succeeded` status.
 
-use serde::Serialize;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::job::Job;
@@ -15,6 +21,13 @@ pub const JOB_VERSION: u64 = 1;
 
 /// The first line of a stored result starts with this, then the content type.
 const RESULT_PREFIX: &[u8] = b"v1 ";
+
+/// Results up to this many bytes are stored inside the job record (base64, so the record
+/// grows by at most a third more); larger ones under their own key.
+pub const INLINE_RESULT_MAX: usize = 8 * 1024;
+
+/// The record field that carries an inline result.
+const INLINE_RESULT_FIELD: &str = "result";
 
 /// Why stored bytes could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -33,21 +46,57 @@ struct StoredJob<'a> {
     v: u64,
     #[serde(flatten)]
     job: &'a Job,
+    #[serde(rename = "result", skip_serializing_if = "Option::is_none")]
+    result: Option<InlineResult>,
+}
+
+/// A result kept inside its job record.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InlineResult {
+    content_type: String,
+    base64: String,
 }
 
 /// A job record as stored: a JSON object with `"v": 1` beside the record's fields.
 pub fn encode_job(job: &Job) -> Vec<u8> {
+    encode_job_with_result(job, None)
+}
+
+/// A job record carrying its result: `result` must be no larger than
+/// [`INLINE_RESULT_MAX`] (see [`fits_inline`]); read it back with [`decode_job_and_result`].
+pub fn encode_job_with_result(job: &Job, result: Option<&Output>) -> Vec<u8> {
+    let result = result.map(|output| InlineResult {
+        content_type: output.content_type.clone(),
+        base64: BASE64.encode(&output.bytes),
+    });
     // Every field serializes infallibly (ids and timestamps always have a text form), so
     // an error here is a bug in this crate, not bad data.
     serde_json::to_vec(&StoredJob {
         v: JOB_VERSION,
         job,
+        result,
     })
     .expect("a job record always serializes")
 }
 
-/// Reads a stored job record, refusing versions it does not know.
+/// Whether `output` is small enough to travel inside its job record.
+pub fn fits_inline(output: &Output) -> bool {
+    output.bytes.len() <= INLINE_RESULT_MAX
+}
+
+/// Reads a stored job record, refusing versions it does not know. An inline result, if
+/// any, is skipped: see [`decode_job_and_result`].
 pub fn decode_job(bytes: &[u8]) -> Result<Job, CodecError> {
+    decode(bytes, false).map(|(job, _)| job)
+}
+
+/// Reads a stored job record and the result it carries inline, if any.
+pub fn decode_job_and_result(bytes: &[u8]) -> Result<(Job, Option<Output>), CodecError> {
+    decode(bytes, true)
+}
+
+fn decode(bytes: &[u8], want_result: bool) -> Result<(Job, Option<Output>), CodecError> {
     let malformed = |detail: String| CodecError::Malformed {
         what: "job",
         detail,
@@ -67,7 +116,22 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job, CodecError> {
             });
         }
     }
-    serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+    let result = match object.remove(INLINE_RESULT_FIELD) {
+        Some(value) if want_result => {
+            let inline: InlineResult =
+                serde_json::from_value(value).map_err(|e| malformed(format!("result: {e}")))?;
+            let bytes = BASE64
+                .decode(inline.base64.as_bytes())
+                .map_err(|e| malformed(format!("result: {e}")))?;
+            Some(Output {
+                content_type: inline.content_type,
+                bytes,
+            })
+        }
+        _ => None,
+    };
+    let job = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    Ok((job, result))
 }
 
 /// A result as stored: `v1 <content type>\n` then the bytes unchanged, so binary
@@ -242,6 +306,68 @@ mod tests {
             Output::json(&json!({"hex": "ab\ncd"})),
         ] {
             assert_eq!(decode_result(&encode_result(&output)), Ok(output));
+        }
+    }
+
+    #[test]
+    fn a_record_with_an_inline_result_round_trips_both() {
+        let job = job_in(Status::Succeeded);
+        let all_bytes: Vec<u8> = (0..=255u8).collect();
+        for output in [
+            Output {
+                content_type: "image/png".into(),
+                bytes: all_bytes,
+            },
+            Output::json(&json!({"hex": "ab\ncd"})),
+            Output {
+                content_type: "application/json".into(),
+                bytes: Vec::new(),
+            },
+        ] {
+            assert!(fits_inline(&output));
+            let bytes = encode_job_with_result(&job, Some(&output));
+            assert_eq!(
+                decode_job_and_result(&bytes),
+                Ok((job.clone(), Some(output)))
+            );
+            // Readers of the record alone never see the result.
+            assert_eq!(decode_job(&bytes), Ok(job.clone()));
+        }
+        assert_eq!(
+            decode_job_and_result(&encode_job(&job)),
+            Ok((job.clone(), None))
+        );
+    }
+
+    #[test]
+    fn only_results_up_to_the_inline_limit_fit_inline() {
+        let at = Output {
+            content_type: "application/octet-stream".into(),
+            bytes: vec![7; INLINE_RESULT_MAX],
+        };
+        let over = Output {
+            bytes: vec![7; INLINE_RESULT_MAX + 1],
+            ..at.clone()
+        };
+        assert!(fits_inline(&at));
+        assert!(!fits_inline(&over));
+    }
+
+    #[test]
+    fn a_malformed_inline_result_is_a_codec_error_not_a_panic() {
+        let job = job_in(Status::Succeeded);
+        let mut value: serde_json::Value = serde_json::from_slice(&encode_job(&job)).unwrap();
+        for bad in [
+            json!({"content_type": "text/plain", "base64": "***"}),
+            json!({"content_type": "text/plain"}),
+            json!("not an object"),
+        ] {
+            value["result"] = bad;
+            let bytes = serde_json::to_vec(&value).unwrap();
+            assert!(matches!(
+                decode_job_and_result(&bytes),
+                Err(CodecError::Malformed { what: "job", .. })
+            ));
         }
     }
 

@@ -366,9 +366,9 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
 
 /// The round trips a drain makes per job, counted (not timed): Redis commands from
 /// `INFO commandstats` plus key-value calls. An echo job costs the finish-and-claim script,
-/// the record read, the `running` write, the result write and the final write: 5.
+/// the record read, the `running` write and the final write with the result inline: 4.
 #[test]
-fn a_drain_costs_five_round_trips_per_echo_job() {
+fn a_drain_costs_four_round_trips_per_echo_job() {
     use std::cell::Cell;
 
     use jobs_core::config::Settings;
@@ -445,9 +445,9 @@ fn a_drain_costs_five_round_trips_per_echo_job() {
     eprintln!(
         "{redis} Redis + {kv_calls} key-value round trips for {jobs} jobs: {per_job:.2} per job"
     );
-    // 5 per job, plus one retention sweep and the first claim's script load for the drain.
+    // 4 per job, plus one retention sweep and the first claim's script load for the drain.
     assert!(
-        redis + kv_calls <= 5 * u64::from(jobs) + 4,
+        redis + kv_calls <= 4 * u64::from(jobs) + 4,
         "{per_job:.2} per job"
     );
 }

@@ -502,14 +502,21 @@ impl Worker<'_, '_> {
                     self.report.lost += 1;
                     return Ok(None);
                 }
-                ctx.kv.set(
-                    &keys::result(&ctx.tenant, &job.id),
-                    &codec::encode_result(&output),
-                )?;
+                // A small result rides in the final record (one write fewer, visible
+                // with `succeeded` at once); a large one goes first under its own key.
+                let inline = codec::fits_inline(&output);
+                if !inline {
+                    ctx.kv.set(
+                        &keys::result(&ctx.tenant, &job.id),
+                        &codec::encode_result(&output),
+                    )?;
+                }
                 if job.succeed(self.now()).is_err() {
                     return self.refused(&job);
                 }
-                self.finish(&job, false)
+                self.ctx
+                    .save_job_with_result(&job, inline.then_some(&output))?;
+                Ok(Some(self.pending(&job, false, Count::Outcome)))
             }
             Err(RunError::Cancelled) => self.cancel(job),
             Err(_) if cancel_requested => self.cancel(job),
@@ -678,6 +685,26 @@ mod tests {
             assert_eq!(job.attempts, 1);
             assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
             assert!(result(&w.ctx(), id.as_str()).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_small_result_rides_in_the_record_and_a_large_one_under_its_own_key() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let big = "x".repeat(codec::INLINE_RESULT_MAX + 1);
+        let small = w.submit(json!({"kind": "echo", "input": {"s": "tiny"}}));
+        let large = w.submit(json!({"kind": "echo", "input": {"s": big}}));
+        assert_eq!(drain(&w.ctx(), 2_000).succeeded, 2);
+
+        let tenant = crate::job::Tenant::default_tenant();
+        assert_eq!(w.kv.get(&keys::result(&tenant, &small)).unwrap(), None);
+        assert!(w.kv.get(&keys::result(&tenant, &large)).unwrap().is_some());
+        for (id, input) in [(small, json!({"s": "tiny"})), (large, json!({"s": big}))] {
+            let output = result(&w.ctx(), id.as_str()).unwrap();
+            assert_eq!(output.content_type, "application/json");
+            let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
+            assert_eq!(echoed, input);
         }
     }
 

@@ -43,9 +43,12 @@ pub fn get(ctx: &Context<'_>, id: &str) -> Result<JobResource, GetError> {
 /// `GET /jobs/{id}/result`: the output of a succeeded job.
 pub fn result(ctx: &Context<'_>, id: &str) -> Result<Output, GetError> {
     let id = JobId::parse(id)?;
-    let job = load(ctx, &id)?;
+    let (job, inline) = ctx.load_job_and_result(&id)?.ok_or(GetError::NotFound)?;
     if job.status != Status::Succeeded {
         return Err(GetError::NotReady(job.status));
+    }
+    if let Some(output) = inline {
+        return Ok(output);
     }
     let key = keys::result(&ctx.tenant, &id);
     // The worker writes the result before the final record, so a succeeded job without a

@@ -28,7 +28,7 @@ use crate::codec;
 use crate::config::Settings;
 use crate::job::{Job, JobId, Tenant};
 use crate::keys;
-use crate::kind::{Counter, Registry};
+use crate::kind::{Counter, Output, Registry};
 use crate::ports::{Clock, KeyValue, Random};
 use crate::queue::{Doorbell, Queue};
 use error::StoreError;
@@ -69,21 +69,39 @@ impl Context<'_> {
 
     /// The record of `id`, `None` when absent.
     fn load_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.load_record(id, codec::decode_job)
+    }
+
+    /// The record of `id` and the result it carries inline, if any.
+    fn load_job_and_result(&self, id: &JobId) -> Result<Option<(Job, Option<Output>)>, StoreError> {
+        self.load_record(id, codec::decode_job_and_result)
+    }
+
+    fn load_record<T>(
+        &self,
+        id: &JobId,
+        decode: impl FnOnce(&[u8]) -> Result<T, codec::CodecError>,
+    ) -> Result<Option<T>, StoreError> {
         let key = keys::job(&self.tenant, id);
         let Some(bytes) = self.kv.get(&key)? else {
             return Ok(None);
         };
-        codec::decode_job(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                key,
-                reason: e.to_string(),
-            })
+        decode(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            key,
+            reason: e.to_string(),
+        })
     }
 
     fn save_job(&self, job: &Job) -> Result<(), StoreError> {
-        self.kv
-            .set(&keys::job(&self.tenant, &job.id), &codec::encode_job(job))?;
+        self.save_job_with_result(job, None)
+    }
+
+    /// Writes the record with a small result inside it (see [`codec::fits_inline`]).
+    fn save_job_with_result(&self, job: &Job, result: Option<&Output>) -> Result<(), StoreError> {
+        self.kv.set(
+            &keys::job(&self.tenant, &job.id),
+            &codec::encode_job_with_result(job, result),
+        )?;
         Ok(())
     }
 
