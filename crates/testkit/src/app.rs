@@ -380,6 +380,20 @@ mod tests {
         path
     }
 
+    /// `App::start`, retried while the kernel says the fresh script is busy: another test
+    /// thread may have forked while this one still held the script open for writing,
+    /// and until that child execs, executing the script fails with ETXTBSY.
+    fn start(bin: PathBuf) -> anyhow::Result<App> {
+        crate::wait_until(
+            Duration::from_secs(10),
+            "the fake runtime to spawn",
+            || match App::start(opts(bin.clone())) {
+                Err(e) if format!("{e:#}").contains("Text file busy") => None,
+                other => Some(other),
+            },
+        )
+    }
+
     fn opts(bin: PathBuf) -> AppOptions {
         AppOptions {
             manifest: PathBuf::from("spin.toml"),
@@ -397,7 +411,7 @@ mod tests {
             dir.path(),
             "trap 'echo bye; exit 0' TERM\necho \"args: $*\" >&2\necho 'Serving http://127.0.0.1:4321'\nwhile :; do sleep 0.05; done",
         );
-        let mut app = App::start(opts(bin)).unwrap();
+        let mut app = start(bin).unwrap();
         assert_eq!(app.base_url(), "http://127.0.0.1:4321");
         assert!(app.logs().contains(
             "args: up -f spin.toml --listen 127.0.0.1:0 --variable a=1 --component-id web"
@@ -411,7 +425,7 @@ mod tests {
     fn start_fails_with_the_output_when_the_runtime_exits_early() {
         let dir = tempfile::tempdir().unwrap();
         let bin = fake_runtime(dir.path(), "echo 'bad manifest: unknown field' >&2\nexit 3");
-        let err = App::start(opts(bin)).unwrap_err().to_string();
+        let err = start(bin).unwrap_err().to_string();
         assert!(err.contains("bad manifest: unknown field"), "{err}");
         assert!(err.contains("exit status: 3"), "{err}");
     }
@@ -423,7 +437,7 @@ mod tests {
             dir.path(),
             "echo 'Listening for Redis messages'\nexec sleep 30",
         );
-        let mut app = App::start(opts(bin)).unwrap();
+        let mut app = start(bin).unwrap();
         app.kill();
         assert!(app.wait_exit(Duration::from_secs(1)).is_some());
     }
