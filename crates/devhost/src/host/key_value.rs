@@ -155,22 +155,39 @@ impl SqliteStore {
     }
 }
 
+/// One value of a SQLite store, or `None`; both key-value interfaces read through here
+/// (a transaction derefs to its connection).
+pub(crate) fn read_value(
+    c: &rusqlite::Connection,
+    label: &str,
+    key: &str,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    use rusqlite::OptionalExtension;
+    c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+        .query_row(rusqlite::params![label, key], |row| row.get(0))
+        .optional()
+}
+
+/// Sets one value of a SQLite store, overwriting; both key-value interfaces write
+/// through here.
+pub(crate) fn write_value(
+    c: &rusqlite::Connection,
+    label: &str,
+    key: &str,
+    value: &[u8],
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(rusqlite::params![label, key, value])
+    .map(drop)
+}
+
 impl Backend {
     async fn get(&self, key: String) -> Result<Option<Vec<u8>>, Error> {
         match self {
-            Backend::Sqlite(s) => {
-                s.with(move |c, label| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    )?;
-                    let mut rows = stmt.query(rusqlite::params![label, key])?;
-                    match rows.next()? {
-                        Some(row) => Ok(Some(row.get(0)?)),
-                        None => Ok(None),
-                    }
-                })
-                .await
-            }
+            Backend::Sqlite(s) => s.with(move |c, label| read_value(c, label, &key)).await,
             Backend::Redis(m) => m.clone().get(key).await.map_err(other),
         }
     }
@@ -178,15 +195,8 @@ impl Backend {
     async fn set(&self, key: String, value: Vec<u8>) -> Result<(), Error> {
         match self {
             Backend::Sqlite(s) => {
-                s.with(move |c, label| {
-                    c.prepare_cached(
-                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(rusqlite::params![label, key, value])
-                    .map(drop)
-                })
-                .await
+                s.with(move |c, label| write_value(c, label, &key, &value))
+                    .await
             }
             Backend::Redis(m) => m.clone().set(key, value).await.map_err(other),
         }

@@ -16,10 +16,10 @@
 use std::sync::{Arc, LazyLock};
 
 use redis::AsyncCommands;
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::{Backend, Error as SpinError, other};
+use super::{Backend, Error as SpinError, other, read_value, write_value};
 use crate::host::HostState;
 use bindings::wasi::keyvalue::atomics::{self, CasError};
 use bindings::wasi::keyvalue::batch;
@@ -102,12 +102,7 @@ impl Backend {
                 s.with(move |c, label| {
                     let tx =
                         rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                    let stored: Option<Vec<u8>> = tx
-                        .prepare_cached(
-                            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?
-                        .query_row(rusqlite::params![label, key], |row| row.get(0))
-                        .optional()?;
+                    let stored = read_value(&tx, label, &key)?;
                     let current = match stored {
                         Some(bytes) => match decode_counter(&key, bytes) {
                             Ok(n) => n,
@@ -120,15 +115,7 @@ impl Backend {
                             "incrementing {key:?} ({current}) by {delta} overflows"
                         ))));
                     };
-                    tx.prepare_cached(
-                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(rusqlite::params![
-                        label,
-                        key,
-                        next.to_le_bytes()
-                    ])?;
+                    write_value(&tx, label, &key, &next.to_le_bytes())?;
                     tx.commit()?;
                     Ok(Ok(next))
                 })
@@ -151,20 +138,11 @@ impl Backend {
                 s.with(move |c, label| {
                     let tx =
                         rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                    let stored: Option<Vec<u8>> = tx
-                        .prepare_cached(
-                            "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                        )?
-                        .query_row(rusqlite::params![label, key], |row| row.get(0))
-                        .optional()?;
+                    let stored = read_value(&tx, label, &key)?;
                     if stored != expected {
                         return Ok(false);
                     }
-                    tx.prepare_cached(
-                        "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(rusqlite::params![label, key, value])?;
+                    write_value(&tx, label, &key, &value)?;
                     tx.commit()?;
                     Ok(true)
                 })
@@ -201,17 +179,11 @@ impl Backend {
                 s.with(move |c, label| {
                     // One read transaction, so the values are from one moment.
                     let tx = c.unchecked_transaction()?;
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-                    )?;
                     let mut found = Vec::with_capacity(keys.len());
                     for key in keys {
-                        let value: Option<Vec<u8>> = stmt
-                            .query_row(rusqlite::params![label, key], |row| row.get(0))
-                            .optional()?;
+                        let value = read_value(&tx, label, &key)?;
                         found.push((key, value));
                     }
-                    drop(stmt);
                     tx.commit()?;
                     Ok(found)
                 })
@@ -238,14 +210,8 @@ impl Backend {
                 s.with(move |c, label| {
                     let tx =
                         rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                    {
-                        let mut stmt = tx.prepare_cached(
-                            "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-                        )?;
-                        for (key, value) in pairs {
-                            stmt.execute(rusqlite::params![label, key, value])?;
-                        }
+                    for (key, value) in pairs {
+                        write_value(&tx, label, &key, &value)?;
                     }
                     tx.commit()
                 })
