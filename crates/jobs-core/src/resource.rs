@@ -3,7 +3,6 @@
 //! Internal fields (tenant, input, callback URL, idempotency key) never appear here.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::job::{ErrorInfo, Job, JobId, Progress, Status, Timestamp};
 
@@ -77,11 +76,11 @@ impl JobResource {
     }
 }
 
-/// A strong ETag over `bytes`: the first 128 bits of their SHA-256 in hex, quoted.
+/// A strong ETag over `bytes`: their 128-bit XXH3 in hex, quoted. An ETag only has to
+/// tell versions of one resource apart, not resist forgery, and it is computed on every
+/// response, so a fast non-cryptographic hash fits.
 pub fn etag_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 /// True when an `If-None-Match` header value matches `etag` (a list, `*`, or weak forms

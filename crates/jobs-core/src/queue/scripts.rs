@@ -1,8 +1,12 @@
 //! The Lua scripts of the queue protocol, one file each under `lua/`, each prefixed with
 //! `lua/prelude.lua` (key layout and shared helpers). Only [`super::redis`] runs them, by
 //! SHA1 (EVALSHA) with the text sent only when Redis does not know the script yet.
+//! The SHA1s are computed by `build.rs`: every component instance is fresh, so hashing
+//! here would cost every request.
 
-use std::sync::OnceLock;
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/script_shas.rs"));
+}
 
 macro_rules! script {
     ($name:literal) => {
@@ -16,27 +20,22 @@ macro_rules! script {
     };
 }
 
-/// One script: its name (for errors), its text, and its SHA1 (computed once).
+/// One script: its name (its file under `lua/`, for errors) and its text.
 #[derive(Debug)]
 pub struct Script {
     pub name: &'static str,
     pub source: &'static str,
-    sha: OnceLock<String>,
 }
 
 impl Script {
     const fn new(name: &'static str, source: &'static str) -> Self {
-        Self {
-            name,
-            source,
-            sha: OnceLock::new(),
-        }
+        Self { name, source }
     }
 
     /// The lowercase hex SHA1 of the text: the name Redis caches the script under.
-    pub fn sha(&self) -> &str {
-        self.sha
-            .get_or_init(|| sha1_smol::Sha1::from(self.source).digest().to_string())
+    pub fn sha(&self) -> &'static str {
+        generated::sha_of(self.name)
+            .unwrap_or_else(|| unreachable!("build.rs hashes every file in lua/"))
     }
 }
 
@@ -89,20 +88,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sha_is_the_sha1_of_the_text_in_lowercase_hex() {
-        // SHA1("") is well known; a script's is 40 lowercase hex digits and stable.
-        assert_eq!(
-            Script::new("empty", "").sha(),
-            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
-        );
+    fn the_sha_built_in_is_the_sha1_of_the_text_in_lowercase_hex() {
         for s in ALL {
-            assert_eq!(s.sha().len(), 40, "{}", s.name);
-            assert!(
-                s.sha()
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            );
-            assert_eq!(s.sha(), s.sha());
+            let computed = sha1_smol::Sha1::from(s.source).digest().to_string();
+            assert_eq!(s.sha(), computed, "{}", s.name);
+            assert!(s.sha().bytes().all(|b| !b.is_ascii_uppercase()));
         }
+    }
+
+    #[test]
+    fn every_script_file_is_in_the_list() {
+        let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/queue/lua"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "prelude.lua")
+            .count();
+        assert_eq!(files, ALL.len());
     }
 }
