@@ -56,6 +56,10 @@ fn base_config() -> Config {
     // set up and tore down its concurrent state per request (and building an
     // error with a captured backtrace on each drop).
     config.concurrency_support(false);
+    // `DEVHOST_PROFILE=perfmap` names guest functions for `perf` (see bench/README.md).
+    if std::env::var_os("DEVHOST_PROFILE").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
