@@ -11,7 +11,7 @@ use crate::job::{JobId, Status};
 use crate::kind::Counter;
 use crate::ports::{Clock, KeyValue, PortError, Random};
 use crate::queue::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
     IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 
@@ -212,20 +212,33 @@ impl State {
     }
 
     /// The claim script: housekeeping, then lease the oldest ready job.
-    fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str) -> Claim {
+    fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str, max: u32) -> Claim {
+        if max == 0 {
+            return Claim::NOTHING;
+        }
         self.promote(now_ms);
-        let Some(id) = self.ready.pop_back() else {
+        let mut jobs = Vec::new();
+        while jobs.len() < max as usize {
+            let Some(id) = self.ready.pop_back() else {
+                break;
+            };
+            self.leases.insert(id, lease_until_ms);
+            self.owner.insert(id, token.to_owned());
+            self.status.insert(id, Status::Running);
+            jobs.push(ClaimedJob {
+                id,
+                cancel_requested: self.cancel.contains(&id),
+            });
+        }
+        if jobs.is_empty() {
             return Claim::Empty {
                 next_due_ms: self.delayed.values().min().copied(),
                 next_expiry_ms: self.leases.values().min().copied(),
             };
-        };
-        self.leases.insert(id, lease_until_ms);
-        self.owner.insert(id, token.to_owned());
-        self.status.insert(id, Status::Running);
+        }
         Claim::Claimed {
-            id,
-            cancel_requested: self.cancel.contains(&id),
+            jobs,
+            invalid: Vec::new(),
         }
     }
 
@@ -363,8 +376,14 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError> {
-        Ok(self.state()?.claim(now_ms, lease_until_ms, token))
+    fn claim(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<Claim, QueueError> {
+        Ok(self.state()?.claim(now_ms, lease_until_ms, token, max))
     }
 
     fn heartbeat(
@@ -396,21 +415,26 @@ impl Queue for MemoryQueue {
 
     fn finish_and_claim(
         &self,
-        finish: &Finish,
+        finishes: &[Finish],
         now_ms: u64,
         lease_until_ms: u64,
         token: &str,
-    ) -> Result<(Ownership, Claim), QueueError> {
-        // One lock for both, as the script is one atomic call.
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim), QueueError> {
+        // One lock for all, as the script is one atomic call; a status that is not final
+        // is refused before anything changes, as the script does.
         let mut s = self.state()?;
-        let owned = s.finish(
-            &finish.id,
-            &finish.token,
-            finish.status,
-            now_ms,
-            finish.dead,
-        )?;
-        Ok((owned, s.claim(now_ms, lease_until_ms, token)))
+        if let Some(f) = finishes.iter().find(|f| !f.status.is_terminal()) {
+            return Err(QueueError::Reply {
+                script: "finish_and_claim",
+                reply: format!("not a final status: {}", f.status),
+            });
+        }
+        let owned = finishes
+            .iter()
+            .map(|f| s.finish(&f.id, &f.token, f.status, now_ms, f.dead))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
     }
 
     fn retry(

@@ -38,6 +38,18 @@ pub trait KeyValue {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
     /// Delete `key`; deleting an absent key succeeds.
     fn delete(&self, key: &str) -> Result<(), PortError>;
+    /// The values of `keys`, in order: one round trip where the store has a batch call
+    /// (Spin's `wasi:keyvalue/batch`), else one `get` each.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+    /// Set every pair: one round trip where the store has a batch call. Not atomic: on an
+    /// error some pairs may have been written.
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        pairs
+            .iter()
+            .try_for_each(|(key, value)| self.set(key, value))
+    }
 }
 
 /// One argument of a Redis command, as Spin's `redis-parameter`.

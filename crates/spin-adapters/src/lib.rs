@@ -16,6 +16,7 @@ use jobs_core::queue::RedisQueue;
 use jobs_core::service::Context;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
+use spin_sdk::wit::wasi::keyvalue as wasi_kv;
 
 /// Settings from the component's Spin variables; an unset variable takes its default.
 pub fn load_settings() -> Result<Settings, ConfigError> {
@@ -88,9 +89,11 @@ impl Wiring {
     }
 }
 
-/// Spin's key-value store `default`.
+/// Spin's key-value store `default`: single keys through `fermyon:spin/key-value`, batches
+/// through `wasi:keyvalue/batch` on the same store (opened on the first batch).
 pub struct SpinKv {
     store: Store,
+    bucket: OnceCell<wasi_kv::store::Bucket>,
 }
 
 impl SpinKv {
@@ -98,8 +101,27 @@ impl SpinKv {
     /// `key_value_stores`).
     pub fn open_default() -> Result<Self, PortError> {
         Store::open_default()
-            .map(|store| SpinKv { store })
+            .map(|store| SpinKv {
+                store,
+                bucket: OnceCell::new(),
+            })
             .map_err(|e| kv_error("open store default", e))
+    }
+
+    fn bucket(&self) -> Result<&wasi_kv::store::Bucket, PortError> {
+        if let Some(bucket) = self.bucket.get() {
+            return Ok(bucket);
+        }
+        let bucket =
+            wasi_kv::store::open("default").map_err(|e| wasi_kv_error("open bucket default", e))?;
+        Ok(self.bucket.get_or_init(|| bucket))
+    }
+}
+
+fn wasi_kv_error(what: &str, e: wasi_kv::store::Error) -> PortError {
+    match e {
+        wasi_kv::store::Error::Other(msg) => PortError::Backend(format!("{what}: {msg}")),
+        other => PortError::Unavailable(format!("{what}: {other:?}")),
     }
 }
 
@@ -127,6 +149,26 @@ impl KeyValue for SpinKv {
         self.store
             .delete(key)
             .map_err(|e| kv_error(&format!("delete {key}"), e))
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = wasi_kv::batch::get_many(self.bucket()?, keys)
+            .map_err(|e| wasi_kv_error(&format!("get {} keys", keys.len()), e))?;
+        // Pairs are matched by key, not by position: the interface names each value.
+        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> =
+            found.into_iter().collect();
+        Ok(keys.iter().map(|key| found.remove(key).flatten()).collect())
+    }
+
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        wasi_kv::batch::set_many(self.bucket()?, pairs)
+            .map_err(|e| wasi_kv_error(&format!("set {} keys", pairs.len()), e))
     }
 }
 

@@ -5,8 +5,8 @@
 //! Each check wants a fresh, empty queue. Test support only: no production caller.
 
 use super::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim, Ownership, Queue,
-    RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    Ownership, Queue, RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status};
 
@@ -41,6 +41,10 @@ pub const CHECKS: &[Check] = &[
     (
         "finish_and_claim checks the token and still claims",
         finish_and_claim_token_checked,
+    ),
+    (
+        "a batch is claimed oldest first and finished together",
+        batches_claim_and_finish_together,
     ),
     ("retry schedules the job and counts it", retry_schedules),
     ("cancel follows the job's state", cancel_by_state),
@@ -85,13 +89,27 @@ fn submit(q: &dyn Queue, n: u64, now: u64) {
 }
 
 fn claim(q: &dyn Queue, now: u64, token: &str) -> Claim {
-    q.claim(now, now + 1_000, token).unwrap()
+    q.claim(now, now + 1_000, token, 1).unwrap()
 }
 
 fn claimed(q: &dyn Queue, now: u64, token: &str) -> JobId {
     match claim(q, now, token) {
-        Claim::Claimed { id, .. } => id,
-        other => panic!("expected a claim, got {other:?}"),
+        Claim::Claimed { jobs, .. } if jobs.len() == 1 => jobs[0].id,
+        other => panic!("expected a claim of one job, got {other:?}"),
+    }
+}
+
+/// A claim of exactly these jobs, none with a cancel request unless listed in `cancel`.
+fn claim_of(ids: &[JobId], cancel: &[JobId]) -> Claim {
+    Claim::Claimed {
+        jobs: ids
+            .iter()
+            .map(|id| ClaimedJob {
+                id: *id,
+                cancel_requested: cancel.contains(id),
+            })
+            .collect(),
+        invalid: Vec::new(),
     }
 }
 
@@ -246,15 +264,15 @@ fn finish_and_claim_chains(q: &dyn Queue) {
     submit(q, 2, 100);
     assert_eq!(claimed(q, 100, "a"), id(1));
     assert_eq!(
-        q.finish_and_claim(&finish(1, "a", Status::Succeeded, false), 200, 1_200, "b")
-            .unwrap(),
-        (
-            Ownership::Owned,
-            Claim::Claimed {
-                id: id(2),
-                cancel_requested: false
-            }
+        q.finish_and_claim(
+            &[finish(1, "a", Status::Succeeded, false)],
+            200,
+            1_200,
+            "b",
+            1
         )
+        .unwrap(),
+        (vec![Ownership::Owned], claim_of(&[id(2)], &[]))
     );
     assert_eq!(count(q, Status::Succeeded), 1);
     assert_eq!(count(q, Status::Running), 1);
@@ -271,10 +289,10 @@ fn finish_and_claim_chains(q: &dyn Queue) {
     );
     // The last one: nothing left, the claim half reports an empty queue; dead is counted.
     assert_eq!(
-        q.finish_and_claim(&finish(2, "b", Status::Failed, true), 300, 1_300, "c")
+        q.finish_and_claim(&[finish(2, "b", Status::Failed, true)], 300, 1_300, "c", 1)
             .unwrap(),
         (
-            Ownership::Owned,
+            vec![Ownership::Owned],
             Claim::Empty {
                 next_due_ms: None,
                 next_expiry_ms: None
@@ -286,43 +304,102 @@ fn finish_and_claim_chains(q: &dyn Queue) {
     assert_eq!(count(q, Status::Failed), 1);
 }
 
+fn batches_claim_and_finish_together(q: &dyn Queue) {
+    for n in 1..=5 {
+        submit(q, n, 100);
+    }
+    assert_eq!(q.cancel(&id(2), 100).unwrap(), CancelOutcome::Cancelled);
+    submit(q, 6, 100);
+    // max 0 claims nothing, and does no housekeeping either.
+    assert_eq!(q.claim(100, 1_100, "a", 0).unwrap(), Claim::NOTHING);
+    assert_eq!(
+        q.claim(100, 1_100, "a", 3).unwrap(),
+        claim_of(&[id(1), id(3), id(4)], &[])
+    );
+    assert_eq!(count(q, Status::Running), 3);
+    // One finish lost (stranger's token), one owned; a status that is not final refuses
+    // the whole call before anything changes.
+    let batch = [
+        finish(1, "a", Status::Succeeded, false),
+        finish(3, "x", Status::Succeeded, false),
+        finish(4, "a", Status::Queued, false),
+    ];
+    assert!(q.finish_and_claim(&batch, 200, 1_200, "b", 5).is_err());
+    assert_eq!(
+        (count(q, Status::Running), count(q, Status::Queued)),
+        (3, 2)
+    );
+    let batch = [
+        finish(1, "a", Status::Succeeded, false),
+        finish(3, "x", Status::Succeeded, false),
+        finish(4, "a", Status::Failed, true),
+    ];
+    assert_eq!(
+        q.finish_and_claim(&batch, 200, 1_200, "b", 5).unwrap(),
+        (
+            vec![Ownership::Owned, Ownership::Lost, Ownership::Owned],
+            claim_of(&[id(5), id(6)], &[])
+        )
+    );
+    assert_eq!(count(q, Status::Succeeded), 1);
+    assert_eq!(count(q, Status::Failed), 1);
+    assert_eq!(count(q, Status::Running), 3); // 3 (still a's), 5 and 6 (b's)
+    // max 0 only finishes.
+    let batch = [
+        finish(5, "b", Status::Succeeded, false),
+        finish(6, "b", Status::Succeeded, false),
+    ];
+    assert_eq!(
+        q.finish_and_claim(&batch, 300, 1_300, "c", 0).unwrap(),
+        (vec![Ownership::Owned, Ownership::Owned], Claim::NOTHING)
+    );
+    assert_eq!(count(q, Status::Succeeded), 3);
+    assert_eq!(q.stats(300).unwrap().dead, 1);
+}
+
 fn finish_and_claim_token_checked(q: &dyn Queue) {
     submit(q, 1, 100);
     submit(q, 2, 100);
     assert_eq!(claimed(q, 100, "a"), id(1)); // lease until 1_100
     // A stranger's finish changes nothing, but the claim half still runs.
     assert_eq!(
-        q.finish_and_claim(&finish(1, "x", Status::Succeeded, false), 200, 1_200, "b")
-            .unwrap(),
-        (
-            Ownership::Lost,
-            Claim::Claimed {
-                id: id(2),
-                cancel_requested: false
-            }
+        q.finish_and_claim(
+            &[finish(1, "x", Status::Succeeded, false)],
+            200,
+            1_200,
+            "b",
+            1
         )
+        .unwrap(),
+        (vec![Ownership::Lost], claim_of(&[id(2)], &[]))
     );
     assert_eq!(count(q, Status::Running), 2);
     assert_eq!(count(q, Status::Succeeded), 0);
     // A status that is not final is refused before anything changes.
     assert!(
-        q.finish_and_claim(&finish(2, "b", Status::Running, false), 300, 1_300, "c")
-            .is_err()
+        q.finish_and_claim(
+            &[finish(2, "b", Status::Running, false)],
+            300,
+            1_300,
+            "c",
+            1
+        )
+        .is_err()
     );
     assert_eq!(count(q, Status::Running), 2);
     // The claim half does the claim's housekeeping: job 1's lease expired meanwhile and a
     // cancel was requested while it ran, so it comes back with the request.
     assert_eq!(q.cancel(&id(1), 500).unwrap(), CancelOutcome::Requested);
     assert_eq!(
-        q.finish_and_claim(&finish(2, "b", Status::Succeeded, false), 1_100, 2_100, "c")
-            .unwrap(),
-        (
-            Ownership::Owned,
-            Claim::Claimed {
-                id: id(1),
-                cancel_requested: true
-            }
+        q.finish_and_claim(
+            &[finish(2, "b", Status::Succeeded, false)],
+            1_100,
+            2_100,
+            "c",
+            1
         )
+        .unwrap(),
+        (vec![Ownership::Owned], claim_of(&[id(1)], &[id(1)]))
     );
     assert_eq!(
         q.finish(&id(1), "a", Status::Succeeded, 1_200, false)

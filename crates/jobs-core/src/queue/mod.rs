@@ -93,16 +93,35 @@ pub enum SubmitOutcome {
 /// The outcome of [`Queue::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// A job now leased to the caller's token.
-    Claimed { id: JobId, cancel_requested: bool },
+    /// Jobs now leased to the caller's token, oldest first, and entries of the ready list
+    /// that were not job ids (removed, for the caller's log). At least one of the two is
+    /// not empty.
+    Claimed {
+        jobs: Vec<ClaimedJob>,
+        invalid: Vec<String>,
+    },
     /// Nothing ready. When the earliest delayed job becomes due, and when the earliest
     /// lease expires, if any.
     Empty {
         next_due_ms: Option<u64>,
         next_expiry_ms: Option<u64>,
     },
-    /// The ready list held something that is not a job id; it has been removed.
-    Invalid { raw: String },
+}
+
+/// One job of a [`Claim::Claimed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    /// A client asked to cancel it while it was queued.
+    pub cancel_requested: bool,
+}
+
+impl Claim {
+    /// A claim of no job at all, as `max` 0 answers.
+    pub const NOTHING: Claim = Claim::Empty {
+        next_due_ms: None,
+        next_expiry_ms: None,
+    };
 }
 
 /// The outcome of [`Queue::heartbeat`].
@@ -203,9 +222,16 @@ pub trait Queue {
         id: &JobId,
         idempotency: Option<&IdempotencyClaim>,
     ) -> Result<(), QueueError>;
-    /// Move due delayed jobs and expired leases to ready, then lease the oldest ready job
-    /// to `token` until `lease_until_ms`.
-    fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError>;
+    /// Move due delayed jobs and expired leases to ready, then lease up to `max` of the
+    /// oldest ready jobs to `token` until `lease_until_ms`. `max` 0 does nothing and
+    /// answers [`Claim::NOTHING`].
+    fn claim(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<Claim, QueueError>;
     /// Extend the lease if `token` still owns it.
     fn heartbeat(
         &self,
@@ -223,16 +249,19 @@ pub trait Queue {
         now_ms: u64,
         dead: bool,
     ) -> Result<Ownership, QueueError>;
-    /// [`Queue::finish`] then [`Queue::claim`], atomically and in one round trip: a worker
-    /// that goes on draining finishes one job and claims the next together. `now_ms` is
-    /// both the finish time and the claim's now.
+    /// [`Queue::finish`] for each of `finishes`, then [`Queue::claim`], atomically and in
+    /// one round trip: a worker that goes on draining finishes one batch and claims the
+    /// next together (`max` 0: it only finishes). `now_ms` is both the finish time and the
+    /// claim's now. The ownerships are in the order of `finishes`; a status that is not
+    /// final refuses the whole call before anything changes.
     fn finish_and_claim(
         &self,
-        finish: &Finish,
+        finishes: &[Finish],
         now_ms: u64,
         lease_until_ms: u64,
         token: &str,
-    ) -> Result<(Ownership, Claim), QueueError>;
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim), QueueError>;
     /// Release the lease and queue the job again at `due_ms`.
     fn retry(
         &self,

@@ -7,7 +7,7 @@
 
 use super::scripts::{self, Script};
 use super::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
     IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status, Tenant};
@@ -35,14 +35,14 @@ impl<R: Redis> RedisQueue<R> {
     /// The [`Claim`] of a parsed claim reply. An entry of the ready list that is not a job
     /// id cannot be run by anyone: it is removed so it is not claimed again, and the raw
     /// value goes to the caller's log.
-    fn claimed(&self, reply: ClaimReply) -> Result<Claim, QueueError> {
-        match reply {
-            ClaimReply::Claim(claim) => Ok(claim),
-            ClaimReply::NotAnId(raw) => {
-                self.eval(&scripts::FORGET, self.keys(None), vec![raw.as_str().into()])?;
-                Ok(Claim::Invalid { raw })
-            }
+    fn claimed(&self, claim: Claim) -> Result<Claim, QueueError> {
+        if let Claim::Claimed { invalid, .. } = &claim
+            && !invalid.is_empty()
+        {
+            let args = invalid.iter().map(|raw| raw.as_str().into()).collect();
+            self.eval(&scripts::FORGET, self.keys(None), args)?;
         }
+        Ok(claim)
     }
 
     fn keys(&self, extra: Option<String>) -> Vec<String> {
@@ -103,38 +103,41 @@ fn is_noscript(e: &PortError) -> bool {
 }
 
 /// Parse the three claim entries at the start of `reply` (`script` names the caller).
-fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<ClaimReply, QueueError> {
+fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<Claim, QueueError> {
     let whole = || unexpected(script, reply);
     match text(reply.first()).as_deref() {
         Some("claimed") => {
-            let raw = text(reply.get(1)).ok_or_else(whole)?;
-            let cancel_requested = int(reply.get(2)) == Some(1);
-            Ok(match JobId::parse(&raw) {
-                Ok(id) => ClaimReply::Claim(Claim::Claimed {
-                    id,
-                    cancel_requested,
-                }),
-                Err(_) => ClaimReply::NotAnId(raw),
-            })
+            let n = int(reply.get(1)).and_then(|n| usize::try_from(n).ok());
+            let pairs = n
+                .and_then(|n| reply.get(2..2 + 2 * n))
+                .filter(|pairs| !pairs.is_empty())
+                .ok_or_else(whole)?;
+            let (mut jobs, mut invalid) = (Vec::new(), Vec::new());
+            for pair in pairs.chunks(2) {
+                let raw = text(pair.first()).ok_or_else(whole)?;
+                let cancel_requested = int(pair.get(1)) == Some(1);
+                match JobId::parse(&raw) {
+                    Ok(id) => jobs.push(ClaimedJob {
+                        id,
+                        cancel_requested,
+                    }),
+                    Err(_) => invalid.push(raw),
+                }
+            }
+            Ok(Claim::Claimed { jobs, invalid })
         }
         Some("empty") => {
             let (due, expiry) = match (int(reply.get(1)), int(reply.get(2))) {
                 (Some(due), Some(expiry)) => (due, expiry),
                 _ => return Err(whole()),
             };
-            Ok(ClaimReply::Claim(Claim::Empty {
+            Ok(Claim::Empty {
                 next_due_ms: u64::try_from(due).ok(),
                 next_expiry_ms: u64::try_from(expiry).ok(),
-            }))
+            })
         }
         _ => Err(whole()),
     }
-}
-
-/// A parsed claim reply; an id that is not a job id still has to be forgotten.
-enum ClaimReply {
-    Claim(Claim),
-    NotAnId(String),
 }
 
 fn parse_finish(script: &'static str, reply: &[RedisValue]) -> Result<Ownership, QueueError> {
@@ -253,11 +256,25 @@ impl<R: Redis> Queue for RedisQueue<R> {
         Ok(())
     }
 
-    fn claim(&self, now_ms: u64, lease_until_ms: u64, token: &str) -> Result<Claim, QueueError> {
+    fn claim(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<Claim, QueueError> {
+        if max == 0 {
+            return Ok(Claim::NOTHING);
+        }
         let reply = self.eval(
             &scripts::CLAIM,
             self.keys(None),
-            vec![int_param(now_ms), int_param(lease_until_ms), token.into()],
+            vec![
+                int_param(now_ms),
+                int_param(lease_until_ms),
+                token.into(),
+                int_param(max.into()),
+            ],
         )?;
         self.claimed(parse_claim("claim", &reply)?)
     }
@@ -300,22 +317,39 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn finish_and_claim(
         &self,
-        finish: &Finish,
+        finishes: &[Finish],
         now_ms: u64,
         lease_until_ms: u64,
         token: &str,
-    ) -> Result<(Ownership, Claim), QueueError> {
-        let mut args = finish_args(
-            &finish.id,
-            &finish.token,
-            finish.status,
-            now_ms,
-            finish.dead,
-        );
-        args.extend([int_param(lease_until_ms), token.into()]);
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim), QueueError> {
+        if finishes.is_empty() {
+            return Ok((Vec::new(), self.claim(now_ms, lease_until_ms, token, max)?));
+        }
+        let mut args = vec![
+            int_param(now_ms),
+            int_param(lease_until_ms),
+            token.into(),
+            int_param(max.into()),
+            int_param(finishes.len() as u64),
+        ];
+        for f in finishes {
+            args.extend([
+                f.id.as_str().into(),
+                f.token.as_str().into(),
+                f.status.as_str().into(),
+                (if f.dead { "1" } else { "0" }).into(),
+            ]);
+        }
         let reply = self.eval(&scripts::FINISH_AND_CLAIM, self.keys(None), args)?;
-        let owned = parse_finish("finish_and_claim", &reply)?;
-        let claim = parse_claim("finish_and_claim", reply.get(1..).unwrap_or_default())?;
+        let (outcomes, rest) = reply
+            .split_at_checked(finishes.len())
+            .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
+        let owned = outcomes
+            .iter()
+            .map(|o| parse_finish("finish_and_claim", std::slice::from_ref(o)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let claim = parse_claim("finish_and_claim", rest)?;
         Ok((owned, self.claimed(claim)?))
     }
 

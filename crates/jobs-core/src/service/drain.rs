@@ -24,8 +24,8 @@ use super::error::StoreError;
 use crate::codec;
 use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
 use crate::keys;
-use crate::kind::{Cancelled, Counter, RunContext, RunError};
-use crate::queue::{Claim, Finish, Heartbeat, Ownership, RetryOutcome};
+use crate::kind::{Cancelled, Counter, Output, RunContext, RunError};
+use crate::queue::{Claim, ClaimedJob, Finish, Heartbeat, Ownership, RetryOutcome};
 use crate::retry::RetryPolicy;
 
 /// Longest wait between claims while waiting for a delayed job.
@@ -34,6 +34,13 @@ pub const POLL_MS: u64 = 100;
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Finished jobs deleted per drain at most (retention).
 pub const SWEEP_LIMIT: u32 = 100;
+/// Most jobs claimed in one round trip (see [`next_batch`]).
+pub const MAX_BATCH: u32 = 32;
+/// A batch whose jobs averaged at most this long is followed by a larger one.
+pub const QUICK_JOB_MS: u64 = 2;
+/// Outcomes of a batch are written together at its end, or as soon as the batch has
+/// run this long, so a slow job never hides the outcomes of the quick ones before it.
+pub const FLUSH_MS: u64 = 50;
 
 /// Why a drain stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -85,66 +92,54 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     let mut more_to_sweep = sweep(ctx, &mut report, start.saturating_add(budget_ms / 3));
 
     let mut ring_for_due = false;
-    // The queue-side finish of the last job, sent with the next claim when the loop goes
-    // on (one round trip for both), alone when it stops.
-    let mut pending: Option<Pending> = None;
+    // The queue-side finishes of the last batch, sent with the next claim when the loop
+    // goes on (one round trip for both), alone when it stops.
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut batch = 1;
     loop {
         let now = ctx.now();
         let token = ctx.random.token();
         let lease_until = now.saturating_add(ctx.settings.lease_ms);
-        let claim = match pending.take() {
-            Some(p) => match ctx
-                .queue
-                .finish_and_claim(&p.finish, now, lease_until, &token)
-            {
-                Ok((owned, claim)) => {
-                    p.count(owned, &mut report);
-                    claim
-                }
-                Err(e) => {
-                    // As a failed finish: the record is final, the lease expires, and the
-                    // next claim repairs the queue side.
-                    report.stop = Stop::Failed;
-                    report.error = Some(format!("finish {} and claim: {e}", p.finish.id));
-                    break;
-                }
-            },
-            None => match ctx.queue.claim(now, lease_until, &token) {
-                Ok(c) => c,
-                Err(e) => {
-                    report.stop = Stop::Failed;
-                    report.error = Some(format!("claim: {e}"));
-                    break;
-                }
-            },
+        let claim = match finish_and_claim(
+            ctx,
+            &mut pending,
+            now,
+            lease_until,
+            &token,
+            batch,
+            &mut report,
+        ) {
+            Ok(claim) => claim,
+            Err(e) => {
+                // As a failed finish: the records are final, the leases expire, and the
+                // next claim repairs the queue side.
+                report.stop = Stop::Failed;
+                report.error = Some(e);
+                break;
+            }
         };
         match claim {
-            Claim::Claimed {
-                id,
-                cancel_requested,
-            } => {
-                report.claimed += 1;
-                let claimed = Claimed {
-                    id: &id,
-                    token: &token,
-                    lease_until,
-                    cancel_requested,
-                };
-                match handle(ctx, claimed, &mut report) {
-                    Ok(p) => pending = p,
-                    Err(e) => {
-                        // The job stays leased; its lease expires and it runs again.
-                        report.stop = Stop::Failed;
-                        report.error = Some(format!("job {id}: {e}"));
-                        break;
-                    }
+            Claim::Claimed { jobs, invalid } => {
+                for raw in invalid {
+                    report.skipped += 1;
+                    report.warnings.push(format!(
+                        "dropped a ready entry that is not a job id: {raw:?}"
+                    ));
                 }
-            }
-            Claim::Invalid { raw } => {
-                report.skipped += 1;
-                report.warnings.push(format!(
-                    "dropped a ready entry that is not a job id: {raw:?}"
-                ));
+                if !jobs.is_empty() {
+                    report.claimed += jobs.len() as u32;
+                    let started = ctx.now();
+                    match run_batch(ctx, &jobs, &token, lease_until, &mut report) {
+                        Ok(p) => pending = p,
+                        Err(e) => {
+                            // The jobs stay leased; their leases expire and they run again.
+                            report.stop = Stop::Failed;
+                            report.error = Some(format!("batch of {}: {e}", jobs.len()));
+                            break;
+                        }
+                    }
+                    batch = next_batch(batch, jobs.len(), ctx.now().saturating_sub(started));
+                }
             }
             Claim::Empty {
                 next_due_ms,
@@ -173,20 +168,11 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
         }
     }
 
-    if let Some(p) = pending.take() {
+    if !pending.is_empty() {
         let now = ctx.now();
-        match ctx.queue.finish(
-            &p.finish.id,
-            &p.finish.token,
-            p.finish.status,
-            now,
-            p.finish.dead,
-        ) {
-            Ok(owned) => p.count(owned, &mut report),
-            Err(e) => {
-                report.stop = Stop::Failed;
-                report.error = Some(format!("finish {}: {e}", p.finish.id));
-            }
+        if let Err(e) = finish_and_claim(ctx, &mut pending, now, now, "", 0, &mut report) {
+            report.stop = Stop::Failed;
+            report.error = Some(e);
         }
     }
 
@@ -200,6 +186,54 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report
+}
+
+/// Finish `pending` (emptied) and claim up to `max` jobs in one round trip, counting the
+/// finishes in `report`. `Err` is the log line of a failure.
+fn finish_and_claim(
+    ctx: &Context<'_>,
+    pending: &mut Vec<Pending>,
+    now: u64,
+    lease_until: u64,
+    token: &str,
+    max: u32,
+    report: &mut DrainReport,
+) -> Result<Claim, String> {
+    let pending = std::mem::take(pending);
+    let finishes: Vec<Finish> = pending.iter().map(|p| p.finish.clone()).collect();
+    match ctx
+        .queue
+        .finish_and_claim(&finishes, now, lease_until, token, max)
+    {
+        Ok((owned, claim)) => {
+            for (p, owned) in pending.into_iter().zip(owned) {
+                p.count(owned, report);
+            }
+            Ok(claim)
+        }
+        Err(e) => {
+            let ids: Vec<String> = finishes.iter().map(|f| f.id.to_string()).collect();
+            Err(if ids.is_empty() {
+                format!("claim: {e}")
+            } else {
+                format!("finish {} and claim: {e}", ids.join(", "))
+            })
+        }
+    }
+}
+
+/// The size of the next claim: it doubles (up to [`MAX_BATCH`]) after a full batch whose
+/// jobs took at most [`QUICK_JOB_MS`] each on average, and falls back to one job after a
+/// slower batch, so a worker never holds slow jobs that another worker could run.
+fn next_batch(batch: u32, claimed: usize, elapsed_ms: u64) -> u32 {
+    let claimed = claimed.max(1) as u64;
+    if elapsed_ms > QUICK_JOB_MS.saturating_mul(claimed) {
+        1
+    } else if claimed >= u64::from(batch) {
+        batch.saturating_mul(2).min(MAX_BATCH)
+    } else {
+        batch
+    }
 }
 
 /// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
@@ -291,65 +325,127 @@ impl Pending {
     }
 }
 
-/// A claim as the worker holds it: the lease deadline is the one the claim asked for.
-#[derive(Clone, Copy)]
-struct Claimed<'a> {
-    id: &'a JobId,
-    token: &'a str,
-    lease_until: u64,
-    cancel_requested: bool,
-}
+/// Final records waiting to be written together: (key, encoded record).
+type Finals = Vec<(String, Vec<u8>)>;
 
-/// One claimed id: the queue-side finish it still needs, if any. `Err` only when the
-/// store or queue fails (the drain stops).
-fn handle(
+/// Run one claimed batch: read the records in one call, mark every job about to run as
+/// running in one write (so each attempt is counted before anything runs), run the jobs
+/// in order, and write their outcomes together (sooner once the batch has run
+/// [`FLUSH_MS`]). Returns the queue-side finishes for the next claim's round trip.
+/// `Err` only when the store or queue fails (the drain stops; the leases expire).
+fn run_batch(
     ctx: &Context<'_>,
-    claimed: Claimed<'_>,
+    jobs: &[ClaimedJob],
+    token: &str,
+    lease_until: u64,
     report: &mut DrainReport,
-) -> Result<Option<Pending>, StoreError> {
-    let Claimed {
-        id,
-        token,
-        lease_until,
-        cancel_requested,
-    } = claimed;
-    let job = match ctx.load_job(id) {
-        Ok(Some(job)) => job,
-        Ok(None) => {
-            // Never recorded (a submit rolled back after its script ran) or swept.
-            report.skipped += 1;
-            report.warnings.push(format!(
-                "claimed {id} has no record; dropped from the queue"
-            ));
-            ctx.queue.forget(&[*id])?;
-            return Ok(None);
-        }
-        Err(StoreError::Corrupt { key, reason }) => {
-            report.skipped += 1;
-            report.warnings.push(format!(
-                "claimed {id} has a malformed record at {key}: {reason}; indexed as failed"
-            ));
-            return Ok(Some(Pending {
-                finish: Finish {
-                    id: *id,
-                    token: token.to_owned(),
-                    status: Status::Failed,
-                    dead: true,
-                },
-                count: Count::Skipped,
-            }));
-        }
-        Err(e) => return Err(e),
-    };
-    Worker {
+) -> Result<Vec<Pending>, StoreError> {
+    let started = ctx.now();
+    let mut finals = Finals::new();
+    let mut pending = Vec::new();
+    let outcome = run_batch_into(
         ctx,
-        token,
-        lease_until,
+        jobs,
+        (token, lease_until, started),
         report,
-    }
-    .run(job, cancel_requested)
+        &mut finals,
+        &mut pending,
+    );
+    // Outcomes already reached are written even when a later job failed the batch.
+    let flushed = flush(ctx, &mut finals);
+    outcome.and(flushed).map(|()| pending)
 }
 
+fn run_batch_into(
+    ctx: &Context<'_>,
+    jobs: &[ClaimedJob],
+    (token, lease_until, started): (&str, u64, u64),
+    report: &mut DrainReport,
+    finals: &mut Finals,
+    pending: &mut Vec<Pending>,
+) -> Result<(), StoreError> {
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let records = ctx.load_jobs(&ids)?;
+    let mut to_run = Vec::with_capacity(jobs.len());
+    for (claimed, record) in jobs.iter().zip(records) {
+        let id = claimed.id;
+        let job = match record {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                // Never recorded (a submit rolled back after its script ran) or swept.
+                report.skipped += 1;
+                report.warnings.push(format!(
+                    "claimed {id} has no record; dropped from the queue"
+                ));
+                ctx.queue.forget(&[id])?;
+                continue;
+            }
+            Err(StoreError::Corrupt { key, reason }) => {
+                report.skipped += 1;
+                report.warnings.push(format!(
+                    "claimed {id} has a malformed record at {key}: {reason}; indexed as failed"
+                ));
+                pending.push(Pending {
+                    finish: Finish {
+                        id,
+                        token: token.to_owned(),
+                        status: Status::Failed,
+                        dead: true,
+                    },
+                    count: Count::Skipped,
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let worker = Worker {
+            ctx,
+            token,
+            lease_until,
+            report,
+            finals,
+        };
+        match worker.prepare(job, claimed.cancel_requested) {
+            Prepared::Run(job) => to_run.push(*job),
+            Prepared::Done(p) => pending.extend(p),
+        }
+    }
+    ctx.save_jobs(&to_run)?;
+    for job in to_run {
+        let worker = Worker {
+            ctx,
+            token,
+            lease_until,
+            report,
+            finals,
+        };
+        pending.extend(worker.execute(job)?);
+        if !finals.is_empty() && ctx.now().saturating_sub(started) >= FLUSH_MS {
+            flush(ctx, finals)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write the buffered final records in one call.
+fn flush(ctx: &Context<'_>, finals: &mut Finals) -> Result<(), StoreError> {
+    if finals.is_empty() {
+        return Ok(());
+    }
+    ctx.kv.set_many(finals)?;
+    finals.clear();
+    Ok(())
+}
+
+/// What [`Worker::prepare`] decided for a claimed job.
+enum Prepared {
+    /// Started (attempt counted) in memory: write it as running, then run it.
+    Run(Box<Job>),
+    /// Nothing to run; the queue-side finish it needs, if any.
+    Done(Option<Pending>),
+}
+
+/// One claimed job of a batch, as the worker handles it.
 struct Worker<'a, 'c> {
     ctx: &'a Context<'c>,
     token: &'a str,
@@ -357,6 +453,8 @@ struct Worker<'a, 'c> {
     /// heartbeat that found the lease still ours.
     lease_until: u64,
     report: &'a mut DrainReport,
+    /// The batch's final records, written together by [`run_batch`].
+    finals: &'a mut Finals,
 }
 
 impl Worker<'_, '_> {
@@ -368,9 +466,22 @@ impl Worker<'_, '_> {
         self.ctx.now().saturating_add(self.ctx.settings.lease_ms)
     }
 
-    /// Write the final record; the queue-side finish follows with the next round trip.
+    /// Buffer the final record (written with the batch's); the queue-side finish follows
+    /// with the next round trip, after the write.
     fn finish(&mut self, job: &Job, dead: bool) -> Result<Option<Pending>, StoreError> {
-        self.ctx.save_job(job)?;
+        self.finish_with_result(job, None, dead)
+    }
+
+    fn finish_with_result(
+        &mut self,
+        job: &Job,
+        result: Option<&Output>,
+        dead: bool,
+    ) -> Result<Option<Pending>, StoreError> {
+        self.finals.push((
+            keys::job(&self.ctx.tenant, &job.id),
+            codec::encode_job_with_result(job, result),
+        ));
         Ok(Some(self.pending(job, dead, Count::Outcome)))
     }
 
@@ -428,16 +539,20 @@ impl Worker<'_, '_> {
         Ok(None)
     }
 
-    fn run(mut self, mut job: Job, cancel_requested: bool) -> Result<Option<Pending>, StoreError> {
-        let ctx = self.ctx;
+    /// Decide what a claimed record needs: repair, cancel, fail for good, or a start.
+    fn prepare(mut self, mut job: Job, cancel_requested: bool) -> Prepared {
+        let done = |result: Result<Option<Pending>, StoreError>| {
+            // Buffering a final record cannot fail.
+            Prepared::Done(result.unwrap_or_default())
+        };
         if job.status.is_terminal() {
             // The record was written but the finish script never ran.
             let dead = job.status == Status::Failed;
             self.report.repaired += 1;
-            return Ok(Some(self.pending(&job, dead, Count::Repair)));
+            return Prepared::Done(Some(self.pending(&job, dead, Count::Repair)));
         }
         if cancel_requested {
-            return self.cancel(job);
+            return done(self.cancel(job));
         }
         if job.status == Status::Running {
             // Its previous attempt's worker stopped answering and the lease expired.
@@ -446,17 +561,36 @@ impl Worker<'_, '_> {
                 format!("attempt {} stopped answering", job.attempts),
             );
             if job.retry(lost).is_err() {
-                return self.fail(job, ErrorInfo::lease_expired());
+                return done(self.fail(job, ErrorInfo::lease_expired()));
             }
         }
         match job.start(self.now()) {
-            Ok(()) => {}
+            Ok(()) => Prepared::Run(Box::new(job)),
             Err(e) if e.reason == Refusal::NoAttemptsLeft => {
-                return self.fail(job, ErrorInfo::lease_expired());
+                done(self.fail(job, ErrorInfo::lease_expired()))
             }
-            Err(_) => return self.refused(&job),
+            Err(_) => done(self.refused(&job)),
         }
-        ctx.save_job(&job)?;
+    }
+
+    /// Run a started job (its `running` record written) and record the outcome.
+    fn execute(mut self, job: Job) -> Result<Option<Pending>, StoreError> {
+        let ctx = self.ctx;
+        // Later jobs of a batch start later: make sure the lease is still ours first.
+        if !self.lease_comfortably_valid() {
+            match self.heartbeat(&job.id)? {
+                Heartbeat::Lost => {
+                    self.report.lost += 1;
+                    return Ok(None);
+                }
+                Heartbeat::Owned {
+                    cancel_requested: true,
+                } => return self.cancel(job),
+                Heartbeat::Owned {
+                    cancel_requested: false,
+                } => {}
+            }
+        }
 
         let Some(kind) = ctx.registry.get(&job.kind) else {
             let error = ErrorInfo::internal(format!(
@@ -514,9 +648,7 @@ impl Worker<'_, '_> {
                 if job.succeed(self.now()).is_err() {
                     return self.refused(&job);
                 }
-                self.ctx
-                    .save_job_with_result(&job, inline.then_some(&output))?;
-                Ok(Some(self.pending(&job, false, Count::Outcome)))
+                self.finish_with_result(&job, inline.then_some(&output), false)
             }
             Err(RunError::Cancelled) => self.cancel(job),
             Err(_) if cancel_requested => self.cancel(job),
@@ -773,7 +905,7 @@ mod tests {
         };
         w.ctx()
             .queue
-            .claim(now, now + w.settings.lease_ms, token)
+            .claim(now, now + w.settings.lease_ms, token, 1)
             .unwrap();
         let mut job = w.job(&id);
         job.start(Timestamp::from_ms(now)).unwrap();
@@ -806,7 +938,7 @@ mod tests {
             w.clock.now_ms()
         };
         // Claimed by a worker that dies; the client cancels while it is "running".
-        w.ctx().queue.claim(now, now + 10, "dead").unwrap();
+        w.ctx().queue.claim(now, now + 10, "dead", 1).unwrap();
         assert!(matches!(
             cancel(&w.ctx(), id.as_str()),
             Ok(crate::service::CancelResult::Requested(_))
@@ -905,8 +1037,10 @@ mod tests {
             self.clock.advance(self.ms);
             if self.thief {
                 let now = self.clock.now_ms();
-                let claim = self.queue.claim(now, now + 30_000, "thief").unwrap();
-                assert!(matches!(claim, Claim::Claimed { id, .. } if Some(id) == ctx.job_id()));
+                let claim = self.queue.claim(now, now + 30_000, "thief", 1).unwrap();
+                assert!(
+                    matches!(claim, Claim::Claimed { jobs, .. } if Some(jobs[0].id) == ctx.job_id())
+                );
             }
             Ok(crate::kind::Output::json(&json!({"done": true})))
         }
@@ -925,18 +1059,38 @@ mod tests {
     }
 
     #[test]
-    fn a_quick_job_costs_one_queue_round_trip_finish_and_next_claim_together() {
+    fn quick_jobs_are_claimed_in_growing_batches_finished_with_the_next_claim() {
         let w = World::new();
         let n = 10;
-        for _ in 0..n {
-            w.submit(json!({"kind": "echo", "input": {}}));
-        }
+        let ids: Vec<JobId> = (0..n)
+            .map(|_| w.submit(json!({"kind": "echo", "input": {}})))
+            .collect();
         let before = w.queue.calls();
         let report = drain(&w.ctx(), 2_000);
         assert_eq!(report.succeeded, n, "{report:?}");
-        // One sweep, one claim, then one finish-and-claim per job (the last one finds the
-        // queue empty): no heartbeat while the lease is young, no separate finish.
-        assert_eq!(w.queue.calls() - before, u64::from(n) + 2);
+        // One sweep, a claim of 1, then finish-and-claims of 2, 4 and 8 (3 left), and the
+        // last finish-and-claim finds the queue empty: no heartbeat while the lease is
+        // young, no separate finish.
+        assert_eq!(w.queue.calls() - before, 6);
+        for id in ids {
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert_eq!(
+                (w.job(&id).status, w.job(&id).attempts),
+                (Status::Succeeded, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_batch_makes_the_next_claim_a_single_job() {
+        assert_eq!(next_batch(1, 1, 0), 2);
+        assert_eq!(next_batch(16, 16, 16 * QUICK_JOB_MS), 32);
+        assert_eq!(next_batch(MAX_BATCH, 32, 0), MAX_BATCH);
+        // Fewer than asked for (the queue ran short): the size stays.
+        assert_eq!(next_batch(8, 3, 0), 8);
+        // Slower than quick on average: back to one.
+        assert_eq!(next_batch(8, 8, 8 * QUICK_JOB_MS + 1), 1);
+        assert_eq!(next_batch(1, 1, 500), 1);
     }
 
     #[test]

@@ -77,6 +77,36 @@ impl Context<'_> {
         self.load_record(id, codec::decode_job_and_result)
     }
 
+    /// The records of `ids`, in order, read in one call; a record that cannot be decoded
+    /// is an `Err` in its place, a failed read fails the whole call.
+    fn load_jobs(&self, ids: &[JobId]) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| keys::job(&self.tenant, id)).collect();
+        let values = self.kv.get_many(&keys)?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| {
+                value
+                    .map(|bytes| codec::decode_job(&bytes))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt {
+                        key,
+                        reason: e.to_string(),
+                    })
+            })
+            .collect())
+    }
+
+    /// Writes the records of `jobs` in one call.
+    fn save_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        let pairs: Vec<(String, Vec<u8>)> = jobs
+            .iter()
+            .map(|job| (keys::job(&self.tenant, &job.id), codec::encode_job(job)))
+            .collect();
+        self.kv.set_many(&pairs)?;
+        Ok(())
+    }
+
     fn load_record<T>(
         &self,
         id: &JobId,

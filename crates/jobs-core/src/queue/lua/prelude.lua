@@ -63,13 +63,15 @@ local function owns(id, token)
 end
 
 
--- claim: housekeeping, then lease the oldest ready job to `token` until `lease`.
--- Reply (3 entries): {'claimed', id, cancel requested 0|1}
+-- claim: housekeeping, then lease up to `max` of the oldest ready jobs to `token` until
+-- `lease` (max 0: nothing, not even housekeeping).
+-- Reply: {'claimed', n, then n pairs: id, cancel requested 0|1}
 --   or {'empty', ms when the next delayed job is due or -1, ms of the next lease expiry or -1}
-local function claim_job(now, lease, token)
+local function claim_jobs(now, lease, token, max)
+  if max < 1 then return {'empty', -1, -1} end
   promote(now)
-  local id = redis.call('RPOP', READY)
-  if not id then
+  local ids = redis.call('RPOP', READY, max)
+  if not ids then
     local reply = {'empty'}
     for _, key in ipairs({DELAYED, LEASES}) do
       local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
@@ -77,12 +79,16 @@ local function claim_job(now, lease, token)
     end
     return reply
   end
-  redis.call('ZADD', LEASES, lease, id)
-  redis.call('HSET', OWNER, id, token)
-  set_status(id, 'running')
-  return {'claimed', id, redis.call('SISMEMBER', CANCEL, id)}
+  local reply = {'claimed', #ids}
+  for _, id in ipairs(ids) do
+    redis.call('ZADD', LEASES, lease, id)
+    redis.call('HSET', OWNER, id, token)
+    set_status(id, 'running')
+    table.insert(reply, id)
+    table.insert(reply, redis.call('SISMEMBER', CANCEL, id))
+  end
+  return reply
 end
-
 -- finish: the token's holder recorded a final state; release the lease and index it.
 -- `dead` is '1' when the job failed for good. Reply: 'finished' or 'lost'; raises an
 -- error (before changing anything) for a status that is not final.
