@@ -376,7 +376,10 @@ fn throughput_chart(report: &Report, path: &Path) -> anyhow::Result<()> {
                     let i = (x - 0.5).round();
                     if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
                         rows.get(i as usize)
-                            .map(|r| format!("{} worker(s)", r.workers))
+                            .map(|r| {
+                                let backlog = if r.backlog { ", backlog" } else { "" };
+                                format!("{} worker(s){backlog}", r.workers)
+                            })
                             .unwrap_or_default()
                     } else {
                         String::new()

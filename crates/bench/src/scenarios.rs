@@ -356,10 +356,63 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
                 },
             );
         }
+        let jobs = ctx.plan.e2e_echo_jobs;
+        step(
+            report,
+            &format!("end to end: a backlog of {jobs} echo jobs, then {n} worker(s)"),
+            |report| {
+                ctx.stack.flush()?;
+                // Queue everything with no worker running, then start the workers: the
+                // drain rate is then theirs alone, not bounded by the submissions.
+                workers.clear();
+                let submit = ctx
+                    .rt
+                    .block_on(submit_all(ctx.plan, intake.addr, echo_body(), jobs));
+                while workers.len() < n {
+                    workers.push(ctx.stack.worker(workers.len() + 1)?);
+                }
+                let names: Vec<String> =
+                    (1..=workers.len()).map(|i| format!("worker {i}")).collect();
+                let mut runtimes = vec![("intake", &intake.app)];
+                runtimes.extend(names.iter().map(String::as_str).zip(&workers));
+                let parties = ctx.stack.parties(&runtimes);
+                let before = Snapshot::take(&parties);
+                let mut row = ctx.rt.block_on(collect(
+                    ctx.plan,
+                    &parties,
+                    intake.addr,
+                    ("echo", jobs, n),
+                    submit,
+                    (before, Instant::now()),
+                ))?;
+                row.backlog = true;
+                eprintln!(
+                    "bench:   drain {:.0}/s from a backlog; total p50 {:.0} ms p99 {:.0} ms; {} failed, {} unfinished",
+                    row.drain_per_s, row.total_p50_ms, row.total_p99_ms, row.failed, row.unfinished
+                );
+                let unfinished = row.unfinished;
+                report.e2e.push(row);
+                if unfinished > 0 {
+                    bail!("{unfinished} jobs did not finish");
+                }
+                Ok(())
+            },
+        );
     }
     let _ = ctx.stack.flush();
     drop(workers);
     drop(intake);
+}
+
+/// Submit `jobs` copies of `body` as fast as the e2e clients can.
+async fn submit_all(plan: &Plan, addr: SocketAddr, body: Bytes, jobs: u64) -> load::LoadStats {
+    let shape = Shape {
+        clients: plan.e2e_clients,
+        warmup: Duration::ZERO,
+        measure: Duration::from_secs(600),
+        max_ops: Some(jobs),
+    };
+    load::run(addr, shape, Arc::new(Call::post("/jobs", body, 202))).await
 }
 
 async fn e2e_run(
@@ -372,15 +425,30 @@ async fn e2e_run(
     body: Bytes,
 ) -> anyhow::Result<E2eRow> {
     // Submit everything as fast as the clients can.
-    let shape = Shape {
-        clients: plan.e2e_clients,
-        warmup: Duration::ZERO,
-        measure: Duration::from_secs(600),
-        max_ops: Some(jobs),
-    };
     let before = Snapshot::take(parties);
     let t0 = Instant::now();
-    let submit = load::run(addr, shape, Arc::new(Call::post("/jobs", body, 202))).await;
+    let submit = submit_all(plan, addr, body, jobs).await;
+    collect(
+        plan,
+        parties,
+        addr,
+        (kind, jobs, workers),
+        submit,
+        (before, t0),
+    )
+    .await
+}
+
+/// Wait until every accepted job has finished (or nothing moves for `e2e_stall`), then
+/// read the records back into a row. CPU is counted from `before`, taken at `t0`.
+async fn collect(
+    plan: &Plan,
+    parties: &[(String, Who)],
+    addr: SocketAddr,
+    (kind, jobs, workers): (&str, u64, usize),
+    submit: load::LoadStats,
+    (before, t0): (Snapshot, Instant),
+) -> anyhow::Result<E2eRow> {
     let mut errors = submit.error_samples.clone();
 
     // Wait until every accepted job has finished, or nothing moves for a while.
@@ -444,6 +512,7 @@ async fn e2e_run(
     Ok(E2eRow {
         kind: kind.to_owned(),
         workers,
+        backlog: false,
         jobs,
         accepted: submit.ok,
         submit_errors: submit.errors,
