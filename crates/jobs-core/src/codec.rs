@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::job::Job;
+use crate::job::{Job, JobInput};
 use crate::kind::Output;
 
 /// The record format written by this version. Bump it, and keep reading the old one,
@@ -28,6 +28,13 @@ pub const INLINE_RESULT_MAX: usize = 8 * 1024;
 
 /// The record field that carries an inline result.
 const INLINE_RESULT_FIELD: &str = "result";
+
+/// Inputs whose JSON text is longer than this are stored under their own key (see
+/// [`crate::job::JobInput`]); smaller ones ride in the record.
+pub const INLINE_INPUT_MAX: usize = 8 * 1024;
+
+/// The record field that says the input is stored apart.
+const INPUT_APART_FIELD: &str = "input_apart";
 
 /// Why stored bytes could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -46,6 +53,8 @@ struct StoredJob<'a> {
     v: u64,
     #[serde(flatten)]
     job: &'a Job,
+    #[serde(rename = "input_apart", skip_serializing_if = "std::ops::Not::not")]
+    input_apart: bool,
     #[serde(rename = "result", skip_serializing_if = "Option::is_none")]
     result: Option<InlineResult>,
 }
@@ -75,6 +84,7 @@ pub fn encode_job_with_result(job: &Job, result: Option<&Output>) -> Vec<u8> {
     serde_json::to_vec(&StoredJob {
         v: JOB_VERSION,
         job,
+        input_apart: job.input.is_apart(),
         result,
     })
     .expect("a job record always serializes")
@@ -130,8 +140,29 @@ fn decode(bytes: &[u8], want_result: bool) -> Result<(Job, Option<Output>), Code
         }
         _ => None,
     };
-    let job = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    let apart = match object.remove(INPUT_APART_FIELD) {
+        None => false,
+        Some(serde_json::Value::Bool(apart)) => apart,
+        Some(other) => return Err(malformed(format!("{INPUT_APART_FIELD}: {other}"))),
+    };
+    let mut job: Job = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    if apart {
+        job.input = JobInput::apart();
+    }
     Ok((job, result))
+}
+
+/// An input stored apart, as stored: its JSON text.
+pub fn encode_input(input: &JobInput) -> Vec<u8> {
+    input.to_json()
+}
+
+/// Reads an input stored apart.
+pub fn decode_input(bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+    serde_json::from_slice(bytes).map_err(|e| CodecError::Malformed {
+        what: "input",
+        detail: e.to_string(),
+    })
 }
 
 /// A result as stored: `v1 <content type>\n` then the bytes unchanged, so binary
@@ -222,10 +253,74 @@ mod tests {
     }
 
     #[test]
+    fn a_submitted_input_is_stored_as_sent_and_reads_back_as_the_same_value() {
+        let registry = crate::kind::Registry::builtin();
+        let settings = crate::config::Settings::default();
+        let body = br#"{"kind":"echo","input":{ "b" : 1,"a":[1, 2.5,"\u00e9"] }}"#;
+        let new = crate::submission::NewJob::parse(body, &registry, &settings).unwrap();
+        let job = Job::new(
+            JobId::new(),
+            Tenant::default_tenant(),
+            new,
+            Timestamp::from_ms(1_700_000_000_000),
+        );
+        let stored = encode_job(&job);
+        let text = String::from_utf8(stored.clone()).unwrap();
+        assert!(
+            text.contains(r#""input":{ "b" : 1,"a":[1, 2.5,"\u00e9"] }"#),
+            "{text}"
+        );
+        let back = decode_job(&stored).unwrap();
+        assert_eq!(back, job);
+        assert_eq!(*back.input, json!({"a": [1, 2.5, "é"], "b": 1}));
+        // Written again after a read, the input is encoded from its value.
+        assert_eq!(decode_job(&encode_job(&back)).unwrap(), job);
+    }
+
+    #[test]
+    fn an_input_stored_apart_leaves_a_marker_in_the_record_and_round_trips_on_its_own() {
+        let registry = crate::kind::Registry::builtin();
+        let settings = crate::config::Settings::default();
+        let big = "q".repeat(INLINE_INPUT_MAX);
+        let body = serde_json::to_vec(&json!({"kind": "echo", "input": {"s": big}})).unwrap();
+        let new = crate::submission::NewJob::parse(&body, &registry, &settings).unwrap();
+        let job = Job::new(
+            JobId::new(),
+            Tenant::default_tenant(),
+            new,
+            Timestamp::from_ms(1_700_000_000_000),
+        );
+        assert!(job.input.is_apart());
+        let stored: serde_json::Value = serde_json::from_slice(&encode_job(&job)).unwrap();
+        assert_eq!(
+            (&stored["input"], &stored["input_apart"]),
+            (&json!(null), &json!(true))
+        );
+        // The record reads back with an input to load; written again it stays apart.
+        let back = decode_job(&encode_job(&job)).unwrap();
+        assert!(back.input.is_apart());
+        assert_eq!(*back.input, json!(null));
+        assert_eq!(decode_job(&encode_job(&back)).unwrap(), back);
+        // The input itself round-trips through its own codec.
+        assert_eq!(
+            decode_input(&encode_input(&job.input)).unwrap(),
+            json!({"s": big})
+        );
+        let mut loaded = back.clone();
+        loaded.input.load(json!({"s": big}));
+        assert_eq!(decode_job(&encode_job(&loaded)).unwrap(), back);
+        // A marker that is not a boolean is a malformed record.
+        let mut bad = stored.clone();
+        bad["input_apart"] = json!("yes");
+        assert!(decode_job(&serde_json::to_vec(&bad).unwrap()).is_err());
+    }
+
+    #[test]
     fn a_job_with_every_optional_field_set_round_trips() {
         let mut job = new_job(5);
         job.tenant = Tenant::parse("acme").unwrap();
-        job.input = json!({"nested": {"list": [1, "two", null, 3.5, true]}, "u": "é\u{1F600}"});
+        job.input =
+            json!({"nested": {"list": [1, "two", null, 3.5, true]}, "u": "é\u{1F600}"}).into();
         job.progress = Some(Progress::new(42, Some("half".into())));
         job.started_at = Some(Timestamp::from_ms(1_700_000_000_001));
         job.finished_at = Some(Timestamp::from_ms(1_700_000_000_999));

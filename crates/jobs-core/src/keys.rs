@@ -13,6 +13,12 @@ pub fn job(tenant: &Tenant, id: &JobId) -> String {
     format!("j:{}:{}", tenant.as_str(), id.as_str())
 }
 
+/// Key-value: the input of a job whose input is too large to ride in its record
+/// ([`crate::codec::INLINE_INPUT_MAX`]); written once, at submit.
+pub fn input(tenant: &Tenant, id: &JobId) -> String {
+    format!("i:{}:{}", tenant.as_str(), id.as_str())
+}
+
 /// Key-value: the result bytes of a succeeded job.
 pub fn result(tenant: &Tenant, id: &JobId) -> String {
     format!("r:{}:{}", tenant.as_str(), id.as_str())

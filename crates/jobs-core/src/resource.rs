@@ -102,7 +102,7 @@ mod tests {
     fn job() -> Job {
         let new = NewJob {
             kind: "echo".into(),
-            input: serde_json::json!({"secret": "input"}),
+            input: serde_json::json!({"secret": "input"}).into(),
             max_attempts: 3,
             callback_url: None,
             delay_ms: 0,

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
+use crate::job::JobInput;
 use crate::kind::{InvalidInput, Registry};
 
 /// The longest accepted delay: one day.
@@ -20,7 +21,7 @@ pub const MAX_CALLBACK_URL_LEN: usize = 2048;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub kind: String,
-    pub input: Value,
+    pub input: JobInput,
     /// 1 to 25.
     pub max_attempts: u32,
     /// An absolute `http` or `https` URL, to be called when the job finishes.
@@ -59,7 +60,8 @@ pub enum SubmissionError {
 #[serde(deny_unknown_fields, expecting = "a submission object")]
 pub struct Submission {
     pub kind: String,
-    pub input: Value,
+    /// Kept as text too, so the record can be written without encoding it again.
+    pub input: Box<serde_json::value::RawValue>,
     #[serde(default)]
     pub max_attempts: Option<Value>,
     #[serde(default)]
@@ -139,7 +141,10 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
             }
         };
 
-        kind.validate(&wire.input)
+        // The text was checked as JSON already; parsing it cannot fail.
+        let value: Value = serde_json::from_str(wire.input.get())
+            .map_err(|e| SubmissionError::Malformed(describe_json_error(&e)))?;
+        kind.validate(&value)
             .map_err(|detail| SubmissionError::InvalidInput {
                 kind: kind.name().to_owned(),
                 detail,
@@ -147,7 +152,7 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
 
         Ok(NewJob {
             kind: kind.name().to_owned(),
-            input: wire.input,
+            input: JobInput::submitted(value, wire.input),
             max_attempts,
             callback_url,
             delay_ms,
@@ -299,7 +304,7 @@ mod tests {
             job,
             NewJob {
                 kind: "echo".into(),
-                input: json!({"x": 1}),
+                input: json!({"x": 1}).into(),
                 max_attempts: 3,
                 callback_url: None,
                 delay_ms: 0,

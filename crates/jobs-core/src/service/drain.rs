@@ -269,7 +269,8 @@ fn sweep_batch(ctx: &Context<'_>, report: &mut DrainReport) -> Option<bool> {
         let both = ctx
             .kv
             .delete(&keys::job(&ctx.tenant, &id))
-            .and_then(|()| ctx.kv.delete(&keys::result(&ctx.tenant, &id)));
+            .and_then(|()| ctx.kv.delete(&keys::result(&ctx.tenant, &id)))
+            .and_then(|()| ctx.kv.delete(&keys::input(&ctx.tenant, &id)));
         match both {
             Ok(()) => deleted.push(id),
             Err(e) => {
@@ -410,6 +411,19 @@ fn run_batch_into(
             Prepared::Done(p) => pending.extend(p),
         }
     }
+    // Inputs stored apart are read (one call) before anything is marked running; a job
+    // whose input is gone cannot run at all.
+    let (to_run, broken) = ctx.load_inputs(to_run)?;
+    for (job, why) in broken {
+        let worker = Worker {
+            ctx,
+            token,
+            lease_until,
+            report,
+            finals,
+        };
+        pending.extend(worker.fail_now(job, ErrorInfo::internal(why)));
+    }
     ctx.save_jobs(&to_run)?;
     for job in to_run {
         let worker = Worker {
@@ -513,6 +527,11 @@ impl Worker<'_, '_> {
             self.lease_until = until;
         }
         Ok(beat)
+    }
+
+    /// [`Worker::fail`] for a job that never ran (buffering cannot fail).
+    fn fail_now(mut self, job: Job, error: ErrorInfo) -> Option<Pending> {
+        self.fail(job, error).unwrap_or_default()
     }
 
     fn fail(&mut self, mut job: Job, error: ErrorInfo) -> Result<Option<Pending>, StoreError> {
@@ -838,6 +857,54 @@ mod tests {
             let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
             assert_eq!(echoed, input);
         }
+    }
+
+    #[test]
+    fn a_large_input_is_stored_apart_read_by_the_worker_and_swept_with_the_job() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let big = "y".repeat(codec::INLINE_INPUT_MAX);
+        let small = w.submit(json!({"kind": "echo", "input": {"s": "tiny"}}));
+        let large = w.submit(json!({"kind": "echo", "input": {"s": big}}));
+        let tenant = crate::job::Tenant::default_tenant();
+        // The large one's record stays small: its input lives under its own key.
+        assert_eq!(w.kv.get(&keys::input(&tenant, &small)).unwrap(), None);
+        let stored = w.kv.get(&keys::input(&tenant, &large)).unwrap().unwrap();
+        assert_eq!(codec::decode_input(&stored).unwrap(), json!({"s": big}));
+        let record = w.kv.get(&keys::job(&tenant, &large)).unwrap().unwrap();
+        assert!(record.len() < 1_000, "{} bytes", record.len());
+
+        assert_eq!(drain(&w.ctx(), 2_000).succeeded, 2);
+        for (id, input) in [(small, json!({"s": "tiny"})), (large, json!({"s": big}))] {
+            let output = result(&w.ctx(), id.as_str()).unwrap();
+            let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
+            assert_eq!(echoed, input);
+        }
+        // Rewritten by the worker (running, then succeeded), the record still holds no input.
+        let record = w.kv.get(&keys::job(&tenant, &large)).unwrap().unwrap();
+        assert!(w.job(&large).input.is_apart());
+        assert!(record.len() < 1_000, "{} bytes", record.len());
+
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        assert_eq!(drain(&w.ctx(), 2_000).swept, 2);
+        assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
+    }
+
+    #[test]
+    fn a_job_whose_stored_input_is_gone_fails_and_says_why() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let id =
+            w.submit(json!({"kind": "echo", "input": {"s": "z".repeat(codec::INLINE_INPUT_MAX)}}));
+        let tenant = crate::job::Tenant::default_tenant();
+        w.kv.delete(&keys::input(&tenant, &id)).unwrap();
+        let report = drain(&w.ctx(), 2_000);
+        assert_eq!((report.claimed, report.failed), (1, 1), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!(job.status, Status::Failed);
+        let error = job.error.unwrap();
+        assert!(error.message.contains("is missing"), "{error:?}");
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
     }
 
     #[test]

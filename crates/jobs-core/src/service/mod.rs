@@ -40,6 +40,9 @@ pub const RING_WINDOW_MS: u64 = 1_000;
 /// doorbell may have been lost.
 pub const STALE_QUEUED_MS: u64 = 2_000;
 
+/// A job that cannot run, and why (its input stored apart is missing or unreadable).
+pub(crate) type Unrunnable = (Job, String);
+
 /// Everything a service needs, borrowed for one request or one doorbell.
 pub struct Context<'a> {
     pub kv: &'a dyn KeyValue,
@@ -95,6 +98,67 @@ impl Context<'_> {
                     })
             })
             .collect())
+    }
+
+    /// Writes a job just submitted: its record, and its input under its own key when it is
+    /// stored apart (both in one call). On an error, whatever was written is deleted
+    /// (best effort), so a failed submit leaves no half-written job.
+    fn save_new_job(&self, job: &Job) -> Result<(), StoreError> {
+        if !job.input.is_apart() {
+            return self.save_job(job);
+        }
+        let pairs = [
+            (
+                keys::input(&self.tenant, &job.id),
+                codec::encode_input(&job.input),
+            ),
+            (keys::job(&self.tenant, &job.id), codec::encode_job(job)),
+        ];
+        self.kv.set_many(&pairs).map_err(|e| {
+            self.forget_new_job(&job.id);
+            StoreError::from(e)
+        })
+    }
+
+    /// Deletes what [`Context::save_new_job`] wrote, best effort: for a submit that did
+    /// not go through. What cannot be deleted is an orphan nothing refers to.
+    fn forget_new_job(&self, id: &JobId) {
+        let _ = self.kv.delete(&keys::job(&self.tenant, id));
+        let _ = self.kv.delete(&keys::input(&self.tenant, id));
+    }
+
+    /// Gives each job whose input is stored apart its input, read in one call. The jobs
+    /// whose input is missing or unreadable come back with the reason; the others are
+    /// ready to run.
+    fn load_inputs(&self, jobs: Vec<Job>) -> Result<(Vec<Job>, Vec<Unrunnable>), StoreError> {
+        let keys: Vec<String> = jobs
+            .iter()
+            .filter(|job| job.input.is_apart())
+            .map(|job| keys::input(&self.tenant, &job.id))
+            .collect();
+        if keys.is_empty() {
+            return Ok((jobs, Vec::new()));
+        }
+        let mut values = self.kv.get_many(&keys)?.into_iter().zip(keys);
+        let (mut ready, mut broken) = (Vec::with_capacity(jobs.len()), Vec::new());
+        for mut job in jobs {
+            if !job.input.is_apart() {
+                ready.push(job);
+                continue;
+            }
+            match values.next() {
+                Some((Some(bytes), key)) => match codec::decode_input(&bytes) {
+                    Ok(value) => {
+                        job.input.load(value);
+                        ready.push(job);
+                    }
+                    Err(e) => broken.push((job, format!("the input at {key} is unreadable: {e}"))),
+                },
+                Some((None, key)) => broken.push((job, format!("the input at {key} is missing"))),
+                None => broken.push((job, "the input could not be read".to_owned())),
+            }
+        }
+        Ok((ready, broken))
     }
 
     /// Writes the records of `jobs` in one call.

@@ -6,7 +6,6 @@
 use super::Context;
 use super::error::{StoreError, SubmitError};
 use crate::job::{Job, JobId, Timestamp};
-use crate::keys;
 use crate::queue::{Enqueue, IdempotencyClaim, SubmitOutcome};
 use crate::resource::JobResource;
 use crate::submission::{NewJob, body_fingerprint};
@@ -82,7 +81,7 @@ pub fn submit(
     );
     job.idempotency_key.clone_from(&key);
 
-    ctx.save_job(&job).map_err(SubmitError::Unavailable)?;
+    ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
 
     let claim = key.map(|key| IdempotencyClaim {
         key,
@@ -96,7 +95,6 @@ pub fn submit(
         idempotency: claim.clone(),
         doorbell: ctx.doorbell(job.id.as_str()),
     };
-    let record_key = keys::job(&ctx.tenant, &job.id);
     match ctx.queue.submit(&enqueue) {
         Ok(SubmitOutcome::Enqueued) => Ok(Submitted {
             job: JobResource::from_job(&job),
@@ -105,7 +103,7 @@ pub fn submit(
         Ok(SubmitOutcome::Duplicate(earlier)) => {
             // Our record is not referenced by anything: remove it. If that fails it is an
             // unreachable orphan, harmless.
-            let _ = ctx.kv.delete(&record_key);
+            ctx.forget_new_job(&job.id);
             let ours = claim
                 .as_ref()
                 .map(|c| c.fingerprint.as_str())
@@ -131,7 +129,7 @@ pub fn submit(
             // The script may or may not have run (a lost reply): undo both sides, best
             // effort. What cannot be undone now is harmless: an orphan id in the queue is
             // dropped by the worker when it finds no record.
-            let _ = ctx.kv.delete(&record_key);
+            ctx.forget_new_job(&job.id);
             let _ = ctx.queue.withdraw(&job.id, claim.as_ref());
             Err(SubmitError::Unavailable(StoreError::Queue(e)))
         }
@@ -163,6 +161,42 @@ mod tests {
         assert_eq!(w.job(&s.job.id).status, Status::Queued);
         assert_eq!(w.queue.indexed_status(&s.job.id), Some(Status::Queued));
         assert_eq!(w.queue.published().len(), 1);
+    }
+
+    #[test]
+    fn a_half_failed_write_of_a_large_input_leaves_nothing_behind() {
+        use crate::memory::MemoryKv;
+        use crate::ports::{KeyValue, PortError};
+        /// Writes inputs, refuses records: the input is written, then the submit fails.
+        struct RefusesRecords(MemoryKv);
+        impl KeyValue for RefusesRecords {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+                if key.starts_with("j:") {
+                    return Err(PortError::Unavailable("records refused".into()));
+                }
+                self.0.set(key, value)
+            }
+            fn delete(&self, key: &str) -> Result<(), PortError> {
+                self.0.delete(key)
+            }
+        }
+        let w = World::new();
+        let kv = RefusesRecords(w.kv.clone());
+        let mut ctx = w.ctx();
+        ctx.kv = &kv;
+        let big = "b".repeat(crate::codec::INLINE_INPUT_MAX);
+        let err = submit(
+            &ctx,
+            &body(json!({"kind": "echo", "input": {"s": big}})),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, SubmitError::Unavailable(_)), "{err:?}");
+        assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
+        assert!(w.queue.published().is_empty());
     }
 
     #[test]
