@@ -46,6 +46,11 @@ struct Args {
     /// Threads of the load generator (1 keeps it from taking a core from the app).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Nice value of the worker processes (0: none). On one shared machine it stands in
+    /// for what a deployment gives the intake by running it apart from the workers
+    /// (separate pods with their own CPU): background work does not delay receipts.
+    #[arg(long, default_value_t = 10)]
+    worker_nice: i32,
     /// The command to record in the report as the one that was run.
     #[arg(long, env = "BENCH_COMMAND")]
     command: Option<String>,
@@ -81,7 +86,8 @@ fn main() -> anyhow::Result<()> {
     let runtime_version = command_output(&bin_path.to_string_lossy(), &["--version"])
         .unwrap_or_else(|| "unknown".to_owned());
     let argv: Vec<String> = std::env::args().collect();
-    let plan = Plan::new(args.quick, args.client_threads.max(1));
+    let mut plan = Plan::new(args.quick, args.client_threads.max(1));
+    plan.worker_nice = args.worker_nice;
 
     let date = format!(
         "{:04}-{:02}-{:02}",
@@ -124,7 +130,7 @@ fn main() -> anyhow::Result<()> {
     .context("start the load generator's runtime")?;
 
     let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
-    match Stack::start(manifest, runtime_bin) {
+    match Stack::start(manifest, runtime_bin, plan.worker_nice) {
         Ok(stack) => {
             let ctx = Ctx {
                 rt: &rt,

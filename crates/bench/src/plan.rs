@@ -45,6 +45,8 @@ pub struct Plan {
     pub poll_ms: u64,
     /// Filled in when the input image is made.
     pub thumbnail_description: String,
+    /// Nice value the worker processes run at (see `--worker-nice`).
+    pub worker_nice: i32,
 }
 
 impl Plan {
@@ -67,6 +69,7 @@ impl Plan {
                 sync_workers: 2,
                 poll_ms: 20,
                 thumbnail_description: String::new(),
+                worker_nice: 0,
             }
         } else {
             Plan {
@@ -86,6 +89,7 @@ impl Plan {
                 sync_workers: 2,
                 poll_ms: 20,
                 thumbnail_description: String::new(),
+                worker_nice: 0,
             }
         }
     }

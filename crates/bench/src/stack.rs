@@ -22,6 +22,7 @@ pub struct Stack {
     manifest: PathBuf,
     runtime_config: PathBuf,
     bin: Option<PathBuf>,
+    worker_nice: i32,
     _dir: TempDir,
 }
 
@@ -34,7 +35,11 @@ pub struct HttpApp {
 impl Stack {
     /// Starts redis-server and writes the runtime config that puts the key-value
     /// store on it.
-    pub fn start(manifest: PathBuf, bin: Option<PathBuf>) -> anyhow::Result<Stack> {
+    pub fn start(
+        manifest: PathBuf,
+        bin: Option<PathBuf>,
+        worker_nice: i32,
+    ) -> anyhow::Result<Stack> {
         let redis = std::panic::catch_unwind(RedisServer::start)
             .map_err(|p| anyhow::anyhow!("redis-server did not start: {}", panic_text(&p)))?;
         let dir = tempfile::Builder::new()
@@ -55,6 +60,7 @@ impl Stack {
             manifest,
             runtime_config,
             bin,
+            worker_nice,
             _dir: dir,
         })
     }
@@ -89,6 +95,9 @@ impl Stack {
     /// `expected` subscribers in all.
     pub fn worker(&self, expected: usize) -> anyhow::Result<App> {
         let app = self.process(&["worker"])?;
+        if self.worker_nice != 0 {
+            renice(app.pid(), self.worker_nice)?;
+        }
         let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
         loop {
             let n = self.subscribers()?;
@@ -170,4 +179,24 @@ pub fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Sets the nice value of every thread of `pid` (Linux nice is per thread; threads
+/// started later inherit it from the thread that starts them).
+fn renice(pid: i32, nice: i32) -> anyhow::Result<()> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("list the threads of process {pid}"))?;
+    for task in tasks {
+        let tid: libc::id_t = task?
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .context("a thread id under /proc")?;
+        // SAFETY: setpriority only reads its integer arguments.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("set the nice value of thread {tid} to {nice}"));
+        }
+    }
+    Ok(())
 }
