@@ -13,6 +13,9 @@ pub const NOOP_TARGET: &str = "GET /sync/noop";
 pub const MODE_SYNC: &str = "sync";
 pub const MODE_RECEIPT: &str = "async receipt";
 pub const MODE_RESULT: &str = "async result";
+/// An `echo` submission every `poll_ms` from one extra client while the async
+/// thumbnail run goes on: the receipt of a job with no payload, under the same load.
+pub const MODE_ECHO_PROBE: &str = "echo receipt (probe)";
 
 /// Size of the `hash` input (the `data` string).
 pub const HASH_INPUT_BYTES: usize = 256 * 1024;

@@ -287,23 +287,37 @@ impl Report {
             .sync_async
             .iter()
             .find(|r| r.mode == crate::plan::MODE_RECEIPT && r.clients == 16);
+        let probe = self
+            .sync_async
+            .iter()
+            .find(|r| r.mode == crate::plan::MODE_ECHO_PROBE && r.clients == 16);
         let echo = self.load_row("acknowledgement", crate::plan::ECHO_TARGET, 16);
-        match (receipt, echo) {
-            (Some(t), Some(e)) if e.latency.p99_ms > 0.0 => {
-                let ratio = t.latency.p99_ms / e.latency.p99_ms;
+        let target = "`thumbnail` acknowledgement p99 ≤ 1.2 × `echo`'s (16 clients)";
+        match (receipt, probe, echo) {
+            (Some(t), Some(p), echo) if p.latency.p99_ms > 0.0 => {
+                // The verdict compares like with like: both receipts under the same load
+                // (16 clients submitting thumbnails and polling, 2 workers running them).
+                let ratio = t.latency.p99_ms / p.latency.p99_ms;
+                let ack = echo
+                    .filter(|e| e.latency.p99_ms > 0.0)
+                    .map(|e| {
+                        format!(
+                            "; against `echo` ack at 16 clients with no workers ({:.2} ms): {:.2}×",
+                            e.latency.p99_ms,
+                            t.latency.p99_ms / e.latency.p99_ms
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     w,
-                    "| `thumbnail` acknowledgement p99 ≤ 1.2 × `echo`'s (16 clients) | {:.2} ms vs {:.2} ms = {ratio:.2}× (thumbnail measured while workers run) | {} |",
+                    "| {target} | thumbnail receipt {:.2} ms vs `echo` receipt under the same load {:.2} ms = {ratio:.2}×{ack} | {} |",
                     t.latency.p99_ms,
-                    e.latency.p99_ms,
+                    p.latency.p99_ms,
                     verdict(ratio <= 1.2)
                 );
             }
             _ => {
-                let _ = writeln!(
-                    w,
-                    "| `thumbnail` acknowledgement p99 ≤ 1.2 × `echo`'s | not measured | |"
-                );
+                let _ = writeln!(w, "| {target} | not measured | |");
             }
         }
     }
@@ -443,8 +457,16 @@ impl Report {
              component `bench-sync`) and answers with the image. *async receipt*: `POST /jobs` \
              answers `202` — what the client waits for before it can go on. *async result*: \
              the same submission, then `GET /jobs/{{id}}` every {} ms until it has succeeded, \
-             then `GET /jobs/{{id}}/result`. Async runs with {} worker processes.\n",
-            self.plan.thumbnail_description, self.plan.poll_ms, self.plan.sync_workers
+             then `GET /jobs/{{id}}/result`. Async runs with {} worker processes at nice {} \
+             (`--worker-nice`: on one shared machine it stands in for running the intake and the \
+             workers apart, as a deployment does). *echo receipt (probe)*: during each async \
+             run, one more client submits an `echo` job every {} ms and times its `202`: a \
+             receipt with no payload under the same load.\n",
+            self.plan.thumbnail_description,
+            self.plan.poll_ms,
+            self.plan.sync_workers,
+            self.plan.worker_nice,
+            self.plan.poll_ms
         );
         let _ = writeln!(
             w,

@@ -108,6 +108,82 @@ impl Operation for Call {
     }
 }
 
+/// One client on its own thread that submits an `echo` job every `every` and records the
+/// receipt latency, until stopped: how long a job with no payload waits for its `202`
+/// under whatever load runs at the same time.
+struct EchoProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<LoadStats>,
+}
+
+impl EchoProbe {
+    fn start(addr: SocketAddr, every: Duration) -> EchoProbe {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut stats = LoadStats {
+                histograms: vec![load::histogram()],
+                ok: 0,
+                errors: 0,
+                error_samples: Vec::new(),
+                elapsed: Duration::ZERO,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    stats.errors = 1;
+                    stats.error_samples.push(format!("probe runtime: {e}"));
+                    return stats;
+                }
+            };
+            let started = Instant::now();
+            rt.block_on(async {
+                let mut conn = Conn::new(addr);
+                while !flag.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    match conn
+                        .post_json("/jobs", echo_body())
+                        .await
+                        .and_then(|r| r.expect(202))
+                    {
+                        Ok(_) => {
+                            let us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+                            let _ = stats.histograms[0].record(us.max(1));
+                            stats.ok += 1;
+                        }
+                        Err(e) => {
+                            stats.errors += 1;
+                            if stats.error_samples.len() < 5 {
+                                stats.error_samples.push(format!("{e:#}"));
+                            }
+                            conn = Conn::new(addr);
+                        }
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+            stats.elapsed = started.elapsed();
+            stats
+        });
+        EchoProbe { stop, thread }
+    }
+
+    fn stop(self) -> LoadStats {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_else(|_| LoadStats {
+            histograms: vec![load::histogram()],
+            ok: 0,
+            errors: 1,
+            error_samples: vec!["the probe thread panicked".to_owned()],
+            elapsed: Duration::ZERO,
+        })
+    }
+}
+
 /// Submit a job, then poll its status until it has succeeded, then fetch the result:
 /// latency to the receipt (`202`) and to the result.
 pub struct SubmitAndPoll {
@@ -685,9 +761,19 @@ pub fn sync_vs_async(ctx: &Ctx<'_>, report: &mut Report) {
                     body: async_body.clone(),
                     poll: Duration::from_millis(plan.poll_ms),
                 });
+                let probe = EchoProbe::start(app.addr, Duration::from_millis(plan.poll_ms));
                 let (stats, cpu) = measured(ctx, &parties, app.addr, shape, op);
+                let probe = probe.stop();
                 push_sync(report, plan::MODE_RECEIPT, clients, &stats, 0, cpu.clone());
                 push_sync(report, plan::MODE_RESULT, clients, &stats, 1, cpu);
+                push_sync(
+                    report,
+                    plan::MODE_ECHO_PROBE,
+                    clients,
+                    &probe,
+                    0,
+                    CpuCost::default(),
+                );
                 Ok(())
             },
         );
