@@ -15,6 +15,7 @@ else
   redis.call('LPUSH', READY, id)
 end
 redis.call('ZADD', ALL, 0, id)
-set_status(id, 'queued')
+-- A fresh id is in no status index yet: no need for set_status's removals.
+redis.call('ZADD', STATUS.queued, 0, id)
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return {'queued'}
