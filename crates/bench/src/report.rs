@@ -499,7 +499,10 @@ impl Report {
             "Mode",
             self.sync_async
                 .iter()
-                .filter(|r| r.mode != crate::plan::MODE_RESULT)
+                // The result row shares the receipt's cycle; the probe is a side client.
+                .filter(|r| {
+                    r.mode != crate::plan::MODE_RESULT && r.mode != crate::plan::MODE_ECHO_PROBE
+                })
                 .map(|r| {
                     (
                         format!("{} @{}", r.mode.replace(" receipt", ""), r.clients),
