@@ -451,6 +451,15 @@ fn flush(ctx: &Context<'_>, finals: &mut Finals) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What [`Worker::confirm_lease`] found.
+enum LeaseCheck {
+    Ours,
+    /// Another worker holds the job now: write nothing more.
+    Lost,
+    /// Still ours, and a client asked to cancel.
+    CancelRequested,
+}
+
 /// What [`Worker::prepare`] decided for a claimed job.
 enum Prepared {
     /// Started (attempt counted) in memory: write it as running, then run it.
@@ -517,6 +526,23 @@ impl Worker<'_, '_> {
     fn lease_comfortably_valid(&self) -> bool {
         let left = self.lease_until.saturating_sub(self.ctx.now());
         left > self.ctx.settings.lease_ms / 2
+    }
+
+    /// Ask whether the lease is still ours (a heartbeat, which also extends it); a lost
+    /// lease is counted.
+    fn confirm_lease(&mut self, id: &JobId) -> Result<LeaseCheck, StoreError> {
+        Ok(match self.heartbeat(id)? {
+            Heartbeat::Lost => {
+                self.report.lost += 1;
+                LeaseCheck::Lost
+            }
+            Heartbeat::Owned {
+                cancel_requested: true,
+            } => LeaseCheck::CancelRequested,
+            Heartbeat::Owned {
+                cancel_requested: false,
+            } => LeaseCheck::Ours,
+        })
     }
 
     /// Extend the lease if it is still ours.
@@ -597,17 +623,10 @@ impl Worker<'_, '_> {
         let ctx = self.ctx;
         // Later jobs of a batch start later: make sure the lease is still ours first.
         if !self.lease_comfortably_valid() {
-            match self.heartbeat(&job.id)? {
-                Heartbeat::Lost => {
-                    self.report.lost += 1;
-                    return Ok(None);
-                }
-                Heartbeat::Owned {
-                    cancel_requested: true,
-                } => return self.cancel(job),
-                Heartbeat::Owned {
-                    cancel_requested: false,
-                } => {}
+            match self.confirm_lease(&job.id)? {
+                LeaseCheck::Lost => return Ok(None),
+                LeaseCheck::CancelRequested => return self.cancel(job),
+                LeaseCheck::Ours => {}
             }
         }
 
@@ -672,17 +691,10 @@ impl Worker<'_, '_> {
             Err(RunError::Cancelled) => self.cancel(job),
             Err(_) if cancel_requested => self.cancel(job),
             Err(e @ RunError::Transient(_)) if job.attempts_left() > 0 => {
-                match self.heartbeat(&job.id)? {
-                    Heartbeat::Lost => {
-                        self.report.lost += 1;
-                        return Ok(None);
-                    }
-                    Heartbeat::Owned {
-                        cancel_requested: true,
-                    } => return self.cancel(job),
-                    Heartbeat::Owned {
-                        cancel_requested: false,
-                    } => {}
+                match self.confirm_lease(&job.id)? {
+                    LeaseCheck::Lost => return Ok(None),
+                    LeaseCheck::CancelRequested => return self.cancel(job),
+                    LeaseCheck::Ours => {}
                 }
                 let now = ctx.now();
                 let delay = RetryPolicy::default().delay_ms(job.attempts, ctx.random.next_u64());
