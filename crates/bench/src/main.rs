@@ -46,9 +46,11 @@ struct Args {
     /// Threads of the load generator (1 keeps it from taking a core from the app).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-    /// Nice value of the worker processes (0: none). On one shared machine it stands in
-    /// for what a deployment gives the intake by running it apart from the workers
-    /// (separate pods with their own CPU): background work does not delay receipts.
+    /// Nice value of the worker processes of the async-versus-sync scenario (0: none). On
+    /// one shared machine it stands in for what a deployment gives the intake by running
+    /// it apart from the workers (separate pods with their own CPU): background work does
+    /// not delay receipts. End-to-end workers run at the default priority: that scenario
+    /// measures what the whole pipeline gets through on the shared cores.
     #[arg(long, default_value_t = 10)]
     worker_nice: i32,
     /// The command to record in the report as the one that was run.

@@ -48,7 +48,7 @@ pub struct Plan {
     pub poll_ms: u64,
     /// Filled in when the input image is made.
     pub thumbnail_description: String,
-    /// Nice value the worker processes run at (see `--worker-nice`).
+    /// Nice value the async-versus-sync worker processes run at (see `--worker-nice`).
     pub worker_nice: i32,
 }
 

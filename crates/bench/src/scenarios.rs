@@ -376,7 +376,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
             |_| {
                 ready = false;
                 while workers.len() < n {
-                    workers.push(ctx.stack.worker(workers.len() + 1)?);
+                    workers.push(ctx.stack.worker(workers.len() + 1, false)?);
                 }
                 ready = true;
                 Ok(())
@@ -445,7 +445,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
                     .rt
                     .block_on(submit_all(ctx.plan, intake.addr, echo_body(), jobs));
                 while workers.len() < n {
-                    workers.push(ctx.stack.worker(workers.len() + 1)?);
+                    workers.push(ctx.stack.worker(workers.len() + 1, false)?);
                 }
                 let names: Vec<String> =
                     (1..=workers.len()).map(|i| format!("worker {i}")).collect();
@@ -714,7 +714,7 @@ pub fn sync_vs_async(ctx: &Ctx<'_>, report: &mut Report) {
         |_| {
             let started = ctx.stack.http(&["intake", "bench-sync"])?;
             for n in 1..=plan.sync_workers {
-                workers.push(ctx.stack.worker(n)?);
+                workers.push(ctx.stack.worker(n, true)?);
             }
             // One request first, so a broken component is one clear problem.
             let probe = ctx.rt.block_on(async {

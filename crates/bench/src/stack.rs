@@ -92,10 +92,11 @@ impl Stack {
     }
 
     /// Starts one more worker process and waits until the doorbell channel has
-    /// `expected` subscribers in all.
-    pub fn worker(&self, expected: usize) -> anyhow::Result<App> {
+    /// `expected` subscribers in all. A `background` worker runs at the stack's worker
+    /// nice value (`--worker-nice`).
+    pub fn worker(&self, expected: usize, background: bool) -> anyhow::Result<App> {
         let app = self.process(&["worker"])?;
-        if self.worker_nice != 0 {
+        if background && self.worker_nice != 0 {
             renice(app.pid(), self.worker_nice)?;
         }
         let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
