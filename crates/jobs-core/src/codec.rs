@@ -19,6 +19,11 @@ use crate::kind::Output;
 /// when a change is not purely additive.
 pub const JOB_VERSION: u64 = 1;
 
+/// The version of a record whose input is stored apart (`"input": null` with
+/// `"input_apart": true`): a reader that knows only version 1 would take the `null` for
+/// the input, so it must refuse these records instead.
+pub const JOB_VERSION_INPUT_APART: u64 = 2;
+
 /// The first line of a stored result starts with this, then the content type.
 const RESULT_PREFIX: &[u8] = b"v1 ";
 
@@ -82,7 +87,11 @@ pub fn encode_job_with_result(job: &Job, result: Option<&Output>) -> Vec<u8> {
     // Every field serializes infallibly (ids and timestamps always have a text form), so
     // an error here is a bug in this crate, not bad data.
     serde_json::to_vec(&StoredJob {
-        v: JOB_VERSION,
+        v: if job.input.is_apart() {
+            JOB_VERSION_INPUT_APART
+        } else {
+            JOB_VERSION
+        },
         job,
         input_apart: job.input.is_apart(),
         result,
@@ -118,7 +127,7 @@ fn decode(bytes: &[u8], want_result: bool) -> Result<(Job, Option<Output>), Code
         .ok_or_else(|| malformed("not a JSON object".to_owned()))?;
     match object.remove("v") {
         None => return Err(malformed("no version field \"v\"".to_owned())),
-        Some(v) if v.as_u64() == Some(JOB_VERSION) => {}
+        Some(v) if matches!(v.as_u64(), Some(JOB_VERSION | JOB_VERSION_INPUT_APART)) => {}
         Some(v) => {
             return Err(CodecError::UnknownVersion {
                 what: "job",
@@ -296,6 +305,8 @@ mod tests {
             (&stored["input"], &stored["input_apart"]),
             (&json!(null), &json!(true))
         );
+        // Version 2, which a reader of version 1 refuses rather than run a null input.
+        assert_eq!(stored["v"], json!(JOB_VERSION_INPUT_APART));
         // The record reads back with an input to load; written again it stays apart.
         let back = decode_job(&encode_job(&job)).unwrap();
         assert!(back.input.is_apart());
@@ -347,13 +358,13 @@ mod tests {
     fn a_stored_job_of_another_version_or_no_version_is_refused() {
         let job = job_in(Status::Queued);
         let mut value: serde_json::Value = serde_json::from_slice(&encode_job(&job)).unwrap();
-        value["v"] = json!(2);
+        value["v"] = json!(3);
         let err = decode_job(&serde_json::to_vec(&value).unwrap()).unwrap_err();
         assert_eq!(
             err,
             CodecError::UnknownVersion {
                 what: "job",
-                version: "2".into()
+                version: "3".into()
             }
         );
         value.as_object_mut().unwrap().remove("v");

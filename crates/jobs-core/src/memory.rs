@@ -386,13 +386,19 @@ impl Queue for MemoryQueue {
         Ok(self.state()?.claim(now_ms, lease_until_ms, token, max))
     }
 
-    fn heartbeat(
+    fn heartbeat_batch(
         &self,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
+        others: &[JobId],
     ) -> Result<Heartbeat, QueueError> {
         let mut s = self.state()?;
+        for other in others {
+            if s.owns(other, token) {
+                s.leases.insert(*other, lease_until_ms);
+            }
+        }
         if !s.owns(id, token) {
             return Ok(Heartbeat::Lost);
         }

@@ -46,6 +46,10 @@ pub const CHECKS: &[Check] = &[
         "a batch is claimed oldest first and finished together",
         batches_claim_and_finish_together,
     ),
+    (
+        "a heartbeat extends the leases of the whole batch",
+        heartbeat_extends_the_batch,
+    ),
     ("retry schedules the job and counts it", retry_schedules),
     ("cancel follows the job's state", cancel_by_state),
     (
@@ -355,6 +359,38 @@ fn batches_claim_and_finish_together(q: &dyn Queue) {
     );
     assert_eq!(count(q, Status::Succeeded), 3);
     assert_eq!(q.stats(300).unwrap().dead, 1);
+}
+
+fn heartbeat_extends_the_batch(q: &dyn Queue) {
+    for n in 1..=4 {
+        submit(q, n, 100);
+    }
+    assert_eq!(
+        q.claim(100, 1_100, "a", 3).unwrap(),
+        claim_of(&[id(1), id(2), id(3)], &[])
+    );
+    assert_eq!(claimed(q, 100, "b"), id(4)); // lease until 1_100, token b
+    // a's heartbeat for job 1 extends 2 and 3 too, but not b's job 4.
+    let others = [id(2), id(3), id(4)];
+    assert_eq!(
+        q.heartbeat_batch(&id(1), "a", 5_000, &others).unwrap(),
+        Heartbeat::Owned {
+            cancel_requested: false
+        }
+    );
+    // At 2_000 only job 4's lease has expired: the next claim takes it back.
+    assert_eq!(
+        q.claim(2_000, 3_000, "c", 10).unwrap(),
+        claim_of(&[id(4)], &[])
+    );
+    // Lost for a stranger, and nothing of a's is extended by it.
+    assert_eq!(
+        q.heartbeat_batch(&id(1), "x", 9_000, &others).unwrap(),
+        Heartbeat::Lost
+    );
+    assert!(
+        matches!(q.claim(5_001, 6_000, "d", 10).unwrap(), Claim::Claimed { jobs, .. } if jobs.len() == 4)
+    );
 }
 
 fn finish_and_claim_token_checked(q: &dyn Queue) {

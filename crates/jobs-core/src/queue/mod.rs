@@ -238,6 +238,18 @@ pub trait Queue {
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
+    ) -> Result<Heartbeat, QueueError> {
+        self.heartbeat_batch(id, token, lease_until_ms, &[])
+    }
+    /// [`Queue::heartbeat`] for `id`, also extending the leases of `others` (the rest of
+    /// the caller's batch) that `token` still owns: jobs waiting behind a slow one keep
+    /// their leases while it runs.
+    fn heartbeat_batch(
+        &self,
+        id: &JobId,
+        token: &str,
+        lease_until_ms: u64,
+        others: &[JobId],
     ) -> Result<Heartbeat, QueueError>;
     /// Release the lease and index the final `status` (succeeded, failed or cancelled);
     /// `dead` counts a job that failed for good.

@@ -279,17 +279,16 @@ impl<R: Redis> Queue for RedisQueue<R> {
         self.claimed(parse_claim("claim", &reply)?)
     }
 
-    fn heartbeat(
+    fn heartbeat_batch(
         &self,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
+        others: &[JobId],
     ) -> Result<Heartbeat, QueueError> {
-        let reply = self.eval(
-            &scripts::HEARTBEAT,
-            self.keys(None),
-            vec![id.as_str().into(), token.into(), int_param(lease_until_ms)],
-        )?;
+        let mut args = vec![id.as_str().into(), token.into(), int_param(lease_until_ms)];
+        args.extend(others.iter().map(|other| other.as_str().into()));
+        let reply = self.eval(&scripts::HEARTBEAT, self.keys(None), args)?;
         match text(reply.first()).as_deref() {
             Some("owned") => Ok(Heartbeat::Owned {
                 cancel_requested: int(reply.get(1)) == Some(1),

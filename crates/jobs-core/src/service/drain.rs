@@ -128,17 +128,19 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
                 }
                 if !jobs.is_empty() {
                     report.claimed += jobs.len() as u32;
-                    let started = ctx.now();
-                    match run_batch(ctx, &jobs, &token, lease_until, &mut report) {
-                        Ok(p) => pending = p,
+                    let run_ms = match run_batch(ctx, &jobs, &token, lease_until, &mut report) {
+                        Ok((p, run_ms)) => {
+                            pending = p;
+                            run_ms
+                        }
                         Err(e) => {
                             // The jobs stay leased; their leases expire and they run again.
                             report.stop = Stop::Failed;
                             report.error = Some(format!("batch of {}: {e}", jobs.len()));
                             break;
                         }
-                    }
-                    batch = next_batch(batch, jobs.len(), ctx.now().saturating_sub(started));
+                    };
+                    batch = next_batch(batch, jobs.len(), run_ms);
                 }
             }
             Claim::Empty {
@@ -340,33 +342,73 @@ fn run_batch(
     token: &str,
     lease_until: u64,
     report: &mut DrainReport,
-) -> Result<Vec<Pending>, StoreError> {
-    let started = ctx.now();
+) -> Result<(Vec<Pending>, u64), StoreError> {
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let batch = Batch {
+        token,
+        lease_until,
+        ids: &ids,
+        started: ctx.now(),
+    };
     let mut finals = Finals::new();
     let mut pending = Vec::new();
+    let mut run_ms = 0;
     let outcome = run_batch_into(
         ctx,
         jobs,
-        (token, lease_until, started),
+        batch,
         report,
         &mut finals,
-        &mut pending,
+        (&mut pending, &mut run_ms),
     );
     // Outcomes already reached are written even when a later job failed the batch.
     let flushed = flush(ctx, &mut finals);
-    outcome.and(flushed).map(|()| pending)
+    outcome.and(flushed).map(|()| (pending, run_ms))
+}
+
+/// What every job of one claimed batch shares.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    /// The lease token of the whole batch.
+    token: &'a str,
+    /// The lease deadline the claim asked for.
+    lease_until: u64,
+    /// Every id of the batch: a heartbeat extends all their leases.
+    ids: &'a [JobId],
+    /// When the batch was claimed.
+    started: u64,
+}
+
+impl<'a> Batch<'a> {
+    fn worker<'w, 'c>(
+        self,
+        ctx: &'w Context<'c>,
+        report: &'w mut DrainReport,
+        finals: &'w mut Finals,
+    ) -> Worker<'w, 'c>
+    where
+        'a: 'w,
+    {
+        Worker {
+            ctx,
+            batch: self,
+            lease_until: self.lease_until,
+            report,
+            finals,
+        }
+    }
 }
 
 fn run_batch_into(
     ctx: &Context<'_>,
     jobs: &[ClaimedJob],
-    (token, lease_until, started): (&str, u64, u64),
+    batch: Batch<'_>,
     report: &mut DrainReport,
     finals: &mut Finals,
-    pending: &mut Vec<Pending>,
+    (pending, run_ms): (&mut Vec<Pending>, &mut u64),
 ) -> Result<(), StoreError> {
-    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-    let records = ctx.load_jobs(&ids)?;
+    let token = batch.token;
+    let records = ctx.load_jobs(batch.ids)?;
     let mut to_run = Vec::with_capacity(jobs.len());
     for (claimed, record) in jobs.iter().zip(records) {
         let id = claimed.id;
@@ -399,14 +441,10 @@ fn run_batch_into(
             }
             Err(e) => return Err(e),
         };
-        let worker = Worker {
-            ctx,
-            token,
-            lease_until,
-            report,
-            finals,
-        };
-        match worker.prepare(job, claimed.cancel_requested) {
+        match batch
+            .worker(ctx, report, finals)
+            .prepare(job, claimed.cancel_requested)
+        {
             Prepared::Run(job) => to_run.push(*job),
             Prepared::Done(p) => pending.extend(p),
         }
@@ -415,29 +453,19 @@ fn run_batch_into(
     // whose input is gone cannot run at all.
     let (to_run, broken) = ctx.load_inputs(to_run)?;
     for (job, why) in broken {
-        let worker = Worker {
-            ctx,
-            token,
-            lease_until,
-            report,
-            finals,
-        };
+        let worker = batch.worker(ctx, report, finals);
         pending.extend(worker.fail_now(job, ErrorInfo::internal(why)));
     }
     ctx.save_jobs(&to_run)?;
+    // Only the runs are timed for the next batch's size, not the store calls around them.
+    let runs_started = ctx.now();
     for job in to_run {
-        let worker = Worker {
-            ctx,
-            token,
-            lease_until,
-            report,
-            finals,
-        };
-        pending.extend(worker.execute(job)?);
-        if !finals.is_empty() && ctx.now().saturating_sub(started) >= FLUSH_MS {
+        pending.extend(batch.worker(ctx, report, finals).execute(job)?);
+        if !finals.is_empty() && ctx.now().saturating_sub(batch.started) >= FLUSH_MS {
             flush(ctx, finals)?;
         }
     }
+    *run_ms = ctx.now().saturating_sub(runs_started);
     Ok(())
 }
 
@@ -471,7 +499,7 @@ enum Prepared {
 /// One claimed job of a batch, as the worker handles it.
 struct Worker<'a, 'c> {
     ctx: &'a Context<'c>,
-    token: &'a str,
+    batch: Batch<'a>,
     /// When the lease ends unless extended: the claim's deadline, moved on by every
     /// heartbeat that found the lease still ours.
     lease_until: u64,
@@ -512,7 +540,7 @@ impl Worker<'_, '_> {
         Pending {
             finish: Finish {
                 id: job.id,
-                token: self.token.to_owned(),
+                token: self.batch.token.to_owned(),
                 status: job.status,
                 dead,
             },
@@ -548,7 +576,10 @@ impl Worker<'_, '_> {
     /// Extend the lease if it is still ours.
     fn heartbeat(&mut self, id: &JobId) -> Result<Heartbeat, StoreError> {
         let until = self.lease_until();
-        let beat = self.ctx.queue.heartbeat(id, self.token, until)?;
+        let beat = self
+            .ctx
+            .queue
+            .heartbeat_batch(id, self.batch.token, until, self.batch.ids)?;
         if matches!(beat, Heartbeat::Owned { .. }) {
             self.lease_until = until;
         }
@@ -621,8 +652,11 @@ impl Worker<'_, '_> {
     /// Run a started job (its `running` record written) and record the outcome.
     fn execute(mut self, job: Job) -> Result<Option<Pending>, StoreError> {
         let ctx = self.ctx;
-        // Later jobs of a batch start later: make sure the lease is still ours first.
-        if !self.lease_comfortably_valid() {
+        // Later jobs of a batch start later: make sure the lease is still ours first, and,
+        // once the batch has run a while (a slow job before this one), ask anyway, to see
+        // a cancel requested while it waited.
+        let waited = ctx.now().saturating_sub(self.batch.started) >= FLUSH_MS;
+        if waited || !self.lease_comfortably_valid() {
             match self.confirm_lease(&job.id)? {
                 LeaseCheck::Lost => return Ok(None),
                 LeaseCheck::CancelRequested => return self.cancel(job),
@@ -640,7 +674,8 @@ impl Worker<'_, '_> {
         let input = job.input.clone();
         let mut run = Run {
             ctx,
-            token: self.token,
+            batch: self.batch,
+            finals: &mut *self.finals,
             job,
             lease_until: self.lease_until,
             last_write: ctx.now(),
@@ -704,7 +739,7 @@ impl Worker<'_, '_> {
                 }
                 job.not_before = Some(Timestamp::from_ms(due));
                 ctx.save_job(&job)?;
-                match ctx.queue.retry(&job.id, self.token, due, now)? {
+                match ctx.queue.retry(&job.id, self.batch.token, due, now)? {
                     RetryOutcome::Scheduled => self.report.retried += 1,
                     RetryOutcome::Lost => self.report.lost += 1,
                     RetryOutcome::Cancelled => {
@@ -737,7 +772,10 @@ enum Interrupt {
 /// lease (throttled), and says stop when the job was cancelled or the lease lost.
 struct Run<'a, 'c> {
     ctx: &'a Context<'c>,
-    token: &'a str,
+    batch: Batch<'a>,
+    /// The batch's outcomes not written yet: a heartbeat writes them, so a slow job does
+    /// not hide the outcomes of the quick ones before it.
+    finals: &'a mut Finals,
     job: Job,
     /// The lease deadline as of the last heartbeat that found it ours.
     lease_until: u64,
@@ -748,9 +786,16 @@ struct Run<'a, 'c> {
 impl Run<'_, '_> {
     fn heartbeat(&mut self) -> bool {
         let until = self.ctx.now().saturating_add(self.ctx.settings.lease_ms);
-        let beat = self.ctx.queue.heartbeat(&self.job.id, self.token, until);
+        let beat =
+            self.ctx
+                .queue
+                .heartbeat_batch(&self.job.id, self.batch.token, until, self.batch.ids);
         if let Ok(Heartbeat::Owned { .. }) = beat {
             self.lease_until = until;
+            if let Err(e) = flush(self.ctx, self.finals) {
+                self.stop = Some(Interrupt::Store(e));
+                return false;
+            }
         }
         match beat {
             Ok(Heartbeat::Owned {
@@ -1123,6 +1168,75 @@ mod tests {
             }
             Ok(crate::kind::Output::json(&json!({"done": true})))
         }
+    }
+
+    /// A slow kind that heartbeats (through `sleep`) for two leases, then, as another
+    /// worker would, claims whatever it can and checks what the store shows meanwhile.
+    struct SlowThenLook {
+        clock: crate::memory::ManualClock,
+        queue: crate::memory::MemoryQueue,
+        kv: crate::memory::MemoryKv,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl crate::kind::Kind for SlowThenLook {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run(
+            &self,
+            _: &serde_json::Value,
+            ctx: &mut dyn RunContext,
+        ) -> Result<crate::kind::Output, RunError> {
+            use crate::ports::{Clock, KeyValue};
+            use crate::queue::Queue;
+            ctx.sleep(Duration::from_millis(2 * w_lease()));
+            let now = self.clock.now_ms();
+            let mut seen = self.seen.lock().unwrap();
+            match self.queue.claim(now, now + 30_000, "thief", 32).unwrap() {
+                Claim::Claimed { jobs, .. } => seen.push(format!("thief took {}", jobs.len())),
+                Claim::Empty { .. } => seen.push("thief took 0".into()),
+            }
+            for key in self.kv.keys() {
+                let job = codec::decode_job(&self.kv.get(&key).unwrap().unwrap()).unwrap();
+                seen.push(format!("{} {}", job.input["n"], job.status));
+            }
+            Ok(crate::kind::Output::json(&json!({"done": true})))
+        }
+    }
+
+    #[test]
+    fn a_slow_job_keeps_its_batch_leased_and_shows_the_outcomes_before_it() {
+        let mut w = World::new();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        w.registry.register(Box::new(SlowThenLook {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            kv: w.kv.clone(),
+            seen: seen.clone(),
+        }));
+        // Batches of 1, 2, then 4: the slow job runs second in the third batch.
+        let kinds = ["echo", "echo", "echo", "echo", "slow", "echo", "echo"];
+        let ids: Vec<JobId> = kinds
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| w.submit(json!({"kind": kind, "input": {"n": n}})))
+            .collect();
+        let report = drain(&w.ctx(), 10 * w_lease());
+        assert_eq!((report.succeeded, report.lost), (7, 0), "{report:?}");
+        for id in &ids {
+            assert_eq!(w.job(id).attempts, 1, "{id}");
+        }
+        let seen = seen.lock().unwrap().clone();
+        // Two leases later, the jobs waiting behind the slow one were still leased (its
+        // heartbeats extended them), so another worker could take none of them...
+        assert_eq!(seen[0], "thief took 0", "{seen:?}");
+        // ...and the quick job before it had its outcome written by the first heartbeat.
+        assert!(seen.contains(&"3 succeeded".to_owned()), "{seen:?}");
+        assert!(seen.contains(&"5 running".to_owned()), "{seen:?}");
     }
 
     fn with_stall(ms: u64, thief: bool) -> World {
