@@ -1,10 +1,17 @@
 //! Redis (queue and key-value store) down at submit: `503` with `Retry-After` and a
-//! problem document, and once Redis is back no trace of the refused job.
+//! problem document within [`ANSWER_WITHIN`], and once Redis is back no trace of the
+//! refused job.
+//!
+//! On Spin, a key-value store on Redis blocks while Redis is down (docs/devhost.md), so
+//! this holds only because the intake asks Redis first; the devhost blocks the same way.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::{AppSpec, inputs, spawn_app_with_spec};
 use serde_json::json;
+
+/// How soon a client hears that Redis is down (issue 9: within 2 s, on Spin too).
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 #[test]
 fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
@@ -23,8 +30,12 @@ fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
     app.redis.stop();
 
     // Act
+    let asked = Instant::now();
     let reply = app.submit(&inputs::echo(json!({ "text": "during the outage" })));
+    let submit_took = asked.elapsed();
+    let asked = Instant::now();
     let health = app.healthz();
+    let health_took = asked.elapsed();
 
     // Assert
     let problem = reply.expect_problem_type(503, "unavailable");
@@ -40,6 +51,11 @@ fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
         "a 5xx does not leak internal addresses: {reply}"
     );
     assert_eq!(health.status, 503, "health is 503 without Redis: {health}");
+    assert!(
+        submit_took < ANSWER_WITHIN && health_took < ANSWER_WITHIN,
+        "a client waits at most {ANSWER_WITHIN:?} for the 503: submit took {submit_took:?}, \
+         healthz {health_took:?}"
+    );
 
     app.redis.restart();
     testkit::wait_until(

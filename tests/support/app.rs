@@ -99,6 +99,8 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
 
     let options = AppOptions {
         manifest: manifest(),
+        // Only the worker has no HTTP trigger, and Spin refuses `--listen` then.
+        listen: runs("intake").then(|| testkit::app::ANY_PORT.to_owned()),
         runtime_config: Some(runtime_config),
         variables,
         component_ids: spec.component_ids.clone(),

@@ -30,6 +30,9 @@ impl TestApp {
     pub fn start_component(&self, component: &str) -> App {
         let mut options = self.options.clone();
         options.component_ids = vec![component.to_owned()];
+        if component == "worker" {
+            options = options.without_http();
+        }
         App::start(options)
             .unwrap_or_else(|e| panic!("the {component} process did not start: {e:#}"))
     }

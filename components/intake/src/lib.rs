@@ -14,8 +14,8 @@ mod ops;
 mod routes;
 mod wire;
 
-use jobs_core::service::error::{ApiError, HealthError, RequestError};
-use spin_adapters::{Wiring, WiringError};
+use jobs_core::service::error::{ApiError, RequestError};
+use spin_adapters::Wiring;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -24,12 +24,9 @@ async fn handle(req: IncomingRequest) -> Response {
     let mut req = wire::Req::new(req);
     let wiring = match Wiring::open() {
         Ok(wiring) => wiring,
-        Err(WiringError::Config(e)) => {
+        Err(e) => {
             eprintln!("intake: configuration error: {e}");
             return wire::error(&req, &ApiError::Request(RequestError::Config(e)));
-        }
-        Err(WiringError::Store(e)) => {
-            return wire::error(&req, &ApiError::Health(HealthError::Store(e.into())));
         }
     };
     let ctx = wiring.context();

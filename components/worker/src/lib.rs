@@ -14,7 +14,7 @@ fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
     let wiring = match Wiring::open() {
         Ok(wiring) => wiring,
         Err(e) => {
-            eprintln!("worker: {e}, not draining");
+            eprintln!("worker: configuration error: {e}, not draining");
             return Ok(());
         }
     };

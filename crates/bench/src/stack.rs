@@ -67,8 +67,11 @@ impl Stack {
 
     /// Starts the runtime with only `components`, and waits for its readiness line.
     pub fn process(&self, components: &[&str]) -> anyhow::Result<App> {
+        // The worker alone has no HTTP trigger, and Spin refuses `--listen` then.
+        let http = components.iter().any(|c| *c != "worker");
         App::start(AppOptions {
             manifest: self.manifest.clone(),
+            listen: http.then(|| testkit::app::ANY_PORT.to_owned()),
             runtime_config: Some(self.runtime_config.clone()),
             variables: vec![("redis_address".to_owned(), self.redis.url())],
             component_ids: components.iter().map(|c| (*c).to_owned()).collect(),

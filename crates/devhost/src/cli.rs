@@ -31,9 +31,11 @@ pub struct UpArgs {
         default_value = "spin.toml"
     )]
     pub manifest: PathBuf,
-    /// The address the HTTP trigger listens on (`127.0.0.1:0` picks a port).
-    #[arg(long, default_value = "127.0.0.1:3000")]
-    pub listen: String,
+    /// The address the HTTP trigger listens on (`127.0.0.1:0` picks a port;
+    /// default `127.0.0.1:3000`). Refused when no HTTP trigger runs, as Spin
+    /// refuses it.
+    #[arg(long)]
+    pub listen: Option<String>,
     /// A runtime config file (key-value store backends).
     #[arg(long = "runtime-config-file")]
     pub runtime_config_file: Option<PathBuf>,
@@ -45,6 +47,9 @@ pub struct UpArgs {
     #[arg(long = "component-id")]
     pub component_ids: Vec<String>,
 }
+
+/// Where the HTTP trigger listens unless `--listen` says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 
 impl UpArgs {
     /// The configuration these arguments describe.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use devhost::cli::{Cli, Command};
+use devhost::cli::{Cli, Command, DEFAULT_LISTEN};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,10 +34,15 @@ async fn up(cli: Cli) -> anyhow::Result<()> {
     let config = args.config();
     let app = devhost::App::load(&config)?;
     let listener = if app.needs_listener() {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
+        let listen = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("failed to listen on {}", args.listen))?;
+            .with_context(|| format!("failed to listen on {listen}"))?;
         Some(listener)
+    } else if args.listen.is_some() {
+        // Spin's `--listen` belongs to its HTTP trigger: with none selected, Spin stops
+        // on it as an unknown argument. Doing the same keeps scripts honest.
+        anyhow::bail!("unexpected argument '--listen': no HTTP trigger runs in this app");
     } else {
         None
     };

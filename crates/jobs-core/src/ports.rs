@@ -125,6 +125,11 @@ pub trait Redis {
     fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError>;
     /// PUBLISH `payload` on `channel`.
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError>;
+    /// Open the connection the next commands use, if it is not open yet: a Redis that is
+    /// down fails here without a command sent. Hosts that connect per command do nothing.
+    fn connect(&self) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// Wall-clock time and waiting. Milliseconds since the Unix epoch, as stored in records.
@@ -209,6 +214,9 @@ impl<T: Redis + ?Sized> Redis for &T {
     }
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
         (**self).publish(channel, payload)
+    }
+    fn connect(&self) -> Result<(), PortError> {
+        (**self).connect()
     }
 }
 

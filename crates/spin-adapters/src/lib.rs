@@ -35,29 +35,12 @@ pub struct Wiring {
     counter: RedisCounter<SpinRedis>,
 }
 
-/// Why a component instance could not be wired.
-#[derive(Debug)]
-pub enum WiringError {
-    /// A Spin variable has a bad value.
-    Config(ConfigError),
-    /// The key-value store `default` could not be opened.
-    Store(PortError),
-}
-
-impl std::fmt::Display for WiringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WiringError::Config(e) => write!(f, "configuration error: {e}"),
-            WiringError::Store(e) => write!(f, "cannot open the key-value store: {e}"),
-        }
-    }
-}
-
 impl Wiring {
-    /// Reads the settings and opens the key-value store; Redis is opened on first use.
-    pub fn open() -> Result<Wiring, WiringError> {
-        let settings = load_settings().map_err(WiringError::Config)?;
-        let kv = SpinKv::open_default().map_err(WiringError::Store)?;
+    /// Reads the settings. Nothing is opened yet: the key-value store and Redis are opened
+    /// on first use, so a request decides which it asks first (see `Queue::connect`).
+    pub fn open() -> Result<Wiring, ConfigError> {
+        let settings = load_settings()?;
+        let kv = SpinKv::default_store();
         let tenant = Tenant::default_tenant();
         let address = settings.redis_address.clone();
         Ok(Wiring {
@@ -89,23 +72,33 @@ impl Wiring {
     }
 }
 
-/// Spin's key-value store `default`: single keys through `fermyon:spin/key-value`, batches
-/// through `wasi:keyvalue/batch` on the same store (opened on the first batch).
+/// Spin's key-value store `default`: single keys through `fermyon:spin/key-value`, batch
+/// writes through `wasi:keyvalue/batch` on the same store (opened on the first batch).
+/// Batch reads are single gets (see [`SpinKv::get_many`]).
+///
+/// The store is opened on first use, not before: on Spin's Redis backend even opening it
+/// blocks while Redis is down (docs/devhost.md).
 pub struct SpinKv {
-    store: Store,
+    store: OnceCell<Store>,
     bucket: OnceCell<wasi_kv::store::Bucket>,
 }
 
 impl SpinKv {
-    /// Open the store labelled `default` (it must be listed in the component's
-    /// `key_value_stores`).
-    pub fn open_default() -> Result<Self, PortError> {
-        Store::open_default()
-            .map(|store| SpinKv {
-                store,
-                bucket: OnceCell::new(),
-            })
-            .map_err(|e| kv_error("open store default", e))
+    /// The store labelled `default` (it must be listed in the component's
+    /// `key_value_stores`), opened on first use.
+    pub fn default_store() -> Self {
+        SpinKv {
+            store: OnceCell::new(),
+            bucket: OnceCell::new(),
+        }
+    }
+
+    fn store(&self) -> Result<&Store, PortError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::open_default().map_err(|e| kv_error("open store default", e))?;
+        Ok(self.store.get_or_init(|| store))
     }
 
     fn bucket(&self) -> Result<&wasi_kv::store::Bucket, PortError> {
@@ -134,33 +127,29 @@ fn kv_error(what: &str, e: key_value::Error) -> PortError {
 
 impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.store
+        self.store()?
             .get(key)
             .map_err(|e| kv_error(&format!("get {key}"), e))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        self.store
+        self.store()?
             .set(key, value)
             .map_err(|e| kv_error(&format!("set {key}"), e))
     }
 
     fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.store
+        self.store()?
             .delete(key)
             .map_err(|e| kv_error(&format!("delete {key}"), e))
     }
 
+    /// One `get` per key, never `wasi:keyvalue/batch.get-many`: Spin 4.0.2 implements
+    /// get-many on its Redis backend with `KEYS` and panics on the reply, which takes the
+    /// whole `spin up` down (docs/devhost.md). Spin's key-value connection to Redis is
+    /// pooled, so each get is one round trip on a warm connection.
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found = wasi_kv::batch::get_many(self.bucket()?, keys)
-            .map_err(|e| wasi_kv_error(&format!("get {} keys", keys.len()), e))?;
-        // Pairs are matched by key, not by position: the interface names each value.
-        let mut found: std::collections::HashMap<String, Option<Vec<u8>>> =
-            found.into_iter().collect();
-        Ok(keys.iter().map(|key| found.remove(key).flatten()).collect())
+        keys.iter().map(|key| self.get(key)).collect()
     }
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
@@ -233,5 +222,9 @@ impl Redis for SpinRedis {
         self.conn()?
             .publish(channel, payload)
             .map_err(|e| redis_error("PUBLISH", e))
+    }
+
+    fn connect(&self) -> Result<(), PortError> {
+        self.conn().map(drop)
     }
 }

@@ -26,11 +26,18 @@ const LISTENING_REDIS: &str = "Listening for Redis messages";
 /// What real Spin prints once its Redis trigger starts subscribing.
 const SPIN_ACTIVE_CHANNELS: &str = "Active Channels on";
 
+/// `--listen` on a free port of the loopback interface.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
 /// What to run: the arguments of `<bin> up`.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
     /// The `spin.toml` to run (`-f`).
     pub manifest: PathBuf,
+    /// `--listen`, for apps that run an HTTP trigger. `None` for an app (or a
+    /// `--component-id` selection) with only Redis triggers: Spin refuses `--listen`
+    /// there, as an argument it does not know.
+    pub listen: Option<String>,
     /// `--runtime-config-file`, if any.
     pub runtime_config: Option<PathBuf>,
     /// `--variable NAME=VALUE`, in order.
@@ -42,12 +49,20 @@ pub struct AppOptions {
 }
 
 impl AppOptions {
-    /// Options that run `manifest` with everything else defaulted.
+    /// Options that run `manifest` with its HTTP trigger on a free port (`--listen
+    /// 127.0.0.1:0`) and everything else defaulted.
     pub fn new(manifest: impl Into<PathBuf>) -> AppOptions {
         AppOptions {
             manifest: manifest.into(),
+            listen: Some(ANY_PORT.to_owned()),
             ..AppOptions::default()
         }
+    }
+
+    /// These options for an app that runs no HTTP trigger (no `--listen`).
+    pub fn without_http(mut self) -> AppOptions {
+        self.listen = None;
+        self
     }
 }
 
@@ -99,10 +114,10 @@ impl App {
 
         let bin = opts.bin.clone().unwrap_or_else(runtime_bin);
         let mut cmd = Command::new(&bin);
-        cmd.arg("up")
-            .arg("-f")
-            .arg(&opts.manifest)
-            .args(["--listen", "127.0.0.1:0"]);
+        cmd.arg("up").arg("-f").arg(&opts.manifest);
+        if let Some(listen) = &opts.listen {
+            cmd.arg("--listen").arg(listen);
+        }
         if let Some(rc) = &opts.runtime_config {
             cmd.arg("--runtime-config-file").arg(rc);
         }
@@ -397,6 +412,7 @@ mod tests {
     fn opts(bin: PathBuf) -> AppOptions {
         AppOptions {
             manifest: PathBuf::from("spin.toml"),
+            listen: Some(ANY_PORT.to_owned()),
             runtime_config: None,
             variables: vec![("a".into(), "1".into())],
             component_ids: vec!["web".into()],

@@ -149,7 +149,7 @@ fn subscribers(redis: &RedisServer, channel: &str) -> i64 {
 fn component_id_runs_only_the_selected_redis_component() {
     let redis = RedisServer::start();
     let dir = AppDir::new(&web_and_listener(&redis));
-    let mut opts = dir.options();
+    let mut opts = dir.options().without_http();
     opts.component_ids.push("listener".into());
 
     let app = dir.start(opts);

@@ -19,6 +19,9 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct AppDir {
     pub dir: TempDir,
     pub manifest: PathBuf,
+    /// Whether the manifest has an HTTP trigger (else it runs without `--listen`,
+    /// which Spin refuses for an app with only Redis triggers).
+    http: bool,
 }
 
 impl AppDir {
@@ -40,8 +43,13 @@ impl AppDir {
                 &toml_path(&testkit::wasm_path("fixture-redis")),
             );
         }
-        std::fs::write(&manifest, text).expect("write spin.toml");
-        AppDir { dir, manifest }
+        std::fs::write(&manifest, &text).expect("write spin.toml");
+        let http = text.contains("[[trigger.http]]");
+        AppDir {
+            dir,
+            manifest,
+            http,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -56,7 +64,12 @@ impl AppDir {
     }
 
     pub fn options(&self) -> AppOptions {
-        AppOptions::new(&self.manifest)
+        let options = AppOptions::new(&self.manifest);
+        if self.http {
+            options
+        } else {
+            options.without_http()
+        }
     }
 
     /// Starts the app with `opts` (built from [`AppDir::options`]).
