@@ -163,7 +163,6 @@ impl App {
             &runtime_config.key_value,
             manifest.dir.join(".spin").join("sqlite_key_value.db"),
         ));
-        let redis_pool = Arc::new(host::redis::RedisPool::default());
 
         let mut components = HashMap::new();
         for (id, decl) in &manifest.raw.component {
@@ -171,6 +170,19 @@ impl App {
             let is_redis = redis_components.contains(id);
             if !(is_http || is_redis) {
                 continue;
+            }
+            // As Spin: a label must be `default` or configured by the runtime config,
+            // checked before anything runs (not at `open`, as no-such-store).
+            if let Some(label) = decl
+                .key_value_stores
+                .iter()
+                .find(|label| *label != "default" && !runtime_config.key_value.contains_key(*label))
+            {
+                bail!(
+                    "{file}: component.{id}.key_value_stores: unknown key_value_stores label \
+                     {label:?} for component {id:?} (neither `default` nor configured by the \
+                     runtime config)"
+                );
             }
             let source = manifest.source_path(id, decl)?;
             if !source.is_file() {
@@ -197,7 +209,6 @@ impl App {
                 kv: kv.clone(),
                 variables,
                 allowed_hosts: Arc::new(allowed_hosts),
-                redis: redis_pool.clone(),
                 environment: decl.environment.clone().into_iter().collect(),
                 output: ComponentOutput::new(id),
             });

@@ -30,9 +30,6 @@ use crate::routes::{RouteMatch, Router};
 /// Paths under this prefix are the host's, not the app's.
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 
-/// How long in-flight requests may run after shutdown begins.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 struct Server {
     app: Arc<App>,
 }
@@ -61,7 +58,6 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let server = Arc::new(Server { app });
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, client_addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -84,19 +80,9 @@ pub async fn serve(
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
         });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "devhost: in-flight HTTP requests still running after {DRAIN_TIMEOUT:?}; exiting anyway"
-        );
     }
     Ok(())
 }

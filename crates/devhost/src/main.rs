@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(up(cli)) {
+    let result = runtime.block_on(up(cli));
+    // Whatever still runs (a request or message in hand) is abandoned, as Spin does.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");

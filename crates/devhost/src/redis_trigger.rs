@@ -4,7 +4,8 @@
 //! `fermyon:spin/inbound-redis#handle-message`. Messages from one address are
 //! handled one at a time; a handler error or trap is logged and the next
 //! message handled. Losing the connection ends the trigger with an error (as
-//! Spin does, there is no reconnect).
+//! Spin does, there is no reconnect), and so does a host call that panics on
+//! Spin ([`SpinPanic`]).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 use wasmtime::Store;
 
 use crate::app::{App, RedisSubscription};
-use crate::host::HostState;
+use crate::host::{HostState, SpinPanic};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -87,12 +88,21 @@ impl Subscribed {
                 let payload = payload.clone();
                 let channel = channel.clone();
                 async move {
-                    if let Err(e) = dispatch(&app, id, payload).await {
+                    let result = dispatch(&app, id, payload).await;
+                    if let Err(e) = &result {
                         eprintln!("[{id}] Redis handler failed on channel {channel:?}: {e:#}");
                     }
+                    result
                 }
             });
-            futures::future::join_all(calls).await;
+            let results = futures::future::join_all(calls).await;
+            // Spin's Redis trigger does not survive a panic in its host: neither do we.
+            if let Some(Err(e)) = results
+                .into_iter()
+                .find(|r| r.as_ref().is_err_and(SpinPanic::is_in))
+            {
+                return Err(e.context("A trigger exited unexpectedly"));
+            }
         }
     }
 }

@@ -17,6 +17,8 @@
 //! Application (uses the ports, no I/O of its own):
 //! - [`ports`]: traits for the key-value store, Redis and the clock.
 //! - [`keys`]: every key name, in one place.
+//! - [`liveness`]: the key-value store asked only while Redis answers (a Spin bug makes
+//!   a store call during a Redis outage hang for good).
 //! - [`counter`]: shared counters in Redis, lent to the test-only `count` kind.
 //! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
 //! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
@@ -34,6 +36,7 @@ pub mod submission;
 
 pub mod counter;
 pub mod keys;
+pub mod liveness;
 pub mod memory;
 pub mod ports;
 pub mod queue;

@@ -563,10 +563,6 @@ impl Queue for MemoryQueue {
     fn ping(&self) -> Result<(), QueueError> {
         self.state().map(|_| ())
     }
-
-    fn connect(&self) -> Result<(), QueueError> {
-        self.state().map(|_| ())
-    }
 }
 
 #[cfg(test)]

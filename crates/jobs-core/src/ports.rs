@@ -126,9 +126,10 @@ pub trait Redis {
     /// PUBLISH `payload` on `channel`.
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError>;
     /// Open the connection the next commands use, if it is not open yet: a Redis that is
-    /// down fails here without a command sent. Hosts that connect per command do nothing.
-    fn connect(&self) -> Result<(), PortError> {
-        Ok(())
+    /// down fails here. True when this call opened it (so the server answered just now);
+    /// false when it was open already, or the host connects per command.
+    fn connect(&self) -> Result<bool, PortError> {
+        Ok(false)
     }
 }
 
@@ -215,7 +216,19 @@ impl<T: Redis + ?Sized> Redis for &T {
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
         (**self).publish(channel, payload)
     }
-    fn connect(&self) -> Result<(), PortError> {
+    fn connect(&self) -> Result<bool, PortError> {
+        (**self).connect()
+    }
+}
+
+impl<T: Redis + ?Sized> Redis for std::rc::Rc<T> {
+    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
+        (**self).execute(command, args)
+    }
+    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
+        (**self).publish(channel, payload)
+    }
+    fn connect(&self) -> Result<bool, PortError> {
         (**self).connect()
     }
 }

@@ -1,15 +1,18 @@
 //! The jobs-core ports over the Spin SDK, in one place for both components: key-value
 //! ([`SpinKv`]), outbound Redis ([`SpinRedis`], one connection per instance, opened on
 //! first use), settings from Spin variables ([`load_settings`]) and the [`Wiring`] that
-//! puts them together into a service [`Context`]. No application logic: that lives in
+//! puts them together into a service [`Context`], with the store asked only while Redis
+//! answers (`jobs_core::liveness`). No application logic: that lives in
 //! `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use jobs_core::config::{ConfigError, Settings};
 use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kind::Registry;
+use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
 use jobs_core::ports::{KeyValue, PortError, Redis, RedisParam, RedisValue};
 use jobs_core::ports::{SystemClock, SystemRandom};
 use jobs_core::queue::RedisQueue;
@@ -27,25 +30,39 @@ pub fn load_settings() -> Result<Settings, ConfigError> {
 /// component's variables, lent to `jobs_core::service` as a [`Context`].
 pub struct Wiring {
     settings: Settings,
-    kv: SpinKv,
-    queue: RedisQueue<SpinRedis>,
+    kv: RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>,
+    queue: RedisQueue<Rc<AppRedis>>,
     registry: Registry,
     random: SystemRandom,
     /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
     counter: RedisCounter<SpinRedis>,
 }
 
+/// The queue's Redis connection, watched: the store trusts its answers (`liveness`).
+type AppRedis = WatchedRedis<SpinRedis, SystemClock>;
+
 impl Wiring {
-    /// Reads the settings. Nothing is opened yet: the key-value store and Redis are opened
-    /// on first use, so a request decides which it asks first (see `Queue::connect`).
+    /// Reads the settings. Nothing is opened yet: Redis and the key-value store are opened
+    /// on first use, Redis first (see `jobs_core::liveness`).
     pub fn open() -> Result<Wiring, ConfigError> {
         let settings = load_settings()?;
-        let kv = SpinKv::default_store();
         let tenant = Tenant::default_tenant();
         let address = settings.redis_address.clone();
+        let liveness = Liveness::new();
+        let redis = Rc::new(WatchedRedis::new(
+            SpinRedis::new(address.clone()),
+            liveness.clone(),
+            SystemClock,
+        ));
+        let kv = RedisFirst::new(
+            SpinKv::default_store(),
+            redis.clone(),
+            liveness,
+            SystemClock,
+        );
         Ok(Wiring {
             kv,
-            queue: RedisQueue::new(SpinRedis::new(address.clone()), tenant.clone()),
+            queue: RedisQueue::new(redis, tenant.clone()),
             registry: Registry::for_settings(&settings),
             random: SystemRandom::new(),
             counter: RedisCounter::new(SpinRedis::new(address), tenant),
@@ -224,7 +241,8 @@ impl Redis for SpinRedis {
             .map_err(|e| redis_error("PUBLISH", e))
     }
 
-    fn connect(&self) -> Result<(), PortError> {
-        self.conn().map(drop)
+    fn connect(&self) -> Result<bool, PortError> {
+        let opened = self.conn.get().is_none();
+        self.conn().map(|_| opened)
     }
 }

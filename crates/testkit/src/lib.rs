@@ -15,6 +15,6 @@ pub mod redis_server;
 pub mod wait;
 
 pub use app::{App, AppOptions};
-pub use paths::{runtime_bin, target_dir, wasm_path, workspace_root};
+pub use paths::{on_spin, runtime_bin, target_dir, wasm_path, workspace_root};
 pub use redis_server::{RedisOptions, RedisServer};
 pub use wait::wait_until;

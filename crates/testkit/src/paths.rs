@@ -23,11 +23,24 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// `$SPIN_BIN`, when it names a runtime.
+fn spin_bin() -> Option<PathBuf> {
+    std::env::var_os("SPIN_BIN")
+        .filter(|b| !b.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Whether the tests run on real Spin (`SPIN_BIN` set) rather than the devhost: for
+/// the few checks of something only one of them does (docs/devhost.md lists them).
+pub fn on_spin() -> bool {
+    spin_bin().is_some()
+}
+
 /// The runtime the tests run: `$SPIN_BIN` if set (real `spin` or any binary
 /// with the same `up` command line), else the release build of the devhost.
 pub fn runtime_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|b| !b.is_empty()) {
-        return PathBuf::from(bin);
+    if let Some(bin) = spin_bin() {
+        return bin;
     }
     let bin = target_dir().join("release").join("devhost");
     assert!(

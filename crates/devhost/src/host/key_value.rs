@@ -1,10 +1,12 @@
 //! `fermyon:spin/key-value@2.0.0` and its backends. A component may open only
-//! the labels it declares (`access-denied` otherwise); a declared label with
-//! no configured store is `no-such-store`. `default` always exists: SQLite at
-//! `.spin/sqlite_key_value.db` beside the manifest unless the runtime config
-//! moves it. SQLite uses Spin's table layout (`spin_key_value`), in WAL mode
-//! with a busy timeout so the two processes of a split run can share it;
-//! Redis stores each key as a plain Redis key, as Spin's Redis store does.
+//! the labels it declares (`access-denied` otherwise); a label that is neither
+//! `default` nor configured stops the app at load (`app`), as on Spin.
+//! `default` always exists: SQLite at `.spin/sqlite_key_value.db` beside the
+//! manifest unless the runtime config moves it. SQLite uses Spin's table
+//! layout (`spin_key_value`), in WAL mode with a busy timeout so the two
+//! processes of a split run can share it; Redis stores each key as a plain
+//! Redis key, as Spin's Redis store does, and waits while Redis is unreachable
+//! as Spin's does (`redis_store`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 use wasmtime::component::Resource;
 
@@ -21,8 +21,11 @@ use super::HostState;
 use super::bindings::fermyon::spin2_0_0::key_value::{Error, Host, HostStore};
 use crate::runtime_config::KvBackend;
 
+mod redis_store;
 /// `wasi:keyvalue` over these same stores.
 pub(crate) mod wasi_keyvalue;
+
+use redis_store::RedisStore;
 
 /// An open store, as held in an instance's resource table.
 pub struct StoreHandle {
@@ -37,7 +40,7 @@ pub struct KvStores {
 
 enum Backend {
     Sqlite(SqliteStore),
-    Redis(ConnectionManager),
+    Redis(RedisStore),
 }
 
 struct SqliteStore {
@@ -121,16 +124,7 @@ fn open_sqlite(label: String, path: Option<&Path>) -> anyhow::Result<Backend> {
 }
 
 async fn open_redis(url: &str) -> anyhow::Result<Backend> {
-    let client = redis::Client::open(url).with_context(|| format!("invalid Redis URL {url:?}"))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(None)
-        .set_number_of_retries(2);
-    let manager = client
-        .get_connection_manager_with_config(config)
-        .await
-        .with_context(|| format!("failed to connect to Redis at {url}"))?;
-    Ok(Backend::Redis(manager))
+    RedisStore::open(url).await.map(Backend::Redis)
 }
 
 fn other(e: impl std::fmt::Display) -> Error {
@@ -188,7 +182,7 @@ impl Backend {
     async fn get(&self, key: String) -> Result<Option<Vec<u8>>, Error> {
         match self {
             Backend::Sqlite(s) => s.with(move |c, label| read_value(c, label, &key)).await,
-            Backend::Redis(m) => m.clone().get(key).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("GET").arg(key)).await,
         }
     }
 
@@ -198,7 +192,7 @@ impl Backend {
                 s.with(move |c, label| write_value(c, label, &key, &value))
                     .await
             }
-            Backend::Redis(m) => m.clone().set(key, value).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("SET").arg(key).arg(value)).await,
         }
     }
 
@@ -212,7 +206,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(m) => m.clone().del(key).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("DEL").arg(key)).await,
         }
     }
 
@@ -227,7 +221,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(m) => m.clone().exists(key).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("EXISTS").arg(key)).await,
         }
     }
 
@@ -245,7 +239,7 @@ impl Backend {
                 .await
             }
             // Spin's Redis store lists every key of the database.
-            Backend::Redis(m) => m.clone().keys("*").await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("KEYS").arg("*")).await,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! checked against `allowed_outbound_hosts`) and Spin's `fermyon:spin`
 //! interfaces. A fresh [`HostState`] is made per request or message, so
 //! nothing a guest does survives its instance; what is shared between
-//! instances (store backends, Redis connections) lives in [`ComponentEnv`]
-//! and carries no per-guest state.
+//! instances (key-value store backends) lives in [`ComponentEnv`] and carries
+//! no per-guest state. Outbound Redis connections are per guest, as on Spin.
 
 pub mod key_value;
 pub mod outbound_http;
@@ -34,6 +34,21 @@ pub mod bindings {
     });
 }
 
+/// A host call that panics inside Spin 4.0.2's host. The guest traps (an HTTP
+/// request answers an empty `500`), and a Redis trigger stops the whole runtime,
+/// as Spin's does when its trigger task panics (docs/devhost.md).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SpinPanic(pub String);
+
+impl SpinPanic {
+    /// Whether `e` (a trap, with its context) came from a [`SpinPanic`].
+    pub fn is_in(e: &anyhow::Error) -> bool {
+        e.chain()
+            .any(|cause| cause.downcast_ref::<SpinPanic>().is_some())
+    }
+}
+
 /// What every instance of one component shares: its permissions, resolved
 /// variables, and handles to host-wide backends.
 pub struct ComponentEnv {
@@ -47,8 +62,6 @@ pub struct ComponentEnv {
     pub variables: HashMap<String, String>,
     /// `allowed_outbound_hosts`, expanded.
     pub allowed_hosts: Arc<AllowedHosts>,
-    /// Host-side Redis connections, shared by address.
-    pub redis: Arc<redis::RedisPool>,
     /// `environment`, passed to WASI.
     pub environment: Vec<(String, String)>,
     /// Where guest stdout/stderr go.

@@ -2,20 +2,16 @@
 //! `allowed_outbound_hosts`. Replies to `execute` are flattened into
 //! `redis-result` lists exactly as Spin converts them.
 //!
-//! Spin opens a TCP connection per guest `open`; the devhost instead shares
-//! one multiplexed connection per address, so `open` is nearly free. Commands
-//! that would change connection state or block the shared pipeline (SELECT,
-//! MULTI/EXEC/WATCH, SUBSCRIBE, blocking pops, ...) move that guest connection
-//! onto a private connection of its own, dropped with it, so no state leaks
-//! between instances.
+//! As on Spin 4.0.2, every guest `open` opens a TCP connection of its own, at
+//! once (a Redis that is down fails the `open`), used by that guest
+//! connection alone and closed with it. Nothing is pooled across instances:
+//! the cost of a connection per request is part of what an app pays on Spin,
+//! and the devhost does not hide it (docs/devhost.md).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, FromRedisValue, Value};
-use tokio::sync::OnceCell;
 use wasmtime::component::Resource;
 
 use super::HostState;
@@ -23,125 +19,25 @@ use super::bindings::fermyon::spin2_0_0::redis::{
     Error, Host, HostConnection, RedisParameter, RedisResult,
 };
 
-/// Host-wide connections, one per Redis address.
-#[derive(Default)]
-pub struct RedisPool {
-    shared: Mutex<HashMap<String, Arc<OnceCell<ConnectionManager>>>>,
-}
-
-impl RedisPool {
-    async fn shared(&self, address: &str) -> Result<ConnectionManager, Error> {
-        let cell = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(address.to_string())
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| async {
-            let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(5)))
-                .set_response_timeout(None)
-                .set_number_of_retries(1);
-            client
-                .get_connection_manager_with_config(config)
-                .await
-                .map_err(other)
-        })
-        .await
-        .cloned()
-    }
-}
-
-/// One guest connection.
+/// One guest connection: a TCP connection of its own.
 pub struct ConnectionHandle {
-    address: String,
-    shared: ConnectionManager,
-    /// Set once the guest ran a command that needs a connection of its own.
-    private: Option<MultiplexedConnection>,
+    conn: MultiplexedConnection,
 }
 
 fn other(e: impl std::fmt::Display) -> Error {
     Error::Other(e.to_string())
 }
 
-/// Whether `command` changes connection state or can block the connection,
-/// so it must not run on the shared one.
-fn needs_private_connection(command: &str) -> bool {
-    const COMMANDS: &[&str] = &[
-        "SELECT",
-        "MULTI",
-        "EXEC",
-        "DISCARD",
-        "WATCH",
-        "UNWATCH",
-        "SUBSCRIBE",
-        "PSUBSCRIBE",
-        "SSUBSCRIBE",
-        "UNSUBSCRIBE",
-        "PUNSUBSCRIBE",
-        "SUNSUBSCRIBE",
-        "MONITOR",
-        "CLIENT",
-        "AUTH",
-        "HELLO",
-        "RESET",
-        "READONLY",
-        "READWRITE",
-        "QUIT",
-        "BLPOP",
-        "BRPOP",
-        "BLMOVE",
-        "BRPOPLPUSH",
-        "BLMPOP",
-        "BZPOPMIN",
-        "BZPOPMAX",
-        "BZMPOP",
-        "XREAD",
-        "XREADGROUP",
-        "WAIT",
-        "WAITAOF",
-    ];
-    COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(command))
-}
-
-impl ConnectionHandle {
-    /// The connection a command should run on (all later commands of this
-    /// guest connection follow it once it went private, to keep order).
-    async fn conn(&mut self, private: bool) -> Result<Conn, Error> {
-        if private && self.private.is_none() {
-            let client =
-                redis::Client::open(self.address.as_str()).map_err(|_| Error::InvalidAddress)?;
-            let config = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(5)))
-                .set_response_timeout(None);
-            let conn = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(other)?;
-            self.private = Some(conn);
-        }
-        Ok(match &self.private {
-            Some(conn) => Conn::Private(conn.clone()),
-            None => Conn::Shared(self.shared.clone()),
-        })
-    }
-}
-
-/// Either kind of connection; both implement `ConnectionLike`.
-enum Conn {
-    Shared(ConnectionManager),
-    Private(MultiplexedConnection),
-}
-
-macro_rules! on_conn {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            Conn::Shared(mut $c) => $body,
-            Conn::Private(mut $c) => $body,
-        }
-    };
+/// Connects to `address` now, as Spin's `open` does.
+async fn connect(address: &str) -> Result<MultiplexedConnection, Error> {
+    let client = redis::Client::open(address).map_err(|_| Error::InvalidAddress)?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(other)
 }
 
 /// An `execute` reply flattened the way Spin flattens it: nested arrays and
@@ -199,18 +95,12 @@ impl FromRedisValue for Flattened {
 }
 
 impl HostState {
+    /// The connection of a guest handle (a cheap clone of a multiplexed one).
     fn redis_conn(
         &mut self,
         c: &Resource<ConnectionHandle>,
-    ) -> wasmtime::Result<&mut ConnectionHandle> {
-        Ok(self.table().get_mut(c)?)
-    }
-
-    async fn simple(
-        &mut self,
-        c: &Resource<ConnectionHandle>,
-    ) -> wasmtime::Result<Result<Conn, Error>> {
-        Ok(self.redis_conn(c)?.conn(false).await)
+    ) -> wasmtime::Result<MultiplexedConnection> {
+        Ok(self.table().get(c)?.conn.clone())
     }
 }
 
@@ -218,11 +108,8 @@ impl Host for HostState {}
 
 macro_rules! with_conn {
     ($self:ident, $res:ident, |$c:ident| $body:expr) => {{
-        let conn = match $self.simple(&$res).await? {
-            Ok(conn) => conn,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(on_conn!(conn, |$c| $body.map_err(other)))
+        let mut $c = $self.redis_conn(&$res)?;
+        Ok($body.map_err(other))
     }};
 }
 
@@ -238,15 +125,11 @@ impl HostConnection for HostState {
             );
             return Ok(Err(Error::InvalidAddress));
         }
-        let shared = match self.env.redis.shared(&address).await {
-            Ok(shared) => shared,
+        let conn = match connect(&address).await {
+            Ok(conn) => conn,
             Err(e) => return Ok(Err(e)),
         };
-        let handle = ConnectionHandle {
-            address,
-            shared,
-            private: None,
-        };
+        let handle = ConnectionHandle { conn };
         Ok(self
             .table()
             .push(handle)
@@ -303,11 +186,8 @@ impl HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
-        let conn = match self.simple(&c).await? {
-            Ok(conn) => conn,
-            Err(e) => return Ok(Err(e)),
-        };
-        let result: redis::RedisResult<u32> = on_conn!(conn, |conn| conn.sadd(key, values).await);
+        let mut conn = self.redis_conn(&c)?;
+        let result: redis::RedisResult<u32> = conn.sadd(key, values).await;
         Ok(result.map_err(|e| {
             if e.kind() == redis::ErrorKind::UnexpectedReturnType {
                 Error::TypeError
@@ -340,11 +220,7 @@ impl HostConnection for HostState {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
-        let private = needs_private_connection(&command);
-        let conn = match self.redis_conn(&c)?.conn(private).await {
-            Ok(conn) => conn,
-            Err(e) => return Ok(Err(e)),
-        };
+        let mut conn = self.redis_conn(&c)?;
         let mut cmd = redis::cmd(&command);
         for arg in arguments {
             match arg {
@@ -352,8 +228,7 @@ impl HostConnection for HostState {
                 RedisParameter::Binary(v) => cmd.arg(v),
             };
         }
-        let result: redis::RedisResult<Flattened> =
-            on_conn!(conn, |conn| cmd.query_async(&mut conn).await);
+        let result: redis::RedisResult<Flattened> = cmd.query_async(&mut conn).await;
         Ok(result.map(|f| f.0).map_err(other))
     }
 
@@ -401,14 +276,5 @@ mod tests {
     #[test]
     fn maps_are_refused() {
         assert!(flat(Value::Map(vec![])).is_err());
-    }
-
-    #[test]
-    fn connection_state_commands_go_private() {
-        assert!(needs_private_connection("select"));
-        assert!(needs_private_connection("MULTI"));
-        assert!(needs_private_connection("blpop"));
-        assert!(!needs_private_connection("EVAL"));
-        assert!(!needs_private_connection("LMOVE"));
     }
 }

@@ -6,7 +6,7 @@
 
 use testkit::RedisServer;
 
-use crate::support::{AppDir, WAIT};
+use crate::support::{AppDir, TestApp, WAIT};
 
 const WEB_WITH_DEFAULT_STORE: &str = r#"
 spin_manifest_version = 2
@@ -204,4 +204,61 @@ list_key = "log"
         (reply.status == 200).then_some(reply.body)
     });
     assert_eq!(seen, "written by the worker\n");
+}
+
+/// The default store on `redis`, through a runtime config file.
+fn start_on_redis(redis: &RedisServer) -> (AppDir, TestApp) {
+    let dir = AppDir::new(WEB_WITH_DEFAULT_STORE);
+    let runtime_config = dir.write(
+        "runtime-config.toml",
+        &format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
+    );
+    let mut opts = dir.options();
+    opts.runtime_config = Some(runtime_config);
+    let app = dir.start(opts);
+    (dir, app)
+}
+
+// Spin 4.0.2's Redis store when Redis goes away (docs/devhost.md): a call made while
+// Redis is down never answers, and neither does any later call, even once Redis is back.
+// An outage that no call meets leaves the store working.
+
+#[test]
+fn a_redis_store_call_made_while_redis_is_down_never_answers_nor_do_later_ones() {
+    let mut redis = RedisServer::start();
+    let (_dir, app) = start_on_redis(&redis);
+    assert_eq!(app.kv_set("default", "k", "before").status, 200);
+
+    redis.stop();
+    let during = app.try_get("/?op=kv-get&store=default&key=k");
+    redis.restart();
+    let after: Vec<_> = (0..2)
+        .map(|_| app.try_get("/?op=kv-exists&store=default&key=k"))
+        .collect();
+
+    assert!(during.is_err(), "answered while Redis was down: {during:?}");
+    assert!(
+        after.iter().all(Result::is_err),
+        "answered after Redis came back: {after:?}"
+    );
+}
+
+#[test]
+fn a_redis_store_that_no_call_met_during_an_outage_works_after_it() {
+    let mut redis = RedisServer::start();
+    let (_dir, app) = start_on_redis(&redis);
+    assert_eq!(app.kv_set("default", "k", "before").status, 200);
+
+    redis.stop();
+    redis.restart();
+    let after = testkit::wait_until(WAIT, "the store to answer after the restart", || {
+        app.try_get("/?op=kv-exists&store=default&key=k")
+            .ok()
+            .filter(|reply| reply.status == 200)
+    });
+
+    assert_eq!(after.body, "false", "{after:?}");
 }

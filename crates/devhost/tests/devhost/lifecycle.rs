@@ -1,6 +1,6 @@
-//! Starting and stopping: SIGTERM and SIGINT end the host with exit 0 after
-//! in-flight requests finish, `--component-id` runs only the chosen
-//! components, and component output reaches the host's output.
+//! Starting and stopping: SIGTERM and SIGINT end the host with exit 0 at once,
+//! abandoning requests in flight as Spin 4.0.2 does, `--component-id` runs only
+//! the chosen components, and component output reaches the host's output.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -60,7 +60,7 @@ fn sigint_stops_the_host_with_exit_code_zero() {
 }
 
 #[test]
-fn a_request_in_flight_at_sigterm_is_answered_before_the_host_exits() {
+fn a_request_in_flight_at_sigterm_is_abandoned_and_the_host_exits_at_once() {
     // An upstream that holds its answer until the test releases it, so the
     // request is provably still running when SIGTERM arrives.
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -86,18 +86,25 @@ fn a_request_in_flight_at_sigterm_is_answered_before_the_host_exits() {
     );
 
     let reply = std::thread::scope(|s| {
-        let in_flight = s.spawn(|| app.get(&url));
+        let in_flight = s.spawn(|| app.try_get(&url));
         accepted_rx
             .recv_timeout(WAIT)
             .expect("the component's request reached the upstream");
         app.app.signal(libc::SIGTERM);
+        // The upstream answers only once the client has given up or been cut off.
+        let reply = in_flight.join().unwrap();
         release_tx.send(()).unwrap();
-        in_flight.join().unwrap()
+        reply
     });
     let status = app.app.wait_exit(Duration::from_secs(30));
 
-    assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.body, "200\nlate");
+    // Spin 4.0.2 does not finish work in flight on SIGTERM (docs/devhost.md): the
+    // client's connection is closed without an answer, not left waiting.
+    let error = reply.expect_err("answered after SIGTERM");
+    assert!(
+        !error.to_ascii_lowercase().contains("timeout"),
+        "the host kept the request open after SIGTERM: {error}"
+    );
     let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", app.logs()));
     assert!(status.success(), "exit status {status}");
 }
@@ -199,7 +206,7 @@ fn component_id_runs_only_the_selected_http_component() {
 fn component_output_is_printed_prefixed_with_the_component_id() {
     // Line prefixes are the devhost's own format; real Spin writes component
     // output differently.
-    if std::env::var_os("SPIN_BIN").is_some() {
+    if testkit::on_spin() {
         return;
     }
     let dir = AppDir::new(WEB);

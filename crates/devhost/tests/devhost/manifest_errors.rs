@@ -1,6 +1,8 @@
 //! A manifest the host cannot run stops it at start, with a non-zero exit and
-//! a message naming the file and the offending field or path (Spin's manifest
-//! schema is `deny_unknown_fields`: crates/manifest/src/schema/v2.rs).
+//! a message naming the offending field, path or line (Spin's manifest schema is
+//! `deny_unknown_fields`: crates/manifest/src/schema/v2.rs). The devhost also
+//! names the file; Spin 4.0.2 does not (docs/devhost.md), so that is checked on
+//! the devhost only.
 
 use testkit::app::AppEnv;
 
@@ -14,7 +16,7 @@ fn refused(toml: &str) -> String {
 }
 
 #[test]
-fn an_unknown_component_field_is_rejected_naming_the_field_and_the_file() {
+fn an_unknown_component_field_is_rejected_naming_the_field() {
     let output = refused(
         r#"
 spin_manifest_version = 2
@@ -33,7 +35,10 @@ colour = "blue"
     );
 
     assert!(output.contains("colour"), "field not named:\n{output}");
-    assert!(output.contains("spin.toml"), "file not named:\n{output}");
+    assert!(
+        testkit::on_spin() || output.contains("spin.toml"),
+        "file not named:\n{output}"
+    );
 }
 
 #[test]
@@ -61,10 +66,14 @@ source = "/nonexistent/dir/missing_component.wasm"
 }
 
 #[test]
-fn an_unparseable_manifest_is_rejected_naming_the_file() {
+fn an_unparseable_manifest_is_rejected_naming_the_line() {
     let output = refused("spin_manifest_version = 2\n[application\nname = = \"oops\"\n");
 
-    assert!(output.contains("spin.toml"), "file not named:\n{output}");
+    assert!(output.contains("line 2"), "line not named:\n{output}");
+    assert!(
+        testkit::on_spin() || output.contains("spin.toml"),
+        "file not named:\n{output}"
+    );
 }
 
 #[test]
@@ -86,4 +95,29 @@ source = "HTTP_WASM"
     );
 
     assert!(output.contains("ghost"), "component not named:\n{output}");
+}
+
+#[test]
+fn a_key_value_label_neither_default_nor_configured_is_rejected_naming_it() {
+    let output = refused(
+        r#"
+spin_manifest_version = 2
+
+[application]
+name = "bad"
+
+[[trigger.http]]
+route = "/..."
+component = "web"
+
+[component.web]
+source = "HTTP_WASM"
+key_value_stores = ["default", "unconfigured"]
+"#,
+    );
+
+    assert!(
+        output.contains("unconfigured"),
+        "label not named:\n{output}"
+    );
 }

@@ -145,3 +145,39 @@ fn an_allowed_host_without_a_port_allows_only_the_schemes_default_port() {
     assert_eq!(reply.status, 500, "{reply:?}");
     assert!(reply.body.contains("InvalidAddress"), "{reply:?}");
 }
+
+#[test]
+fn each_open_is_a_connection_of_its_own_as_on_spin() {
+    let redis = RedisServer::start();
+    let (_dir, app) = start(&redis.url(), &redis.url());
+
+    let first = ok_json(&app, "client-ids", "");
+    let second = ok_json(&app, "client-ids", "");
+
+    // Spin pools nothing for outbound Redis: two opens in one instance are two
+    // connections, and the next request opens new ones again.
+    let ids: Vec<i64> = [&first, &second]
+        .iter()
+        .flat_map(|pair| pair.as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_i64())
+        .collect();
+    assert_eq!(ids.len(), 4, "{first} {second}");
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "connection ids reused: {ids:?}");
+}
+
+#[test]
+fn opening_a_connection_to_a_redis_that_is_down_fails_at_once() {
+    let mut redis = RedisServer::start();
+    let (_dir, app) = start(&redis.url(), &redis.url());
+    redis.stop();
+
+    // The app's 503-when-Redis-is-down rests on this: `open` connects, and a refused
+    // connection is an error the guest sees at once (docs/devhost.md).
+    let reply = app.try_get("/?op=redis&cmd=get&key=k");
+
+    let reply = reply.unwrap_or_else(|e| panic!("no answer while Redis is down: {e}"));
+    assert_eq!(reply.status, 500, "{reply:?}");
+}

@@ -156,3 +156,37 @@ fn the_host_exits_non_zero_when_the_redis_connection_is_lost() {
         .unwrap_or_else(|| panic!("the host kept running without Redis:\n{}", app.logs()));
     assert!(!status.success(), "exit status {status}");
 }
+
+#[test]
+fn a_host_call_that_panics_on_spin_stops_the_runtime_from_a_redis_handler() {
+    let redis = RedisServer::start();
+    let dir = AppDir::new(&listener_manifest(&redis).replace(
+        "[component.listener.variables]",
+        "key_value_stores = [\"default\"]\n\n[component.listener.variables]",
+    ));
+    let mut opts = dir.options();
+    opts.runtime_config = Some(dir.write(
+        "runtime-config.toml",
+        &format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
+    ));
+    let mut app = dir.start(opts);
+    redis.wait_for_subscriber(CHANNEL, WAIT);
+    let _: () = redis::cmd("SET")
+        .arg("present")
+        .arg("1")
+        .query(&mut redis.connection())
+        .expect("SET");
+
+    publish(&redis, "get-many:present");
+
+    // Spin 4.0.2: its Redis store panics on get-many of a present key, the Redis trigger
+    // dies with it, and `spin up` exits (docs/devhost.md). The devhost exits too.
+    let status = app
+        .app
+        .wait_exit(WAIT)
+        .unwrap_or_else(|| panic!("the runtime kept running:\n{}", app.logs()));
+    assert!(!status.success(), "exit status {status}");
+}

@@ -14,6 +14,8 @@ use testkit::{App, AppOptions, app::AppEnv};
 
 /// Time allowed for anything a test waits on after the app is ready.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// How long [`TestApp::try_get`] waits for an answer that may never come.
+pub const SHORT_WAIT: Duration = Duration::from_secs(3);
 
 /// A manifest in its own directory, so its `.spin/` state is the test's alone.
 pub struct AppDir {
@@ -161,6 +163,20 @@ impl TestApp {
         }
         let response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
         read(response)
+    }
+
+    /// `GET`, with a transport failure (the runtime died, or gave no answer within
+    /// [`SHORT_WAIT`]) as an `Err` instead of a panic.
+    pub fn try_get(&self, path_and_query: &str) -> Result<Reply, String> {
+        let url = self.app.url(path_and_query);
+        self.agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(SHORT_WAIT))
+            .build()
+            .call()
+            .map(read)
+            .map_err(|e| format!("GET {url}: {e}"))
     }
 
     pub fn post(&self, path_and_query: &str, body: &str) -> Reply {

@@ -302,9 +302,4 @@ pub trait Queue {
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError>;
     /// Check that the queue's backend answers.
     fn ping(&self) -> Result<(), QueueError>;
-    /// Make sure the backend can be reached, without a command: open the connection the
-    /// next calls use. A request that needs Redis calls this before it touches the
-    /// key-value store, because Spin's Redis key-value backend blocks while Redis is down
-    /// instead of failing (docs/devhost.md), while a refused connection fails at once.
-    fn connect(&self) -> Result<(), QueueError>;
 }

@@ -485,10 +485,6 @@ impl<R: Redis> Queue for RedisQueue<R> {
         self.redis.execute("PING", &[])?;
         Ok(())
     }
-
-    fn connect(&self) -> Result<(), QueueError> {
-        Ok(self.redis.connect()?)
-    }
 }
 
 #[cfg(test)]

@@ -81,8 +81,6 @@ pub enum CancelResult {
 /// `DELETE /jobs/{id}`.
 pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> {
     let id = JobId::parse(id)?;
-    // Redis first, as in submit: a cancel needs it, and it fails fast where the store may not.
-    ctx.queue.connect().map_err(StoreError::from)?;
     let mut job = ctx.load_job(&id)?.ok_or(CancelError::NotFound)?;
     match job.status {
         // Again: 200, so a client may retry after a lost answer.

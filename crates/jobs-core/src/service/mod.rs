@@ -215,23 +215,6 @@ pub(crate) mod testing {
     use super::*;
     use crate::memory::{ManualClock, MemoryCounter, MemoryKv, MemoryQueue, SeqRandom};
 
-    /// A key-value store that must not be touched: Spin's Redis backend blocks while
-    /// Redis is down, so a request that finds Redis down must answer before it asks the
-    /// store. Any call panics, failing the test.
-    pub struct UntouchableKv;
-
-    impl KeyValue for UntouchableKv {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::ports::PortError> {
-            panic!("the store was read ({key}) while Redis was down")
-        }
-        fn set(&self, key: &str, _: &[u8]) -> Result<(), crate::ports::PortError> {
-            panic!("the store was written ({key}) while Redis was down")
-        }
-        fn delete(&self, key: &str) -> Result<(), crate::ports::PortError> {
-            panic!("the store was written ({key}) while Redis was down")
-        }
-    }
-
     pub struct World {
         pub kv: MemoryKv,
         pub queue: MemoryQueue,
@@ -281,30 +264,5 @@ pub(crate) mod testing {
         pub fn job(&self, id: &JobId) -> Job {
             self.ctx().load_job(id).unwrap().unwrap()
         }
-    }
-
-    #[test]
-    fn with_redis_down_submit_cancel_and_health_answer_before_they_touch_the_store() {
-        use crate::service::error::{CancelError, HealthError, SubmitError};
-        let w = World::new();
-        let queued = w.submit(serde_json::json!({"kind": "echo", "input": {}}));
-        w.queue.set_down(true);
-        let mut ctx = w.ctx();
-        ctx.kv = &UntouchableKv;
-
-        let body = br#"{"kind":"echo","input":{}}"#;
-        let submitted = submit(&ctx, body, Some("k"));
-        let cancelled = cancel(&ctx, queued.as_str());
-        let healthy = health(&ctx);
-
-        assert!(
-            matches!(submitted, Err(SubmitError::Unavailable(_))),
-            "{submitted:?}"
-        );
-        assert!(
-            matches!(cancelled, Err(CancelError::Store(_))),
-            "{cancelled:?}"
-        );
-        assert!(matches!(healthy, Err(HealthError::Store(_))), "{healthy:?}");
     }
 }

@@ -71,8 +71,8 @@ const HEALTH_PROBE_KEY: &str = "healthz";
 
 /// `GET /healthz`: `Ok` when the key-value store and Redis both answer.
 pub fn health(ctx: &Context<'_>) -> Result<Health, HealthError> {
-    // Redis first: on Spin a key-value store on a Redis that is down blocks instead of
-    // failing, so the store is asked only once Redis has answered.
+    // Redis first, so that the answer says which is down (the store is asked only while
+    // Redis answers: `liveness`).
     ctx.queue.ping().map_err(StoreError::from)?;
     ctx.kv.get(HEALTH_PROBE_KEY).map_err(StoreError::from)?;
     Ok(Health {

@@ -81,11 +81,6 @@ pub fn submit(
     );
     job.idempotency_key.clone_from(&key);
 
-    // Redis first: with it down, this fails at once, where the key-value write would
-    // block on Spin's Redis backend (see `Queue::connect`). Nothing is written yet.
-    ctx.queue
-        .connect()
-        .map_err(|e| SubmitError::Unavailable(e.into()))?;
     ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
 
     let claim = key.map(|key| IdempotencyClaim {

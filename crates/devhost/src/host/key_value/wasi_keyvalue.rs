@@ -5,22 +5,30 @@
 //! It lives under [`super`] to reuse its backends; it owns only the wasi
 //! shapes and the operations Spin's key-value interface lacks.
 //!
-//! What a guest can observe matches Spin's stores: `increment` keeps an
-//! 8-byte little-endian integer on SQLite (crates/key-value-spin) and a
-//! decimal string on Redis (`INCRBY`, crates/key-value-redis); `list-keys`
-//! answers every key in one page and refuses a cursor. Unlike Spin's Redis
-//! store, compare-and-swap is a real one on both backends: the write happens
-//! only if the key still holds what the `cas` last read (a transaction on
-//! SQLite, a Lua script on Redis), and `swap` reports exactly that.
+//! What a guest can observe matches Spin 4.0.2's stores (crates/key-value-spin,
+//! crates/key-value-redis), bugs included, so that an app cannot come to rely
+//! here on what breaks there (docs/devhost.md):
+//! - `increment` keeps an 8-byte little-endian integer on SQLite and a decimal
+//!   string on Redis (`INCRBY`);
+//! - `list-keys` answers every key in one page and refuses a cursor;
+//! - compare-and-swap: on SQLite, `swap` updates only if the key still holds
+//!   what `current` read, but a key `current` found absent is written
+//!   whatever happened since; on Redis, `current` WATCHes the key on the
+//!   `cas`'s own connection and `swap` runs MULTI/SET/EXEC and then
+//!   `UNWATCH <key>`, which Redis refuses, so every swap reports failure
+//!   (its write applied unless the key changed meanwhile);
+//! - get-many: on SQLite it lists only the keys found; on Redis it sends
+//!   `KEYS <the keys>`: several keys are an error reply, one absent key finds
+//!   nothing, and one present key is a reply Spin panics on ([`SpinPanic`]).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use rusqlite::TransactionBehavior;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::{Backend, Error as SpinError, other, read_value, write_value};
-use crate::host::HostState;
+use super::{Backend, Error as SpinError, read_value, write_value};
+use crate::host::{HostState, SpinPanic};
 use bindings::wasi::keyvalue::atomics::{self, CasError};
 use bindings::wasi::keyvalue::batch;
 use bindings::wasi::keyvalue::store::{self, Error, KeyResponse};
@@ -50,30 +58,16 @@ pub struct Bucket {
     store: Arc<Backend>,
 }
 
-/// A pending compare-and-swap: the key and what the guest last saw there.
+/// A pending compare-and-swap, shaped as Spin's: the key, what `current` last
+/// read there, and on Redis the connection of its own that WATCHes the key.
 pub struct Cas {
     store: Arc<Backend>,
     key: String,
-    /// The value the swap compares against; `None` means "absent".
+    /// What `current` read (`None`: absent, or `current` not called yet).
     seen: Option<Vec<u8>>,
+    /// Redis only: opened by `new`, as Spin opens one per `cas`.
+    watch: Option<MultiplexedConnection>,
 }
-
-/// Swaps only if the key holds `ARGV[2]` (when `ARGV[1]` is `1`) or is
-/// absent (otherwise), so the read and the write are one step on the server.
-static REDIS_SWAP: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current ~= ARGV[2] then return 0 end
-elseif current then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[3])
-return 1
-",
-    )
-});
 
 fn to_wasi(e: SpinError) -> Error {
     match e {
@@ -121,82 +115,77 @@ impl Backend {
                 })
                 .await?
             }
-            Backend::Redis(m) => m.clone().incr(key, delta).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("INCRBY").arg(key).arg(delta)).await,
         }
     }
 
-    /// Writes `value` if `key` holds `expected` (`None`: is absent); says
-    /// whether it did.
-    async fn swap(
+    /// SQLite's swap as Spin's: an `UPDATE` guarded by the value `current` read
+    /// (`seen`), or, when it read nothing, an unguarded upsert. Says whether one
+    /// row changed.
+    async fn swap_sqlite(
         &self,
         key: String,
-        expected: Option<Vec<u8>>,
+        seen: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> Result<bool, SpinError> {
-        match self {
-            Backend::Sqlite(s) => {
-                s.with(move |c, label| {
-                    let tx =
-                        rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
-                    let stored = read_value(&tx, label, &key)?;
-                    if stored != expected {
-                        return Ok(false);
-                    }
-                    write_value(&tx, label, &key, &value)?;
-                    tx.commit()?;
-                    Ok(true)
-                })
-                .await
-            }
-            Backend::Redis(m) => {
-                let (present, expected) = match expected {
-                    Some(bytes) => ("1", bytes),
-                    None => ("0", Vec::new()),
-                };
-                let swapped: i64 = REDIS_SWAP
-                    .key(key)
-                    .arg(present)
-                    .arg(expected)
-                    .arg(value)
-                    .invoke_async(&mut m.clone())
-                    .await
-                    .map_err(other)?;
-                Ok(swapped == 1)
-            }
-        }
+        let Backend::Sqlite(s) = self else {
+            return Err(SpinError::Other("not a SQLite store".into()));
+        };
+        s.with(move |c, label| {
+            let changed = match seen {
+                Some(old) => c
+                    .prepare_cached(
+                        "UPDATE spin_key_value SET value = ?4
+                         WHERE store = ?1 AND key = ?2 AND value = ?3",
+                    )?
+                    .execute(rusqlite::params![label, key, old, value])?,
+                None => {
+                    write_value(c, label, &key, &value)?;
+                    1
+                }
+            };
+            Ok(changed == 1)
+        })
+        .await
     }
 
-    /// Every requested key, in order, with its value or `None`.
+    /// Spin's get-many: the keys found, with their values (see the module docs
+    /// for Redis). `Err(SpinPanic)` is a reply Spin 4.0.2 panics on.
     async fn get_many(
         &self,
         keys: Vec<String>,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, SpinError> {
+    ) -> Result<Result<Vec<(String, Option<Vec<u8>>)>, SpinError>, SpinPanic> {
         if keys.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Ok(Vec::new()));
         }
         match self {
-            Backend::Sqlite(s) => {
-                s.with(move |c, label| {
+            Backend::Sqlite(s) => Ok(s
+                .with(move |c, label| {
                     // One read transaction, so the values are from one moment.
                     let tx = c.unchecked_transaction()?;
                     let mut found = Vec::with_capacity(keys.len());
                     for key in keys {
-                        let value = read_value(&tx, label, &key)?;
-                        found.push((key, value));
+                        if let Some(value) = read_value(&tx, label, &key)? {
+                            found.push((key, Some(value)));
+                        }
                     }
                     tx.commit()?;
                     Ok(found)
                 })
-                .await
-            }
-            Backend::Redis(m) => {
-                // MGET even for one key: the values come back as a list.
-                let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                    .arg(&keys)
-                    .query_async(&mut m.clone())
-                    .await
-                    .map_err(other)?;
-                Ok(keys.into_iter().zip(values).collect())
+                .await),
+            Backend::Redis(r) => {
+                let reply: redis::Value = match r.query(redis::cmd("KEYS").arg(&keys)).await {
+                    Ok(reply) => reply,
+                    Err(e) => return Ok(Err(e)),
+                };
+                match reply {
+                    redis::Value::Array(items) if items.is_empty() => Ok(Ok(Vec::new())),
+                    other => Err(SpinPanic(format!(
+                        "wasi:keyvalue/batch.get-many on a Redis store: Spin 4.0.2 sends KEYS \
+                         and panics reading its reply ({other:?}); its runtime stops here, and \
+                         so does the devhost's (docs/devhost.md)"
+                    ))),
+                }
             }
         }
     }
@@ -217,11 +206,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(m) => redis::cmd("MSET")
-                .arg(&pairs)
-                .query_async(&mut m.clone())
-                .await
-                .map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("MSET").arg(&pairs)).await,
         }
     }
 
@@ -246,7 +231,7 @@ impl Backend {
                 })
                 .await
             }
-            Backend::Redis(m) => m.clone().del(keys).await.map_err(other),
+            Backend::Redis(r) => r.query(redis::cmd("DEL").arg(keys)).await,
         }
     }
 }
@@ -256,21 +241,87 @@ impl HostState {
         Ok(self.table().get(bucket)?.store.clone())
     }
 
-    /// A `cas` for `key` that has read the key's current value.
+    /// A `cas` for `key`, as Spin's `new`: nothing read yet, and on Redis a
+    /// connection of its own for the WATCH.
     async fn new_cas(
         &mut self,
         store: Arc<Backend>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<Cas>, Error>> {
-        let seen = match store.get(key.clone()).await {
-            Ok(seen) => seen,
-            Err(e) => return Ok(Err(to_wasi(e))),
+        let watch = match &*store {
+            Backend::Redis(r) => match open_connection(r.url()).await {
+                Ok(conn) => Some(conn),
+                Err(e) => return Ok(Err(e)),
+            },
+            Backend::Sqlite(_) => None,
         };
         Ok(self
             .table()
-            .push(Cas { store, key, seen })
+            .push(Cas {
+                store,
+                key,
+                seen: None,
+                watch,
+            })
             .map_err(|e| Error::Other(e.to_string())))
     }
+
+    /// `current`: reads the key (on Redis, after WATCHing it on the `cas`'s
+    /// connection) and remembers what it read for the swap.
+    async fn cas_current(
+        &mut self,
+        cas: &Resource<Cas>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let (store, key, watch) = {
+            let cas = self.table().get(cas)?;
+            (cas.store.clone(), cas.key.clone(), cas.watch.clone())
+        };
+        let seen = match watch {
+            Some(mut conn) => watch_and_get(&mut conn, &key).await,
+            None => store.get(key).await.map_err(to_wasi),
+        };
+        Ok(match seen {
+            Ok(seen) => {
+                self.table().get_mut(cas)?.seen.clone_from(&seen);
+                Ok(seen)
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+async fn open_connection(url: &str) -> Result<MultiplexedConnection, Error> {
+    let client = redis::Client::open(url).map_err(|e| Error::Other(e.to_string()))?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
+async fn watch_and_get(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    let watched: redis::RedisResult<()> = redis::cmd("WATCH").arg(key).query_async(conn).await;
+    let read = match watched {
+        Ok(()) => redis::cmd("GET").arg(key).query_async(conn).await,
+        Err(e) => Err(e),
+    };
+    read.map_err(|e| Error::Other(e.to_string()))
+}
+
+/// Spin's Redis swap: MULTI/SET/EXEC on the watching connection, then
+/// `UNWATCH <key>`; a failure of either is a failed swap. Redis refuses an
+/// UNWATCH with an argument, so this is never true on a real Redis.
+async fn redis_swap(conn: &mut MultiplexedConnection, key: &str, value: Vec<u8>) -> bool {
+    let exec: redis::RedisResult<redis::Value> = redis::pipe()
+        .atomic()
+        .set(key, value)
+        .query_async(conn)
+        .await;
+    let unwatch: redis::RedisResult<redis::Value> =
+        redis::cmd("UNWATCH").arg(key).query_async(conn).await;
+    exec.is_ok() && unwatch.is_ok()
 }
 
 impl store::Host for HostState {
@@ -371,14 +422,29 @@ impl atomics::Host for HostState {
         cas: Resource<Cas>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), CasError>> {
-        let Cas { store, key, seen } = self.table().delete(cas)?;
-        match store.swap(key.clone(), seen, value).await {
+        let Cas {
+            store,
+            key,
+            seen,
+            watch,
+        } = self.table().delete(cas)?;
+        let swapped = match watch {
+            Some(mut conn) => Ok(redis_swap(&mut conn, &key, value).await),
+            None => store.swap_sqlite(key.clone(), seen, value).await,
+        };
+        match swapped {
             Ok(true) => Ok(Ok(())),
-            // Lost the race: hand back a `cas` that has read the new value.
-            Ok(false) => Ok(Err(match self.new_cas(store, key).await? {
-                Ok(retry) => CasError::CasFailed(retry),
-                Err(e) => CasError::StoreError(e),
-            })),
+            // As Spin: hand back a fresh `cas` that has already run `current`.
+            Ok(false) => {
+                let retry = match self.new_cas(store, key).await? {
+                    Ok(retry) => retry,
+                    Err(e) => return Ok(Err(CasError::StoreError(e))),
+                };
+                Ok(Err(match self.cas_current(&retry).await? {
+                    Ok(_) => CasError::CasFailed(retry),
+                    Err(e) => CasError::StoreError(e),
+                }))
+            }
             Err(e) => Ok(Err(CasError::StoreError(to_wasi(e)))),
         }
     }
@@ -398,17 +464,7 @@ impl atomics::HostCas for HostState {
         &mut self,
         cas: Resource<Cas>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let (store, key) = {
-            let cas = self.table().get(&cas)?;
-            (cas.store.clone(), cas.key.clone())
-        };
-        // What the guest reads now is what the swap must find.
-        let seen = match store.get(key).await {
-            Ok(seen) => seen,
-            Err(e) => return Ok(Err(to_wasi(e))),
-        };
-        self.table().get_mut(&cas)?.seen.clone_from(&seen);
-        Ok(Ok(seen))
+        self.cas_current(&cas).await
     }
 
     async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
@@ -424,7 +480,11 @@ impl batch::Host for HostState {
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, Error>> {
         let store = self.bucket(&bucket)?;
-        Ok(store.get_many(keys).await.map_err(to_wasi))
+        match store.get_many(keys).await {
+            Ok(found) => Ok(found.map_err(to_wasi)),
+            // Not an error the guest sees: Spin's host panics here.
+            Err(panic) => Err(panic.into()),
+        }
     }
 
     async fn set_many(
