@@ -14,12 +14,15 @@
 //! - [`caching`]: `ETag` and `304 Not Modified`.
 //! - [`listing`]: newest first, cursors, status filter.
 //! - [`results`]: results of unfinished and failed jobs.
+//! - [`deployments`]: the store on SQLite, and the hosted-cloud manifest driven by
+//!   drain calls.
 //! - [`outage`]: Redis down at submit: `503`, and nothing half-written.
 //! - [`health`]: `/healthz` and `/stats`.
 
 mod bad_input;
 mod caching;
 mod cancel;
+mod deployments;
 mod health;
 mod idempotency;
 mod kinds;

@@ -50,6 +50,7 @@ pub fn fleet_with(
         variables: vars(variables),
         appendonly,
         component_ids: vec!["intake".to_owned()],
+        ..AppSpec::default()
     });
     let workers = (0..workers).map(|_| app.start_worker()).collect();
     (app, workers)

@@ -33,6 +33,20 @@ pub struct AppSpec {
     pub appendonly: bool,
     /// Run only these components (`--component-id`); empty runs intake and worker.
     pub component_ids: Vec<String>,
+    /// The manifest, relative to the repository; `None` is the app's `spin.toml`.
+    pub manifest: Option<&'static str>,
+    /// Where the key-value store lives.
+    pub store: Store,
+}
+
+/// The key-value store of a test's app, chosen by the runtime config file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Store {
+    /// On the test's Redis, as `make up` runs the app.
+    #[default]
+    Redis,
+    /// SQLite (Spin's default backend), in the test's own directory.
+    Sqlite,
 }
 
 /// Starts the app (intake and worker) with `spin.toml`'s defaults.
@@ -55,8 +69,14 @@ pub fn spawn_app_with(variables: &[(&str, &str)]) -> TestApp {
 /// runs, until the worker has subscribed to the doorbell channel (pub/sub drops a
 /// message published before that).
 pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
+    let manifest = spec
+        .manifest
+        .map_or_else(manifest, |m| testkit::workspace_root().join(m));
+    let manifest_text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("read {}: {e}", manifest.display()));
     let runs = |component: &str| {
-        spec.component_ids.is_empty() || spec.component_ids.iter().any(|c| c == component)
+        manifest_text.contains(&format!("[component.{component}]"))
+            && (spec.component_ids.is_empty() || spec.component_ids.iter().any(|c| c == component))
     };
     // Fail with the command that builds them rather than with a runtime error.
     for component in ["intake", "worker"] {
@@ -74,15 +94,19 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         .expect("create a temporary directory for the runtime config");
     let runtime_config = config_dir.path().join("runtime-config.toml");
     // The default SQLite store would sit beside spin.toml and be shared by every
-    // test; on the test's own Redis each test sees only its own jobs.
-    std::fs::write(
-        &runtime_config,
-        format!(
+    // test; on the test's own Redis, or in its own SQLite file, each test sees only its
+    // own jobs.
+    let store_config = match spec.store {
+        Store::Redis => format!(
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
             redis.url()
         ),
-    )
-    .expect("write the runtime config");
+        Store::Sqlite => format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            config_dir.path().join("key_value.db").display()
+        ),
+    };
+    std::fs::write(&runtime_config, store_config).expect("write the runtime config");
 
     let mut variables = vec![("redis_address".to_owned(), redis.url())];
     variables.extend(
@@ -98,7 +122,7 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         .map_or(DEFAULT_QUEUE_CHANNEL.to_owned(), |(_, v)| v.clone());
 
     let options = AppOptions {
-        manifest: manifest(),
+        manifest,
         // Only the worker has no HTTP trigger, and Spin refuses `--listen` then.
         listen: runs("intake").then(|| testkit::app::ANY_PORT.to_owned()),
         runtime_config: Some(runtime_config),

@@ -24,7 +24,9 @@ pub mod inputs;
 pub mod reply;
 pub mod resource;
 
-pub use app::{AppSpec, TestApp, check_receipt, spawn_app, spawn_app_with, spawn_app_with_spec};
+pub use app::{
+    AppSpec, Store, TestApp, check_receipt, spawn_app, spawn_app_with, spawn_app_with_spec,
+};
 pub use reply::{Problem, Reply};
 pub use resource::{Job, Page, Snapshot};
 

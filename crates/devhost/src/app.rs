@@ -211,6 +211,7 @@ impl App {
                 allowed_hosts: Arc::new(allowed_hosts),
                 environment: decl.environment.clone().into_iter().collect(),
                 output: ComponentOutput::new(id),
+                max_instance_memory: runtime_config.max_instance_memory,
             });
 
             let component = crate::engine::load_component(&engine, &source, &cache_dir)?;

@@ -17,7 +17,6 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -208,7 +207,7 @@ async fn invoke(
         .http
         .as_ref()
         .context("component has no HTTP handler")?;
-    let mut store = Store::new(&app.engine, HostState::new(&component.env));
+    let mut store = HostState::new_store(&app.engine, &component.env);
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let incoming = store
         .data_mut()

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use futures::StreamExt;
 use tokio::sync::watch;
-use wasmtime::Store;
 
 use crate::app::{App, RedisSubscription};
 use crate::host::{HostState, SpinPanic};
@@ -116,7 +115,7 @@ async fn dispatch(app: &App, component_id: &str, payload: Vec<u8>) -> anyhow::Re
         .redis
         .as_ref()
         .context("component has no Redis handler")?;
-    let mut store = Store::new(&app.engine, HostState::new(&component.env));
+    let mut store = HostState::new_store(&app.engine, &component.env);
     let handler = pre
         .instantiate_async(&mut store)
         .await

@@ -1,7 +1,8 @@
 //! The runtime config file (`--runtime-config-file`): which backend serves
-//! each key-value store label. Only `[key_value_store.<label>]` tables are
-//! understood; any other table or field is refused. Owns parsing; opening the
-//! stores is `host::key_value`.
+//! each key-value store label, and `max_instance_memory` (bytes of linear
+//! memory one instance may grow to, as Spin's). Only those are understood; any
+//! other table or field is refused. Owns parsing; opening the stores is
+//! `host::key_value`, the memory limit `host`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ struct RawRuntimeConfig {
     /// Store label to its backend.
     #[serde(default)]
     key_value_store: BTreeMap<String, RawKvStore>,
+    /// Most bytes of memory one instance may grow to; none means wasmtime's 4 GiB.
+    #[serde(default)]
+    max_instance_memory: Option<usize>,
 }
 
 /// One `[key_value_store.<label>]` table.
@@ -47,6 +51,8 @@ enum RawKvStore {
 #[derive(Debug, Default)]
 pub struct RuntimeConfig {
     pub key_value: BTreeMap<String, KvBackend>,
+    /// `max_instance_memory`: a memory growth past it fails inside the guest.
+    pub max_instance_memory: Option<usize>,
 }
 
 impl RuntimeConfig {
@@ -84,7 +90,10 @@ impl RuntimeConfig {
             };
             key_value.insert(label, backend);
         }
-        Ok(RuntimeConfig { key_value })
+        Ok(RuntimeConfig {
+            key_value,
+            max_instance_memory: raw.max_instance_memory,
+        })
     }
 }
 
@@ -149,6 +158,14 @@ type = "spin"
 
     #[test]
     fn an_empty_file_configures_nothing() {
-        assert!(parse("").unwrap().key_value.is_empty());
+        let rc = parse("").unwrap();
+        assert!(rc.key_value.is_empty());
+        assert_eq!(rc.max_instance_memory, None);
+    }
+
+    #[test]
+    fn max_instance_memory_is_read_in_bytes() {
+        let rc = parse("max_instance_memory = 134217728\n").unwrap();
+        assert_eq!(rc.max_instance_memory, Some(128 << 20));
     }
 }

@@ -66,10 +66,13 @@ pub struct ComponentEnv {
     pub environment: Vec<(String, String)>,
     /// Where guest stdout/stderr go.
     pub output: ComponentOutput,
+    /// The runtime config's `max_instance_memory`, as Spin applies it to each instance.
+    pub max_instance_memory: Option<usize>,
 }
 
 /// The data of one `Store`: one guest instance.
 pub struct HostState {
+    limits: wasmtime::StoreLimits,
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
@@ -78,6 +81,14 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// A fresh store for one instance of the component `env` describes, with its
+    /// memory limit in force.
+    pub fn new_store(engine: &wasmtime::Engine, env: &Arc<ComponentEnv>) -> wasmtime::Store<Self> {
+        let mut store = wasmtime::Store::new(engine, HostState::new(env));
+        store.limiter(|state| &mut state.limits);
+        store
+    }
+
     /// Fresh state for one instance of the component `env` describes.
     pub fn new(env: &Arc<ComponentEnv>) -> HostState {
         let mut builder = WasiCtx::builder();
@@ -85,7 +96,12 @@ impl HostState {
             .stdout(env.output.stdout())
             .stderr(env.output.stderr())
             .envs(&env.environment);
+        let mut limits = wasmtime::StoreLimitsBuilder::new();
+        if let Some(bytes) = env.max_instance_memory {
+            limits = limits.memory_size(bytes);
+        }
         HostState {
+            limits: limits.build(),
             wasi: builder.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),

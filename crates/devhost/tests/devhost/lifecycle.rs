@@ -220,3 +220,19 @@ fn component_output_is_printed_prefixed_with_the_component_id() {
             .then_some(())
     });
 }
+
+#[test]
+fn listen_is_refused_for_an_app_without_an_http_trigger() {
+    let redis = RedisServer::start();
+    let dir = AppDir::new(&web_and_listener(&redis));
+    let mut opts = dir.options().without_http();
+    opts.component_ids.push("listener".into());
+    opts.listen = Some(testkit::app::ANY_PORT.to_owned());
+
+    let (status, output) = dir.run_expecting_refusal(opts, testkit::app::AppEnv::default());
+
+    // Spin's `--listen` belongs to its HTTP trigger: with none selected it is an unknown
+    // argument, and the devhost refuses it the same way.
+    assert!(!status.success(), "exit status {status}; output:\n{output}");
+    assert!(output.contains("--listen"), "{output}");
+}

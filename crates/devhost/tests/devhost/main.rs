@@ -15,6 +15,7 @@ mod headers;
 mod instances;
 mod key_value;
 mod lifecycle;
+mod limits;
 mod manifest_errors;
 mod outbound_http;
 mod outbound_redis;
