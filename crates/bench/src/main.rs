@@ -172,15 +172,17 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&md, report.markdown()).with_context(|| format!("write {}", md.display()))?;
     std::fs::write(&json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("write {}", json.display()))?;
-    // The README shows `latest-*`: a full run replaces them, a quick one never does.
+    // The README shows `latest-<runtime>-*`: a full run replaces its runtime's, a quick
+    // one never does.
     if !plan.quick {
+        let latest = format!("latest-{runtime}");
         for chart in &report.charts {
-            let latest = chart.replacen(&stem, "latest", 1);
-            std::fs::copy(out_dir.join(chart), out_dir.join(&latest))
-                .with_context(|| format!("copy {chart} to {latest}"))?;
+            let copy = chart.replacen(&stem, &latest, 1);
+            std::fs::copy(out_dir.join(chart), out_dir.join(&copy))
+                .with_context(|| format!("copy {chart} to {copy}"))?;
         }
-        std::fs::copy(&md, out_dir.join("latest.md"))
-            .with_context(|| format!("copy {} to latest.md", md.display()))?;
+        std::fs::copy(&md, out_dir.join(format!("{latest}.md")))
+            .with_context(|| format!("copy {} to {latest}.md", md.display()))?;
     }
     eprintln!(
         "bench: done in {:.0} s; report {} (+ .json, {} charts), {} problem(s)",

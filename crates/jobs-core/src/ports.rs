@@ -197,41 +197,48 @@ impl Random for SystemRandom {
     }
 }
 
-impl<T: KeyValue + ?Sized> KeyValue for &T {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        (**self).get(key)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        (**self).set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), PortError> {
-        (**self).delete(key)
-    }
+/// Forwards every call, the batch ones included (a default would split them up).
+macro_rules! forward_key_value {
+    ($($ty:ty),*) => {$(
+        impl<T: KeyValue + ?Sized> KeyValue for $ty {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+                (**self).get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+                (**self).set(key, value)
+            }
+            fn delete(&self, key: &str) -> Result<(), PortError> {
+                (**self).delete(key)
+            }
+            fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+                (**self).get_many(keys)
+            }
+            fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+                (**self).set_many(pairs)
+            }
+        }
+    )*};
 }
 
-impl<T: Redis + ?Sized> Redis for &T {
-    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
-        (**self).execute(command, args)
-    }
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
-        (**self).publish(channel, payload)
-    }
-    fn connect(&self) -> Result<bool, PortError> {
-        (**self).connect()
-    }
+forward_key_value!(&T, std::rc::Rc<T>);
+
+macro_rules! forward_redis {
+    ($($ty:ty),*) => {$(
+        impl<T: Redis + ?Sized> Redis for $ty {
+            fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
+                (**self).execute(command, args)
+            }
+            fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
+                (**self).publish(channel, payload)
+            }
+            fn connect(&self) -> Result<bool, PortError> {
+                (**self).connect()
+            }
+        }
+    )*};
 }
 
-impl<T: Redis + ?Sized> Redis for std::rc::Rc<T> {
-    fn execute(&self, command: &str, args: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
-        (**self).execute(command, args)
-    }
-    fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
-        (**self).publish(channel, payload)
-    }
-    fn connect(&self) -> Result<bool, PortError> {
-        (**self).connect()
-    }
-}
+forward_redis!(&T, std::rc::Rc<T>);
 
 #[cfg(test)]
 mod tests {
