@@ -17,6 +17,8 @@
 //! - [`deployments`]: the store on SQLite, and the hosted-cloud manifest driven by
 //!   drain calls.
 //! - [`outage`]: Redis down at submit: `503`, and nothing half-written.
+//! - [`hostile`]: callback URLs into the deployment, image bombs, a 128 MiB worker,
+//!   no storage key in what a client reads.
 //! - [`health`]: `/healthz` and `/stats`.
 
 mod bad_input;
@@ -24,6 +26,7 @@ mod caching;
 mod cancel;
 mod deployments;
 mod health;
+mod hostile;
 mod idempotency;
 mod kinds;
 mod listing;

@@ -37,6 +37,9 @@ pub struct AppSpec {
     pub manifest: Option<&'static str>,
     /// Where the key-value store lives.
     pub store: Store,
+    /// `max_instance_memory` in the runtime config: how far one instance's memory may
+    /// grow, in bytes (a hosted Spin platform gives 128 MiB).
+    pub max_instance_memory: Option<usize>,
 }
 
 /// The key-value store of a test's app, chosen by the runtime config file.
@@ -106,7 +109,11 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
             config_dir.path().join("key_value.db").display()
         ),
     };
-    std::fs::write(&runtime_config, store_config).expect("write the runtime config");
+    let limits = spec
+        .max_instance_memory
+        .map(|bytes| format!("max_instance_memory = {bytes}\n"))
+        .unwrap_or_default();
+    std::fs::write(&runtime_config, limits + &store_config).expect("write the runtime config");
 
     let mut variables = vec![("redis_address".to_owned(), redis.url())];
     variables.extend(

@@ -11,8 +11,8 @@ use crate::job::{JobId, Status};
 use crate::kind::Counter;
 use crate::ports::{Clock, KeyValue, PortError, Random};
 use crate::queue::{
-    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
-    IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
+    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -280,12 +280,25 @@ impl State {
     }
 }
 
+/// How the next [`Queue::submit`] of a [`MemoryQueue`] goes wrong, for tests of what the
+/// intake does when it cannot tell whether a submit took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitFault {
+    /// It fails without taking effect.
+    Refused,
+    /// It takes effect, but its reply is lost.
+    ReplyLost,
+    /// It takes effect, its reply is lost, and the queue is down from then on.
+    ReplyLostThenDown,
+}
+
 /// An in-memory [`Queue`] with the semantics of the Lua scripts. Clones share one state.
 #[derive(Debug, Clone)]
 pub struct MemoryQueue {
     state: Arc<Mutex<State>>,
     clock: ManualClock,
     down: Arc<AtomicBool>,
+    submit_fault: Arc<Mutex<Option<SubmitFault>>>,
     /// Operations run, each one Redis round trip in [`crate::queue::RedisQueue`].
     calls: Arc<AtomicU64>,
 }
@@ -297,8 +310,14 @@ impl MemoryQueue {
             state: Arc::default(),
             clock,
             down: Arc::default(),
+            submit_fault: Arc::default(),
             calls: Arc::default(),
         }
+    }
+
+    /// Make the next submit go wrong as `fault` says.
+    pub fn fault_next_submit(&self, fault: SubmitFault) {
+        *lock(&self.submit_fault) = Some(fault);
     }
 
     /// Make every call fail with [`PortError::Unavailable`] (or work again).
@@ -330,9 +349,11 @@ impl MemoryQueue {
     }
 }
 
-impl Queue for MemoryQueue {
-    fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
+impl MemoryQueue {
+    /// What a submit does when nothing goes wrong.
+    fn submit_now(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
         let mut s = self.state()?;
+
         if let Some(claim) = &job.idempotency {
             let now = self.clock.now_ms();
             match s.idempotency.get(&claim.key) {
@@ -356,24 +377,27 @@ impl Queue for MemoryQueue {
         s.published.push(job.doorbell.clone());
         Ok(SubmitOutcome::Enqueued)
     }
+}
 
-    fn withdraw(
-        &self,
-        id: &JobId,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<(), QueueError> {
-        let mut s = self.state()?;
-        s.forget(id);
-        if let Some(claim) = idempotency {
-            let ours = IdempotencyRecord::encode(id, &claim.fingerprint);
-            if s.idempotency
-                .get(&claim.key)
-                .is_some_and(|(v, _)| *v == ours)
-            {
-                s.idempotency.remove(&claim.key);
-            }
+impl Queue for MemoryQueue {
+    fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
+        let fault = lock(&self.submit_fault).take();
+        if fault == Some(SubmitFault::Refused) {
+            return Err(down().into());
         }
-        Ok(())
+        let outcome = self.submit_now(job)?;
+        match fault {
+            Some(SubmitFault::ReplyLost) => Err(down().into()),
+            Some(SubmitFault::ReplyLostThenDown) => {
+                self.set_down(true);
+                Err(down().into())
+            }
+            _ => Ok(outcome),
+        }
+    }
+
+    fn knows(&self, id: &JobId) -> Result<bool, QueueError> {
+        Ok(self.state()?.all.contains(id))
     }
 
     fn claim(

@@ -170,69 +170,86 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a plain ASCII host (names, IPv4 or a
-/// bracketed IPv6 literal), an optional port, no user info, no spaces or control
-/// characters. Internationalised host names must be given in punycode.
+/// An absolute `http://` or `https://` URL (parsed as browsers parse it, so
+/// `http://2130706433/` is `127.0.0.1`), without credentials, whose host is a public
+/// one: not a loopback, private, link-local, shared, reserved or otherwise internal
+/// address, and not a name that only an internal resolver answers (`localhost`,
+/// `*.local`, `*.internal`, `*.svc`, single labels such as `redis`). A callback goes
+/// out from inside the deployment, so it must not reach what only the deployment can
+/// (a cloud's metadata service, the app's own Redis).
 ///
-/// Where the URL may point (private addresses) is a question for the webhook sender,
-/// not for intake.
-fn check_callback_url(url: &str) -> Result<(), &'static str> {
-    if url.len() > MAX_CALLBACK_URL_LEN {
+/// A public name may still resolve to an internal address; that is checked when the
+/// callback is sent, not here.
+fn check_callback_url(raw: &str) -> Result<(), &'static str> {
+    if raw.len() > MAX_CALLBACK_URL_LEN {
         return Err("must be at most 2048 characters");
     }
-    if !url.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err("must be ASCII without spaces or control characters");
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute http:// or https:// URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an absolute http:// or https:// URL");
     }
-    let lower = url.to_ascii_lowercase();
-    let rest = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| lower.strip_prefix(scheme))
-        .ok_or("must be an absolute http:// or https:// URL")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
+    if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain user info (credentials)");
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (inside, after) = v6.split_once(']').ok_or("has an unclosed IPv6 bracket")?;
-        if inside.is_empty()
-            || !inside
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return Err("has an invalid IPv6 host");
-        }
-        match after {
-            "" => (inside, None),
-            p => (
-                inside,
-                Some(p.strip_prefix(':').ok_or("has junk after the IPv6 host")?),
-            ),
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("must name a host");
+    if url.port() == Some(0) {
+        return Err("has an invalid port");
     }
-    if !authority.starts_with('[')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    {
-        return Err("has an invalid host name");
+    let internal = "must not point at a loopback, private, link-local or other internal address";
+    match url.host() {
+        None => Err("must name a host"),
+        Some(url::Host::Ipv4(ip)) if !is_public_v4(ip) => Err(internal),
+        Some(url::Host::Ipv6(ip)) if !is_public_v6(ip) => Err(internal),
+        Some(url::Host::Domain(name)) if is_internal_name(name) => Err(
+            "must name a public host (not localhost, a single-label name or an internal domain)",
+        ),
+        Some(_) => Ok(()),
     }
-    if let Some(port) = port {
-        let ok = !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u16>().is_ok_and(|p| p > 0);
-        if !ok {
-            return Err("has an invalid port");
-        }
+}
+
+fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0 // "this network"
+        || (a == 100 && (64..128).contains(&b)) // shared address space (carrier NAT)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: std::net::Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
     }
-    Ok(())
+    let first = ip.segments()[0];
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b)) // NAT64, embeds IPv4
+}
+
+fn is_internal_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    !name.contains('.')
+        || [
+            "localhost",
+            "local",
+            "internal",
+            "svc",
+            "lan",
+            "home.arpa",
+            "cluster.local",
+        ]
+        .iter()
+        .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")))
 }
 
 /// The fingerprint idempotency compares: lowercase hex SHA-256 of the body's canonical
@@ -434,7 +451,6 @@ mod tests {
                 r#""callback_url":"https://example.com:99999/""#,
                 "callback_url",
             ),
-            (r#""callback_url":"https://ex_ample.com/""#, "callback_url"),
             (r#""callback_url":"https://[::1/""#, "callback_url"),
             (r#""callback_url":42"#, "callback_url"),
         ];
@@ -453,13 +469,41 @@ mod tests {
     #[test]
     fn ordinary_callback_urls_are_accepted() {
         for url in [
-            "http://localhost/",
-            "http://127.0.0.1:8080/cb",
             "https://hooks.example.com/a/b?c=d#e",
             "HTTPS://Example.COM",
-            "http://[::1]:3000/x",
+            "http://93.184.215.14:8080/cb",
+            "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:3000/x",
+            "https://example.com.:8443/",
         ] {
             assert_eq!(check_callback_url(url), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn callback_urls_that_reach_inside_the_deployment_are_refused() {
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2130706433:6379/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://0.0.0.0/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://localhost:8080/",
+            "http://LOCALHOST./",
+            "http://api.localhost/",
+            "http://redis:6379/",
+            "http://printer.local/",
+            "http://jobs.default.svc.cluster.local/",
+            "http://metadata.google.internal/",
+        ] {
+            assert!(check_callback_url(url).is_err(), "{url} was accepted");
         }
     }
 

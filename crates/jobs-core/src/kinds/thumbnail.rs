@@ -7,7 +7,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde_json::Value;
 
 use super::Fields;
@@ -24,12 +24,26 @@ use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
 /// lossless, the only WebP encoder the `image` crate has).
 ///
 /// Intake checks the magic bytes and decodes the header (format, dimensions up to
-/// 8192 x 8192) but not the pixels, which would put real CPU work on the request path; a
-/// file whose body is corrupt behind a good header fails at run time, permanently.
+/// 8192 x 8192, and pixels that fit [`DECODE_BUDGET`] once decoded) but not the pixels,
+/// which would put real CPU work on the request path; a file whose body is corrupt behind
+/// a good header fails at run time, permanently.
+///
+/// Memory is bounded at both ends. Reading the header may inflate metadata (a PNG's
+/// colour profile is compressed, and a few hundred KiB can inflate to gigabytes), so it
+/// gets [`HEADER_BUDGET`] (the `png` decoder stops inflating a profile there and goes on
+/// without it); decoding gets [`DECODE_BUDGET`], so that one job stays well
+/// under 128 MiB (the memory a hosted Spin instance has): the decoded source, the resized
+/// copy (at most 2048 x 2048), a colour conversion for the encoder and the file.
 pub struct Thumbnail;
 
 /// The largest source image accepted, per side.
 pub const MAX_SOURCE_SIDE: u32 = 8192;
+/// Most bytes the header check may allocate (metadata such as a colour profile).
+pub const HEADER_BUDGET: u64 = 4 << 20;
+/// Most bytes the decoded source may take: 4096 x 4096 RGB, or about 3500 x 3500 RGBA.
+pub const DECODE_BUDGET: u64 = 48 << 20;
+/// Most bytes a filtered resize may use for its intermediate image (see [`shrink`]).
+pub const RESAMPLE_BUDGET: u64 = 16 << 20;
 /// The largest box, per side.
 pub const MAX_BOX_SIDE: u64 = 2048;
 /// JPEG output quality: visually clean at thumbnail sizes, about a third of quality 100.
@@ -82,10 +96,20 @@ struct Params {
     box_size: (u32, u32),
 }
 
+/// The limits of the decode at run time.
 fn limits() -> Limits {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SOURCE_SIDE);
     limits.max_image_height = Some(MAX_SOURCE_SIDE);
+    limits.max_alloc = Some(DECODE_BUDGET);
+    limits
+}
+
+/// The limits of the header check: memory only, so that an oversized image gets the
+/// clearer messages of [`parse`] rather than the decoder's "size exceeds limit".
+fn header_limits() -> Limits {
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(HEADER_BUDGET);
     limits
 }
 
@@ -123,11 +147,22 @@ fn parse(input: &Value) -> Result<Params, InvalidInput> {
             "is not a PNG, JPEG or WebP file (by its first bytes)",
         )
     })?;
-    // Only the header is read here, so no size limit yet: an oversized image gets the
-    // clearer message below rather than the decoder's "size exceeds limit".
-    let (w, h) = reader(&image, source, Limits::default())
-        .into_dimensions()
-        .map_err(|e| InvalidInput::field("image", format!("has an unreadable header ({e})")))?;
+    let header = reader(&image, source, header_limits())
+        .into_decoder()
+        .map_err(|e| match e {
+            image::ImageError::Limits(_) => InvalidInput::field(
+                "image",
+                format!(
+                    "has metadata (such as a colour profile) over {} MiB once inflated",
+                    HEADER_BUDGET >> 20
+                ),
+            ),
+            e => InvalidInput::field("image", format!("has an unreadable header ({e})")),
+        })?;
+    let (w, h) = header.dimensions();
+    let decoded = header.total_bytes();
+    let colour = header.color_type();
+    drop(header);
     if w == 0 || h == 0 {
         return Err(InvalidInput::field("image", "has no pixels"));
     }
@@ -135,6 +170,18 @@ fn parse(input: &Value) -> Result<Params, InvalidInput> {
         return Err(InvalidInput::field(
             "image",
             format!("is {w}x{h}; at most {MAX_SOURCE_SIDE}x{MAX_SOURCE_SIDE} is accepted"),
+        ));
+    }
+    if decoded > DECODE_BUDGET {
+        return Err(InvalidInput::field(
+            "image",
+            format!(
+                "is {w}x{h} {:?}, {} MiB once decoded; at most {} MiB is accepted \
+                 (4096x4096 RGB, or about 3500x3500 RGBA)",
+                colour,
+                decoded.div_ceil(1 << 20),
+                DECODE_BUDGET >> 20
+            ),
         ));
     }
     let target = requested.unwrap_or(match source {
@@ -166,6 +213,26 @@ pub fn fit((w, h): (u32, u32), (bw, bh): (u32, u32)) -> (u32, u32) {
     };
     // Both are at most the box side, itself a u32.
     (nw.max(1) as u32, nh.max(1) as u32)
+}
+
+/// `image` at `(nw, nh)`; the source is dropped as soon as the copy exists, so it and the
+/// encoder's buffers are never alive together.
+///
+/// A filtered resize (triangle) is the better picture, but `image` makes it through an
+/// intermediate of 16 bytes per pixel (source width x target height); past
+/// [`RESAMPLE_BUDGET`], and for reductions of half or more, where area averaging looks
+/// as good and touches each source pixel once, the integer area average is used instead.
+fn shrink(image: DynamicImage, (nw, nh): (u32, u32)) -> DynamicImage {
+    let (w, h) = (image.width(), image.height());
+    if (nw, nh) == (w, h) {
+        return image;
+    }
+    let intermediate = u64::from(w) * u64::from(nh) * 16;
+    if u64::from(nw) * 2 <= u64::from(w) || intermediate > RESAMPLE_BUDGET {
+        image.thumbnail_exact(nw, nh)
+    } else {
+        image.resize_exact(nw, nh, FilterType::Triangle)
+    }
 }
 
 fn encode(image: &DynamicImage, format: Format) -> Result<Vec<u8>, image::ImageError> {
@@ -202,20 +269,13 @@ impl Kind for Thumbnail {
             .map_err(|e| RunError::Permanent(format!("the image could not be decoded: {e}")))?;
         ctx.progress(30, Some("decoded"))?;
 
-        let (nw, nh) = fit(p.source_size, p.box_size);
-        let image = if (nw, nh) == p.source_size {
-            image
-        } else if u64::from(nw) * 2 <= u64::from(p.source_size.0) {
-            // Large reductions: area averaging touches each source pixel once, where a
-            // filter's cost grows with the reduction factor.
-            image.thumbnail_exact(nw, nh)
-        } else {
-            image.resize_exact(nw, nh, FilterType::Triangle)
-        };
+        let image = shrink(image, fit(p.source_size, p.box_size));
         ctx.progress(60, Some("resized"))?;
 
         let bytes = encode(&image, p.target)
             .map_err(|e| RunError::Permanent(format!("the thumbnail could not be encoded: {e}")))?;
+        // Not needed while the result is stored.
+        drop(image);
         ctx.progress(90, Some("encoded"))?;
 
         Ok(Output {
@@ -410,5 +470,65 @@ mod tests {
         assert_eq!(Thumbnail.validate(&i), Ok(()));
         let err = Thumbnail.run(&i, &mut TestContext::new()).unwrap_err();
         assert!(matches!(err, RunError::Permanent(m) if m.contains("decoded")));
+    }
+
+    /// A PNG file made by hand: the header says `w` x `h` of `bit_depth` and
+    /// `colour_type` (PNG's numbers), `extra` chunks follow it, then one tiny IDAT. Enough
+    /// for header checks; the pixels are not there.
+    fn crafted_png(
+        w: u32,
+        h: u32,
+        bit_depth: u8,
+        colour_type: u8,
+        extra: &[(&[u8; 4], Vec<u8>)],
+    ) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(kind);
+            crc.update(data);
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            out.extend_from_slice(&crc.finalize().to_be_bytes());
+        }
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
+        chunk(&mut png, b"IHDR", &ihdr);
+        for (kind, data) in extra {
+            chunk(&mut png, kind, data);
+        }
+        chunk(&mut png, b"IDAT", &zlib(&[0u8; 16], 1));
+        chunk(&mut png, b"IEND", &[]);
+        png
+    }
+
+    /// `times` copies of `block`, zlib-compressed, without holding them all at once.
+    fn zlib(block: &[u8], times: usize) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..times {
+            z.write_all(block).unwrap();
+        }
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn an_image_over_the_decode_budget_is_refused_at_intake_naming_its_size() {
+        // 8192 x 8192 RGBA at 16 bits: 512 MiB once decoded, from a file of a few bytes.
+        let png = crafted_png(8192, 8192, 16, 6, &[]);
+
+        let err = Thumbnail.validate(&input(&png, 100, 100)).unwrap_err();
+
+        assert_eq!(err.field.as_deref(), Some("image"), "{err}");
+        assert!(err.reason.contains("512 MiB once decoded"), "{err}");
+    }
+
+    #[test]
+    fn an_image_at_the_decode_budget_is_accepted() {
+        let png = crafted_png(4096, 4096, 8, 2, &[]);
+        assert_eq!(Thumbnail.validate(&input(&png, 100, 100)), Ok(()));
     }
 }

@@ -29,8 +29,8 @@ pub const CHECKS: &[Check] = &[
         idempotency_claimed_once,
     ),
     (
-        "withdraw undoes a submit and frees its key",
-        withdraw_undoes_submit,
+        "a submitted id is known, a duplicate's is not",
+        knows_what_took_effect,
     ),
     ("an expired lease puts the job back", expired_lease_requeues),
     ("heartbeat, finish and retry check the token", token_checked),
@@ -190,18 +190,21 @@ fn idempotency_claimed_once(q: &dyn Queue) {
     assert_eq!(q.list(None, None, 10).unwrap(), vec![id(1)]);
 }
 
-fn withdraw_undoes_submit(q: &dyn Queue) {
+fn knows_what_took_effect(q: &dyn Queue) {
     let mut job = enqueue(1, 100, 100);
     job.idempotency = Some(idem("k", "fp"));
     q.submit(&job).unwrap();
-    q.withdraw(&id(1), job.idempotency.as_ref()).unwrap();
-    assert_eq!(count(q, Status::Queued), 0);
-    assert!(matches!(claim(q, 100, "a"), Claim::Empty { .. }));
-    assert!(q.list(None, None, 10).unwrap().is_empty());
-    // The key is free again.
-    let mut again = enqueue(2, 100, 100);
-    again.idempotency = Some(idem("k", "fp"));
-    assert_eq!(q.submit(&again).unwrap(), SubmitOutcome::Enqueued);
+    let mut duplicate = enqueue(2, 100, 100);
+    duplicate.idempotency = Some(idem("k", "fp"));
+    assert!(matches!(
+        q.submit(&duplicate).unwrap(),
+        SubmitOutcome::Duplicate(_)
+    ));
+    assert!(q.knows(&id(1)).unwrap());
+    assert!(!q.knows(&id(2)).unwrap(), "a duplicate's id took no effect");
+    assert!(!q.knows(&id(3)).unwrap(), "never submitted");
+    q.forget(&[id(1)]).unwrap();
+    assert!(!q.knows(&id(1)).unwrap(), "forgotten by retention");
 }
 
 fn expired_lease_requeues(q: &dyn Queue) {

@@ -215,13 +215,10 @@ impl QueueStats {
 pub trait Queue {
     /// Claim the idempotency key (if any), enqueue, index as queued, ring the doorbell.
     fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError>;
-    /// Undo a submit whose outcome is unknown (compensation): forget the id and release
-    /// the idempotency key if it still names this job.
-    fn withdraw(
-        &self,
-        id: &JobId,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<(), QueueError>;
+    /// Whether the queue knows `id`: a submit of it took effect (and it has not been
+    /// forgotten since). How the intake learns the outcome of a submit whose reply was
+    /// lost.
+    fn knows(&self, id: &JobId) -> Result<bool, QueueError>;
     /// Move due delayed jobs and expired leases to ready, then lease up to `max` of the
     /// oldest ready jobs to `token` until `lease_until_ms`. `max` 0 does nothing and
     /// answers [`Claim::NOTHING`].

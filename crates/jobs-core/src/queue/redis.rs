@@ -7,8 +7,8 @@
 
 use super::scripts::{self, Script};
 use super::{
-    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
-    IdempotencyRecord, Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
+    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
@@ -239,21 +239,14 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
-    fn withdraw(
-        &self,
-        id: &JobId,
-        idempotency: Option<&IdempotencyClaim>,
-    ) -> Result<(), QueueError> {
-        let idem_key = idempotency.map(|c| keys::idempotency(&self.tenant, &c.key));
-        let idem_value = idempotency
-            .map(|c| IdempotencyRecord::encode(id, &c.fingerprint))
-            .unwrap_or_default();
-        self.eval(
-            &scripts::WITHDRAW,
-            self.keys(idem_key),
-            vec![id.as_str().into(), idem_value.into()],
+    fn knows(&self, id: &JobId) -> Result<bool, QueueError> {
+        // The submit script adds every id to `all` with everything else, atomically.
+        let reply = self.redis.execute(
+            "ZSCORE",
+            &[keys::all(&self.tenant).into(), id.as_str().into()],
         )?;
-        Ok(())
+        // Spin 3.x drops a nil reply entirely, Spin 4.x keeps it: either way, no score.
+        Ok(reply.iter().any(|v| *v != RedisValue::Nil))
     }
 
     fn claim(

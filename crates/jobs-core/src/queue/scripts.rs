@@ -41,8 +41,6 @@ impl Script {
 
 /// Claim the idempotency key, enqueue, index, PUBLISH the doorbell: one round trip.
 pub static SUBMIT: Script = script!("submit");
-/// Undo a submit the intake could not confirm; release its idempotency key.
-pub static WITHDRAW: Script = script!("withdraw");
 /// Housekeeping (due retries, expired leases) then take one job under a lease.
 pub static CLAIM: Script = script!("claim");
 /// Extend a lease the token still owns; report a cancel request.
@@ -67,9 +65,8 @@ pub static LIST: Script = script!("list");
 pub static RING: Script = script!("ring");
 
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 13] = [
+pub static ALL: [&Script; 12] = [
     &SUBMIT,
-    &WITHDRAW,
     &CLAIM,
     &HEARTBEAT,
     &FINISH,

@@ -961,6 +961,9 @@ mod tests {
         assert_eq!(job.status, Status::Failed);
         let error = job.error.unwrap();
         assert!(error.message.contains("is missing"), "{error:?}");
+        // The client reads this: it names the job, not where the store keeps its input.
+        assert!(error.message.contains(id.as_str()), "{error:?}");
+        assert!(!error.message.contains("i:"), "{error:?}");
         assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
     }
 

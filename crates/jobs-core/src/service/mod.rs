@@ -128,8 +128,9 @@ impl Context<'_> {
     }
 
     /// Gives each job whose input is stored apart its input, read in one call. The jobs
-    /// whose input is missing or unreadable come back with the reason; the others are
-    /// ready to run.
+    /// whose input is missing or unreadable come back with the reason, worded for the
+    /// client (it becomes the job's error): it names the job, never a storage key. The
+    /// others are ready to run.
     fn load_inputs(&self, jobs: Vec<Job>) -> Result<(Vec<Job>, Vec<Unrunnable>), StoreError> {
         let keys: Vec<String> = jobs
             .iter()
@@ -139,7 +140,7 @@ impl Context<'_> {
         if keys.is_empty() {
             return Ok((jobs, Vec::new()));
         }
-        let mut values = self.kv.get_many(&keys)?.into_iter().zip(keys);
+        let mut values = self.kv.get_many(&keys)?.into_iter();
         let (mut ready, mut broken) = (Vec::with_capacity(jobs.len()), Vec::new());
         for mut job in jobs {
             if !job.input.is_apart() {
@@ -147,14 +148,20 @@ impl Context<'_> {
                 continue;
             }
             match values.next() {
-                Some((Some(bytes), key)) => match codec::decode_input(&bytes) {
+                Some(Some(bytes)) => match codec::decode_input(&bytes) {
                     Ok(value) => {
                         job.input.load(value);
                         ready.push(job);
                     }
-                    Err(e) => broken.push((job, format!("the input at {key} is unreadable: {e}"))),
+                    Err(e) => {
+                        let why = format!("the stored input of job {} is unreadable: {e}", job.id);
+                        broken.push((job, why));
+                    }
                 },
-                Some((None, key)) => broken.push((job, format!("the input at {key} is missing"))),
+                Some(None) => {
+                    let why = format!("the stored input of job {} is missing", job.id);
+                    broken.push((job, why));
+                }
                 None => broken.push((job, "the input could not be read".to_owned())),
             }
         }

@@ -1,6 +1,8 @@
 //! `POST /jobs`: validate, write the record, run the submit script (idempotency claim,
 //! enqueue, index, doorbell in one round trip). A failure after the record was written is
-//! compensated (record deleted, queue entries withdrawn) so nothing half-written remains.
+//! settled by asking the queue whether the submit took effect: the record is deleted only
+//! when nothing refers to it, so nothing half-written remains and nothing acknowledged
+//! vanishes (docs/architecture.md, step 1).
 //! Idempotency follows the IETF draft "The Idempotency-Key HTTP Header Field".
 
 use super::Context;
@@ -125,14 +127,22 @@ pub fn submit(
                 None => Err(SubmitError::IdempotencyKeyInFlight),
             }
         }
-        Err(e) => {
-            // The script may or may not have run (a lost reply): undo both sides, best
-            // effort. What cannot be undone now is harmless: an orphan id in the queue is
-            // dropped by the worker when it finds no record.
-            ctx.forget_new_job(&job.id);
-            let _ = ctx.queue.withdraw(&job.id, claim.as_ref());
-            Err(SubmitError::Unavailable(StoreError::Queue(e)))
-        }
+        Err(e) => match ctx.queue.knows(&job.id) {
+            // Only the reply was lost: the job is queued, indexed and rung.
+            Ok(true) => Ok(Submitted {
+                job: JobResource::from_job(&job),
+                replayed: false,
+            }),
+            // The script did not run (or found the key taken): nothing refers to the
+            // record, so it goes.
+            Ok(false) => {
+                ctx.forget_new_job(&job.id);
+                Err(SubmitError::Unavailable(StoreError::Queue(e)))
+            }
+            // Unknown: the queue or an idempotency key may name this job (another
+            // request may even have been answered with it), so the record stays.
+            Err(_) => Err(SubmitError::Unavailable(StoreError::Queue(e))),
+        },
     }
 }
 
@@ -140,6 +150,7 @@ pub fn submit(
 mod tests {
     use super::*;
     use crate::job::Status;
+    use crate::memory::SubmitFault;
     use crate::service::testing::World;
     use serde_json::json;
 
@@ -211,12 +222,43 @@ mod tests {
     }
 
     #[test]
-    fn when_the_queue_is_down_the_record_is_removed_and_the_answer_is_unavailable() {
+    fn when_the_submit_did_not_take_effect_the_record_is_removed_and_the_answer_is_unavailable() {
         let w = World::new();
-        w.queue.set_down(true);
+        w.queue.fault_next_submit(SubmitFault::Refused);
         let err = submit(&w.ctx(), &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
         assert!(matches!(err, SubmitError::Unavailable(_)));
         assert!(w.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn a_submit_that_took_effect_with_its_reply_lost_is_accepted() {
+        let w = World::new();
+        w.queue.fault_next_submit(SubmitFault::ReplyLost);
+
+        let s = submit(&w.ctx(), &body(json!({"kind": "echo", "input": {}})), None).unwrap();
+
+        assert!(!s.replayed);
+        assert_eq!(w.job(&s.job.id).status, Status::Queued);
+        assert_eq!(w.queue.indexed_status(&s.job.id), Some(Status::Queued));
+    }
+
+    #[test]
+    fn a_record_the_queue_may_refer_to_is_kept_and_a_retry_with_the_key_gets_that_job() {
+        // R1's script takes effect (key k names its job X), the reply is lost and Redis
+        // goes down before R1 can ask: R1 answers 503, but must not delete X's record,
+        // which the key names (and which another request may already have been given).
+        let w = World::new();
+        let b = body(json!({"kind": "echo", "input": {"a": 1}}));
+        w.queue.fault_next_submit(SubmitFault::ReplyLostThenDown);
+
+        let first = submit(&w.ctx(), &b, Some("k")).unwrap_err();
+        w.queue.set_down(false);
+        let retry = submit(&w.ctx(), &b, Some("k")).unwrap();
+
+        assert!(matches!(first, SubmitError::Unavailable(_)), "{first:?}");
+        assert!(retry.replayed);
+        assert_eq!(w.job(&retry.job.id).status, Status::Queued);
+        assert_eq!(w.queue.indexed_status(&retry.job.id), Some(Status::Queued));
     }
 
     #[test]

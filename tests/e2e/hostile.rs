@@ -1,0 +1,154 @@
+//! Hostile inputs: bounded in time and memory before they are trusted. A callback URL
+//! that reaches inside the deployment is refused; an image whose metadata inflates to
+//! hundreds of MiB, or whose pixels would, is refused at submit without the runtime
+//! growing; the largest image accepted runs within a hosted platform's 128 MiB; and no
+//! detail a client reads names a storage key.
+
+use e2e::{AppSpec, JOB_TIMEOUT, inputs, spawn_app, spawn_app_with_spec};
+use serde_json::json;
+
+/// What the runtime may hold at its peak while refusing hostile images (issue: under
+/// 256 MiB whatever is sent within `max_body_bytes`).
+const RUNTIME_RSS_LIMIT: u64 = 256 << 20;
+
+#[test]
+fn a_callback_url_that_reaches_inside_the_deployment_is_a_422_naming_the_field() {
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    let replies: Vec<_> = [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2130706433:6379/",
+        "http://[::1]:6379/",
+        "http://localhost:3000/",
+        "gopher://example.com/",
+    ]
+    .into_iter()
+    .map(|url| {
+        app.submit(&inputs::with(
+            inputs::echo(json!({})),
+            json!({ "callback_url": url }),
+        ))
+    })
+    .collect();
+
+    for reply in &replies {
+        let problem = reply.expect_problem_type(422, "invalid-input");
+        assert!(problem.detail.contains("callback_url"), "{reply}");
+    }
+    assert_eq!(app.snapshot(), before, "refused submissions store nothing");
+}
+
+#[test]
+fn a_png_whose_profile_inflates_to_500_mib_costs_the_intake_no_more_than_a_few_mib() {
+    // The intake alone: its memory is what is measured.
+    let app = spawn_app_with_spec(AppSpec {
+        component_ids: vec!["intake".to_owned()],
+        ..AppSpec::default()
+    });
+    // About 500 KiB of file; 500 MiB once its colour profile is inflated. Another copy
+    // claims to be 9000 pixels wide, so it is refused after the header is read.
+    let bomb = inputs::png_with_inflating_profile(8, 500 << 20);
+    let wide_bomb = inputs::png_with_inflating_profile(9000, 500 << 20);
+
+    let replies: Vec<_> = (0..3)
+        .map(|_| app.submit(&inputs::thumbnail(&bomb, 4, 4)))
+        .collect();
+    let wide = app.submit(&inputs::thumbnail(&wide_bomb, 4, 4));
+
+    // The profile is read at most a few MiB deep and then left out: the file is an
+    // ordinary 8 x 8 image after that.
+    for reply in &replies {
+        reply.expect_status(202);
+    }
+    let problem = wide.expect_problem_type(422, "invalid-input");
+    assert!(problem.detail.contains("9000x8"), "{wide}");
+    let peak = app.app.peak_rss_bytes();
+    assert!(
+        peak < RUNTIME_RSS_LIMIT,
+        "the runtime's peak RSS reached {} MiB",
+        peak >> 20
+    );
+}
+
+#[test]
+fn an_image_too_large_to_decode_within_budget_is_a_422_naming_its_size() {
+    let app = spawn_app();
+    // 8192 x 8192 RGBA at 16 bits per channel: 512 MiB once decoded.
+    let huge = inputs::crafted_png(8192, 8192, 16, 6, &[]);
+
+    let reply = app.submit(&inputs::thumbnail(&huge, 100, 100));
+
+    let problem = reply.expect_problem_type(422, "invalid-input");
+    assert!(problem.detail.contains("512 MiB once decoded"), "{reply}");
+}
+
+#[test]
+fn the_largest_images_accepted_are_thumbnailed_within_a_128_mib_instance() {
+    // A hosted Spin platform gives an instance 128 MiB; the worker must fit.
+    let app = spawn_app_with_spec(AppSpec {
+        max_instance_memory: Some(128 << 20),
+        ..AppSpec::default()
+    });
+    let rgb = inputs::flat_png(4096, 4096, image::ColorType::Rgb8);
+    let rgba16 = inputs::flat_png(2500, 2500, image::ColorType::Rgba16);
+
+    let jobs: Vec<_> = [&rgb, &rgba16]
+        .iter()
+        .map(|png| app.submit_ok(&inputs::thumbnail(png, 2048, 2048)))
+        .collect();
+    let done: Vec<_> = jobs
+        .iter()
+        .map(|job| app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT * 2))
+        .collect();
+
+    for job in &done {
+        assert_eq!(
+            job.attempts, 1,
+            "no attempt ran out of memory: {}",
+            job.json
+        );
+        let result = app.get_result(&job.id);
+        result.expect_status(200);
+        let thumb = image::load_from_memory(&result.body).expect("a PNG");
+        assert_eq!((thumb.width(), thumb.height()), (2048, 2048));
+    }
+}
+
+#[test]
+fn a_job_whose_stored_input_vanished_fails_naming_the_job_not_a_storage_key() {
+    // The intake alone, so the job waits while its input (stored apart: over 8 KiB)
+    // is deleted behind the app's back; then a worker runs it.
+    let app = spawn_app_with_spec(AppSpec {
+        component_ids: vec!["intake".to_owned()],
+        ..AppSpec::default()
+    });
+    let job = app.submit_ok(&inputs::echo(json!({ "text": "x".repeat(20_000) })));
+    let input_keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("i:*{}*", job.id))
+        .query(&mut app.redis.connection())
+        .expect("KEYS");
+    assert_eq!(
+        input_keys.len(),
+        1,
+        "the input is stored apart: {input_keys:?}"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&input_keys)
+        .query(&mut app.redis.connection())
+        .expect("DEL");
+
+    let _worker = app.start_worker();
+    let failed = app.wait_for_status(&job.id, "failed", JOB_TIMEOUT);
+
+    let message = failed.json["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains(&job.id), "{}", failed.json);
+    assert!(
+        !message.contains(&input_keys[0]),
+        "a storage key leaked: {}",
+        failed.json
+    );
+}
