@@ -20,6 +20,8 @@
 //!
 //! Contents:
 //! - [`crash`]: a worker killed mid-job; the job finishes on a new one, with 2 attempts.
+//! - [`delayed`]: a delayed job starts on time with nobody polling, on one worker and on
+//!   three.
 //! - [`lost_doorbell`]: jobs submitted while no worker listens run once one starts.
 //! - [`replicas`]: three workers share the queue: every job runs exactly once, and with
 //!   a worker killed twice, each job's executions equal its attempts.
@@ -32,6 +34,7 @@
 
 mod common;
 mod crash;
+mod delayed;
 mod drain_endpoint;
 mod lost_doorbell;
 mod redis_restart;

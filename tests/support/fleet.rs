@@ -120,6 +120,24 @@ impl TestApp {
         })
     }
 
+    /// The status index of job `id`, read from Redis (`s:{status}`), not through the
+    /// API: for tests where nobody may poll, since a poll of a late job rings the
+    /// doorbell itself.
+    pub fn indexed_status(&self, id: &str) -> Option<String> {
+        let mut con = self.redis.connection();
+        ["queued", "running", "succeeded", "failed", "cancelled"]
+            .into_iter()
+            .find(|status| {
+                let score: Option<f64> = redis::cmd("ZSCORE")
+                    .arg(format!("{TENANT_PREFIX}s:{status}"))
+                    .arg(id)
+                    .query(&mut con)
+                    .expect("ZSCORE on the test's Redis");
+                score.is_some()
+            })
+            .map(str::to_owned)
+    }
+
     /// Counts per status from `GET /stats` (`counts.{status}`), 0 when absent.
     #[track_caller]
     pub fn status_counts(&self) -> BTreeMap<String, u64> {

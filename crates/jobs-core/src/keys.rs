@@ -83,6 +83,12 @@ pub fn rung(tenant: &Tenant) -> String {
     redis(tenant, "rung")
 }
 
+/// Redis STRING with an expiry: the token of the worker that keeps the watch for work
+/// due later (see `Queue::watch`).
+pub fn watch(tenant: &Tenant) -> String {
+    redis(tenant, "watch")
+}
+
 /// Redis STRING (an integer): a counter of the test-only `count` kind, e.g. `total`.
 pub fn counter(tenant: &Tenant, name: &str) -> String {
     redis(tenant, &format!("count:{name}"))

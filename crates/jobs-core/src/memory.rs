@@ -169,6 +169,8 @@ struct State {
     /// key → (value, expires at ms)
     idempotency: HashMap<String, (String, u64)>,
     rung_until: u64,
+    /// The watch: its token and when it lapses.
+    watch: Option<(String, u64)>,
     published: Vec<Doorbell>,
 }
 
@@ -581,6 +583,19 @@ impl Queue for MemoryQueue {
         }
         s.rung_until = now + window_ms.max(1);
         s.published.push(doorbell.clone());
+        Ok(true)
+    }
+
+    fn watch(&self, token: &str, ttl_ms: u64) -> Result<bool, QueueError> {
+        let mut s = self.state()?;
+        let now = self.clock.now_ms();
+        if let Some((holder, until)) = &s.watch
+            && *until > now
+            && holder != token
+        {
+            return Ok(false);
+        }
+        s.watch = Some((token.to_owned(), now + ttl_ms.max(1)));
         Ok(true)
     }
 

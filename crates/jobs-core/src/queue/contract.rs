@@ -32,6 +32,7 @@ pub const CHECKS: &[Check] = &[
         "a submitted id is known, a duplicate's is not",
         knows_what_took_effect,
     ),
+    ("one token at a time holds the watch", one_watch_at_a_time),
     ("an expired lease puts the job back", expired_lease_requeues),
     ("heartbeat, finish and retry check the token", token_checked),
     (
@@ -205,6 +206,12 @@ fn knows_what_took_effect(q: &dyn Queue) {
     assert!(!q.knows(&id(3)).unwrap(), "never submitted");
     q.forget(&[id(1)]).unwrap();
     assert!(!q.knows(&id(1)).unwrap(), "forgotten by retention");
+}
+
+fn one_watch_at_a_time(q: &dyn Queue) {
+    assert!(q.watch("w1", 60_000).unwrap(), "a free watch is taken");
+    assert!(q.watch("w1", 60_000).unwrap(), "its holder keeps it");
+    assert!(!q.watch("w2", 60_000).unwrap(), "another token is refused");
 }
 
 fn expired_lease_requeues(q: &dyn Queue) {

@@ -297,6 +297,9 @@ pub trait Queue {
     ) -> Result<Vec<JobId>, QueueError>;
     /// Ring the doorbell unless it was rung in the last `window_ms`. True when rung.
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError>;
+    /// Take (or keep) the watch for work due later for `ttl_ms`: true when `token` holds
+    /// it now. One worker at a time keeps the watch, so the others can stop.
+    fn watch(&self, token: &str, ttl_ms: u64) -> Result<bool, QueueError>;
     /// Check that the queue's backend answers.
     fn ping(&self) -> Result<(), QueueError>;
 }

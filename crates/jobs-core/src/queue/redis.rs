@@ -474,6 +474,19 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
+    fn watch(&self, token: &str, ttl_ms: u64) -> Result<bool, QueueError> {
+        let reply = self.eval(
+            &scripts::WATCH,
+            self.keys(Some(keys::watch(&self.tenant))),
+            vec![token.into(), int_param(ttl_ms.max(1))],
+        )?;
+        match int(reply.first()) {
+            Some(1) => Ok(true),
+            Some(0) => Ok(false),
+            _ => Err(unexpected("watch", &reply)),
+        }
+    }
+
     fn ping(&self) -> Result<(), QueueError> {
         self.redis.execute("PING", &[])?;
         Ok(())

@@ -64,8 +64,11 @@ pub static LIST: Script = script!("list");
 /// Ring the doorbell unless it was rung within a window.
 pub static RING: Script = script!("ring");
 
+/// Take or keep the watch for work due later (one worker at a time).
+pub static WATCH: Script = script!("watch");
+
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 12] = [
+pub static ALL: [&Script; 13] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -78,6 +81,7 @@ pub static ALL: [&Script; 12] = [
     &FORGET,
     &LIST,
     &RING,
+    &WATCH,
 ];
 
 #[cfg(test)]

@@ -28,8 +28,12 @@ use crate::kind::{Cancelled, Counter, Output, RunContext, RunError};
 use crate::queue::{Claim, ClaimedJob, Finish, Heartbeat, Ownership, RetryOutcome};
 use crate::retry::RetryPolicy;
 
-/// Longest wait between claims while waiting for a delayed job.
+/// Longest wait between claims while waiting for a delayed job due within the budget.
 pub const POLL_MS: u64 = 100;
+/// How often the worker that keeps the watch for work due after its budget claims again:
+/// while it watches, the doorbell messages of new submissions wait in its subscription,
+/// so this bounds what they wait (other workers get them at once).
+pub const WATCH_POLL_MS: u64 = 20;
 /// Progress is written (and the lease extended) at most this often.
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Finished jobs deleted per drain at most (retention).
@@ -82,8 +86,25 @@ pub struct DrainReport {
     pub error: Option<String>,
 }
 
-/// Drain the queue for at most `budget_ms` (at least one claim is always made).
+/// Drain the queue for at most `budget_ms` (at least one claim is always made), as a
+/// worker woken by the doorbell does: when work becomes due only after the budget (a
+/// delay, a retry's backoff), this worker keeps the watch for it unless another one does
+/// (see [`WATCH_POLL_MS`]).
 pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
+    drain_with(ctx, budget_ms, Watch::Keep)
+}
+
+/// Whether a drain keeps the watch for work due after its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// A worker: nothing else will ring when delayed work becomes due.
+    Keep,
+    /// `POST /internal/drain`: the scheduler that calls it is the timer.
+    Leave,
+}
+
+/// [`drain`], saying whether to keep the watch.
+pub fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> DrainReport {
     let start = ctx.now();
     let deadline = start.saturating_add(budget_ms);
     let mut report = DrainReport::default();
@@ -92,6 +113,8 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     let mut more_to_sweep = sweep(ctx, &mut report, start.saturating_add(budget_ms / 3));
 
     let mut ring_for_due = false;
+    let watch_token = ctx.random.token();
+    let mut watching = false;
     // The queue-side finishes of the last batch, sent with the next claim when the loop
     // goes on (one round trip for both), alone when it stops.
     let mut pending: Vec<Pending> = Vec::new();
@@ -155,10 +178,31 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
                             .sleep_ms(wait.min(deadline.saturating_sub(now)).max(1));
                         continue;
                     }
+                    // Work due after this drain's deadline needs a doorbell then, and none
+                    // comes by itself while nobody submits or polls. One worker keeps the
+                    // watch: it waits out its budget, claiming every WATCH_POLL_MS, and
+                    // rings again at the end; the others stop.
+                    _ if next_due_ms.is_some()
+                        && watch == Watch::Keep
+                        && now < deadline
+                        && keeps_watch(ctx, &watch_token, deadline - now, &mut report) =>
+                    {
+                        watching = true;
+                        ctx.clock
+                            .sleep_ms(WATCH_POLL_MS.min(deadline.saturating_sub(now)).max(1));
+                        continue;
+                    }
                     _ => {
-                        ring_for_due = next_due_ms
-                            .is_some_and(|at| at < deadline.saturating_add(budget_ms.max(POLL_MS)));
-                        report.stop = Stop::Empty;
+                        if watching && next_due_ms.is_some() {
+                            // Out of budget with the due work still ahead: ring for it.
+                            report.stop = Stop::Budget;
+                        } else {
+                            ring_for_due = watch == Watch::Leave
+                                && next_due_ms.is_some_and(|at| {
+                                    at < deadline.saturating_add(budget_ms.max(POLL_MS))
+                                });
+                            report.stop = Stop::Empty;
+                        }
                         break;
                     }
                 }
@@ -188,6 +232,19 @@ pub fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report
+}
+
+/// Whether this drain holds the watch (taking it if it is free) until `ttl_ms` from now:
+/// it lapses at the drain's deadline, so the next drain, started by this one's ring, can
+/// take it. A failure to ask only means no watch.
+fn keeps_watch(ctx: &Context<'_>, token: &str, ttl_ms: u64, report: &mut DrainReport) -> bool {
+    match ctx.queue.watch(token, ttl_ms) {
+        Ok(held) => held,
+        Err(e) => {
+            report.warnings.push(format!("watch for delayed work: {e}"));
+            false
+        }
+    }
 }
 
 /// Finish `pending` (emptied) and claim up to `max` jobs in one round trip, counting the
@@ -965,6 +1022,66 @@ mod tests {
         assert!(error.message.contains(id.as_str()), "{error:?}");
         assert!(!error.message.contains("i:"), "{error:?}");
         assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
+    }
+
+    #[test]
+    fn work_due_after_the_budget_is_watched_for_and_rung_for_at_the_end() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 3_000}));
+
+        let first = drain(&w.ctx(), 2_000);
+        let second = drain(&w.ctx(), 2_000);
+
+        // The first drain waits out its budget (nothing is due) and rings again; the
+        // drain that ring starts finds the job due within its own budget and runs it.
+        assert_eq!(
+            (first.claimed, first.stop, first.rang_again),
+            (0, Stop::Budget, true),
+            "{first:?}"
+        );
+        assert_eq!(
+            w.queue.published().len(),
+            2,
+            "the submit's ring and the watch's"
+        );
+        assert_eq!((second.claimed, second.succeeded), (1, 1), "{second:?}");
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+    }
+
+    #[test]
+    fn only_one_worker_keeps_the_watch() {
+        use crate::ports::Clock;
+        use crate::queue::Queue;
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 3_000}));
+        assert!(w.queue.watch("another-worker", 60_000).unwrap());
+        let start = w.clock.now_ms();
+
+        let report = drain(&w.ctx(), 2_000);
+
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (0, Stop::Empty, false),
+            "{report:?}"
+        );
+        assert_eq!(w.clock.now_ms(), start, "it stopped at once");
+    }
+
+    #[test]
+    fn the_drain_route_leaves_the_watch_to_its_scheduler() {
+        use crate::ports::Clock;
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 60_000}));
+        let start = w.clock.now_ms();
+
+        let report = drain_with(&w.ctx(), 2_000, Watch::Leave);
+
+        assert_eq!(
+            (report.claimed, report.stop),
+            (0, Stop::Empty),
+            "{report:?}"
+        );
+        assert_eq!(w.clock.now_ms(), start, "it stopped at once");
     }
 
     #[test]

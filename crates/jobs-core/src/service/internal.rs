@@ -10,7 +10,7 @@
 use sha2::{Digest, Sha256};
 
 use super::Context;
-use super::drain::{DrainReport, Stop, drain};
+use super::drain::{DrainReport, Stop, Watch, drain_with};
 use super::error::DrainError;
 
 /// Whether the raw `Authorization` header value carries the configured drain token.
@@ -29,7 +29,8 @@ pub fn drain_allowed(ctx: &Context<'_>, authorization: Option<&str>) -> bool {
 /// returns what it did. A drain stopped by a store or queue failure is an error (the
 /// caller should try again later); jobs it finished before stay finished.
 pub fn drain_now(ctx: &Context<'_>) -> Result<DrainReport, DrainError> {
-    let report = drain(ctx, ctx.settings.drain_budget_ms);
+    // The scheduler is the timer here: a drain route does not wait for delayed work.
+    let report = drain_with(ctx, ctx.settings.drain_budget_ms, Watch::Leave);
     if report.stop == Stop::Failed {
         return Err(DrainError::Stopped(report));
     }
