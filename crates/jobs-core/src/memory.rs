@@ -434,6 +434,25 @@ impl Queue for MemoryQueue {
         })
     }
 
+    fn renew(
+        &self,
+        token: &str,
+        ids: &[JobId],
+        lease_until_ms: u64,
+    ) -> Result<Vec<bool>, QueueError> {
+        let mut s = self.state()?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let owned = s.owns(id, token);
+                if owned {
+                    s.leases.insert(*id, lease_until_ms);
+                }
+                owned
+            })
+            .collect())
+    }
+
     fn finish(
         &self,
         id: &JobId,

@@ -33,6 +33,10 @@ pub const CHECKS: &[Check] = &[
         knows_what_took_effect,
     ),
     ("one token at a time holds the watch", one_watch_at_a_time),
+    (
+        "renew extends and reports only the leases the token owns",
+        renew_reports_ownership,
+    ),
     ("an expired lease puts the job back", expired_lease_requeues),
     ("heartbeat, finish and retry check the token", token_checked),
     (
@@ -212,6 +216,23 @@ fn one_watch_at_a_time(q: &dyn Queue) {
     assert!(q.watch("w1", 60_000).unwrap(), "a free watch is taken");
     assert!(q.watch("w1", 60_000).unwrap(), "its holder keeps it");
     assert!(!q.watch("w2", 60_000).unwrap(), "another token is refused");
+}
+
+fn renew_reports_ownership(q: &dyn Queue) {
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    assert_eq!(claimed(q, 100, "w1"), id(1)); // lease until 1_100
+    assert_eq!(claimed(q, 100, "w2"), id(2));
+    assert_eq!(
+        q.renew("w1", &[id(1), id(2), id(3)], 5_000).unwrap(),
+        vec![true, false, false]
+    );
+    // Extended: nothing has expired at 4_999 but job 2 (w2's lease ran out at 1_100);
+    // at 5_000 job 1's lease is gone too, and w1 owns nothing any more.
+    assert_eq!(claimed(q, 4_999, "w3"), id(2));
+    assert_eq!(claimed(q, 5_000, "w3"), id(1));
+    assert_eq!(q.renew("w1", &[id(1)], 9_000).unwrap(), vec![false]);
+    assert!(q.renew("w1", &[], 9_000).unwrap().is_empty());
 }
 
 fn expired_lease_requeues(q: &dyn Queue) {

@@ -238,6 +238,15 @@ pub trait Queue {
     ) -> Result<Heartbeat, QueueError> {
         self.heartbeat_batch(id, token, lease_until_ms, &[])
     }
+    /// Extend the leases of those of `ids` that `token` still owns to `lease_until_ms`,
+    /// and say which it owns, in order. How a worker makes sure, before it writes the
+    /// outcomes it kept back, that each job is still its own.
+    fn renew(
+        &self,
+        token: &str,
+        ids: &[JobId],
+        lease_until_ms: u64,
+    ) -> Result<Vec<bool>, QueueError>;
     /// [`Queue::heartbeat`] for `id`, also extending the leases of `others` (the rest of
     /// the caller's batch) that `token` still owns: jobs waiting behind a slow one keep
     /// their leases while it runs.

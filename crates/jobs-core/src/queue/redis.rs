@@ -291,6 +291,31 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
+    fn renew(
+        &self,
+        token: &str,
+        ids: &[JobId],
+        lease_until_ms: u64,
+    ) -> Result<Vec<bool>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec![token.into(), int_param(lease_until_ms)];
+        args.extend(ids.iter().map(|id| id.as_str().into()));
+        let reply = self.eval(&scripts::RENEW, self.keys(None), args)?;
+        if reply.len() != ids.len() {
+            return Err(unexpected("renew", &reply));
+        }
+        reply
+            .iter()
+            .map(|v| match v.to_int() {
+                Some(1) => Ok(true),
+                Some(0) => Ok(false),
+                _ => Err(unexpected("renew", &reply)),
+            })
+            .collect()
+    }
+
     fn finish(
         &self,
         id: &JobId,

@@ -64,11 +64,13 @@ pub static LIST: Script = script!("list");
 /// Ring the doorbell unless it was rung within a window.
 pub static RING: Script = script!("ring");
 
+/// Extend the leases a token still owns and say which (before kept-back writes).
+pub static RENEW: Script = script!("renew");
 /// Take or keep the watch for work due later (one worker at a time).
 pub static WATCH: Script = script!("watch");
 
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 13] = [
+pub static ALL: [&Script; 14] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -82,6 +84,7 @@ pub static ALL: [&Script; 13] = [
     &LIST,
     &RING,
     &WATCH,
+    &RENEW,
 ];
 
 #[cfg(test)]

@@ -385,8 +385,64 @@ impl Pending {
     }
 }
 
-/// Final records waiting to be written together: (key, encoded record).
-type Finals = Vec<(String, Vec<u8>)>;
+/// Final records waiting to be written together: (job, key, encoded record).
+type Finals = Vec<(JobId, String, Vec<u8>)>;
+
+/// The lease a batch was claimed under: one token, and one deadline for every job of the
+/// batch still held (claims and heartbeats set them all alike). The one place that says
+/// whether a job is still this worker's; every write of a job's state asks it first.
+struct Lease<'a> {
+    token: &'a str,
+    /// Every id of the batch: a heartbeat extends all their leases.
+    ids: &'a [JobId],
+    /// When the lease ends unless extended: the claim's deadline, moved on by every
+    /// heartbeat or renewal that found it held.
+    until: std::cell::Cell<u64>,
+    lease_ms: u64,
+}
+
+impl<'a> Lease<'a> {
+    fn new(token: &'a str, ids: &'a [JobId], until: u64, lease_ms: u64) -> Self {
+        Lease {
+            token,
+            ids,
+            until: std::cell::Cell::new(until),
+            lease_ms,
+        }
+    }
+
+    /// Held for sure, without asking: a lease changes hands only when a claim finds it
+    /// past its deadline, and at least half a lease is left for the writes that follow.
+    fn surely_held(&self, now: u64) -> bool {
+        self.until.get().saturating_sub(now) > self.lease_ms / 2
+    }
+
+    /// Heartbeat for `id`, extending the leases of the whole batch where still held; the
+    /// deadline moves on when `id`'s is.
+    fn heartbeat(&self, ctx: &Context<'_>, id: &JobId) -> Result<Heartbeat, StoreError> {
+        let until = ctx.now().saturating_add(self.lease_ms);
+        let beat = ctx.queue.heartbeat_batch(id, self.token, until, self.ids)?;
+        if matches!(beat, Heartbeat::Owned { .. }) {
+            self.until.set(until);
+        }
+        Ok(beat)
+    }
+
+    /// Which of `ids` are still held, in order: all of them while the lease is surely
+    /// held, else as Redis says (renewing those held).
+    fn still_held(&self, ctx: &Context<'_>, ids: &[JobId]) -> Result<Vec<bool>, StoreError> {
+        let now = ctx.now();
+        if self.surely_held(now) {
+            return Ok(vec![true; ids.len()]);
+        }
+        let until = now.saturating_add(self.lease_ms);
+        let held = ctx.queue.renew(self.token, ids, until)?;
+        if held.iter().any(|h| *h) {
+            self.until.set(until);
+        }
+        Ok(held)
+    }
+}
 
 /// Run one claimed batch: read the records in one call, mark every job about to run as
 /// running in one write (so each attempt is counted before anything runs), run the jobs
@@ -401,10 +457,9 @@ fn run_batch(
     report: &mut DrainReport,
 ) -> Result<(Vec<Pending>, u64), StoreError> {
     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let lease = Lease::new(token, &ids, lease_until, ctx.settings.lease_ms);
     let batch = Batch {
-        token,
-        lease_until,
-        ids: &ids,
+        lease: &lease,
         started: ctx.now(),
     };
     let mut finals = Finals::new();
@@ -419,19 +474,15 @@ fn run_batch(
         (&mut pending, &mut run_ms),
     );
     // Outcomes already reached are written even when a later job failed the batch.
-    let flushed = flush(ctx, &mut finals);
+    let flushed = flush(ctx, &mut finals, &lease);
     outcome.and(flushed).map(|()| (pending, run_ms))
 }
 
 /// What every job of one claimed batch shares.
 #[derive(Clone, Copy)]
 struct Batch<'a> {
-    /// The lease token of the whole batch.
-    token: &'a str,
-    /// The lease deadline the claim asked for.
-    lease_until: u64,
-    /// Every id of the batch: a heartbeat extends all their leases.
-    ids: &'a [JobId],
+    /// Its lease, one for all its jobs.
+    lease: &'a Lease<'a>,
     /// When the batch was claimed.
     started: u64,
 }
@@ -449,7 +500,6 @@ impl<'a> Batch<'a> {
         Worker {
             ctx,
             batch: self,
-            lease_until: self.lease_until,
             report,
             finals,
         }
@@ -464,8 +514,8 @@ fn run_batch_into(
     finals: &mut Finals,
     (pending, run_ms): (&mut Vec<Pending>, &mut u64),
 ) -> Result<(), StoreError> {
-    let token = batch.token;
-    let records = ctx.load_jobs(batch.ids)?;
+    let token = batch.lease.token;
+    let records = ctx.load_jobs(batch.lease.ids)?;
     let mut to_run = Vec::with_capacity(jobs.len());
     for (claimed, record) in jobs.iter().zip(records) {
         let id = claimed.id;
@@ -513,26 +563,43 @@ fn run_batch_into(
         let worker = batch.worker(ctx, report, finals);
         pending.extend(worker.fail_now(job, ErrorInfo::internal(why)));
     }
+    // Still ours after the reads? (Surely, unless they took half a lease.)
+    let ids: Vec<JobId> = to_run.iter().map(|job| job.id).collect();
+    let held = batch.lease.still_held(ctx, &ids)?;
+    let mut to_run: Vec<Job> = to_run
+        .into_iter()
+        .zip(held)
+        .filter_map(|(job, held)| held.then_some(job))
+        .collect();
+    report.lost += (ids.len() - to_run.len()) as u32;
     ctx.save_jobs(&to_run)?;
     // Only the runs are timed for the next batch's size, not the store calls around them.
     let runs_started = ctx.now();
-    for job in to_run {
+    for job in to_run.drain(..) {
         pending.extend(batch.worker(ctx, report, finals).execute(job)?);
         if !finals.is_empty() && ctx.now().saturating_sub(batch.started) >= FLUSH_MS {
-            flush(ctx, finals)?;
+            flush(ctx, finals, batch.lease)?;
         }
     }
     *run_ms = ctx.now().saturating_sub(runs_started);
     Ok(())
 }
 
-/// Write the buffered final records in one call.
-fn flush(ctx: &Context<'_>, finals: &mut Finals) -> Result<(), StoreError> {
+/// Write the buffered final records in one call: those of jobs whose lease this worker
+/// still holds. Another worker's job gets nothing written by this one (its queue-side
+/// finish, token-checked, then counts it as lost).
+fn flush(ctx: &Context<'_>, finals: &mut Finals, lease: &Lease<'_>) -> Result<(), StoreError> {
     if finals.is_empty() {
         return Ok(());
     }
-    ctx.kv.set_many(finals)?;
-    finals.clear();
+    let ids: Vec<JobId> = finals.iter().map(|(id, _, _)| *id).collect();
+    let held = lease.still_held(ctx, &ids)?;
+    let pairs: Vec<(String, Vec<u8>)> = std::mem::take(finals)
+        .into_iter()
+        .zip(held)
+        .filter_map(|((_, key, value), held)| held.then_some((key, value)))
+        .collect();
+    ctx.kv.set_many(&pairs)?;
     Ok(())
 }
 
@@ -557,9 +624,6 @@ enum Prepared {
 struct Worker<'a, 'c> {
     ctx: &'a Context<'c>,
     batch: Batch<'a>,
-    /// When the lease ends unless extended: the claim's deadline, moved on by every
-    /// heartbeat that found the lease still ours.
-    lease_until: u64,
     report: &'a mut DrainReport,
     /// The batch's final records, written together by [`run_batch`].
     finals: &'a mut Finals,
@@ -568,10 +632,6 @@ struct Worker<'a, 'c> {
 impl Worker<'_, '_> {
     fn now(&self) -> Timestamp {
         Timestamp::from_ms(self.ctx.now())
-    }
-
-    fn lease_until(&self) -> u64 {
-        self.ctx.now().saturating_add(self.ctx.settings.lease_ms)
     }
 
     /// Buffer the final record (written with the batch's); the queue-side finish follows
@@ -587,6 +647,7 @@ impl Worker<'_, '_> {
         dead: bool,
     ) -> Result<Option<Pending>, StoreError> {
         self.finals.push((
+            job.id,
             keys::job(&self.ctx.tenant, &job.id),
             codec::encode_job_with_result(job, result),
         ));
@@ -597,7 +658,7 @@ impl Worker<'_, '_> {
         Pending {
             finish: Finish {
                 id: job.id,
-                token: self.batch.token.to_owned(),
+                token: self.batch.lease.token.to_owned(),
                 status: job.status,
                 dead,
             },
@@ -605,18 +666,10 @@ impl Worker<'_, '_> {
         }
     }
 
-    /// Whether the lease is still ours for sure, without asking: it cannot change hands
-    /// before its deadline (only a claim after the deadline takes it), and at least half
-    /// a lease is left for the writes that follow. Otherwise ask (heartbeat).
-    fn lease_comfortably_valid(&self) -> bool {
-        let left = self.lease_until.saturating_sub(self.ctx.now());
-        left > self.ctx.settings.lease_ms / 2
-    }
-
     /// Ask whether the lease is still ours (a heartbeat, which also extends it); a lost
     /// lease is counted.
     fn confirm_lease(&mut self, id: &JobId) -> Result<LeaseCheck, StoreError> {
-        Ok(match self.heartbeat(id)? {
+        Ok(match self.batch.lease.heartbeat(self.ctx, id)? {
             Heartbeat::Lost => {
                 self.report.lost += 1;
                 LeaseCheck::Lost
@@ -628,19 +681,6 @@ impl Worker<'_, '_> {
                 cancel_requested: false,
             } => LeaseCheck::Ours,
         })
-    }
-
-    /// Extend the lease if it is still ours.
-    fn heartbeat(&mut self, id: &JobId) -> Result<Heartbeat, StoreError> {
-        let until = self.lease_until();
-        let beat = self
-            .ctx
-            .queue
-            .heartbeat_batch(id, self.batch.token, until, self.batch.ids)?;
-        if matches!(beat, Heartbeat::Owned { .. }) {
-            self.lease_until = until;
-        }
-        Ok(beat)
     }
 
     /// [`Worker::fail`] for a job that never ran (buffering cannot fail).
@@ -713,7 +753,7 @@ impl Worker<'_, '_> {
         // once the batch has run a while (a slow job before this one), ask anyway, to see
         // a cancel requested while it waited.
         let waited = ctx.now().saturating_sub(self.batch.started) >= FLUSH_MS;
-        if waited || !self.lease_comfortably_valid() {
+        if waited || !self.batch.lease.surely_held(ctx.now()) {
             match self.confirm_lease(&job.id)? {
                 LeaseCheck::Lost => return Ok(None),
                 LeaseCheck::CancelRequested => return self.cancel(job),
@@ -734,18 +774,11 @@ impl Worker<'_, '_> {
             batch: self.batch,
             finals: &mut *self.finals,
             job,
-            lease_until: self.lease_until,
             last_write: ctx.now(),
             stop: None,
         };
         let outcome = kind.run(&input, &mut run);
-        let Run {
-            mut job,
-            stop,
-            lease_until,
-            ..
-        } = run;
-        self.lease_until = lease_until;
+        let Run { mut job, stop, .. } = run;
         match stop {
             Some(Interrupt::Lost) => {
                 self.report.lost += 1;
@@ -759,10 +792,13 @@ impl Worker<'_, '_> {
         match outcome {
             Ok(output) => {
                 // Still ours? Only the lease holder may write the outcome. With half a
-                // lease left it is ours for sure (see `lease_comfortably_valid`): the
-                // result and the record are written inside the lease, and the finish
-                // script checks the token once more. Closer to the deadline, ask.
-                if !self.lease_comfortably_valid() && self.heartbeat(&job.id)? == Heartbeat::Lost {
+                // lease left it is ours for sure (`Lease::surely_held`): the result and
+                // the record are written inside the lease (the record is kept back, and
+                // asked about again when written), and the finish script checks the
+                // token once more. Closer to the deadline, ask.
+                if !self.batch.lease.surely_held(ctx.now())
+                    && self.batch.lease.heartbeat(ctx, &job.id)? == Heartbeat::Lost
+                {
                     self.report.lost += 1;
                     return Ok(None);
                 }
@@ -796,7 +832,7 @@ impl Worker<'_, '_> {
                 }
                 job.not_before = Some(Timestamp::from_ms(due));
                 ctx.save_job(&job)?;
-                match ctx.queue.retry(&job.id, self.batch.token, due, now)? {
+                match ctx.queue.retry(&job.id, self.batch.lease.token, due, now)? {
                     RetryOutcome::Scheduled => self.report.retried += 1,
                     RetryOutcome::Lost => self.report.lost += 1,
                     RetryOutcome::Cancelled => {
@@ -834,25 +870,18 @@ struct Run<'a, 'c> {
     /// not hide the outcomes of the quick ones before it.
     finals: &'a mut Finals,
     job: Job,
-    /// The lease deadline as of the last heartbeat that found it ours.
-    lease_until: u64,
     last_write: u64,
     stop: Option<Interrupt>,
 }
 
 impl Run<'_, '_> {
     fn heartbeat(&mut self) -> bool {
-        let until = self.ctx.now().saturating_add(self.ctx.settings.lease_ms);
-        let beat =
-            self.ctx
-                .queue
-                .heartbeat_batch(&self.job.id, self.batch.token, until, self.batch.ids);
-        if let Ok(Heartbeat::Owned { .. }) = beat {
-            self.lease_until = until;
-            if let Err(e) = flush(self.ctx, self.finals) {
-                self.stop = Some(Interrupt::Store(e));
-                return false;
-            }
+        let beat = self.batch.lease.heartbeat(self.ctx, &self.job.id);
+        if let Ok(Heartbeat::Owned { .. }) = beat
+            && let Err(e) = flush(self.ctx, self.finals, self.batch.lease)
+        {
+            self.stop = Some(Interrupt::Store(e));
+            return false;
         }
         match beat {
             Ok(Heartbeat::Owned {
@@ -869,7 +898,7 @@ impl Run<'_, '_> {
                 false
             }
             Err(e) => {
-                self.stop = Some(Interrupt::Store(e.into()));
+                self.stop = Some(Interrupt::Store(e));
                 false
             }
         }
@@ -1440,6 +1469,84 @@ mod tests {
         assert_eq!(w.job(&id).status, Status::Succeeded);
         // sweep, claim, heartbeat, finish-and-claim.
         assert_eq!(w.queue.calls() - before, 4);
+    }
+
+    /// A kind that stalls past its lease without a heartbeat, while another worker takes
+    /// over every expired job of its batch and finishes the one named `victim` (its
+    /// record `succeeded`, written by that worker), as in issue "Trust", item 1.
+    struct StallWhileAnotherWorkerFinishes {
+        clock: crate::memory::ManualClock,
+        queue: crate::memory::MemoryQueue,
+        kv: crate::memory::MemoryKv,
+        victim: std::sync::Arc<std::sync::Mutex<Option<JobId>>>,
+    }
+
+    impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
+        fn name(&self) -> &'static str {
+            "stall-then-other"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run(
+            &self,
+            _: &serde_json::Value,
+            _: &mut dyn RunContext,
+        ) -> Result<crate::kind::Output, RunError> {
+            use crate::ports::{Clock, KeyValue};
+            use crate::queue::Queue;
+            self.clock.advance(w_lease() + 1);
+            let now = self.clock.now_ms();
+            let claim = self.queue.claim(now, now + 30_000, "other", 32).unwrap();
+            let victim = self.victim.lock().unwrap().unwrap();
+            assert!(
+                matches!(&claim, Claim::Claimed { jobs, .. } if jobs.iter().any(|j| j.id == victim)),
+                "{claim:?}"
+            );
+            let tenant = crate::job::Tenant::default_tenant();
+            let key = keys::job(&tenant, &victim);
+            let mut job = codec::decode_job(&self.kv.get(&key).unwrap().unwrap()).unwrap();
+            // As the other worker's claim does with a job whose lease expired.
+            job.retry(ErrorInfo::lease_expired()).unwrap();
+            job.start(Timestamp::from_ms(now)).unwrap();
+            job.succeed(Timestamp::from_ms(now)).unwrap();
+            self.kv.set(&key, &codec::encode_job(&job)).unwrap();
+            let owned = self
+                .queue
+                .finish(&victim, "other", Status::Succeeded, now, false)
+                .unwrap();
+            assert_eq!(owned, crate::queue::Ownership::Owned);
+            Ok(crate::kind::Output::json(&json!({"done": true})))
+        }
+    }
+
+    #[test]
+    fn a_buffered_outcome_is_not_written_once_another_worker_holds_the_job() {
+        let mut w = World::new();
+        let victim = std::sync::Arc::new(std::sync::Mutex::new(None));
+        w.registry
+            .register(Box::new(StallWhileAnotherWorkerFinishes {
+                clock: w.clock.clone(),
+                queue: w.queue.clone(),
+                kv: w.kv.clone(),
+                victim: victim.clone(),
+            }));
+        // Batches of 1, then 2: A fails for good (its outcome buffered), then the stall
+        // outlives the batch's lease while another worker reruns A to success.
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let a = w.submit(json!({
+            "kind": "fail", "input": {"fail_times": 1, "permanent": true}, "max_attempts": 2
+        }));
+        w.submit(json!({"kind": "stall-then-other", "input": {}}));
+        *victim.lock().unwrap() = Some(a);
+
+        let report = drain(&w.ctx(), 60_000);
+
+        // The other worker's outcome stands: the first worker wrote nothing for A.
+        let job = w.job(&a);
+        assert_eq!(job.status, Status::Succeeded, "{report:?}: {job:?}");
+        assert_eq!(w.queue.indexed_status(&a), Some(Status::Succeeded));
+        assert!(report.lost >= 1, "{report:?}");
     }
 
     fn w_lease() -> u64 {
