@@ -84,17 +84,7 @@ fn the_sqlite_store_lives_beside_the_manifest_and_survives_a_restart() {
 #[test]
 fn a_runtime_config_file_puts_the_default_store_on_redis() {
     let redis = RedisServer::start();
-    let dir = AppDir::new(WEB_WITH_DEFAULT_STORE);
-    let runtime_config = dir.write(
-        "runtime-config.toml",
-        &format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    );
-    let mut opts = dir.options();
-    opts.runtime_config = Some(runtime_config);
-    let app = dir.start(opts);
+    let (dir, app) = start_on_redis(&redis);
 
     assert_eq!(app.kv_set("default", "on-redis", "yes").status, 200);
     let in_redis: Option<String> = redis::cmd("GET")
