@@ -75,7 +75,7 @@ fn a_png_whose_profile_inflates_to_500_mib_costs_the_intake_no_more_than_a_few_m
 fn an_image_too_large_to_decode_within_budget_is_a_422_naming_its_size() {
     let app = spawn_app();
     // 8192 x 8192 RGBA at 16 bits per channel: 512 MiB once decoded.
-    let huge = inputs::crafted_png(8192, 8192, 16, 6, &[]);
+    let huge = testkit::hostile::crafted_png(8192, 8192, 16, 6, &[]);
 
     let reply = app.submit(&inputs::thumbnail(&huge, 100, 100));
 

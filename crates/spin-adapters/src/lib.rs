@@ -91,7 +91,11 @@ impl Wiring {
 
 /// Spin's key-value store `default`: single keys through `fermyon:spin/key-value`, batch
 /// writes through `wasi:keyvalue/batch` on the same store (opened on the first batch).
-/// Batch reads are single gets (see [`SpinKv::get_many`]).
+/// Batch reads keep the port's default, one `get` per key, never
+/// `wasi:keyvalue/batch.get-many`: Spin 4.0.2 implements that with `KEYS` on its Redis
+/// backend and panics on the reply, taking the whole `spin up` down (docs/devhost.md).
+/// Spin's key-value connection to Redis is pooled, so each get is one round trip on a
+/// warm connection.
 ///
 /// The store is opened on first use, not before: on Spin's Redis backend even opening it
 /// blocks while Redis is down (docs/devhost.md).
@@ -159,14 +163,6 @@ impl KeyValue for SpinKv {
         self.store()?
             .delete(key)
             .map_err(|e| kv_error(&format!("delete {key}"), e))
-    }
-
-    /// One `get` per key, never `wasi:keyvalue/batch.get-many`: Spin 4.0.2 implements
-    /// get-many on its Redis backend with `KEYS` and panics on the reply, which takes the
-    /// whole `spin up` down (docs/devhost.md). Spin's key-value connection to Redis is
-    /// pooled, so each get is one round trip on a warm connection.
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        keys.iter().map(|key| self.get(key)).collect()
     }
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {

@@ -8,8 +8,10 @@
 //! - [`wait`]: [`wait_until`], the one way tests wait for something to become true.
 //! - [`redis_server`]: [`RedisServer`], a throwaway `redis-server` per test.
 //! - [`app`]: [`App`], the runtime (`devhost up` or `spin up`) as a child process.
+//! - [`hostile`]: hand-made hostile files (PNG headers, zlib bombs) for input-bound tests.
 
 pub mod app;
+pub mod hostile;
 pub mod paths;
 pub mod redis_server;
 pub mod wait;

@@ -54,3 +54,26 @@ fn a_trapping_request_answers_500_and_the_next_request_is_served() {
     assert_eq!(next.status, 200, "{next:?}");
     assert_eq!(next.body, "1");
 }
+
+/// `max_instance_memory` in the runtime config caps how far one instance's memory may
+/// grow (Spin: crates/runtime-config; without it both runtimes allow wasmtime's 4 GiB).
+/// A growth past it fails inside the guest, which traps: that request answers 500 and
+/// the next one, a fresh instance, works.
+#[test]
+fn max_instance_memory_caps_what_one_instance_may_allocate() {
+    let dir = AppDir::new(ONE_COMPONENT);
+    let mut opts = dir.options();
+    opts.runtime_config = Some(dir.write(
+        "runtime-config.toml",
+        &format!("max_instance_memory = {}\n", 64 << 20),
+    ));
+    let app = dir.start(opts);
+
+    let within = app.get("/?op=alloc&mb=16");
+    let beyond = app.get("/?op=alloc&mb=128");
+    let after = app.get("/?op=alloc&mb=16");
+
+    assert_eq!((within.status, within.body.as_str()), (200, "4096"));
+    assert_eq!(beyond.status, 500, "{beyond:?}");
+    assert_eq!(after.status, 200, "{after:?}");
+}

@@ -15,7 +15,6 @@ mod headers;
 mod instances;
 mod key_value;
 mod lifecycle;
-mod limits;
 mod manifest_errors;
 mod outbound_http;
 mod outbound_redis;

@@ -472,53 +472,10 @@ mod tests {
         assert!(matches!(err, RunError::Permanent(m) if m.contains("decoded")));
     }
 
-    /// A PNG file made by hand: the header says `w` x `h` of `bit_depth` and
-    /// `colour_type` (PNG's numbers), `extra` chunks follow it, then one tiny IDAT. Enough
-    /// for header checks; the pixels are not there.
-    fn crafted_png(
-        w: u32,
-        h: u32,
-        bit_depth: u8,
-        colour_type: u8,
-        extra: &[(&[u8; 4], Vec<u8>)],
-    ) -> Vec<u8> {
-        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut crc = crc32fast::Hasher::new();
-            crc.update(kind);
-            crc.update(data);
-            out.extend_from_slice(kind);
-            out.extend_from_slice(data);
-            out.extend_from_slice(&crc.finalize().to_be_bytes());
-        }
-        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = Vec::new();
-        ihdr.extend_from_slice(&w.to_be_bytes());
-        ihdr.extend_from_slice(&h.to_be_bytes());
-        ihdr.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
-        chunk(&mut png, b"IHDR", &ihdr);
-        for (kind, data) in extra {
-            chunk(&mut png, kind, data);
-        }
-        chunk(&mut png, b"IDAT", &zlib(&[0u8; 16], 1));
-        chunk(&mut png, b"IEND", &[]);
-        png
-    }
-
-    /// `times` copies of `block`, zlib-compressed, without holding them all at once.
-    fn zlib(block: &[u8], times: usize) -> Vec<u8> {
-        use std::io::Write as _;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-        for _ in 0..times {
-            z.write_all(block).unwrap();
-        }
-        z.finish().unwrap()
-    }
-
     #[test]
     fn an_image_over_the_decode_budget_is_refused_at_intake_naming_its_size() {
         // 8192 x 8192 RGBA at 16 bits: 512 MiB once decoded, from a file of a few bytes.
-        let png = crafted_png(8192, 8192, 16, 6, &[]);
+        let png = testkit::hostile::crafted_png(8192, 8192, 16, 6, &[]);
 
         let err = Thumbnail.validate(&input(&png, 100, 100)).unwrap_err();
 
@@ -528,7 +485,7 @@ mod tests {
 
     #[test]
     fn an_image_at_the_decode_budget_is_accepted() {
-        let png = crafted_png(4096, 4096, 8, 2, &[]);
+        let png = testkit::hostile::crafted_png(4096, 4096, 8, 2, &[]);
         assert_eq!(Thumbnail.validate(&input(&png, 100, 100)), Ok(()));
     }
 }
