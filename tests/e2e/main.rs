@@ -20,6 +20,8 @@
 //! - [`hostile`]: callback URLs into the deployment, image bombs, a 128 MiB worker,
 //!   no storage key in what a client reads.
 //! - [`health`]: `/healthz` and `/stats`.
+//! - [`side_by_side`]: waiting kinds run side by side in one worker, so quick jobs
+//!   never wait behind a long sleep.
 
 mod bad_input;
 mod caching;
@@ -33,3 +35,4 @@ mod listing;
 mod outage;
 mod results;
 mod retries;
+mod side_by_side;

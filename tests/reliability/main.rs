@@ -26,6 +26,8 @@
 //! - [`replicas`]: three workers share the queue: every job runs exactly once, and with
 //!   a worker killed twice, each job's executions equal its attempts.
 //! - [`redis_restart`]: Redis killed and restarted mid-run: every accepted job finishes.
+//! - [`side_by_side`]: runs side by side on three workers keep their leases while quick
+//!   jobs pass them; an outcome kept back past its lease never overwrites another's.
 //! - [`retention`]: finished jobs, results and idempotency keys expire; storage returns
 //!   to its size before the run.
 //! - [`drain_endpoint`]: `POST /internal/drain`: hidden without the token, drains with it.
@@ -40,4 +42,5 @@ mod lost_doorbell;
 mod redis_restart;
 mod replicas;
 mod retention;
+mod side_by_side;
 mod test_kinds;

@@ -11,7 +11,13 @@
 //! The work is the same code the worker runs (`jobs_core::kind::Registry::builtin()`),
 //! so the two designs differ only in where and when it runs.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
 use jobs_core::kind::{Cancelled, Registry, RunContext};
+use jobs_core::ports::Clock;
+use spin_adapters::SpinClock;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -23,14 +29,14 @@ async fn handle(req: Request) -> Response {
     let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     match (req.method(), name) {
         (Method::Get, "noop") => Response::builder().status(204).build(),
-        (Method::Post, kind) => run(kind, req.body()),
+        (Method::Post, kind) => run(kind, req.body()).await,
         _ => text(405, "POST /sync/{kind} or GET /sync/noop"),
     }
 }
 
 /// Validates and runs `kind` on the JSON `body`, as the intake and the worker would
 /// between them.
-fn run(kind: &str, body: &[u8]) -> Response {
+async fn run(kind: &str, body: &[u8]) -> Response {
     let registry = Registry::builtin();
     let Some(kind) = registry.get(kind) else {
         return text(404, &format!("unknown kind {kind:?}"));
@@ -42,7 +48,7 @@ fn run(kind: &str, body: &[u8]) -> Response {
     if let Err(e) = kind.validate(&input) {
         return text(422, &e.to_string());
     }
-    match kind.run(&input, &mut InRequest) {
+    match kind.run(&input, &mut InRequest).await {
         Ok(out) => Response::builder()
             .status(200)
             .header("content-type", out.content_type)
@@ -63,6 +69,10 @@ impl RunContext for InRequest {
 
     fn progress(&mut self, _percent: u8, _message: Option<&str>) -> Result<(), Cancelled> {
         Ok(())
+    }
+
+    fn sleep(&mut self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        SpinClock.wait_ms(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

@@ -18,8 +18,8 @@ pub fn authorize(ctx: &Context<'_>, req: &Req) -> Result<(), ApiError> {
 
 /// Drains for `drain_budget_ms`; `200` with the report. Warnings and errors go to the
 /// log, not to the client (they may name internal addresses).
-pub fn drain(ctx: &Context<'_>) -> Result<Response, ApiError> {
-    let report = match service::drain_now(ctx) {
+pub async fn drain(ctx: &Context<'_>) -> Result<Response, ApiError> {
+    let report = match service::drain_now(ctx).await {
         Ok(report) => report,
         Err(DrainError::Stopped(report)) => {
             log(&report);

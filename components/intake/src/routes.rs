@@ -66,7 +66,7 @@ pub async fn dispatch(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiE
         (Method::Get, Route::JobResult(id)) => jobs::result(ctx, id),
         (Method::Get, Route::Stats) => ops::stats(ctx),
         (Method::Get, Route::Health) => ops::health(ctx),
-        (Method::Post, Route::InternalDrain) => internal::drain(ctx),
+        (Method::Post, Route::InternalDrain) => internal::drain(ctx).await,
         (method, route) => Err(RequestError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),

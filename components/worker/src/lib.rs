@@ -1,7 +1,7 @@
 //! The worker: a Redis-triggered Spin component. A message on the doorbell channel only
 //! says "there may be work"; its content is ignored. The component builds the Spin
-//! adapters and runs `jobs_core::service::drain` for `drain_budget_ms`, then logs one
-//! summary line. It never fails the message (a failed message is only dropped by Spin):
+//! adapters and runs `jobs_core::service::drain` for `drain_budget_ms` (longer while runs
+//! of waiting kinds go on side by side, on Spin's executor), then logs one summary line. It never fails the message (a failed message is only dropped by Spin):
 //! every problem is logged and the queue keeps the work for the next doorbell.
 
 use bytes::Bytes;
@@ -10,7 +10,7 @@ use spin_adapters::Wiring;
 use spin_sdk::redis_component;
 
 #[redis_component]
-fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
+async fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
     let wiring = match Wiring::open() {
         Ok(wiring) => wiring,
         Err(e) => {
@@ -19,7 +19,7 @@ fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
         }
     };
     let budget_ms = wiring.settings().drain_budget_ms;
-    log(&service::drain(&wiring.context(), budget_ms));
+    log(&service::drain(&wiring.context(), budget_ms).await);
     Ok(())
 }
 
@@ -33,7 +33,7 @@ fn log(report: &DrainReport) {
     // Quiet when a doorbell found nothing to do (most doorbells after a burst).
     if report.claimed > 0 || report.swept > 0 || report.error.is_some() {
         println!(
-            "worker: drained claimed={} succeeded={} failed={} retried={} cancelled={} lost={} repaired={} skipped={} swept={} stop={:?} rang_again={} elapsed_ms={}",
+            "worker: drained claimed={} succeeded={} failed={} retried={} cancelled={} lost={} repaired={} skipped={} swept={} side_by_side={} stop={:?} rang_again={} elapsed_ms={}",
             report.claimed,
             report.succeeded,
             report.failed,
@@ -43,6 +43,7 @@ fn log(report: &DrainReport) {
             report.repaired,
             report.skipped,
             report.swept,
+            report.most_side_by_side,
             report.stop,
             report.rang_again,
             report.elapsed_ms,

@@ -23,6 +23,9 @@ pub struct Settings {
     /// How long one worker instance keeps claiming jobs per doorbell before it re-rings
     /// and returns. Default 2000.
     pub drain_budget_ms: u64,
+    /// How many runs of waiting kinds (`sleep`; see `Kind::waits`) one worker instance
+    /// keeps going side by side. Default 8, range 1..=256.
+    pub worker_concurrency: usize,
     /// How long finished jobs, results and idempotency keys are kept. Default 86400
     /// (one day), at least 1.
     pub job_ttl_seconds: u64,
@@ -43,6 +46,7 @@ impl Default for Settings {
             default_max_attempts: 3,
             lease_ms: 30_000,
             drain_budget_ms: 2_000,
+            worker_concurrency: 8,
             job_ttl_seconds: 86_400,
             drain_token: None,
             enable_test_kinds: false,
@@ -64,6 +68,7 @@ pub enum ConfigError {
 
 /// The valid range of the numeric settings, in one place for the checks and the docs.
 pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=25;
+pub const WORKER_CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=256;
 
 impl Settings {
     /// Reads every setting through `lookup` (a Spin variable getter, an env reader, a
@@ -113,6 +118,11 @@ impl Settings {
         )?;
         let lease_ms = number(get("lease_ms"), d.lease_ms, 1_000..=u64::MAX)?;
         let drain_budget_ms = number(get("drain_budget_ms"), d.drain_budget_ms, 0..=u64::MAX)?;
+        let worker_concurrency = number(
+            get("worker_concurrency"),
+            d.worker_concurrency,
+            WORKER_CONCURRENCY_RANGE,
+        )?;
         let job_ttl_seconds = number(get("job_ttl_seconds"), d.job_ttl_seconds, 1..=u64::MAX)?;
         let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
         let enable_test_kinds = match get("enable_test_kinds") {
@@ -131,6 +141,7 @@ impl Settings {
             default_max_attempts,
             lease_ms,
             drain_budget_ms,
+            worker_concurrency,
             job_ttl_seconds,
             drain_token,
             enable_test_kinds,
@@ -226,6 +237,7 @@ mod tests {
             ("default_max_attempts", "25"),
             ("lease_ms", "1000"),
             ("drain_budget_ms", "0"),
+            ("worker_concurrency", "3"),
             ("job_ttl_seconds", "1"),
             ("drain_token", "s3cret"),
             ("enable_test_kinds", "true"),
@@ -240,6 +252,7 @@ mod tests {
                 default_max_attempts: 25,
                 lease_ms: 1000,
                 drain_budget_ms: 0,
+                worker_concurrency: 3,
                 job_ttl_seconds: 1,
                 drain_token: Some("s3cret".into()),
                 enable_test_kinds: true,
@@ -284,6 +297,8 @@ mod tests {
             ("default_max_attempts", "-1"),
             ("lease_ms", "999"),
             ("drain_budget_ms", "1.5"),
+            ("worker_concurrency", "0"),
+            ("worker_concurrency", "257"),
             ("job_ttl_seconds", "0"),
             ("job_ttl_seconds", "99999999999999999999999"),
             ("enable_test_kinds", "yes"),

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -35,8 +37,22 @@ pub trait Kind: Send + Sync {
     /// Does the work for an input that passed `validate`. Calls `ctx.progress` now and
     /// then; when it returns `Err(Cancelled)` the kind stops and returns
     /// `Err(RunError::Cancelled)` (the `?` operator does that).
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError>;
+    ///
+    /// A future, so that a kind that waits (see [`Kind::waits`]) lets the worker run
+    /// others meanwhile. A kind that computes does all its work in the first poll:
+    /// `Box::pin(async move { ... })` around a body that never awaits.
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a>;
+
+    /// Whether the kind mostly waits (timers, outbound I/O) rather than computes. A worker
+    /// instance runs up to `worker_concurrency` waiting runs side by side; computing runs
+    /// go one at a time, between their waits.
+    fn waits(&self) -> bool {
+        false
+    }
 }
+
+/// A run in progress: what [`Kind::run`] returns.
+pub type Running<'a> = Pin<Box<dyn Future<Output = Result<Output, RunError>> + 'a>>;
 
 /// What a running kind may ask of the worker that runs it.
 pub trait RunContext {
@@ -48,10 +64,9 @@ pub trait RunContext {
     /// the kind must stop.
     fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled>;
 
-    /// Waits. A method rather than `std::thread::sleep` so tests run without waiting.
-    fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
+    /// Waits, letting the worker run other jobs meanwhile (never `std::thread::sleep`,
+    /// which would stop them all). The worker keeps the lease through long waits.
+    fn sleep(&mut self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + '_>>;
 
     /// The job being run, when the host knows it (the worker always does).
     fn job_id(&self) -> Option<JobId> {
@@ -298,8 +313,20 @@ pub mod testing {
             Ok(())
         }
 
-        fn sleep(&mut self, duration: Duration) {
+        fn sleep(&mut self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + '_>> {
             self.slept += duration;
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    /// The end of a run under a [`TestContext`], whose sleeps are over at once: polled
+    /// once. Panics if the run waits on anything else.
+    pub fn finish<T>(run: impl Future<Output = T>) -> T {
+        let mut run = std::pin::pin!(run);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match run.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(value) => value,
+            std::task::Poll::Pending => panic!("the run waits on something besides its context"),
         }
     }
 }
@@ -347,18 +374,16 @@ mod tests {
             fn validate(&self, _: &Value) -> Result<(), InvalidInput> {
                 Ok(())
             }
-            fn run(&self, _: &Value, _: &mut dyn RunContext) -> Result<Output, RunError> {
-                Ok(Output::json(&json!(null)))
+            fn run<'a>(&'a self, _: &'a Value, _: &'a mut dyn RunContext) -> Running<'a> {
+                Box::pin(async { Ok(Output::json(&json!(null))) })
             }
         }
         let mut registry = Registry::empty();
         registry.register(Box::new(Noop));
         assert_eq!(registry.names(), ["noop"]);
-        let out = registry
-            .get("noop")
-            .unwrap()
-            .run(&json!({}), &mut TestContext::new())
-            .unwrap();
+        let input = json!({});
+        let mut ctx = TestContext::new();
+        let out = testing::finish(registry.get("noop").unwrap().run(&input, &mut ctx)).unwrap();
         assert_eq!(out.bytes, b"null");
     }
 

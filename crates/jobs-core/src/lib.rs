@@ -42,3 +42,4 @@ pub mod ports;
 pub mod queue;
 pub mod resource;
 pub mod service;
+pub mod worker;

@@ -8,8 +8,12 @@
 //! nil-free arrays of strings and integers, so positions mean the same on every host.
 
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Why a port call failed. Every variant is an infrastructure failure: the services turn
@@ -133,12 +137,17 @@ pub trait Redis {
     }
 }
 
+/// A wait that lets other work go on meanwhile: a future for the host's executor.
+pub type Wait = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Wall-clock time and waiting. Milliseconds since the Unix epoch, as stored in records.
 pub trait Clock {
     /// Now, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
-    /// Block for `ms` milliseconds (the worker waits for a retry that is due soon).
-    fn sleep_ms(&self, ms: u64);
+    /// Ready once `ms` milliseconds have passed. It always yields to the executor once,
+    /// even for 0 ms, so other futures (the attempts a worker runs side by side) move on
+    /// while it waits. On Spin it is a `wasi:clocks` pollable (`spin_adapters`).
+    fn wait_ms(&self, ms: u64) -> Wait;
 }
 
 /// A source of random numbers for jitter and lease tokens. Not for secrets.
@@ -158,7 +167,9 @@ pub trait Random {
     }
 }
 
-/// The system clock: `SystemTime` and `thread::sleep`, which both work on `wasm32-wasip2`.
+/// The system clock: `SystemTime`, which works on `wasm32-wasip2` too. Its waits run on a
+/// thread each, so they are for native hosts and tests only: a component waits through
+/// `spin_adapters::SpinClock`, whose waits are WASI pollables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -170,8 +181,39 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 
-    fn sleep_ms(&self, ms: u64) {
-        std::thread::sleep(Duration::from_millis(ms));
+    fn wait_ms(&self, ms: u64) -> Wait {
+        Box::pin(ThreadWait {
+            ms,
+            done: Arc::new(AtomicBool::new(false)),
+            started: false,
+        })
+    }
+}
+
+/// [`SystemClock::wait_ms`]: a thread sleeps, then wakes the task.
+struct ThreadWait {
+    ms: u64,
+    done: Arc<AtomicBool>,
+    started: bool,
+}
+
+impl Future for ThreadWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if !self.started {
+            self.started = true;
+            let (done, waker, ms) = (self.done.clone(), cx.waker().clone(), self.ms);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(ms));
+                done.store(true, Ordering::Release);
+                waker.wake();
+            });
+        }
+        Poll::Pending
     }
 }
 

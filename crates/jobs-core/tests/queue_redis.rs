@@ -332,7 +332,7 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
     )
     .unwrap();
 
-    let report = service::drain(&ctx, 3_000);
+    let report = futures::executor::block_on(service::drain(&ctx, 3_000));
     assert_eq!((report.succeeded, report.retried), (2, 1), "{report:?}");
 
     let out = service::result(&ctx, echo.job.id.as_str()).unwrap();
@@ -454,7 +454,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
     let redis_before = calls();
     let kv_before = counting.calls.get();
 
-    let report = service::drain(&ctx, 10_000);
+    let report = futures::executor::block_on(service::drain(&ctx, 10_000));
     assert_eq!(report.succeeded, jobs, "{report:?}");
 
     let redis = calls() - redis_before;

@@ -6,20 +6,24 @@
 //! `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
 
 use std::cell::OnceCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
 
 use jobs_core::config::{ConfigError, Settings};
 use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kind::Registry;
 use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
-use jobs_core::ports::{KeyValue, PortError, Redis, RedisParam, RedisValue};
-use jobs_core::ports::{SystemClock, SystemRandom};
+use jobs_core::ports::{Clock, KeyValue, PortError, Redis, RedisParam, RedisValue};
+use jobs_core::ports::{SystemClock, SystemRandom, Wait};
 use jobs_core::queue::RedisQueue;
 use jobs_core::service::Context;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 use spin_sdk::wit::wasi::keyvalue as wasi_kv;
+use wasi::clocks::monotonic_clock;
 
 /// Settings from the component's Spin variables; an unset variable takes its default.
 pub fn load_settings() -> Result<Settings, ConfigError> {
@@ -79,13 +83,53 @@ impl Wiring {
         Context {
             kv: &self.kv,
             queue: &self.queue,
-            clock: &SystemClock,
+            clock: &SpinClock,
             random: &self.random,
             settings: &self.settings,
             registry: &self.registry,
             counter: Some(&self.counter),
             tenant: Tenant::default_tenant(),
         }
+    }
+}
+
+/// The clock of a component: wall time from the system clock, and waits that are
+/// `wasi:clocks` pollables handed to Spin's executor (the one that runs an `async`
+/// handler), so that while one run waits, the instance's other futures go on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpinClock;
+
+impl Clock for SpinClock {
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+
+    fn wait_ms(&self, ms: u64) -> Wait {
+        let end = monotonic_clock::now().saturating_add(ms.saturating_mul(1_000_000));
+        Box::pin(PollableWait { end, token: None })
+    }
+}
+
+/// [`SpinClock::wait_ms`]: pending at least once, then until the monotonic clock reaches
+/// `end`. Its pollable is registered once, and dropped with the wait.
+struct PollableWait {
+    end: monotonic_clock::Instant,
+    token: Option<spin_executor::CancelOnDropToken>,
+}
+
+impl Future for PollableWait {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.token.is_some() && monotonic_clock::now() >= self.end {
+            return Poll::Ready(());
+        }
+        if self.token.is_none() {
+            let pollable = monotonic_clock::subscribe_instant(self.end);
+            let token = spin_executor::push_waker_and_get_token(pollable, cx.waker().clone());
+            self.token = Some(token.into());
+        }
+        Poll::Pending
     }
 }
 

@@ -8,13 +8,16 @@ use serde_json::{Value, json};
 
 use super::Fields;
 use crate::job::JobId;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
 
-/// Input: `{"ms": 0..=60000}` (optional, default 0). Result:
+/// Input: `{"ms": 0..=60000, "stall_ms": 0..=60000}` (both optional, default 0). Result:
 /// `{"executions": n, "total": t, "attempt": a}`.
 ///
 /// Each run first adds one, atomically, to the counter [`TOTAL`] and to the job's own
-/// counter ([`per_job`]), then waits `ms` (so tests can crash a worker mid-run). Counting
+/// counter ([`per_job`]), then, on the first attempt only, blocks the instance for
+/// `stall_ms` without a heartbeat (so tests can make a lease expire under a computation),
+/// then waits `ms` (so tests can crash a worker mid-run). It is not a waiting kind: its
+/// wait holds the instance as computing would. Counting
 /// first keeps the window between "the worker recorded the attempt" and "the execution
 /// was counted" as short as one round trip.
 pub struct Count;
@@ -29,8 +32,12 @@ pub fn per_job(id: &JobId) -> String {
     format!("job:{}", id.as_str())
 }
 
-fn parse(input: &Value) -> Result<u64, InvalidInput> {
-    Fields::of(input, &["ms"])?.u64_in("ms", 0..=MAX_MS, Some(0))
+fn parse(input: &Value) -> Result<(u64, u64), InvalidInput> {
+    let fields = Fields::of(input, &["ms", "stall_ms"])?;
+    Ok((
+        fields.u64_in("ms", 0..=MAX_MS, Some(0))?,
+        fields.u64_in("stall_ms", 0..=MAX_MS, Some(0))?,
+    ))
 }
 
 impl Kind for Count {
@@ -46,38 +53,44 @@ impl Kind for Count {
         parse(input).map(drop)
     }
 
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        let ms = parse(input).map_err(super::revalidation_failed)?;
-        let id = ctx.job_id().ok_or_else(|| {
-            RunError::Permanent("count needs a host that names the running job".into())
-        })?;
-        let counter = ctx
-            .counter()
-            .ok_or_else(|| RunError::Permanent("this host lends no counters".into()))?;
-        let job = per_job(&id);
-        let counts = counter
-            .incr(&[TOTAL, &job])
-            .map_err(|e| RunError::Transient(format!("counting the execution: {e}")))?;
-        let &[total, executions] = counts.as_slice() else {
-            return Err(RunError::Transient(format!(
-                "counting the execution: expected 2 counts, got {counts:?}"
-            )));
-        };
-        if ms > 0 {
-            ctx.sleep(Duration::from_millis(ms));
-        }
-        Ok(Output::json(&json!({
-            "executions": executions,
-            "total": total,
-            "attempt": ctx.attempt(),
-        })))
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            let (ms, stall_ms) = parse(input).map_err(super::revalidation_failed)?;
+            let id = ctx.job_id().ok_or_else(|| {
+                RunError::Permanent("count needs a host that names the running job".into())
+            })?;
+            let counter = ctx
+                .counter()
+                .ok_or_else(|| RunError::Permanent("this host lends no counters".into()))?;
+            let job = per_job(&id);
+            let counts = counter
+                .incr(&[TOTAL, &job])
+                .map_err(|e| RunError::Transient(format!("counting the execution: {e}")))?;
+            let &[total, executions] = counts.as_slice() else {
+                return Err(RunError::Transient(format!(
+                    "counting the execution: expected 2 counts, got {counts:?}"
+                )));
+            };
+            if stall_ms > 0 && ctx.attempt() == 1 {
+                // Blocks the whole instance, no heartbeat: a computation outliving its lease.
+                std::thread::sleep(Duration::from_millis(stall_ms));
+            }
+            if ms > 0 {
+                ctx.sleep(Duration::from_millis(ms)).await;
+            }
+            Ok(Output::json(&json!({
+                "executions": executions,
+                "total": total,
+                "attempt": ctx.attempt(),
+            })))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::testing::{TestContext, finish};
     use crate::kind::{Cancelled, Counter};
     use crate::memory::MemoryCounter;
 
@@ -95,8 +108,11 @@ mod tests {
         fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled> {
             self.inner.progress(percent, message)
         }
-        fn sleep(&mut self, duration: Duration) {
-            self.inner.sleep(duration);
+        fn sleep(
+            &mut self,
+            duration: Duration,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+            self.inner.sleep(duration)
         }
         fn job_id(&self) -> Option<JobId> {
             Some(self.id)
@@ -115,15 +131,15 @@ mod tests {
             id: a,
             counter: &counter,
         };
-        Count.run(&json!({"ms": 250}), &mut ctx).unwrap();
-        let out = Count.run(&json!({}), &mut ctx).unwrap();
+        finish(Count.run(&json!({"ms": 250}), &mut ctx)).unwrap();
+        let out = finish(Count.run(&json!({}), &mut ctx)).unwrap();
         assert_eq!(ctx.inner.slept, Duration::from_millis(250));
         assert_eq!(
             serde_json::from_slice::<Value>(&out.bytes).unwrap(),
             json!({"executions": 2, "total": 2, "attempt": 1})
         );
         ctx.id = b;
-        Count.run(&json!({"ms": 0}), &mut ctx).unwrap();
+        finish(Count.run(&json!({"ms": 0}), &mut ctx)).unwrap();
         assert_eq!(counter.get(TOTAL), 3);
         assert_eq!(counter.get(&per_job(&a)), 2);
         assert_eq!(counter.get(&per_job(&b)), 1);
@@ -131,7 +147,7 @@ mod tests {
 
     #[test]
     fn without_counters_the_run_fails_for_good_and_when_they_fail_it_is_retried() {
-        let err = Count.run(&json!({}), &mut TestContext::new()).unwrap_err();
+        let err = finish(Count.run(&json!({}), &mut TestContext::new())).unwrap_err();
         assert!(matches!(err, RunError::Permanent(_)), "{err:?}");
 
         let counter = MemoryCounter::new();
@@ -141,7 +157,7 @@ mod tests {
             id: JobId::new(),
             counter: &counter,
         };
-        let err = Count.run(&json!({}), &mut ctx).unwrap_err();
+        let err = finish(Count.run(&json!({}), &mut ctx)).unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
 
 /// Input: any JSON object. Result: the same object, `application/json`.
 pub struct Echo;
@@ -24,23 +24,26 @@ impl Kind for Echo {
         }
     }
 
-    fn run(&self, input: &Value, _ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        self.validate(input).map_err(super::revalidation_failed)?;
-        Ok(Output::json(input))
+    fn run<'a>(&'a self, input: &'a Value, _ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            self.validate(input).map_err(super::revalidation_failed)?;
+            Ok(Output::json(input))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::RunError;
+    use crate::kind::testing::{TestContext, finish};
     use serde_json::json;
 
     #[test]
     fn echo_returns_its_input_as_json() {
         let input = json!({"a": [1, 2], "b": {"c": "d"}});
         assert_eq!(Echo.validate(&input), Ok(()));
-        let out = Echo.run(&input, &mut TestContext::new()).unwrap();
+        let out = finish(Echo.run(&input, &mut TestContext::new())).unwrap();
         assert_eq!(out.content_type, "application/json");
         assert_eq!(serde_json::from_slice::<Value>(&out.bytes).unwrap(), input);
     }
@@ -51,7 +54,7 @@ mod tests {
             assert!(Echo.validate(&input).is_err(), "{input}");
         }
         assert!(matches!(
-            Echo.run(&json!(1), &mut TestContext::new()),
+            finish(Echo.run(&json!(1), &mut TestContext::new())),
             Err(RunError::Permanent(_))
         ));
     }

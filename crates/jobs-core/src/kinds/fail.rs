@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
 
 /// Input: `{"fail_times": 0..=25, "permanent": bool = false, "always": bool = false,
 /// "message"?: string}`.
@@ -54,31 +54,33 @@ impl Kind for Fail {
         parse(input).map(drop)
     }
 
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        let p = parse(input).map_err(super::revalidation_failed)?;
-        let attempt = ctx.attempt();
-        if p.always || u64::from(attempt) <= p.fail_times {
-            let message = p
-                .message
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("failing on purpose (attempt {attempt})"));
-            return Err(if p.permanent {
-                RunError::Permanent(message)
-            } else {
-                RunError::Transient(message)
-            });
-        }
-        Ok(Output::json(&json!({ "attempts": attempt })))
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            let p = parse(input).map_err(super::revalidation_failed)?;
+            let attempt = ctx.attempt();
+            if p.always || u64::from(attempt) <= p.fail_times {
+                let message = p
+                    .message
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("failing on purpose (attempt {attempt})"));
+                return Err(if p.permanent {
+                    RunError::Permanent(message)
+                } else {
+                    RunError::Transient(message)
+                });
+            }
+            Ok(Output::json(&json!({ "attempts": attempt })))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::testing::{TestContext, finish};
 
     fn run(input: Value, attempt: u32) -> Result<Value, RunError> {
-        Fail.run(&input, &mut TestContext::attempt(attempt))
+        finish(Fail.run(&input, &mut TestContext::attempt(attempt)))
             .map(|out| serde_json::from_slice(&out.bytes).unwrap())
     }
 

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::Fields;
 use crate::codec::hex;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
 
 /// Input: `{"algorithm": "sha256" | "blake3" (default "sha256"), "data": string (its
 /// UTF-8 bytes) or "data_base64": string (exactly one of the two), "iterations":
@@ -97,34 +97,37 @@ impl Kind for Hash {
         parse(input).map(drop)
     }
 
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        let p = parse(input).map_err(super::revalidation_failed)?;
-        let mut digest = p.algorithm.digest(&p.data);
-        for n in 2..=p.iterations {
-            digest = p.algorithm.digest(&digest);
-            if n % REPORT_EVERY == 0 && n < p.iterations {
-                let percent = u8::try_from(n * 100 / p.iterations).unwrap_or(99);
-                ctx.progress(percent, Some("hashing"))?;
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            let p = parse(input).map_err(super::revalidation_failed)?;
+            let mut digest = p.algorithm.digest(&p.data);
+            for n in 2..=p.iterations {
+                digest = p.algorithm.digest(&digest);
+                if n % REPORT_EVERY == 0 && n < p.iterations {
+                    let percent = u8::try_from(n * 100 / p.iterations).unwrap_or(99);
+                    ctx.progress(percent, Some("hashing"))?;
+                }
             }
-        }
-        Ok(Output::json(&json!({
-            "algorithm": p.algorithm.as_str(),
-            "iterations": p.iterations,
-            "hex": hex(&digest),
-        })))
+            Ok(Output::json(&json!({
+                "algorithm": p.algorithm.as_str(),
+                "iterations": p.iterations,
+                "hex": hex(&digest),
+            })))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::RunError;
+    use crate::kind::testing::{TestContext, finish};
 
     const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     const BLAKE3_ABC: &str = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
 
     fn run(input: Value) -> Value {
-        let out = Hash.run(&input, &mut TestContext::new()).unwrap();
+        let out = finish(Hash.run(&input, &mut TestContext::new())).unwrap();
         assert_eq!(out.content_type, "application/json");
         serde_json::from_slice(&out.bytes).unwrap()
     }
@@ -175,10 +178,10 @@ mod tests {
     fn many_iterations_report_progress_and_stop_when_cancelled() {
         let input = json!({"data": "abc", "iterations": MAX_ITERATIONS});
         let mut ctx = TestContext::new();
-        Hash.run(&input, &mut ctx).unwrap();
+        finish(Hash.run(&input, &mut ctx)).unwrap();
         assert_eq!(ctx.percents(), [25, 50, 75]);
         let mut ctx = TestContext::new().cancelled_after(1);
-        assert_eq!(Hash.run(&input, &mut ctx), Err(RunError::Cancelled));
+        assert_eq!(finish(Hash.run(&input, &mut ctx)), Err(RunError::Cancelled));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `sleep`: waits `ms` milliseconds, reporting progress and stopping when cancelled. A
-//! stand-in for slow I/O.
+//! stand-in for slow I/O: it [waits](Kind::waits), so a worker runs several side by side.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
 
 /// Input: `{"ms": 0..=600000}`. Result: `{"slept_ms": ms}`.
 ///
@@ -37,36 +37,44 @@ impl Kind for Sleep {
         parse(input).map(drop)
     }
 
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        let total = parse(input).map_err(super::revalidation_failed)?;
-        let mut slept = 0;
-        let mut reported_percent = 0;
-        let mut since_report = 0;
-        while slept < total {
-            let slice = SLICE_MS.min(total - slept);
-            ctx.sleep(Duration::from_millis(slice));
-            slept += slice;
-            since_report += slice;
-            let percent = u8::try_from(slept * 100 / total).unwrap_or(100);
-            if slept < total && (percent != reported_percent || since_report >= REPORT_EVERY_MS) {
-                ctx.progress(percent, Some("sleeping"))?;
-                reported_percent = percent;
-                since_report = 0;
+    fn waits(&self) -> bool {
+        true
+    }
+
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            let total = parse(input).map_err(super::revalidation_failed)?;
+            let mut slept = 0;
+            let mut reported_percent = 0;
+            let mut since_report = 0;
+            while slept < total {
+                let slice = SLICE_MS.min(total - slept);
+                ctx.sleep(Duration::from_millis(slice)).await;
+                slept += slice;
+                since_report += slice;
+                let percent = u8::try_from(slept * 100 / total).unwrap_or(100);
+                if slept < total && (percent != reported_percent || since_report >= REPORT_EVERY_MS)
+                {
+                    ctx.progress(percent, Some("sleeping"))?;
+                    reported_percent = percent;
+                    since_report = 0;
+                }
             }
-        }
-        Ok(Output::json(&json!({ "slept_ms": total })))
+            Ok(Output::json(&json!({ "slept_ms": total })))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::RunError;
+    use crate::kind::testing::{TestContext, finish};
 
     #[test]
     fn sleep_waits_the_whole_time_and_says_so() {
         let mut ctx = TestContext::new();
-        let out = Sleep.run(&json!({"ms": 1234}), &mut ctx).unwrap();
+        let out = finish(Sleep.run(&json!({"ms": 1234}), &mut ctx)).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&out.bytes).unwrap(),
             json!({"slept_ms": 1234})
@@ -81,7 +89,7 @@ mod tests {
     #[test]
     fn sleep_of_zero_returns_at_once() {
         let mut ctx = TestContext::new();
-        Sleep.run(&json!({"ms": 0}), &mut ctx).unwrap();
+        finish(Sleep.run(&json!({"ms": 0}), &mut ctx)).unwrap();
         assert_eq!(ctx.slept, Duration::ZERO);
         assert!(ctx.reports.is_empty());
     }
@@ -89,7 +97,7 @@ mod tests {
     #[test]
     fn a_long_sleep_reports_at_least_twice_a_second_but_not_every_slice() {
         let mut ctx = TestContext::new();
-        Sleep.run(&json!({"ms": MAX_MS}), &mut ctx).unwrap();
+        finish(Sleep.run(&json!({"ms": MAX_MS}), &mut ctx)).unwrap();
         let reports = ctx.reports.len() as u64;
         assert!(reports >= MAX_MS / REPORT_EVERY_MS - 1, "{reports}");
         assert!(reports < MAX_MS / SLICE_MS / 2, "{reports}");
@@ -98,7 +106,7 @@ mod tests {
     #[test]
     fn sleep_stops_when_cancelled() {
         let mut ctx = TestContext::new().cancelled_after(3);
-        let err = Sleep.run(&json!({"ms": 10_000}), &mut ctx).unwrap_err();
+        let err = finish(Sleep.run(&json!({"ms": 10_000}), &mut ctx)).unwrap_err();
         assert_eq!(err, RunError::Cancelled);
         assert!(ctx.slept < Duration::from_millis(10_000));
     }

@@ -11,7 +11,7 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde_json::Value;
 
 use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError};
+use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
 
 /// Input: `{"image": base64 of a PNG, JPEG or WebP file, "width": 1..=2048, "height":
 /// 1..=2048, "format"?: "png" | "jpeg" | "webp"}`.
@@ -262,25 +262,28 @@ impl Kind for Thumbnail {
         parse(input).map(drop)
     }
 
-    fn run(&self, input: &Value, ctx: &mut dyn RunContext) -> Result<Output, RunError> {
-        let p = parse(input).map_err(super::revalidation_failed)?;
-        let image = reader(&p.image, p.source, limits())
-            .decode()
-            .map_err(|e| RunError::Permanent(format!("the image could not be decoded: {e}")))?;
-        ctx.progress(30, Some("decoded"))?;
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            let p = parse(input).map_err(super::revalidation_failed)?;
+            let image = reader(&p.image, p.source, limits())
+                .decode()
+                .map_err(|e| RunError::Permanent(format!("the image could not be decoded: {e}")))?;
+            ctx.progress(30, Some("decoded"))?;
 
-        let image = shrink(image, fit(p.source_size, p.box_size));
-        ctx.progress(60, Some("resized"))?;
+            let image = shrink(image, fit(p.source_size, p.box_size));
+            ctx.progress(60, Some("resized"))?;
 
-        let bytes = encode(&image, p.target)
-            .map_err(|e| RunError::Permanent(format!("the thumbnail could not be encoded: {e}")))?;
-        // Not needed while the result is stored.
-        drop(image);
-        ctx.progress(90, Some("encoded"))?;
+            let bytes = encode(&image, p.target).map_err(|e| {
+                RunError::Permanent(format!("the thumbnail could not be encoded: {e}"))
+            })?;
+            // Not needed while the result is stored.
+            drop(image);
+            ctx.progress(90, Some("encoded"))?;
 
-        Ok(Output {
-            content_type: p.target.content_type().to_owned(),
-            bytes,
+            Ok(Output {
+                content_type: p.target.content_type().to_owned(),
+                bytes,
+            })
         })
     }
 }
@@ -288,7 +291,7 @@ impl Kind for Thumbnail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::testing::TestContext;
+    use crate::kind::testing::{TestContext, finish};
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
@@ -311,7 +314,7 @@ mod tests {
     fn run_ok(input: &Value) -> (Output, DynamicImage, TestContext) {
         assert_eq!(Thumbnail.validate(input), Ok(()));
         let mut ctx = TestContext::new();
-        let out = Thumbnail.run(input, &mut ctx).unwrap();
+        let out = finish(Thumbnail.run(input, &mut ctx)).unwrap();
         let decoded = image::load_from_memory(&out.bytes).unwrap();
         (out, decoded, ctx)
     }
@@ -404,7 +407,7 @@ mod tests {
     fn cancelling_stops_the_thumbnail() {
         let png = file(&gradient(300, 200), Format::Png);
         let mut ctx = TestContext::new().cancelled_after(1);
-        let err = Thumbnail.run(&input(&png, 10, 10), &mut ctx).unwrap_err();
+        let err = finish(Thumbnail.run(&input(&png, 10, 10), &mut ctx)).unwrap_err();
         assert_eq!(err, RunError::Cancelled);
     }
 
@@ -468,7 +471,7 @@ mod tests {
         let broken = &png[..png.len() / 2];
         let i = input(broken, 10, 10);
         assert_eq!(Thumbnail.validate(&i), Ok(()));
-        let err = Thumbnail.run(&i, &mut TestContext::new()).unwrap_err();
+        let err = finish(Thumbnail.run(&i, &mut TestContext::new())).unwrap_err();
         assert!(matches!(err, RunError::Permanent(m) if m.contains("decoded")));
     }
 

@@ -11,8 +11,8 @@ use crate::config::ConfigError;
 use crate::job::{InvalidJobId, Status};
 use crate::ports::PortError;
 use crate::queue::QueueError;
-use crate::service::drain::DrainReport;
 use crate::submission::SubmissionError;
+use crate::worker::DrainReport;
 
 /// Base of every problem type URI.
 pub const PROBLEM_BASE: &str = "https://async-jobs.dev/problems/";

@@ -10,8 +10,8 @@
 use sha2::{Digest, Sha256};
 
 use super::Context;
-use super::drain::{DrainReport, Stop, Watch, drain_with};
 use super::error::DrainError;
+use crate::worker::{DrainReport, Stop, Watch, drain_with};
 
 /// Whether the raw `Authorization` header value carries the configured drain token.
 /// Always false when no token is configured.
@@ -28,9 +28,9 @@ pub fn drain_allowed(ctx: &Context<'_>, authorization: Option<&str>) -> bool {
 /// `POST /internal/drain` after [`drain_allowed`]: drains for `drain_budget_ms` and
 /// returns what it did. A drain stopped by a store or queue failure is an error (the
 /// caller should try again later); jobs it finished before stay finished.
-pub fn drain_now(ctx: &Context<'_>) -> Result<DrainReport, DrainError> {
+pub async fn drain_now(ctx: &Context<'_>) -> Result<DrainReport, DrainError> {
     // The scheduler is the timer here: a drain route does not wait for delayed work.
-    let report = drain_with(ctx, ctx.settings.drain_budget_ms, Watch::Leave);
+    let report = drain_with(ctx, ctx.settings.drain_budget_ms, Watch::Leave).await;
     if report.stop == Stop::Failed {
         return Err(DrainError::Stopped(report));
     }
@@ -111,7 +111,7 @@ mod tests {
         let w = with_token(Some("t"));
         let a = w.submit(json!({"kind": "echo", "input": {}}));
         let b = w.submit(json!({"kind": "echo", "input": {}}));
-        let report = drain_now(&w.ctx()).unwrap();
+        let report = w.clock.block_on(drain_now(&w.ctx())).unwrap();
         assert_eq!((report.claimed, report.succeeded), (2, 2), "{report:?}");
         assert_eq!(w.job(&a).status, Status::Succeeded);
         assert_eq!(w.job(&b).status, Status::Succeeded);
@@ -122,6 +122,9 @@ mod tests {
         let w = with_token(Some("t"));
         w.submit(json!({"kind": "echo", "input": {}}));
         w.queue.set_down(true);
-        assert!(matches!(drain_now(&w.ctx()), Err(DrainError::Stopped(_))));
+        assert!(matches!(
+            w.clock.block_on(drain_now(&w.ctx())),
+            Err(DrainError::Stopped(_))
+        ));
     }
 }

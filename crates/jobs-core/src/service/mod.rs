@@ -6,18 +6,17 @@
 //! - [`submit`]: `POST /jobs` (validate, record, enqueue, idempotency, compensation).
 //! - [`jobs`]: `GET /jobs/{id}`, `GET /jobs/{id}/result`, `DELETE /jobs/{id}`, `GET /jobs`.
 //! - [`ops`]: `GET /stats`, `GET /healthz`.
-//! - [`drain`]: the worker's loop for one doorbell.
+//! - [`drain`]: the worker's loop for one doorbell (it lives in `crate::worker`).
 //! - [`internal`]: `POST /internal/drain`, the same loop behind a secret token.
 //! - [`error`]: the typed errors and the one mapping to RFC 9457 problems.
 
-pub mod drain;
 pub mod error;
 pub mod internal;
 pub mod jobs;
 pub mod ops;
 pub mod submit;
 
-pub use drain::{DrainReport, drain};
+pub use crate::worker::{DrainReport, drain};
 pub use error::{ApiError, Problem, problem};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
@@ -59,7 +58,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.clock.now_ms()
     }
 
@@ -82,7 +81,10 @@ impl Context<'_> {
 
     /// The records of `ids`, in order, read in one call; a record that cannot be decoded
     /// is an `Err` in its place, a failed read fails the whole call.
-    fn load_jobs(&self, ids: &[JobId]) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
+    pub(crate) fn load_jobs(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
         let keys: Vec<String> = ids.iter().map(|id| keys::job(&self.tenant, id)).collect();
         let values = self.kv.get_many(&keys)?;
         Ok(keys
@@ -131,7 +133,10 @@ impl Context<'_> {
     /// whose input is missing or unreadable come back with the reason, worded for the
     /// client (it becomes the job's error): it names the job, never a storage key. The
     /// others are ready to run.
-    fn load_inputs(&self, jobs: Vec<Job>) -> Result<(Vec<Job>, Vec<Unrunnable>), StoreError> {
+    pub(crate) fn load_inputs(
+        &self,
+        jobs: Vec<Job>,
+    ) -> Result<(Vec<Job>, Vec<Unrunnable>), StoreError> {
         let keys: Vec<String> = jobs
             .iter()
             .filter(|job| job.input.is_apart())
@@ -169,7 +174,7 @@ impl Context<'_> {
     }
 
     /// Writes the records of `jobs` in one call.
-    fn save_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+    pub(crate) fn save_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
         let pairs: Vec<(String, Vec<u8>)> = jobs
             .iter()
             .map(|job| (keys::job(&self.tenant, &job.id), codec::encode_job(job)))
@@ -193,7 +198,7 @@ impl Context<'_> {
         })
     }
 
-    fn save_job(&self, job: &Job) -> Result<(), StoreError> {
+    pub(crate) fn save_job(&self, job: &Job) -> Result<(), StoreError> {
         self.save_job_with_result(job, None)
     }
 
@@ -208,7 +213,7 @@ impl Context<'_> {
 
     /// Ring the doorbell again (rate limited); a failure only delays work, so it is
     /// ignored.
-    fn ring_again(&self, why: &str) -> bool {
+    pub(crate) fn ring_again(&self, why: &str) -> bool {
         self.queue
             .ring(&self.doorbell(why), RING_WINDOW_MS)
             .unwrap_or(false)
@@ -266,6 +271,22 @@ pub(crate) mod testing {
                 .unwrap()
                 .job
                 .id
+        }
+
+        /// A worker's drain of `budget_ms`, run to its end on the manual clock.
+        pub fn drain(&self, budget_ms: u64) -> crate::worker::DrainReport {
+            self.clock
+                .block_on(crate::worker::drain(&self.ctx(), budget_ms))
+        }
+
+        /// [`World::drain`], saying whether to keep the watch.
+        pub fn drain_with(
+            &self,
+            budget_ms: u64,
+            watch: crate::worker::Watch,
+        ) -> crate::worker::DrainReport {
+            self.clock
+                .block_on(crate::worker::drain_with(&self.ctx(), budget_ms, watch))
         }
 
         pub fn job(&self, id: &JobId) -> Job {

@@ -1,0 +1,362 @@
+//! One claimed job: what the worker decides for its record ([`Attempt::prepare`]), and
+//! one attempt at running it ([`Attempt::execute`]) with the [`RunContext`] the kind
+//! sees. Every write asks the job's [`Lease`] first.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::lease::Lease;
+use super::outbox::{Count, Outbox, Pending};
+use super::{FLUSH_MS, PROGRESS_INTERVAL_MS};
+use crate::codec;
+use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
+use crate::keys;
+use crate::kind::{Cancelled, Counter, Output, RunContext, RunError};
+use crate::queue::{Heartbeat, RetryOutcome};
+use crate::retry::RetryPolicy;
+use crate::service::Context;
+use crate::service::error::StoreError;
+
+/// A claimed job of a batch, as the worker handles it.
+pub(super) struct Attempt<'d, 'c> {
+    pub(super) ctx: &'d Context<'c>,
+    pub(super) outbox: &'d Outbox,
+    pub(super) lease: Rc<Lease>,
+    /// When its batch was claimed.
+    pub(super) claimed_at: u64,
+}
+
+/// What [`Attempt::confirm_lease`] found.
+enum LeaseCheck {
+    Ours,
+    /// Another worker holds the job now: write nothing more.
+    Lost,
+    /// Still ours, and a client asked to cancel.
+    CancelRequested,
+}
+
+impl Attempt<'_, '_> {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_ms(self.ctx.now())
+    }
+
+    /// Keep back the final record (written with the others); the queue-side finish
+    /// follows with the next round trip, after the write.
+    fn finish(&self, job: &Job, result: Option<&Output>, dead: bool) {
+        self.outbox.finish(self.ctx, &self.lease, job, result, dead);
+    }
+
+    /// Ask whether the lease is still ours (a heartbeat, which also extends it); a lost
+    /// lease is counted.
+    fn confirm_lease(&self, id: &JobId) -> Result<LeaseCheck, StoreError> {
+        Ok(match self.lease.heartbeat(self.ctx, id)? {
+            Heartbeat::Lost => {
+                self.outbox.note(|r| r.lost += 1);
+                LeaseCheck::Lost
+            }
+            Heartbeat::Owned {
+                cancel_requested: true,
+            } => LeaseCheck::CancelRequested,
+            Heartbeat::Owned {
+                cancel_requested: false,
+            } => LeaseCheck::Ours,
+        })
+    }
+
+    /// `Some(job)` while the lease is ours and nobody asked to cancel (a heartbeat);
+    /// otherwise the job is left to its new owner, or recorded cancelled.
+    fn still_ours(&self, job: Job) -> Result<Option<Job>, StoreError> {
+        Ok(match self.confirm_lease(&job.id)? {
+            LeaseCheck::Ours => Some(job),
+            LeaseCheck::Lost => None,
+            LeaseCheck::CancelRequested => {
+                self.cancel(job);
+                None
+            }
+        })
+    }
+
+    pub(super) fn fail(&self, mut job: Job, error: ErrorInfo) {
+        if job.fail(self.now(), error).is_err() {
+            return self.refused(&job);
+        }
+        self.finish(&job, None, true);
+    }
+
+    fn cancel(&self, mut job: Job) {
+        if job.cancel(self.now()).is_err() {
+            return self.refused(&job);
+        }
+        self.finish(&job, None, false);
+    }
+
+    /// A transition the record's state does not allow: leave the record, report it.
+    fn refused(&self, job: &Job) {
+        let (id, status) = (job.id, job.status);
+        self.outbox.note(|r| {
+            r.skipped += 1;
+            r.warnings.push(format!(
+                "job {id} in state {status} cannot move on; left as is"
+            ));
+        });
+    }
+
+    /// Decide what a claimed record needs: repair, cancel, fail for good, or a start
+    /// (`Some`: the attempt counted in memory; write it as running, then run it).
+    pub(super) fn prepare(&self, mut job: Job, cancel_requested: bool) -> Option<Job> {
+        if job.status.is_terminal() {
+            // The record was written but the finish script never ran.
+            let dead = job.status == Status::Failed;
+            self.outbox.note(|r| r.repaired += 1);
+            self.outbox.pend(Pending::new(
+                &self.lease,
+                &job.id,
+                job.status,
+                dead,
+                Count::Repair,
+            ));
+            return None;
+        }
+        if cancel_requested {
+            self.cancel(job);
+            return None;
+        }
+        if job.status == Status::Running {
+            // Its previous attempt's worker stopped answering and the lease expired.
+            let lost = ErrorInfo::new(
+                ErrorType::LeaseExpired,
+                format!("attempt {} stopped answering", job.attempts),
+            );
+            if job.retry(lost).is_err() {
+                self.fail(job, ErrorInfo::lease_expired());
+                return None;
+            }
+        }
+        match job.start(self.now()) {
+            Ok(()) => Some(job),
+            Err(e) if e.reason == Refusal::NoAttemptsLeft => {
+                self.fail(job, ErrorInfo::lease_expired());
+                None
+            }
+            Err(_) => {
+                self.refused(&job);
+                None
+            }
+        }
+    }
+
+    /// Run a started job (its `running` record written) and record the outcome. `Err`
+    /// only when the store or queue failed.
+    pub(super) async fn execute(self, job: Job) -> Result<(), StoreError> {
+        let ctx = self.ctx;
+        // Later jobs of a batch start later: make sure the lease is still ours first, and,
+        // once the batch has waited a while (a slow job before this one, or no free slot),
+        // ask anyway, to see a cancel requested meanwhile.
+        let waited = ctx.now().saturating_sub(self.claimed_at) >= FLUSH_MS;
+        let job = if waited || !self.lease.surely_held(ctx.now()) {
+            let Some(job) = self.still_ours(job)? else {
+                return Ok(());
+            };
+            job
+        } else {
+            job
+        };
+
+        let Some(kind) = ctx.registry.get(&job.kind) else {
+            let error = ErrorInfo::internal(format!(
+                "kind {:?} is not registered in this worker",
+                job.kind
+            ));
+            self.fail(job, error);
+            return Ok(());
+        };
+        let input = job.input.clone();
+        let mut run = Run {
+            attempt: &self,
+            job,
+            last_write: ctx.now(),
+            stop: None,
+        };
+        let outcome = kind.run(&input, &mut run).await;
+        let Run { mut job, stop, .. } = run;
+        match stop {
+            Some(Interrupt::Lost) => {
+                self.outbox.note(|r| r.lost += 1);
+                return Ok(());
+            }
+            Some(Interrupt::Store(e)) => return Err(e),
+            Some(Interrupt::Cancel) | None => {}
+        }
+        let cancel_requested = stop == Some(Interrupt::Cancel);
+
+        match outcome {
+            Ok(output) => {
+                // Still ours? Only the lease holder may write the outcome. With half a
+                // lease left it is ours for sure (`Lease::surely_held`): the result and
+                // the record are written inside the lease (the record is kept back, and
+                // asked about again when written), and the finish script checks the
+                // token once more. Closer to the deadline, ask.
+                if !self.lease.surely_held(ctx.now())
+                    && self.lease.heartbeat(ctx, &job.id)? == Heartbeat::Lost
+                {
+                    self.outbox.note(|r| r.lost += 1);
+                    return Ok(());
+                }
+                // A small result rides in the final record (one write fewer, visible
+                // with `succeeded` at once); a large one goes first under its own key.
+                let inline = codec::fits_inline(&output);
+                if !inline {
+                    ctx.kv.set(
+                        &keys::result(&ctx.tenant, &job.id),
+                        &codec::encode_result(&output),
+                    )?;
+                }
+                if job.succeed(self.now()).is_err() {
+                    self.refused(&job);
+                    return Ok(());
+                }
+                self.finish(&job, inline.then_some(&output), false);
+            }
+            Err(RunError::Cancelled) => self.cancel(job),
+            Err(_) if cancel_requested => self.cancel(job),
+            Err(e @ RunError::Transient(_)) if job.attempts_left() > 0 => {
+                self.retry(job, &e)?;
+            }
+            Err(e) => self.fail(job, e.to_error_info()),
+        }
+        Ok(())
+    }
+
+    /// Schedule the next attempt after a transient failure, with backoff.
+    fn retry(&self, job: Job, error: &RunError) -> Result<(), StoreError> {
+        let ctx = self.ctx;
+        let Some(mut job) = self.still_ours(job)? else {
+            return Ok(());
+        };
+        let now = ctx.now();
+        let delay = RetryPolicy::default().delay_ms(job.attempts, ctx.random.next_u64());
+        let due = now.saturating_add(delay);
+        if job.retry(error.to_error_info()).is_err() {
+            self.refused(&job);
+            return Ok(());
+        }
+        job.not_before = Some(Timestamp::from_ms(due));
+        ctx.save_job(&job)?;
+        match ctx.queue.retry(&job.id, self.lease.token(), due, now)? {
+            RetryOutcome::Scheduled => self.outbox.note(|r| r.retried += 1),
+            RetryOutcome::Lost => self.outbox.note(|r| r.lost += 1),
+            RetryOutcome::Cancelled => {
+                // The queue already indexed it as cancelled; the record follows.
+                if job.cancel(self.now()).is_ok() {
+                    ctx.save_job(&job)?;
+                }
+                self.outbox.note(|r| r.cancelled += 1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a run was stopped from inside its context.
+#[derive(Debug, Clone, PartialEq)]
+enum Interrupt {
+    /// A client asked to cancel.
+    Cancel,
+    /// Another worker holds the lease now: write nothing more.
+    Lost,
+    /// The record could not be written.
+    Store(StoreError),
+}
+
+/// The [`RunContext`] of one attempt: progress overwrites the record and extends the
+/// lease (throttled), and says stop when the job was cancelled or the lease lost.
+struct Run<'a, 'd, 'c> {
+    attempt: &'a Attempt<'d, 'c>,
+    job: Job,
+    last_write: u64,
+    stop: Option<Interrupt>,
+}
+
+impl Run<'_, '_, '_> {
+    /// Extend the lease; write the outcomes kept back meanwhile, so a slow job does not
+    /// hide the outcomes of the quick ones before it. False when the run must stop.
+    fn heartbeat(&mut self) -> bool {
+        let Attempt {
+            ctx, outbox, lease, ..
+        } = self.attempt;
+        let beat = lease.heartbeat(ctx, &self.job.id);
+        if let Ok(Heartbeat::Owned { .. }) = beat
+            && let Err(e) = outbox.flush(ctx)
+        {
+            self.stop = Some(Interrupt::Store(e));
+            return false;
+        }
+        self.stop = match beat {
+            Ok(Heartbeat::Owned {
+                cancel_requested: false,
+            }) => return true,
+            Ok(Heartbeat::Owned {
+                cancel_requested: true,
+            }) => Some(Interrupt::Cancel),
+            Ok(Heartbeat::Lost) => Some(Interrupt::Lost),
+            Err(e) => Some(Interrupt::Store(e)),
+        };
+        false
+    }
+}
+
+impl RunContext for Run<'_, '_, '_> {
+    fn attempt(&self) -> u32 {
+        self.job.attempts
+    }
+
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.job.id)
+    }
+
+    fn counter(&self) -> Option<&dyn Counter> {
+        self.attempt.ctx.counter
+    }
+
+    fn progress(&mut self, percent: u8, message: Option<&str>) -> Result<(), Cancelled> {
+        if self.stop.is_some() {
+            return Err(Cancelled);
+        }
+        let _ = self
+            .job
+            .set_progress(Progress::new(percent, message.map(str::to_owned)));
+        let now = self.attempt.ctx.now();
+        if now.saturating_sub(self.last_write) < PROGRESS_INTERVAL_MS && percent < 100 {
+            return Ok(());
+        }
+        self.last_write = now;
+        if !self.heartbeat() {
+            return Err(Cancelled);
+        }
+        if let Err(e) = self.attempt.ctx.save_job(&self.job) {
+            self.stop = Some(Interrupt::Store(e));
+            return Err(Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Wait in slices of a third of the lease, extending it in between, so a long wait
+    /// neither loses the lease nor misses a cancel (the next `progress` reports it).
+    fn sleep(&mut self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(async move {
+            let ctx = self.attempt.ctx;
+            let slice = (ctx.settings.lease_ms / 3).max(1);
+            let mut left = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+            while left > 0 && self.stop.is_none() {
+                let step = left.min(slice);
+                ctx.clock.wait_ms(step).await;
+                left -= step;
+                if left > 0 {
+                    self.heartbeat();
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! The drain loop for one doorbell: retention sweep (at most a third of the budget), then
+//! claim and run jobs until the queue is empty or the time budget is spent, then more
+//! retention if time is left, then ring again if work (or a retention backlog) remains.
+//!
+//! Round trips: a job's queue-side finish goes out with the next claim
+//! (`finish_and_claim`), and the lease is checked with a heartbeat before the outcome is
+//! written only when less than half of it is left (docs/architecture.md step 4 says why
+//! that is as safe).
+//!
+//! Waiting: when nothing is ready but a delayed job becomes due (or a lease expires)
+//! within the budget, the loop waits for it, claiming again at least every
+//! [`POLL_MS`]. Work due later is watched for by one worker (see [`WATCH_POLL_MS`]).
+//! While runs of waiting kinds go on, the loop keeps claiming every [`WATCH_POLL_MS`],
+//! past its budget too: the instance is busy until they end, and a job that arrives
+//! meanwhile should not wait for them.
+
+use std::rc::Rc;
+
+use super::lease::Lease;
+use super::outbox::Outbox;
+use super::report::{DrainReport, Stop};
+use super::side::SideBySide;
+use super::{MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
+use crate::job::JobId;
+use crate::queue::{Claim, Finish};
+use crate::service::Context;
+
+/// Whether a drain keeps the watch for work due after its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// A worker: nothing else will ring when delayed work becomes due.
+    Keep,
+    /// `POST /internal/drain`: the scheduler that calls it is the timer.
+    Leave,
+}
+
+/// Drain the queue for at most `budget_ms` (at least one claim is always made, and runs
+/// of waiting kinds are seen to their end), as a worker woken by the doorbell does: when
+/// work becomes due only after the budget (a delay, a retry's backoff), this worker
+/// keeps the watch for it unless another one does (see [`WATCH_POLL_MS`]).
+pub async fn drain(ctx: &Context<'_>, budget_ms: u64) -> DrainReport {
+    drain_with(ctx, budget_ms, Watch::Keep).await
+}
+
+/// [`drain`], saying whether to keep the watch.
+pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> DrainReport {
+    let start = ctx.now();
+    let deadline = start.saturating_add(budget_ms);
+    let outbox = Outbox::default();
+    // Retention first, but for at most a third of the budget, so that both retention
+    // and the queue keep up with a steady stream of jobs.
+    let mut more_to_sweep = retention::sweep(ctx, &outbox, start.saturating_add(budget_ms / 3));
+
+    let mut side = SideBySide::new(ctx.settings.worker_concurrency);
+    let mut ring_for_due = false;
+    let watch_token = ctx.random.token();
+    let mut watching = false;
+    let mut size = 1;
+    let stop = loop {
+        // Runs of waiting kinds move on between the loop's own steps.
+        let kept = match side.turn(ctx, &outbox).await {
+            Ok(()) => side.keep_parked(ctx, &outbox),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            outbox.note(|r| r.fail(format!("a run: {e}")));
+            break Stop::Failed;
+        }
+        if side.has_parked() {
+            // No slot for what is claimed already: claim nothing more until there is.
+            if let Err(e) = side.wait(ctx, &outbox, POLL_MS).await {
+                outbox.note(|r| r.fail(format!("a run: {e}")));
+                break Stop::Failed;
+            }
+            continue;
+        }
+        let now = ctx.now();
+        let token = ctx.random.token();
+        let lease_until = now.saturating_add(ctx.settings.lease_ms);
+        let max = if side.is_full() { 1 } else { size };
+        let claim = match finish_and_claim(ctx, &outbox, now, lease_until, &token, max) {
+            Ok(claim) => claim,
+            Err(e) => {
+                // As a failed finish: the records are final, the leases expire, and the
+                // next claim repairs the queue side.
+                outbox.note(|r| r.fail(e));
+                break Stop::Failed;
+            }
+        };
+        match claim {
+            Claim::Claimed { jobs, invalid } => {
+                for raw in invalid {
+                    outbox.note(|r| r.skipped += 1);
+                    outbox.warn(format!(
+                        "dropped a ready entry that is not a job id: {raw:?}"
+                    ));
+                }
+                if !jobs.is_empty() {
+                    let n = jobs.len();
+                    outbox.note(|r| r.claimed += n as u32);
+                    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+                    let lease = Rc::new(Lease::new(token, ids, lease_until, ctx.settings.lease_ms));
+                    match batch::run(ctx, &outbox, &jobs, lease, &mut side).await {
+                        Ok(ran) => size = next_batch(size, n, ran.run_ms, ran.waiting),
+                        Err(e) => {
+                            // The jobs stay leased; their leases expire and they run again.
+                            outbox.note(|r| r.fail(format!("batch of {n}: {e}")));
+                            break Stop::Failed;
+                        }
+                    }
+                }
+            }
+            Claim::Empty {
+                next_due_ms,
+                next_expiry_ms,
+            } => {
+                if !side.is_empty() {
+                    // Runs go on: wait for one, and look for new work now and then.
+                    if let Err(e) = side.wait(ctx, &outbox, WATCH_POLL_MS).await {
+                        outbox.note(|r| r.fail(format!("a run: {e}")));
+                        break Stop::Failed;
+                    }
+                    continue;
+                }
+                let next = [next_due_ms, next_expiry_ms].into_iter().flatten().min();
+                match next {
+                    Some(at) if at < deadline => {
+                        let wait = at.saturating_sub(now).clamp(1, POLL_MS);
+                        ctx.clock
+                            .wait_ms(wait.min(deadline.saturating_sub(now)).max(1))
+                            .await;
+                        continue;
+                    }
+                    // Work due after this drain's deadline needs a doorbell then, and none
+                    // comes by itself while nobody submits or polls. One worker keeps the
+                    // watch: it waits out its budget, claiming every WATCH_POLL_MS, and
+                    // rings again at the end; the others stop.
+                    _ if next_due_ms.is_some()
+                        && watch == Watch::Keep
+                        && now < deadline
+                        && keeps_watch(ctx, &outbox, &watch_token, deadline - now) =>
+                    {
+                        watching = true;
+                        ctx.clock
+                            .wait_ms(WATCH_POLL_MS.min(deadline.saturating_sub(now)).max(1))
+                            .await;
+                        continue;
+                    }
+                    _ if watching && next_due_ms.is_some() => {
+                        // Out of budget with the due work still ahead: ring for it.
+                        break Stop::Budget;
+                    }
+                    _ => {
+                        ring_for_due = watch == Watch::Leave
+                            && next_due_ms.is_some_and(|at| {
+                                at < deadline.saturating_add(budget_ms.max(POLL_MS))
+                            });
+                        break Stop::Empty;
+                    }
+                }
+            }
+        }
+        if ctx.now() >= deadline && side.is_empty() {
+            break Stop::Budget;
+        }
+    };
+    // Empty unless the drain failed: runs still going are dropped, and their leases expire.
+    drop(side);
+    outbox.note(|r| {
+        if r.stop != Stop::Failed {
+            r.stop = stop;
+        }
+    });
+
+    // The outcomes reached are written, and their finishes sent alone, even after a
+    // failure elsewhere; if the write fails, the finishes are not sent.
+    if outbox.has_pending() {
+        let now = ctx.now();
+        if let Err(e) = finish_and_claim(ctx, &outbox, now, now, "", 0) {
+            outbox.note(|r| r.fail(e));
+        }
+    }
+
+    let mut report = outbox.into_report();
+    // Nothing to run and time left: spend it on retention.
+    if more_to_sweep && report.stop == Stop::Empty && ctx.now() < deadline {
+        let outbox = Outbox::default();
+        more_to_sweep = retention::sweep(ctx, &outbox, deadline);
+        let swept = outbox.into_report();
+        report.swept += swept.swept;
+        report.warnings.extend(swept.warnings);
+    }
+    // A retention backlog rings too, so storage shrinks even when no job comes.
+    if report.stop == Stop::Budget || ring_for_due || more_to_sweep {
+        report.rang_again = ctx.ring_again("drain");
+    }
+    report.elapsed_ms = ctx.now().saturating_sub(start);
+    report
+}
+
+/// Whether this drain holds the watch (taking it if it is free) until `ttl_ms` from now:
+/// it lapses at the drain's deadline, so the next drain, started by this one's ring, can
+/// take it. A failure to ask only means no watch.
+fn keeps_watch(ctx: &Context<'_>, outbox: &Outbox, token: &str, ttl_ms: u64) -> bool {
+    match ctx.queue.watch(token, ttl_ms) {
+        Ok(held) => held,
+        Err(e) => {
+            outbox.warn(format!("watch for delayed work: {e}"));
+            false
+        }
+    }
+}
+
+/// Write the outcomes kept back, then finish the pending jobs and claim up to `max` in
+/// one round trip, counting the finishes. `Err` is the log line of a failure.
+fn finish_and_claim(
+    ctx: &Context<'_>,
+    outbox: &Outbox,
+    now: u64,
+    lease_until: u64,
+    token: &str,
+    max: u32,
+) -> Result<Claim, String> {
+    if let Err(e) = outbox.flush(ctx) {
+        outbox.drop_pending();
+        return Err(format!("writing outcomes: {e}"));
+    }
+    let pending = outbox.take_pending();
+    let finishes: Vec<Finish> = pending.iter().map(|p| p.finish.clone()).collect();
+    match ctx
+        .queue
+        .finish_and_claim(&finishes, now, lease_until, token, max)
+    {
+        Ok((owned, claim)) => {
+            outbox.note(|r| {
+                for (p, owned) in pending.iter().zip(owned) {
+                    p.count(owned, r);
+                }
+            });
+            Ok(claim)
+        }
+        Err(e) => {
+            let ids: Vec<String> = finishes.iter().map(|f| f.id.to_string()).collect();
+            Err(if ids.is_empty() {
+                format!("claim: {e}")
+            } else {
+                format!("finish {} and claim: {e}", ids.join(", "))
+            })
+        }
+    }
+}
+
+/// The size of the next claim: it doubles (up to [`MAX_BATCH`]) after a full batch whose
+/// jobs took at most [`QUICK_JOB_MS`] each on average, and falls back to one job after a
+/// slower batch or one with a waiting kind, so a worker never holds slow jobs that
+/// another worker could run.
+pub(super) fn next_batch(batch: u32, claimed: usize, elapsed_ms: u64, waiting: bool) -> u32 {
+    let claimed = claimed.max(1) as u64;
+    if waiting || elapsed_ms > QUICK_JOB_MS.saturating_mul(claimed) {
+        1
+    } else if claimed >= u64::from(batch) {
+        batch.saturating_mul(2).min(MAX_BATCH)
+    } else {
+        batch
+    }
+}

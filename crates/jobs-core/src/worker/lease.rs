@@ -1,0 +1,136 @@
+//! The lease a batch was claimed under: the one place that says whether a job is still
+//! this worker's. Every write of a job's state asks it first.
+
+use std::cell::Cell;
+
+use crate::job::JobId;
+use crate::queue::Heartbeat;
+use crate::service::Context;
+use crate::service::error::StoreError;
+
+/// One token and one deadline for every job of a batch still held: claims and heartbeats
+/// set them all alike, so one renewal serves the whole batch.
+#[derive(Debug)]
+pub(super) struct Lease {
+    token: String,
+    /// Every id of the batch: a heartbeat extends all their leases.
+    ids: Vec<JobId>,
+    /// When the lease ends unless extended: the claim's deadline, moved on by every
+    /// heartbeat or renewal that found it held.
+    until: Cell<u64>,
+    lease_ms: u64,
+}
+
+impl Lease {
+    pub(super) fn new(token: String, ids: Vec<JobId>, until: u64, lease_ms: u64) -> Self {
+        Lease {
+            token,
+            ids,
+            until: Cell::new(until),
+            lease_ms,
+        }
+    }
+
+    pub(super) fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(super) fn ids(&self) -> &[JobId] {
+        &self.ids
+    }
+
+    /// Held for sure, without asking: a lease changes hands only when a claim finds it
+    /// past its deadline, and at least half a lease is left for the writes that follow.
+    pub(super) fn surely_held(&self, now: u64) -> bool {
+        self.until.get().saturating_sub(now) > self.lease_ms / 2
+    }
+
+    /// Heartbeat for `id`, extending the leases of the whole batch where still held; the
+    /// deadline moves on when `id`'s is. Also says whether a client asked to cancel `id`.
+    pub(super) fn heartbeat(&self, ctx: &Context<'_>, id: &JobId) -> Result<Heartbeat, StoreError> {
+        let until = ctx.now().saturating_add(self.lease_ms);
+        let beat = ctx
+            .queue
+            .heartbeat_batch(id, &self.token, until, &self.ids)?;
+        if matches!(beat, Heartbeat::Owned { .. }) {
+            self.until.set(until);
+        }
+        Ok(beat)
+    }
+
+    /// Which of `ids` are still held, in order: all of them while the lease is surely
+    /// held, else as Redis says (renewing those held).
+    pub(super) fn still_held(
+        &self,
+        ctx: &Context<'_>,
+        ids: &[JobId],
+    ) -> Result<Vec<bool>, StoreError> {
+        let now = ctx.now();
+        if self.surely_held(now) {
+            return Ok(vec![true; ids.len()]);
+        }
+        let until = now.saturating_add(self.lease_ms);
+        let held = ctx.queue.renew(&self.token, ids, until)?;
+        if held.iter().any(|h| *h) {
+            self.until.set(until);
+        }
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{Claim, Queue};
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    fn claimed(w: &World, token: &str) -> Lease {
+        let now = w.clock.now_ms();
+        let lease_ms = w.settings.lease_ms;
+        let Claim::Claimed { jobs, .. } = w.queue.claim(now, now + lease_ms, token, 8).unwrap()
+        else {
+            panic!("nothing to claim");
+        };
+        Lease::new(
+            token.into(),
+            jobs.iter().map(|j| j.id).collect(),
+            now + lease_ms,
+            lease_ms,
+        )
+    }
+
+    use crate::ports::Clock;
+
+    #[test]
+    fn a_young_lease_is_held_without_asking_and_an_old_one_is_renewed() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let lease = claimed(&w, "mine");
+        let before = w.queue.calls();
+        assert_eq!(lease.still_held(&w.ctx(), lease.ids()).unwrap(), [true]);
+        assert_eq!(w.queue.calls(), before, "no round trip while surely held");
+
+        w.clock.advance(w.settings.lease_ms / 2 + 1);
+        assert!(!lease.surely_held(w.clock.now_ms()));
+        assert_eq!(lease.still_held(&w.ctx(), lease.ids()).unwrap(), [true]);
+        assert!(
+            lease.surely_held(w.clock.now_ms()),
+            "the renewal moved it on"
+        );
+    }
+
+    #[test]
+    fn a_lease_another_worker_took_is_not_held() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let lease = claimed(&w, "mine");
+        w.clock.advance(w.settings.lease_ms + 1);
+        let _thief = claimed(&w, "thief");
+        assert_eq!(lease.still_held(&w.ctx(), lease.ids()).unwrap(), [false]);
+        assert_eq!(
+            lease.heartbeat(&w.ctx(), &lease.ids()[0]).unwrap(),
+            Heartbeat::Lost
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Retention: the records of jobs finished longer than `job_ttl_seconds` ago are deleted,
+//! then forgotten by the queue, a batch at a time.
+
+use super::outbox::Outbox;
+use crate::keys;
+use crate::service::Context;
+
+/// Finished jobs deleted per batch.
+pub const SWEEP_LIMIT: u32 = 100;
+
+/// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
+/// then forget them in the queue, a batch of [`SWEEP_LIMIT`] at a time: at least one
+/// batch, more while batches come back full and `until` (ms) has not passed. True when
+/// more may be due (the last batch was full). Failures only delay retention.
+pub(super) fn sweep(ctx: &Context<'_>, outbox: &Outbox, until: u64) -> bool {
+    loop {
+        match sweep_batch(ctx, outbox) {
+            Some(true) if ctx.now() < until => continue,
+            Some(full) => return full,
+            None => return false,
+        }
+    }
+}
+
+/// One batch of [`sweep`]: `Some(full)`, or `None` when the store or queue failed.
+fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<bool> {
+    let cutoff = ctx
+        .now()
+        .saturating_sub(ctx.settings.job_ttl_seconds.saturating_mul(1_000));
+    let ids = match ctx.queue.expired(cutoff, SWEEP_LIMIT) {
+        Ok(ids) => ids,
+        Err(e) => {
+            outbox.warn(format!("retention sweep: {e}"));
+            return None;
+        }
+    };
+    let full = ids.len() >= SWEEP_LIMIT as usize;
+    let mut deleted = Vec::with_capacity(ids.len());
+    let mut failed = false;
+    for id in ids {
+        let both = ctx
+            .kv
+            .delete(&keys::job(&ctx.tenant, &id))
+            .and_then(|()| ctx.kv.delete(&keys::result(&ctx.tenant, &id)))
+            .and_then(|()| ctx.kv.delete(&keys::input(&ctx.tenant, &id)));
+        match both {
+            Ok(()) => deleted.push(id),
+            Err(e) => {
+                outbox.warn(format!("retention sweep of {id}: {e}"));
+                failed = true;
+                break;
+            }
+        }
+    }
+    if deleted.is_empty() {
+        return (!failed).then_some(full);
+    }
+    match ctx.queue.forget(&deleted) {
+        Ok(()) => {
+            let n = deleted.len() as u32;
+            outbox.note(|r| r.swept += n);
+        }
+        Err(e) => {
+            outbox.warn(format!("retention sweep: {e}"));
+            return None;
+        }
+    }
+    (!failed).then_some(full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    #[test]
+    fn retention_deletes_old_finished_jobs() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.drain(2_000);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let report = w.drain(2_000);
+        assert_eq!(report.swept, 1);
+        assert!(w.kv.keys().is_empty());
+        assert_eq!(w.queue.indexed_status(&id), None);
+    }
+
+    #[test]
+    fn retention_keeps_sweeping_batches_while_the_budget_lasts() {
+        let w = World::new();
+        let n = SWEEP_LIMIT as usize * 2 + 50;
+        for _ in 0..n {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        assert_eq!(w.drain(60_000).succeeded as usize, n);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let report = w.drain(2_000);
+        assert_eq!(report.swept as usize, n, "{report:?}");
+        assert!(!report.rang_again, "nothing left: {report:?}");
+        assert!(w.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn a_retention_backlog_left_by_a_spent_budget_rings_again() {
+        let w = World::new();
+        let n = SWEEP_LIMIT as usize + 10;
+        for _ in 0..n {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        w.drain(60_000);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        let rings = w.queue.published().len();
+        let report = w.drain(0);
+        assert_eq!(report.swept, SWEEP_LIMIT, "{report:?}");
+        assert!(report.rang_again, "{report:?}");
+        assert_eq!(w.queue.published().len(), rings + 1);
+        w.clock.advance(crate::service::RING_WINDOW_MS);
+        let report = w.drain(0);
+        assert_eq!(report.swept, 10, "{report:?}");
+        assert!(!report.rang_again, "{report:?}");
+    }
+}
