@@ -15,7 +15,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use jobs_core::kind::{Cancelled, Registry, RunContext};
+use jobs_core::kind::{Cancelled, RunContext};
+use jobs_core::kinds::Registry;
 use jobs_core::ports::Clock;
 use spin_adapters::SpinClock;
 use spin_sdk::http::{Method, Request, Response};

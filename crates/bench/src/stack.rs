@@ -136,18 +136,6 @@ impl Stack {
         Ok(())
     }
 
-    /// Redis's `used_memory_human`, for the report.
-    pub fn redis_memory(&self) -> anyhow::Result<String> {
-        let mut con = self.connection()?;
-        let info: String = redis::cmd("INFO").arg("memory").query(&mut con)?;
-        Ok(info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory_human:"))
-            .unwrap_or("?")
-            .trim()
-            .to_owned())
-    }
-
     /// The redis-server's pid, for CPU accounting.
     pub fn redis_pid(&self) -> Option<i32> {
         crate::cpu::redis_pid(self.redis.port())

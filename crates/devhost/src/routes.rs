@@ -39,11 +39,6 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether this is a `/...` route.
-    pub fn is_wildcard(&self) -> bool {
-        matches!(self.segments.last(), Some(Segment::Wildcard))
-    }
-
     /// The route as Spin lists it at start-up: the path, with ` (wildcard)`
     /// after the prefix of a `/...` route.
     pub fn display(&self) -> String {

@@ -36,7 +36,7 @@ const INLINE_RESULT_FIELD: &str = "result";
 
 /// Inputs whose JSON text is longer than this are stored under their own key (see
 /// [`crate::job::JobInput`]); smaller ones ride in the record.
-pub const INLINE_INPUT_MAX: usize = 8 * 1024;
+pub use crate::job::INLINE_INPUT_MAX;
 
 /// The record field that says the input is stored apart.
 const INPUT_APART_FIELD: &str = "input_apart";
@@ -225,21 +225,10 @@ pub fn decode_result(bytes: &[u8]) -> Result<Output, CodecError> {
     })
 }
 
-/// Lowercase hex of `bytes` (digests, fingerprints).
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::tests::{job_in, new_job};
+    use crate::job::testing::{job_in, new_job};
     use crate::job::{ErrorInfo, ErrorType, JobId, Progress, Status, Tenant, Timestamp};
     use serde_json::json;
 
@@ -263,14 +252,13 @@ mod tests {
 
     #[test]
     fn a_submitted_input_is_stored_as_sent_and_reads_back_as_the_same_value() {
-        let registry = crate::kind::Registry::builtin();
+        let registry = crate::kinds::Registry::builtin();
         let settings = crate::config::Settings::default();
         let body = br#"{"kind":"echo","input":{ "b" : 1,"a":[1, 2.5,"\u00e9"] }}"#;
         let new = crate::submission::NewJob::parse(body, &registry, &settings).unwrap();
-        let job = Job::new(
+        let job = new.into_job(
             JobId::new(),
             Tenant::default_tenant(),
-            new,
             Timestamp::from_ms(1_700_000_000_000),
         );
         let stored = encode_job(&job);
@@ -288,15 +276,14 @@ mod tests {
 
     #[test]
     fn an_input_stored_apart_leaves_a_marker_in_the_record_and_round_trips_on_its_own() {
-        let registry = crate::kind::Registry::builtin();
+        let registry = crate::kinds::Registry::builtin();
         let settings = crate::config::Settings::default();
         let big = "q".repeat(INLINE_INPUT_MAX);
         let body = serde_json::to_vec(&json!({"kind": "echo", "input": {"s": big}})).unwrap();
         let new = crate::submission::NewJob::parse(&body, &registry, &settings).unwrap();
-        let job = Job::new(
+        let job = new.into_job(
             JobId::new(),
             Tenant::default_tenant(),
-            new,
             Timestamp::from_ms(1_700_000_000_000),
         );
         assert!(job.input.is_apart());
@@ -504,11 +491,5 @@ mod tests {
             decode_result(b"v1 \xff\n"),
             Err(CodecError::Malformed { .. })
         ));
-    }
-
-    #[test]
-    fn hex_is_lowercase_two_digits_per_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        assert_eq!(hex(&[]), "");
     }
 }

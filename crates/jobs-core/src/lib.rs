@@ -28,6 +28,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod context;
 pub mod job;
 pub mod kind;
 pub mod kinds;

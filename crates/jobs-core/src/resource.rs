@@ -107,10 +107,9 @@ mod tests {
             callback_url: None,
             delay_ms: 0,
         };
-        Job::new(
+        new.into_job(
             JobId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap(),
             Tenant::default_tenant(),
-            new,
             Timestamp::from_ms(1_700_000_000_000),
         )
     }

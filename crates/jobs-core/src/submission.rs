@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
-use crate::job::JobInput;
-use crate::kind::{InvalidInput, Registry};
+use crate::job::{Job, JobId, JobInput, Status, Tenant, Timestamp};
+use crate::kind::InvalidInput;
+use crate::kinds::Registry;
 
 /// The longest accepted delay: one day.
 pub const MAX_DELAY_MS: u64 = 86_400_000;
@@ -29,6 +30,30 @@ pub struct NewJob {
     /// Do not run before this many milliseconds from submission; 0 = at once. At most
     /// [`MAX_DELAY_MS`].
     pub delay_ms: u64,
+}
+
+impl NewJob {
+    /// The job this submission makes: queued, no attempts yet. The idempotency key, if
+    /// any, is set by the caller (it comes from a header, not the body).
+    pub fn into_job(self, id: JobId, tenant: Tenant, now: Timestamp) -> Job {
+        Job {
+            id,
+            tenant,
+            kind: self.kind,
+            input: self.input,
+            status: Status::Queued,
+            attempts: 0,
+            max_attempts: self.max_attempts,
+            progress: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            error: None,
+            callback_url: self.callback_url,
+            idempotency_key: None,
+            not_before: (self.delay_ms > 0).then(|| now.plus_ms(self.delay_ms)),
+        }
+    }
 }
 
 /// Why a submission was refused. Nothing is recorded for a refused submission.
@@ -270,7 +295,7 @@ pub fn body_fingerprint(body: &[u8]) -> String {
             hasher.update(body);
         }
     }
-    crate::codec::hex(&hasher.finalize())
+    hex::encode(hasher.finalize())
 }
 
 /// Writes `value` with sorted keys, whatever map order serde_json was built with (the
@@ -546,5 +571,24 @@ mod tests {
         let mut out = String::new();
         write_canonical(&json!({"b\"": "x\n", "a": [true, null, 1.5]}), &mut out);
         assert_eq!(out, r#"{"a":[true,null,1.5],"b\"":"x\n"}"#);
+    }
+
+    #[test]
+    fn a_submission_makes_a_queued_job_with_no_attempts_and_its_delay_becomes_not_before() {
+        let new = NewJob {
+            kind: "echo".into(),
+            input: json!({}).into(),
+            max_attempts: 1,
+            callback_url: None,
+            delay_ms: 500,
+        };
+        let job = new.into_job(
+            JobId::new(),
+            Tenant::default_tenant(),
+            Timestamp::from_ms(1_000),
+        );
+        assert_eq!(job.status, Status::Queued);
+        assert_eq!((job.attempts, job.attempts_left()), (0, 1));
+        assert_eq!(job.not_before, Some(Timestamp::from_ms(1_500)));
     }
 }

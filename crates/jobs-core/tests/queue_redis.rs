@@ -205,14 +205,19 @@ fn a_script_error_is_reported_not_retried_with_eval() {
     let q = queue(&server, Host::Spin4);
     q.claim(1, 2, "t", 1).unwrap(); // caches the scripts' prelude path: EVAL once for claim
     let before = command_calls(&server);
-    let id = JobId::new();
-    // finish refuses a status that is not final with a script error.
-    let err = q.finish(&id, "t", Status::Running, 1, false).unwrap_err();
+    let not_final = [jobs_core::queue::Finish {
+        id: JobId::new(),
+        token: "t".into(),
+        status: Status::Running,
+        dead: false,
+    }];
+    // finish_and_claim refuses a status that is not final with a script error.
+    let err = q.finish_and_claim(&not_final, 1, 2, "t", 1).unwrap_err();
     assert!(err.to_string().contains("not a final status"), "{err}");
     let after = command_calls(&server);
     // Its first call is EVALSHA → NOSCRIPT → EVAL (the error); never a second EVAL.
     assert_eq!(after["eval"] - before.get("eval").unwrap_or(&0), 1);
-    q.finish(&id, "t", Status::Running, 1, false).unwrap_err();
+    q.finish_and_claim(&not_final, 1, 2, "t", 1).unwrap_err();
     assert_eq!(command_calls(&server)["eval"], after["eval"]);
 }
 
@@ -294,7 +299,7 @@ fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
 #[test]
 fn the_services_run_jobs_end_to_end_over_the_scripts() {
     use jobs_core::config::Settings;
-    use jobs_core::kind::Registry;
+    use jobs_core::kinds::Registry;
     use jobs_core::memory::MemoryKv;
     use jobs_core::ports::{SystemClock, SystemRandom};
     use jobs_core::service::{self, CancelResult, Context, ListQuery};
@@ -375,7 +380,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
     use std::rc::Rc;
 
     use jobs_core::config::Settings;
-    use jobs_core::kind::Registry;
+    use jobs_core::kinds::Registry;
     use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
     use jobs_core::memory::MemoryKv;
     use jobs_core::ports::{KeyValue, SystemClock, SystemRandom};

@@ -14,7 +14,7 @@ use std::task::{Context as TaskContext, Poll};
 use jobs_core::config::{ConfigError, Settings};
 use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
-use jobs_core::kind::Registry;
+use jobs_core::kinds::Registry;
 use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
 use jobs_core::ports::{Clock, KeyValue, PortError, Redis, RedisParam, RedisValue};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};

@@ -45,10 +45,6 @@ impl Kind for Count {
         "count"
     }
 
-    fn summary(&self) -> &'static str {
-        "Test only: counts each execution in Redis, then waits ms milliseconds."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         parse(input).map(drop)
     }

@@ -12,10 +12,6 @@ impl Kind for Echo {
         "echo"
     }
 
-    fn summary(&self) -> &'static str {
-        "Returns its input object unchanged."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         if input.is_object() {
             Ok(())

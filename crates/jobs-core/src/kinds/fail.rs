@@ -46,10 +46,6 @@ impl Kind for Fail {
         "fail"
     }
 
-    fn summary(&self) -> &'static str {
-        "Fails the first fail_times attempts (or always), then succeeds: for retry demos."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         parse(input).map(drop)
     }

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::Fields;
-use crate::codec::hex;
 use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
 
 /// Input: `{"algorithm": "sha256" | "blake3" (default "sha256"), "data": string (its
@@ -89,10 +88,6 @@ impl Kind for Hash {
         "hash"
     }
 
-    fn summary(&self) -> &'static str {
-        "SHA-256 or BLAKE3 of data, optionally iterated: CPU-bound and deterministic."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         parse(input).map(drop)
     }
@@ -111,7 +106,7 @@ impl Kind for Hash {
             Ok(Output::json(&json!({
                 "algorithm": p.algorithm.as_str(),
                 "iterations": p.iterations,
-                "hex": hex(&digest),
+                "hex": hex::encode(digest),
             })))
         })
     }
@@ -159,11 +154,11 @@ mod tests {
         let twice = Sha256::digest(once);
         assert_eq!(
             run(json!({"data": "abc", "iterations": 2}))["hex"],
-            hex(&twice)
+            hex::encode(twice)
         );
         // sha256(sha256("abc")), computed independently.
         assert_eq!(
-            hex(&twice),
+            hex::encode(twice),
             "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358"
         );
         let b1 = blake3::hash(b"abc");

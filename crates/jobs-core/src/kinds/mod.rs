@@ -12,8 +12,11 @@ pub mod count;
 pub mod echo;
 pub mod fail;
 pub mod hash;
+mod registry;
 pub mod sleep;
 pub mod thumbnail;
+
+pub use registry::Registry;
 
 /// Every kind a deployment offers by default.
 pub fn builtin() -> Vec<Box<dyn Kind>> {

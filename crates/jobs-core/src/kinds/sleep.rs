@@ -29,10 +29,6 @@ impl Kind for Sleep {
         "sleep"
     }
 
-    fn summary(&self) -> &'static str {
-        "Waits ms milliseconds (up to 10 minutes), reporting progress: a stand-in for slow I/O."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         parse(input).map(drop)
     }

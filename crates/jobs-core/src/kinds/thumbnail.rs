@@ -254,10 +254,6 @@ impl Kind for Thumbnail {
         "thumbnail"
     }
 
-    fn summary(&self) -> &'static str {
-        "Resizes a base64 PNG, JPEG or WebP image to fit a box, keeping its aspect ratio."
-    }
-
     fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
         parse(input).map(drop)
     }

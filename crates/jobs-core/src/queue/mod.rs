@@ -257,18 +257,8 @@ pub trait Queue {
         lease_until_ms: u64,
         others: &[JobId],
     ) -> Result<Heartbeat, QueueError>;
-    /// Release the lease and index the final `status` (succeeded, failed or cancelled);
-    /// `dead` counts a job that failed for good.
-    fn finish(
-        &self,
-        id: &JobId,
-        token: &str,
-        status: Status,
-        now_ms: u64,
-        dead: bool,
-    ) -> Result<Ownership, QueueError>;
-    /// [`Queue::finish`] for each of `finishes`, then [`Queue::claim`], atomically and in
-    /// one round trip: a worker that goes on draining finishes one batch and claims the
+    /// Finish each of `finishes` (release the lease, index the final status; `dead` counts
+    /// a job that failed for good), then [`Queue::claim`], atomically and in one round trip: a worker that goes on draining finishes one batch and claims the
     /// next together (`max` 0: it only finishes). `now_ms` is both the finish time and the
     /// claim's now. The ownerships are in the order of `finishes`; a status that is not
     /// final refuses the whole call before anything changes.

@@ -174,22 +174,6 @@ fn count(script: &'static str, reply: &[RedisValue], i: usize) -> Result<u64, Qu
         .ok_or_else(|| unexpected(script, reply))
 }
 
-fn finish_args(
-    id: &JobId,
-    token: &str,
-    status: Status,
-    now_ms: u64,
-    dead: bool,
-) -> Vec<RedisParam> {
-    vec![
-        id.as_str().into(),
-        token.into(),
-        status.as_str().into(),
-        int_param(now_ms),
-        (if dead { "1" } else { "0" }).into(),
-    ]
-}
-
 fn int_param(n: u64) -> RedisParam {
     RedisParam::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
@@ -314,22 +298,6 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 _ => Err(unexpected("renew", &reply)),
             })
             .collect()
-    }
-
-    fn finish(
-        &self,
-        id: &JobId,
-        token: &str,
-        status: Status,
-        now_ms: u64,
-        dead: bool,
-    ) -> Result<Ownership, QueueError> {
-        let reply = self.eval(
-            &scripts::FINISH,
-            self.keys(None),
-            finish_args(id, token, status, now_ms, dead),
-        )?;
-        parse_finish("finish", &reply)
     }
 
     fn finish_and_claim(

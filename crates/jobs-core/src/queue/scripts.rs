@@ -45,9 +45,8 @@ pub static SUBMIT: Script = script!("submit");
 pub static CLAIM: Script = script!("claim");
 /// Extend a lease the token still owns; report a cancel request.
 pub static HEARTBEAT: Script = script!("heartbeat");
-/// Release the lease and index the final status.
-pub static FINISH: Script = script!("finish");
-/// `finish` then `claim` in one round trip, for a worker that keeps draining.
+/// Finish a batch (release each lease, index the final status), then `claim`, in one
+/// round trip; with max 0 it only finishes.
 pub static FINISH_AND_CLAIM: Script = script!("finish_and_claim");
 /// Release the lease and queue the job again at a due time.
 pub static RETRY: Script = script!("retry");
@@ -70,11 +69,10 @@ pub static RENEW: Script = script!("renew");
 pub static WATCH: Script = script!("watch");
 
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 14] = [
+pub static ALL: [&Script; 13] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
-    &FINISH,
     &FINISH_AND_CLAIM,
     &RETRY,
     &CANCEL,

@@ -9,8 +9,6 @@ use serde::Serialize;
 
 use crate::config::ConfigError;
 use crate::job::{InvalidJobId, Status};
-use crate::ports::PortError;
-use crate::queue::QueueError;
 use crate::submission::SubmissionError;
 use crate::worker::DrainReport;
 
@@ -41,29 +39,7 @@ pub const PROBLEM_TYPES: &[&str] = &[
     "internal",
 ];
 
-/// An infrastructure failure under a service: the store or the queue.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("key-value store: {0}")]
-    Kv(#[source] PortError),
-    #[error("queue: {0}")]
-    Queue(#[source] QueueError),
-    /// A stored value could not be decoded: a bug or a foreign writer, never the client.
-    #[error("corrupt value at {key}: {reason}")]
-    Corrupt { key: String, reason: String },
-}
-
-impl From<PortError> for StoreError {
-    fn from(e: PortError) -> Self {
-        StoreError::Kv(e)
-    }
-}
-
-impl From<QueueError> for StoreError {
-    fn from(e: QueueError) -> Self {
-        StoreError::Queue(e)
-    }
-}
+pub use crate::context::StoreError;
 
 /// `POST /jobs`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -377,6 +353,7 @@ fn submission_problem(e: &SubmissionError) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::PortError;
 
     #[test]
     fn server_errors_are_opaque_and_say_when_to_retry() {

@@ -7,7 +7,7 @@
 
 use super::Context;
 use super::error::{StoreError, SubmitError};
-use crate::job::{Job, JobId, Timestamp};
+use crate::job::{JobId, Timestamp};
 use crate::queue::{Enqueue, IdempotencyClaim, SubmitOutcome};
 use crate::resource::JobResource;
 use crate::submission::{NewJob, body_fingerprint};
@@ -75,12 +75,7 @@ pub fn submit(
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
     let now = ctx.now();
     let delay_ms = new.delay_ms;
-    let mut job = Job::new(
-        JobId::new(),
-        ctx.tenant.clone(),
-        new,
-        Timestamp::from_ms(now),
-    );
+    let mut job = new.into_job(JobId::new(), ctx.tenant.clone(), Timestamp::from_ms(now));
     job.idempotency_key.clone_from(&key);
 
     ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;

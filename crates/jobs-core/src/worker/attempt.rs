@@ -11,13 +11,12 @@ use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::{FLUSH_MS, PROGRESS_INTERVAL_MS};
 use crate::codec;
+use crate::context::{Context, StoreError};
 use crate::job::{ErrorInfo, ErrorType, Job, JobId, Progress, Refusal, Status, Timestamp};
 use crate::keys;
 use crate::kind::{Cancelled, Counter, Output, RunContext, RunError};
 use crate::queue::{Heartbeat, RetryOutcome};
 use crate::retry::RetryPolicy;
-use crate::service::Context;
-use crate::service::error::StoreError;
 
 /// A claimed job of a batch, as the worker handles it.
 pub(super) struct Attempt<'d, 'c> {

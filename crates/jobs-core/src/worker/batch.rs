@@ -11,10 +11,9 @@ use super::attempt::Attempt;
 use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::side::SideBySide;
+use crate::context::{Context, StoreError};
 use crate::job::{ErrorInfo, Job, JobId, Status};
 use crate::queue::ClaimedJob;
-use crate::service::Context;
-use crate::service::error::StoreError;
 
 /// What a batch's runs took, for the size of the next claim.
 pub(super) struct Ran {

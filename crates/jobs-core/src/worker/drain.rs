@@ -21,9 +21,9 @@ use super::outbox::Outbox;
 use super::report::{DrainReport, Stop};
 use super::side::SideBySide;
 use super::{MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
+use crate::context::Context;
 use crate::job::JobId;
 use crate::queue::{Claim, Finish};
-use crate::service::Context;
 
 /// Whether a drain keeps the watch for work due after its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

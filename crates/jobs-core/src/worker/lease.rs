@@ -3,10 +3,9 @@
 
 use std::cell::Cell;
 
+use crate::context::{Context, StoreError};
 use crate::job::JobId;
 use crate::queue::Heartbeat;
-use crate::service::Context;
-use crate::service::error::StoreError;
 
 /// One token and one deadline for every job of a batch still held: claims and heartbeats
 /// set them all alike, so one renewal serves the whole batch.

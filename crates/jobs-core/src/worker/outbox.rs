@@ -12,12 +12,11 @@ use std::rc::Rc;
 use super::lease::Lease;
 use super::report::DrainReport;
 use crate::codec;
+use crate::context::{Context, StoreError};
 use crate::job::{Job, JobId, Status};
 use crate::keys;
 use crate::kind::Output;
 use crate::queue::{Finish, Ownership};
-use crate::service::Context;
-use crate::service::error::StoreError;
 
 #[derive(Default)]
 pub(super) struct Outbox {

@@ -2,8 +2,8 @@
 //! then forgotten by the queue, a batch at a time.
 
 use super::outbox::Outbox;
+use crate::context::Context;
 use crate::keys;
-use crate::service::Context;
 
 /// Finished jobs deleted per batch.
 pub const SWEEP_LIMIT: u32 = 100;

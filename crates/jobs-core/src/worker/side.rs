@@ -12,9 +12,8 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::lease::Lease;
 use super::outbox::Outbox;
+use crate::context::{Context, StoreError};
 use crate::job::JobId;
-use crate::service::Context;
-use crate::service::error::StoreError;
 
 /// One attempt in progress: done when its outcome is kept back in the outbox.
 pub(super) type Going<'d> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'd>>;

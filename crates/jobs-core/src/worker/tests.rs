@@ -278,7 +278,7 @@ fn a_cancel_requested_before_the_claim_is_honoured() {
 fn a_count_job_counts_its_execution_through_the_lent_counter() {
     let mut w = World::new();
     w.settings.enable_test_kinds = true;
-    w.registry = crate::kind::Registry::for_settings(&w.settings);
+    w.registry = crate::kinds::Registry::for_settings(&w.settings);
     let id = w.submit(json!({"kind": "count", "input": {}}));
     let report = w.drain(2_000);
     assert_eq!(report.succeeded, 1, "{report:?}");
@@ -506,11 +506,17 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
             job.start(Timestamp::from_ms(now)).unwrap();
             job.succeed(Timestamp::from_ms(now)).unwrap();
             self.kv.set(&key, &codec::encode_job(&job)).unwrap();
-            let owned = self
+            let finish = crate::queue::Finish {
+                id: victim,
+                token: "other".into(),
+                status: Status::Succeeded,
+                dead: false,
+            };
+            let (owned, _) = self
                 .queue
-                .finish(&victim, "other", Status::Succeeded, now, false)
+                .finish_and_claim(&[finish], now, now, "", 0)
                 .unwrap();
-            assert_eq!(owned, crate::queue::Ownership::Owned);
+            assert_eq!(owned, [crate::queue::Ownership::Owned]);
             Ok(crate::kind::Output::json(&json!({"done": true})))
         })
     }

@@ -1,234 +1,16 @@
-//! In-memory ports for unit tests: a key-value store, a queue with the same behaviour as
-//! the Lua scripts (checked by [`crate::queue::contract`]), a clock that only moves when
-//! told, and deterministic randomness. Each can be switched "down" to test outages.
-//! Never used by the components.
+//! [`MemoryQueue`]: the queue with the semantics of the Lua scripts, in memory.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
+use super::{ManualClock, down, lock};
 use crate::job::{JobId, Status};
-use crate::kind::Counter;
-use crate::ports::{Clock, KeyValue, PortError, Random, Wait};
+use crate::ports::Clock;
 use crate::queue::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
     Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
 };
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn down() -> PortError {
-    PortError::Unavailable("memory port switched down".into())
-}
-
-/// A clock that stands still until [`ManualClock::advance`] moves it, or until
-/// [`ManualClock::block_on`] finds every task waiting and moves it to the earliest wait's
-/// end: time passes only in waits, as fast as the test runs. Clones share one time.
-#[derive(Debug, Clone)]
-pub struct ManualClock {
-    now: Arc<AtomicU64>,
-    /// Waits not over yet: when each ends, and the task to wake then.
-    waits: Arc<Mutex<Vec<(u64, Waker)>>>,
-}
-
-impl ManualClock {
-    pub fn new(now_ms: u64) -> Self {
-        Self {
-            now: Arc::new(AtomicU64::new(now_ms)),
-            waits: Arc::default(),
-        }
-    }
-    pub fn advance(&self, ms: u64) {
-        self.now.fetch_add(ms, Ordering::SeqCst);
-    }
-    pub fn set(&self, now_ms: u64) {
-        self.now.store(now_ms, Ordering::SeqCst);
-    }
-
-    /// Runs `future` to its end on this thread. Whenever it waits on nothing but this
-    /// clock, the clock jumps to the end of the earliest wait. Panics when the future
-    /// waits on something else, which would never come.
-    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
-        let mut future = std::pin::pin!(future);
-        let woken = Arc::new(Flag::default());
-        let waker = Waker::from(woken.clone());
-        let mut cx = TaskContext::from_waker(&waker);
-        loop {
-            if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
-                return value;
-            }
-            if woken.0.swap(false, Ordering::SeqCst) {
-                continue;
-            }
-            let mut waits = lock(&self.waits);
-            let end = waits
-                .iter()
-                .map(|(end, _)| *end)
-                .min()
-                .expect("the future waits on something other than the clock");
-            if end > self.now_ms() {
-                self.set(end);
-            }
-            let now = self.now_ms();
-            let (due, later): (Vec<_>, Vec<_>) = waits.drain(..).partition(|(end, _)| *end <= now);
-            *waits = later;
-            drop(waits);
-            due.into_iter().for_each(|(_, waker)| waker.wake());
-        }
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.now.load(Ordering::SeqCst)
-    }
-    fn wait_ms(&self, ms: u64) -> Wait {
-        Box::pin(ManualWait {
-            clock: self.clone(),
-            end: self.now_ms().saturating_add(ms),
-            registered: false,
-        })
-    }
-}
-
-/// [`ManualClock::wait_ms`]: pending once at least, then until the clock reaches `end`.
-struct ManualWait {
-    clock: ManualClock,
-    end: u64,
-    registered: bool,
-}
-
-impl Future for ManualWait {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.registered && self.clock.now_ms() >= self.end {
-            return Poll::Ready(());
-        }
-        self.registered = true;
-        lock(&self.clock.waits).push((self.end, cx.waker().clone()));
-        Poll::Pending
-    }
-}
-
-/// A waker that only notes that it was woken.
-#[derive(Default)]
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Deterministic randomness (SplitMix64 from a seed).
-#[derive(Debug)]
-pub struct SeqRandom(AtomicU64);
-
-impl SeqRandom {
-    pub fn new(seed: u64) -> Self {
-        Self(AtomicU64::new(seed))
-    }
-}
-
-impl Random for SeqRandom {
-    fn next_u64(&self) -> u64 {
-        let mut z = self
-            .0
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-/// An in-memory key-value store. Clones share one map.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryKv {
-    map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    down: Arc<AtomicBool>,
-}
-
-impl MemoryKv {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Make every call fail with [`PortError::Unavailable`] (or work again).
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-    /// Every key, sorted.
-    pub fn keys(&self) -> Vec<String> {
-        lock(&self.map).keys().cloned().collect()
-    }
-}
-
-impl KeyValue for MemoryKv {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        Ok(lock(&self.map).get(key).cloned())
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        lock(&self.map).insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    fn delete(&self, key: &str) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        lock(&self.map).remove(key);
-        Ok(())
-    }
-}
-
-/// In-memory counters (the worker's are Redis `INCR`s). Clones share the counts.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryCounter {
-    counts: Arc<Mutex<BTreeMap<String, u64>>>,
-    down: Arc<AtomicBool>,
-}
-
-impl MemoryCounter {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Make every call fail with [`PortError::Unavailable`] (or work again).
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-    /// The count of `name`; 0 when never counted.
-    pub fn get(&self, name: &str) -> u64 {
-        lock(&self.counts).get(name).copied().unwrap_or(0)
-    }
-}
-
-impl Counter for MemoryCounter {
-    fn incr(&self, names: &[&str]) -> Result<Vec<u64>, PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        let mut counts = lock(&self.counts);
-        Ok(names
-            .iter()
-            .map(|name| {
-                let n = counts.entry((*name).to_owned()).or_insert(0);
-                *n += 1;
-                *n
-            })
-            .collect())
-    }
-}
 
 #[derive(Debug, Default)]
 struct State {
@@ -530,17 +312,6 @@ impl Queue for MemoryQueue {
             .collect())
     }
 
-    fn finish(
-        &self,
-        id: &JobId,
-        token: &str,
-        status: Status,
-        now_ms: u64,
-        dead: bool,
-    ) -> Result<Ownership, QueueError> {
-        self.state()?.finish(id, token, status, now_ms, dead)
-    }
-
     fn finish_and_claim(
         &self,
         finishes: &[Finish],
@@ -697,31 +468,5 @@ impl Queue for MemoryQueue {
 
     fn ping(&self) -> Result<(), QueueError> {
         self.state().map(|_| ())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::queue::contract;
-
-    #[test]
-    fn memory_queue_keeps_the_queue_contract() {
-        for (name, check) in contract::CHECKS {
-            let q = MemoryQueue::new(ManualClock::new(0));
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&q)));
-            assert!(result.is_ok(), "contract check failed: {name}");
-        }
-    }
-
-    #[test]
-    fn memory_kv_round_trips_and_can_go_down() {
-        let kv = MemoryKv::new();
-        kv.set("a", b"1").unwrap();
-        assert_eq!(kv.get("a").unwrap(), Some(b"1".to_vec()));
-        kv.delete("a").unwrap();
-        assert_eq!(kv.get("a").unwrap(), None);
-        kv.set_down(true);
-        assert!(kv.get("a").is_err());
     }
 }

@@ -1,0 +1,297 @@
+//! A fixed number of jobs through the intake and one, then two, worker processes.
+
+use super::*;
+
+/// End to end: intake in its own process, then 1 and 2 worker processes.
+pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
+    let mut intake = None;
+    step(report, "end to end: start intake", |_| {
+        intake = Some(ctx.stack.http(&["intake"])?);
+        Ok(())
+    });
+    let Some(intake) = intake else { return };
+    let mut workers = Vec::new();
+    for &n in &ctx.plan.e2e_workers {
+        let mut ready = true;
+        step(
+            report,
+            &format!("end to end: start {n} worker process(es)"),
+            |_| {
+                ready = false;
+                while workers.len() < n {
+                    workers.push(ctx.stack.worker(workers.len() + 1, false)?);
+                }
+                ready = true;
+                Ok(())
+            },
+        );
+        if !ready {
+            break;
+        }
+        let kinds = [
+            ("echo", ctx.plan.e2e_echo_jobs, echo_body()),
+            ("hash", ctx.plan.e2e_hash_jobs, hash_body()),
+        ];
+        let names: Vec<String> = (1..=workers.len()).map(|i| format!("worker {i}")).collect();
+        let mut runtimes = vec![("intake", &intake.app)];
+        runtimes.extend(names.iter().map(String::as_str).zip(&workers));
+        let parties = ctx.stack.parties(&runtimes);
+        for (kind, jobs, body) in kinds {
+            step(
+                report,
+                &format!("end to end: {jobs} {kind} jobs, {n} worker(s)"),
+                |report| {
+                    ctx.stack.flush()?;
+                    let row = ctx.rt.block_on(e2e_run(
+                        ctx.plan,
+                        &parties,
+                        intake.addr,
+                        kind,
+                        jobs,
+                        n,
+                        body,
+                    ))?;
+                    eprintln!(
+                        "bench:   submit {:.0}/s; {:.0} jobs/s end to end, drain {:.0}/s; wait p50 {:.0} ms p99 {:.0} ms; total p50 {:.0} ms p99 {:.0} ms; {} failed, {} unfinished",
+                        row.submit_rps,
+                        row.jobs_per_s,
+                        row.drain_per_s,
+                        row.queue_wait_p50_ms,
+                        row.queue_wait_p99_ms,
+                        row.total_p50_ms,
+                        row.total_p99_ms,
+                        row.failed,
+                        row.unfinished
+                    );
+                    let unfinished = row.unfinished;
+                    report.e2e.push(row);
+                    if unfinished > 0 {
+                        bail!(
+                            "{unfinished} jobs did not finish (no progress for {:?})",
+                            ctx.plan.e2e_stall
+                        );
+                    }
+                    Ok(())
+                },
+            );
+        }
+        let jobs = ctx.plan.e2e_echo_jobs;
+        step(
+            report,
+            &format!("end to end: a backlog of {jobs} echo jobs, then {n} worker(s)"),
+            |report| {
+                ctx.stack.flush()?;
+                // Queue everything with no worker running, then start the workers: the
+                // drain rate is then theirs alone, not bounded by the submissions.
+                workers.clear();
+                let submit = ctx
+                    .rt
+                    .block_on(submit_all(ctx.plan, intake.addr, echo_body(), jobs));
+                while workers.len() < n {
+                    workers.push(ctx.stack.worker(workers.len() + 1, false)?);
+                }
+                let names: Vec<String> =
+                    (1..=workers.len()).map(|i| format!("worker {i}")).collect();
+                let mut runtimes = vec![("intake", &intake.app)];
+                runtimes.extend(names.iter().map(String::as_str).zip(&workers));
+                let parties = ctx.stack.parties(&runtimes);
+                let before = Snapshot::take(&parties);
+                let mut row = ctx.rt.block_on(collect(
+                    ctx.plan,
+                    &parties,
+                    intake.addr,
+                    ("echo", jobs, n),
+                    submit,
+                    (before, Instant::now()),
+                ))?;
+                row.backlog = true;
+                eprintln!(
+                    "bench:   drain {:.0}/s from a backlog; total p50 {:.0} ms p99 {:.0} ms; {} failed, {} unfinished",
+                    row.drain_per_s, row.total_p50_ms, row.total_p99_ms, row.failed, row.unfinished
+                );
+                let unfinished = row.unfinished;
+                report.e2e.push(row);
+                if unfinished > 0 {
+                    bail!("{unfinished} jobs did not finish");
+                }
+                Ok(())
+            },
+        );
+    }
+    let _ = ctx.stack.flush();
+    drop(workers);
+    drop(intake);
+}
+
+/// Submit `jobs` copies of `body` as fast as the e2e clients can.
+async fn submit_all(plan: &Plan, addr: SocketAddr, body: Bytes, jobs: u64) -> load::LoadStats {
+    let shape = Shape {
+        clients: plan.e2e_clients,
+        warmup: Duration::ZERO,
+        measure: Duration::from_secs(600),
+        max_ops: Some(jobs),
+    };
+    load::run(addr, shape, Arc::new(Call::post("/jobs", body, 202))).await
+}
+
+async fn e2e_run(
+    plan: &Plan,
+    parties: &[(String, Who)],
+    addr: SocketAddr,
+    kind: &str,
+    jobs: u64,
+    workers: usize,
+    body: Bytes,
+) -> anyhow::Result<E2eRow> {
+    // Submit everything as fast as the clients can.
+    let before = Snapshot::take(parties);
+    let t0 = Instant::now();
+    let submit = submit_all(plan, addr, body, jobs).await;
+    collect(
+        plan,
+        parties,
+        addr,
+        (kind, jobs, workers),
+        submit,
+        (before, t0),
+    )
+    .await
+}
+
+/// Wait until every accepted job has finished (or nothing moves for `e2e_stall`), then
+/// read the records back into a row. CPU is counted from `before`, taken at `t0`.
+async fn collect(
+    plan: &Plan,
+    parties: &[(String, Who)],
+    addr: SocketAddr,
+    (kind, jobs, workers): (&str, u64, usize),
+    submit: load::LoadStats,
+    (before, t0): (Snapshot, Instant),
+) -> anyhow::Result<E2eRow> {
+    let mut errors = submit.error_samples.clone();
+
+    // Wait until every accepted job has finished, or nothing moves for a while.
+    let mut conn = Conn::new(addr);
+    let mut finished = 0;
+    let mut last_progress = Instant::now();
+    while finished < submit.ok {
+        tokio::time::sleep(STATS_POLL).await;
+        let stats = conn.get("/stats").await?.expect(200)?.json()?;
+        let count = |s: &str| stats["counts"][s].as_u64().unwrap_or(0);
+        let now = count("succeeded") + count("failed") + count("cancelled");
+        if now > finished {
+            finished = now;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > plan.e2e_stall {
+            errors.push(format!(
+                "stalled: {finished} of {} finished; stats {stats}",
+                submit.ok
+            ));
+            break;
+        }
+    }
+
+    let cpu_after = Snapshot::take(parties);
+    let wall = t0.elapsed().as_secs_f64();
+
+    // Read the records back.
+    let succeeded = list_all(&mut conn, "succeeded").await?;
+    let failed = list_all(&mut conn, "failed").await?;
+    if let Some(job) = failed.first() {
+        errors.push(format!("a failed job: {}", job["error"]));
+    }
+    let mut wait = load::histogram();
+    let mut total = load::histogram();
+    let (mut first_created, mut first_started, mut last_finished) = (i64::MAX, i64::MAX, i64::MIN);
+    for job in succeeded.iter().chain(&failed) {
+        let (Some(created), Some(started), Some(done)) = (
+            ms_of(&job["created_at"]),
+            ms_of(&job["started_at"]),
+            ms_of(&job["finished_at"]),
+        ) else {
+            continue;
+        };
+        first_created = first_created.min(created);
+        first_started = first_started.min(started);
+        last_finished = last_finished.max(done);
+        record_ms(&mut wait, started - created);
+        record_ms(&mut total, done - created);
+    }
+    let done = (succeeded.len() + failed.len()) as u64;
+    let rate = |from: i64| {
+        let span = (last_finished - from) as f64 / 1000.0;
+        if done > 0 && span > 0.0 {
+            done as f64 / span
+        } else {
+            0.0
+        }
+    };
+    let wait_l = Latency::of(&wait);
+    let total_l = Latency::of(&total);
+    Ok(E2eRow {
+        kind: kind.to_owned(),
+        workers,
+        backlog: false,
+        jobs,
+        accepted: submit.ok,
+        submit_errors: submit.errors,
+        submit_seconds: submit.elapsed.as_secs_f64(),
+        submit_rps: submit.rate(),
+        succeeded: succeeded.len() as u64,
+        failed: failed.len() as u64,
+        unfinished: submit.ok.saturating_sub(done),
+        span_seconds: if done > 0 {
+            (last_finished - first_created) as f64 / 1000.0
+        } else {
+            0.0
+        },
+        jobs_per_s: rate(first_created),
+        drain_per_s: rate(first_started),
+        queue_wait_p50_ms: wait_l.p50_ms,
+        queue_wait_p99_ms: wait_l.p99_ms,
+        total_p50_ms: total_l.p50_ms,
+        total_p99_ms: total_l.p99_ms,
+        cpu: before.cost(&cpu_after, done, wall),
+        error_samples: errors,
+    })
+}
+
+/// Every job with `status`, page by page, newest first.
+async fn list_all(conn: &mut Conn, status: &str) -> anyhow::Result<Vec<Value>> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/jobs?status={status}&limit=100");
+        if let Some(c) = &cursor {
+            path.push_str("&cursor=");
+            path.push_str(c);
+        }
+        let page = conn.get(&path).await?.expect(200)?.json()?;
+        let items = page["items"].as_array().context("a page without items")?;
+        all.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) if !items.is_empty() || cursor.as_deref() != Some(next) => {
+                cursor = Some(next.to_owned());
+            }
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
+fn ms_of(v: &Value) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Records a duration in ms into a histogram of microseconds.
+fn record_ms(h: &mut Histogram<u64>, ms: i64) {
+    h.saturating_record(
+        u64::try_from(ms.max(0))
+            .unwrap_or(0)
+            .saturating_mul(1000)
+            .max(1),
+    );
+}

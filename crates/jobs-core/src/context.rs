@@ -1,0 +1,231 @@
+//! What every service and the worker borrow for one request or one doorbell: the ports,
+//! the settings, the kinds and the tenant ([`Context`]), with the record reads and writes
+//! they share, and the one error of the stores beneath them ([`StoreError`]).
+
+use crate::codec;
+use crate::config::Settings;
+use crate::job::{Job, JobId, Tenant};
+use crate::keys;
+use crate::kind::{Counter, Output};
+use crate::kinds::Registry;
+use crate::ports::{Clock, KeyValue, PortError, Random};
+use crate::queue::{Doorbell, Queue, QueueError};
+
+/// A re-ring within this window of the last one is suppressed (see `lua/ring.lua`).
+pub const RING_WINDOW_MS: u64 = 1_000;
+
+/// A queued job older than this, when a client polls it, rings the doorbell again: its
+/// doorbell may have been lost.
+pub const STALE_QUEUED_MS: u64 = 2_000;
+
+/// A job that cannot run, and why (its input stored apart is missing or unreadable).
+pub(crate) type Unrunnable = (Job, String);
+
+/// Everything a service needs, borrowed for one request or one doorbell.
+pub struct Context<'a> {
+    pub kv: &'a dyn KeyValue,
+    pub queue: &'a dyn Queue,
+    pub clock: &'a dyn Clock,
+    pub random: &'a dyn Random,
+    pub settings: &'a Settings,
+    pub registry: &'a Registry,
+    /// Counters lent to running kinds (only the test-only `count` kind uses them);
+    /// `None` where the host has none.
+    pub counter: Option<&'a dyn Counter>,
+    /// The tenant of the request; `default` until authentication arrives.
+    pub tenant: Tenant,
+}
+
+impl Context<'_> {
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn doorbell(&self, payload: impl Into<String>) -> Doorbell {
+        Doorbell {
+            channel: self.settings.queue_channel.clone(),
+            payload: payload.into(),
+        }
+    }
+
+    /// The record of `id`, `None` when absent.
+    pub(crate) fn load_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.load_record(id, codec::decode_job)
+    }
+
+    /// The record of `id` and the result it carries inline, if any.
+    pub(crate) fn load_job_and_result(
+        &self,
+        id: &JobId,
+    ) -> Result<Option<(Job, Option<Output>)>, StoreError> {
+        self.load_record(id, codec::decode_job_and_result)
+    }
+
+    /// The records of `ids`, in order, read in one call; a record that cannot be decoded
+    /// is an `Err` in its place, a failed read fails the whole call.
+    pub(crate) fn load_jobs(
+        &self,
+        ids: &[JobId],
+    ) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
+        let keys: Vec<String> = ids.iter().map(|id| keys::job(&self.tenant, id)).collect();
+        let values = self.kv.get_many(&keys)?;
+        Ok(keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| {
+                value
+                    .map(|bytes| codec::decode_job(&bytes))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt {
+                        key,
+                        reason: e.to_string(),
+                    })
+            })
+            .collect())
+    }
+
+    /// Writes a job just submitted: its record, and its input under its own key when it is
+    /// stored apart (both in one call). On an error, whatever was written is deleted
+    /// (best effort), so a failed submit leaves no half-written job.
+    pub(crate) fn save_new_job(&self, job: &Job) -> Result<(), StoreError> {
+        if !job.input.is_apart() {
+            return self.save_job(job);
+        }
+        let pairs = [
+            (
+                keys::input(&self.tenant, &job.id),
+                codec::encode_input(&job.input),
+            ),
+            (keys::job(&self.tenant, &job.id), codec::encode_job(job)),
+        ];
+        self.kv.set_many(&pairs).map_err(|e| {
+            self.forget_new_job(&job.id);
+            StoreError::from(e)
+        })
+    }
+
+    /// Deletes what [`Context::save_new_job`] wrote, best effort: for a submit that did
+    /// not go through. What cannot be deleted is an orphan nothing refers to.
+    pub(crate) fn forget_new_job(&self, id: &JobId) {
+        let _ = self.kv.delete(&keys::job(&self.tenant, id));
+        let _ = self.kv.delete(&keys::input(&self.tenant, id));
+    }
+
+    /// Gives each job whose input is stored apart its input, read in one call. The jobs
+    /// whose input is missing or unreadable come back with the reason, worded for the
+    /// client (it becomes the job's error): it names the job, never a storage key. The
+    /// others are ready to run.
+    pub(crate) fn load_inputs(
+        &self,
+        jobs: Vec<Job>,
+    ) -> Result<(Vec<Job>, Vec<Unrunnable>), StoreError> {
+        let keys: Vec<String> = jobs
+            .iter()
+            .filter(|job| job.input.is_apart())
+            .map(|job| keys::input(&self.tenant, &job.id))
+            .collect();
+        if keys.is_empty() {
+            return Ok((jobs, Vec::new()));
+        }
+        let mut values = self.kv.get_many(&keys)?.into_iter();
+        let (mut ready, mut broken) = (Vec::with_capacity(jobs.len()), Vec::new());
+        for mut job in jobs {
+            if !job.input.is_apart() {
+                ready.push(job);
+                continue;
+            }
+            match values.next() {
+                Some(Some(bytes)) => match codec::decode_input(&bytes) {
+                    Ok(value) => {
+                        job.input.load(value);
+                        ready.push(job);
+                    }
+                    Err(e) => {
+                        let why = format!("the stored input of job {} is unreadable: {e}", job.id);
+                        broken.push((job, why));
+                    }
+                },
+                Some(None) => {
+                    let why = format!("the stored input of job {} is missing", job.id);
+                    broken.push((job, why));
+                }
+                None => broken.push((job, "the input could not be read".to_owned())),
+            }
+        }
+        Ok((ready, broken))
+    }
+
+    /// Writes the records of `jobs` in one call.
+    pub(crate) fn save_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
+        let pairs: Vec<(String, Vec<u8>)> = jobs
+            .iter()
+            .map(|job| (keys::job(&self.tenant, &job.id), codec::encode_job(job)))
+            .collect();
+        self.kv.set_many(&pairs)?;
+        Ok(())
+    }
+
+    fn load_record<T>(
+        &self,
+        id: &JobId,
+        decode: impl FnOnce(&[u8]) -> Result<T, codec::CodecError>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = keys::job(&self.tenant, id);
+        let Some(bytes) = self.kv.get(&key)? else {
+            return Ok(None);
+        };
+        decode(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+            key,
+            reason: e.to_string(),
+        })
+    }
+
+    pub(crate) fn save_job(&self, job: &Job) -> Result<(), StoreError> {
+        self.save_job_with_result(job, None)
+    }
+
+    /// Writes the record with a small result inside it (see [`codec::fits_inline`]).
+    pub(crate) fn save_job_with_result(
+        &self,
+        job: &Job,
+        result: Option<&Output>,
+    ) -> Result<(), StoreError> {
+        self.kv.set(
+            &keys::job(&self.tenant, &job.id),
+            &codec::encode_job_with_result(job, result),
+        )?;
+        Ok(())
+    }
+
+    /// Ring the doorbell again (rate limited); a failure only delays work, so it is
+    /// ignored.
+    pub(crate) fn ring_again(&self, why: &str) -> bool {
+        self.queue
+            .ring(&self.doorbell(why), RING_WINDOW_MS)
+            .unwrap_or(false)
+    }
+}
+
+/// An infrastructure failure under a service: the store or the queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("key-value store: {0}")]
+    Kv(#[source] PortError),
+    #[error("queue: {0}")]
+    Queue(#[source] QueueError),
+    /// A stored value could not be decoded: a bug or a foreign writer, never the client.
+    #[error("corrupt value at {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+impl From<PortError> for StoreError {
+    fn from(e: PortError) -> Self {
+        StoreError::Kv(e)
+    }
+}
+
+impl From<QueueError> for StoreError {
+    fn from(e: QueueError) -> Self {
+        StoreError::Queue(e)
+    }
+}

@@ -1,0 +1,90 @@
+//! Timestamps: milliseconds since the Unix epoch, shown as RFC 3339 UTC.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A point in time, milliseconds since the Unix epoch, UTC.
+///
+/// On the wire and in records it is RFC 3339 with exactly three fraction digits and a
+/// `Z` (`2026-11-27T06:16:35.123Z`), so text order is time order. Values are capped at
+/// [`Timestamp::MAX`] (the last millisecond of year 9999) so every timestamp can be
+/// written in that form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Timestamp(u64);
+
+/// Why a string is not an RFC 3339 timestamp this crate can hold.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("invalid timestamp {value:?}: {reason}")]
+pub struct InvalidTimestamp {
+    pub value: String,
+    pub reason: &'static str,
+}
+
+const RFC3339_MILLIS: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+impl Timestamp {
+    /// 9999-12-31T23:59:59.999Z, the last instant four-digit years can express.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
+    /// From milliseconds since the epoch; later values are capped at [`Timestamp::MAX`].
+    pub fn from_ms(ms: u64) -> Timestamp {
+        Timestamp(ms.min(Timestamp::MAX.0))
+    }
+
+    pub fn as_ms(self) -> u64 {
+        self.0
+    }
+
+    /// `ms` later, capped at [`Timestamp::MAX`].
+    pub fn plus_ms(self, ms: u64) -> Timestamp {
+        Timestamp::from_ms(self.0.saturating_add(ms))
+    }
+
+    /// The RFC 3339 form, e.g. `2026-11-27T06:16:35.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        // Both steps succeed for every value up to MAX, which `from_ms` guarantees.
+        OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(RFC3339_MILLIS).ok())
+            .unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_owned())
+    }
+
+    /// Parses any RFC 3339 timestamp (any offset, any fraction precision) at or after
+    /// the epoch; sub-millisecond digits are dropped.
+    pub fn parse_rfc3339(s: &str) -> Result<Timestamp, InvalidTimestamp> {
+        let refuse = |reason| InvalidTimestamp {
+            value: s.chars().take(64).collect(),
+            reason,
+        };
+        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| refuse("not RFC 3339"))?;
+        let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
+        let ms = u64::try_from(ms).map_err(|_| refuse("before 1970"))?;
+        Ok(Timestamp::from_ms(ms))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}

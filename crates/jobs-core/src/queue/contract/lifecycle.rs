@@ -1,0 +1,158 @@
+//! Retries, cancels, stats, listing, expiry, the doorbell and the ping.
+
+use super::*;
+
+pub(super) fn retry_schedules(q: &dyn Queue) {
+    submit(q, 1, 100);
+    claimed(q, 100, "a");
+    assert_eq!(
+        q.retry(&id(1), "a", 400, 150).unwrap(),
+        RetryOutcome::Scheduled
+    );
+    assert_eq!(count(q, Status::Queued), 1);
+    assert_eq!(
+        claim(q, 399, "b"),
+        Claim::Empty {
+            next_due_ms: Some(400),
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(claimed(q, 400, "b"), id(1));
+    finish_one(q, &id(1), "b", Status::Failed, 500, true).unwrap();
+    let stats = q.stats(500).unwrap();
+    assert_eq!((stats.retries, stats.dead), (1, 1));
+}
+
+pub(super) fn cancel_by_state(q: &dyn Queue) {
+    assert_eq!(q.cancel(&id(9), 100).unwrap(), CancelOutcome::Unknown);
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    q.submit(&enqueue(3, 100, 9_000)).unwrap();
+    assert_eq!(q.cancel(&id(1), 100).unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        q.cancel(&id(1), 100).unwrap(),
+        CancelOutcome::AlreadyCancelled
+    );
+    assert_eq!(q.cancel(&id(3), 100).unwrap(), CancelOutcome::Cancelled);
+    // Job 1 left the ready list: the next claim gets job 2; the delayed job 3 never comes.
+    assert_eq!(claimed(q, 100, "a"), id(2));
+    assert_eq!(q.cancel(&id(2), 100).unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        q.heartbeat(&id(2), "a", 2_000).unwrap(),
+        Heartbeat::Owned {
+            cancel_requested: true
+        }
+    );
+    finish_one(q, &id(2), "a", Status::Cancelled, 200, false).unwrap();
+    assert_eq!(
+        q.cancel(&id(2), 300).unwrap(),
+        CancelOutcome::AlreadyCancelled
+    );
+    assert_eq!(
+        claim(q, 10_000, "a"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(count(q, Status::Cancelled), 3);
+    submit(q, 4, 100);
+    claimed(q, 100, "a");
+    finish_one(q, &id(4), "a", Status::Succeeded, 200, false).unwrap();
+    assert_eq!(
+        q.cancel(&id(4), 300).unwrap(),
+        CancelOutcome::Finished(Status::Succeeded)
+    );
+}
+
+pub(super) fn cancel_beats_retry(q: &dyn Queue) {
+    submit(q, 1, 100);
+    claimed(q, 100, "a");
+    q.cancel(&id(1), 120).unwrap();
+    assert_eq!(
+        q.retry(&id(1), "a", 400, 150).unwrap(),
+        RetryOutcome::Cancelled
+    );
+    assert_eq!(count(q, Status::Cancelled), 1);
+    assert_eq!(
+        claim(q, 10_000, "b"),
+        Claim::Empty {
+            next_due_ms: None,
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(q.stats(200).unwrap().retries, 0);
+}
+
+pub(super) fn stats_count(q: &dyn Queue) {
+    submit(q, 1, 100);
+    submit(q, 2, 100);
+    submit(q, 3, 100);
+    q.submit(&enqueue(4, 100, 1_000)).unwrap();
+    claimed(q, 100, "a"); // job 1, lease until 1_100
+    let s = q.stats(500).unwrap();
+    assert_eq!(
+        s.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        Status::ALL.to_vec()
+    );
+    assert_eq!(count(q, Status::Queued), 3);
+    assert_eq!(count(q, Status::Running), 1);
+    assert_eq!(
+        (
+            s.ready,
+            s.delayed,
+            s.delayed_due,
+            s.leased,
+            s.leases_expired
+        ),
+        (2, 1, 0, 1, 0)
+    );
+    assert_eq!(s.oldest_ready, Some(id(2)));
+    assert_eq!(s.oldest_due_ms, None);
+    assert!(s.work_waiting());
+    let later = q.stats(2_000).unwrap();
+    assert_eq!((later.delayed_due, later.leases_expired), (1, 1));
+    assert_eq!(later.oldest_due_ms, Some(1_000));
+}
+
+pub(super) fn list_pages(q: &dyn Queue) {
+    for n in 1..=5 {
+        submit(q, n, 100);
+    }
+    claimed(q, 100, "a"); // job 1 running
+    let page = q.list(None, None, 2).unwrap();
+    assert_eq!(page, vec![id(5), id(4)]);
+    let next = q.list(None, Some(&id(4)), 2).unwrap();
+    assert_eq!(next, vec![id(3), id(2)]);
+    let last = q.list(None, Some(&id(2)), 2).unwrap();
+    assert_eq!(last, vec![id(1)]);
+    assert!(q.list(None, Some(&id(1)), 2).unwrap().is_empty());
+    assert_eq!(
+        q.list(Some(Status::Running), None, 10).unwrap(),
+        vec![id(1)]
+    );
+    assert_eq!(q.list(Some(Status::Queued), None, 10).unwrap().len(), 4);
+}
+
+pub(super) fn expiry_and_forget(q: &dyn Queue) {
+    for n in 1..=3 {
+        submit(q, n, 100);
+        claimed(q, 100, "a");
+        finish_one(q, &id(n), "a", Status::Succeeded, 1_000 * n, false).unwrap();
+    }
+    assert_eq!(q.expired(2_000, 10).unwrap(), vec![id(1), id(2)]);
+    assert_eq!(q.expired(2_000, 1).unwrap(), vec![id(1)]);
+    q.forget(&[id(1), id(2)]).unwrap();
+    assert_eq!(q.expired(5_000, 10).unwrap(), vec![id(3)]);
+    assert_eq!(q.list(None, None, 10).unwrap(), vec![id(3)]);
+    assert_eq!(count(q, Status::Succeeded), 1);
+}
+
+pub(super) fn ring_is_rate_limited(q: &dyn Queue) {
+    assert!(q.ring(&doorbell(), 60_000).unwrap());
+    assert!(!q.ring(&doorbell(), 60_000).unwrap());
+}
+
+pub(super) fn ping_answers(q: &dyn Queue) {
+    q.ping().unwrap();
+}

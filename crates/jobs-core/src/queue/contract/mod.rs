@@ -1,0 +1,185 @@
+//! The behaviour every [`Queue`] must show, as plain functions that panic on a mismatch.
+//! Run against [`crate::memory::MemoryQueue`] by the unit tests and against
+//! [`super::RedisQueue`] on a real redis-server by `tests/queue_redis.rs`, so the Lua
+//! scripts and the in-memory model the services are tested with cannot drift apart.
+//! Each check wants a fresh, empty queue. Test support only: no production caller.
+
+use super::{
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
+    Ownership, Queue, QueueError, RetryOutcome, SubmitOutcome,
+};
+use crate::job::{JobId, Status};
+
+mod claims;
+mod lifecycle;
+
+/// A check: its name and the function that runs it on a fresh queue.
+pub type Check = (&'static str, fn(&dyn Queue));
+
+/// Every check, in a stable order.
+pub const CHECKS: &[Check] = &[
+    (
+        "submitted jobs are claimed oldest first",
+        claims::claims_in_fifo_order,
+    ),
+    (
+        "an empty queue reports the next due time",
+        claims::empty_reports_next_due,
+    ),
+    ("a delayed job waits until it is due", claims::delayed_waits),
+    (
+        "an idempotency key is claimed once",
+        claims::idempotency_claimed_once,
+    ),
+    (
+        "a submitted id is known, a duplicate's is not",
+        claims::knows_what_took_effect,
+    ),
+    (
+        "one token at a time holds the watch",
+        claims::one_watch_at_a_time,
+    ),
+    (
+        "renew extends and reports only the leases the token owns",
+        claims::renew_reports_ownership,
+    ),
+    (
+        "an expired lease puts the job back",
+        claims::expired_lease_requeues,
+    ),
+    (
+        "heartbeat, finish and retry check the token",
+        claims::token_checked,
+    ),
+    (
+        "finish_and_claim finishes one job and claims the next",
+        claims::finish_and_claim_chains,
+    ),
+    (
+        "finish_and_claim checks the token and still claims",
+        claims::finish_and_claim_token_checked,
+    ),
+    (
+        "a batch is claimed oldest first and finished together",
+        claims::batches_claim_and_finish_together,
+    ),
+    (
+        "a heartbeat extends the leases of the whole batch",
+        claims::heartbeat_extends_the_batch,
+    ),
+    (
+        "retry schedules the job and counts it",
+        lifecycle::retry_schedules,
+    ),
+    ("cancel follows the job's state", lifecycle::cancel_by_state),
+    (
+        "a cancel requested during a run wins over a retry",
+        lifecycle::cancel_beats_retry,
+    ),
+    (
+        "stats count statuses, depth and counters",
+        lifecycle::stats_count,
+    ),
+    ("list pages newest first, by status", lifecycle::list_pages),
+    (
+        "finished jobs expire and are forgotten",
+        lifecycle::expiry_and_forget,
+    ),
+    (
+        "ringing again is rate limited",
+        lifecycle::ring_is_rate_limited,
+    ),
+    ("ping answers", lifecycle::ping_answers),
+];
+
+/// A valid UUIDv7 id whose order follows `n`.
+pub fn id(n: u64) -> JobId {
+    JobId::parse(&format!("01890a5d-ac96-7000-8000-{n:012x}")).expect("valid UUIDv7")
+}
+
+pub(super) fn doorbell() -> Doorbell {
+    Doorbell {
+        channel: "jobs".into(),
+        payload: "contract".into(),
+    }
+}
+
+pub(super) fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
+    Enqueue {
+        id: id(n),
+        now_ms: now,
+        due_ms: due,
+        idempotency: None,
+        doorbell: doorbell(),
+    }
+}
+
+pub(super) fn submit(q: &dyn Queue, n: u64, now: u64) {
+    assert_eq!(
+        q.submit(&enqueue(n, now, now)).unwrap(),
+        SubmitOutcome::Enqueued
+    );
+}
+
+pub(super) fn claim(q: &dyn Queue, now: u64, token: &str) -> Claim {
+    q.claim(now, now + 1_000, token, 1).unwrap()
+}
+
+pub(super) fn claimed(q: &dyn Queue, now: u64, token: &str) -> JobId {
+    match claim(q, now, token) {
+        Claim::Claimed { jobs, .. } if jobs.len() == 1 => jobs[0].id,
+        other => panic!("expected a claim of one job, got {other:?}"),
+    }
+}
+
+/// A claim of exactly these jobs, none with a cancel request unless listed in `cancel`.
+pub(super) fn claim_of(ids: &[JobId], cancel: &[JobId]) -> Claim {
+    Claim::Claimed {
+        jobs: ids
+            .iter()
+            .map(|id| ClaimedJob {
+                id: *id,
+                cancel_requested: cancel.contains(id),
+            })
+            .collect(),
+        invalid: Vec::new(),
+    }
+}
+
+pub(super) fn count(q: &dyn Queue, status: Status) -> u64 {
+    let stats = q.stats(0).unwrap();
+    stats
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, n)| *n)
+        .unwrap()
+}
+
+/// Finish one job alone, as a worker's last finish of a drain does (a claim of 0).
+pub(super) fn finish_one(
+    q: &dyn Queue,
+    id: &JobId,
+    token: &str,
+    status: Status,
+    now_ms: u64,
+    dead: bool,
+) -> Result<Ownership, QueueError> {
+    let finish = Finish {
+        id: *id,
+        token: token.to_owned(),
+        status,
+        dead,
+    };
+    let (owned, _) = q.finish_and_claim(&[finish], now_ms, now_ms, "", 0)?;
+    Ok(owned[0])
+}
+
+pub(super) fn finish(n: u64, token: &str, status: Status, dead: bool) -> Finish {
+    Finish {
+        id: id(n),
+        token: token.into(),
+        status,
+        dead,
+    }
+}
