@@ -10,13 +10,103 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
 
 use crate::job::{ErrorInfo, JobId};
 use crate::ports::PortError;
 
-/// A kind of work. Object safe, so the registry holds `Box<dyn Kind>`.
+/// A kind of work, written against its typed input: what a kind's author implements
+/// (docs/kinds.md). Every `JobKind` is a [`Kind`]: at intake its input is parsed into
+/// [`JobKind::Input`] with serde (give the type `#[serde(deny_unknown_fields)]`, so a
+/// misspelt option is a `422`, not silently ignored) and [checked](JobKind::check);
+/// before a run it is parsed and checked again, and `run` receives the value.
+pub trait JobKind: Send + Sync + 'static {
+    /// The name clients put in `kind`, e.g. `"thumbnail"`.
+    const NAME: &'static str;
+    /// Whether the kind mostly waits rather than computes (see [`Kind::waits`]).
+    const WAITS: bool = false;
+    /// The input, as clients send it.
+    type Input: DeserializeOwned;
+
+    /// What serde cannot say: ranges, lengths, rules across fields, a file's header.
+    /// Runs at intake, so it must stay cheap (no real work on the request path).
+    fn check(&self, _input: &Self::Input) -> Result<(), InvalidInput> {
+        Ok(())
+    }
+
+    /// Does the work (see [`Kind::run`]).
+    fn run<'a>(&'a self, input: Self::Input, ctx: &'a mut dyn RunContext) -> Running<'a>;
+}
+
+impl<K: JobKind> Kind for K {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
+        let input = parse_input::<K::Input>(input)?;
+        self.check(&input)
+    }
+
+    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+        let input = parse_input::<K::Input>(input).and_then(|i| self.check(&i).map(|()| i));
+        match input {
+            Ok(input) => JobKind::run(self, input, ctx),
+            // The input passed at intake; if it no longer does (the kind's rules changed
+            // between intake and run), retrying cannot help.
+            Err(e) => Box::pin(std::future::ready(Err(RunError::Permanent(format!(
+                "the stored input is no longer valid: {e}"
+            ))))),
+        }
+    }
+
+    fn waits(&self) -> bool {
+        K::WAITS
+    }
+}
+
+/// Longest field name and reason an [`InvalidInput`] from serde repeats: both may quote
+/// what the client sent.
+const MAX_QUOTED: usize = 200;
+
+/// Parses a kind's input (a JSON object) as `T`; an error names the field at fault.
+pub fn parse_input<T: DeserializeOwned>(input: &Value) -> Result<T, InvalidInput> {
+    if !input.is_object() {
+        return Err(InvalidInput::whole("must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // serde quotes names in backticks: "missing field `ms`", "unknown field `x`,
+        // expected `ms`", "unknown variant `gif`, expected one of `png`, `jpeg`".
+        let quoted = message.split('`').nth(1).map(clip);
+        if let Some(field) = message.strip_prefix("missing field ").and(quoted.clone()) {
+            return InvalidInput::field(field, "is required");
+        }
+        if let Some((_, expected)) = message
+            .strip_prefix("unknown variant ")
+            .and_then(|rest| rest.split_once(", expected "))
+        {
+            return InvalidInput::field(clip(&path), format!("must be {expected}"));
+        }
+        match quoted {
+            Some(field) if path == "." && message.starts_with("unknown field ") => {
+                InvalidInput::field(field, clip(&message))
+            }
+            _ if path == "." => InvalidInput::whole(clip(&message)),
+            _ => InvalidInput::field(clip(&path), clip(&message)),
+        }
+    })
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(MAX_QUOTED).collect()
+}
+
+/// A kind of work as the registry and the worker see it. Object safe, so the registry
+/// holds `Box<dyn Kind>`. Implement [`JobKind`] instead: this is for hosts and tests.
 ///
 /// `validate` runs at intake and must accept exactly the inputs `run` can process, so
 /// a bad input is a `422` at once and never a failed job later.
@@ -259,6 +349,7 @@ pub mod testing {
 mod tests {
     use super::testing::TestContext;
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn run_errors_map_to_recorded_error_types() {
@@ -299,5 +390,42 @@ mod tests {
         assert_eq!(ctx.progress(20, Some("x")), Ok(()));
         assert_eq!(ctx.progress(30, None), Err(Cancelled));
         assert_eq!(ctx.percents(), [10, 20]);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        n: u64,
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Fast,
+        Slow,
+    }
+
+    #[test]
+    fn a_typed_input_that_does_not_parse_names_its_field_in_words_for_the_client() {
+        let refused = |input: Value| parse_input::<Shape>(&input).unwrap_err();
+        assert_eq!(
+            refused(json!([1])).to_string(),
+            "input: must be a JSON object"
+        );
+        assert_eq!(refused(json!({})).to_string(), "input.n: is required");
+        let wrong = refused(json!({"n": "5"}));
+        assert_eq!(wrong.field.as_deref(), Some("n"), "{wrong}");
+        let variant = refused(json!({"n": 5, "mode": "warp"}));
+        assert_eq!(variant.to_string(), "input.mode: must be `fast` or `slow`");
+        let unknown = refused(json!({"n": 5, "speed": 1}));
+        assert_eq!(unknown.field.as_deref(), Some("speed"), "{unknown}");
+        assert!(unknown.reason.starts_with("unknown field"), "{unknown}");
+        // What the client sent is quoted back only in part.
+        let long = "x".repeat(10_000);
+        let unknown = refused(json!({"n": 5, long.clone(): 1}));
+        assert!(unknown.to_string().len() < 500, "{unknown}");
+        assert!(parse_input::<Shape>(&json!({"n": 5, "mode": null})).is_ok());
     }
 }

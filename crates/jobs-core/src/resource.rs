@@ -97,13 +97,14 @@ pub fn if_none_match(header: &str, etag: &str) -> bool {
 mod tests {
     use super::*;
     use crate::job::Tenant;
-    use crate::submission::NewJob;
+    use crate::submission::{KindName, MaxAttempts, NewJob};
 
     fn job() -> Job {
+        let registry = crate::kinds::Registry::builtin();
         let new = NewJob {
-            kind: "echo".into(),
+            kind: KindName::registered(&registry, "echo").unwrap(),
             input: serde_json::json!({"secret": "input"}).into(),
-            max_attempts: 3,
+            max_attempts: MaxAttempts::new(3).unwrap(),
             callback_url: None,
             delay_ms: 0,
         };

@@ -21,15 +21,47 @@ pub const MAX_CALLBACK_URL_LEN: usize = 2048;
 /// options are in range. Defaults (`max_attempts`) are already applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    pub kind: String,
+    pub kind: KindName,
     pub input: JobInput,
-    /// 1 to 25.
-    pub max_attempts: u32,
+    pub max_attempts: MaxAttempts,
     /// An absolute `http` or `https` URL, to be called when the job finishes.
     pub callback_url: Option<String>,
     /// Do not run before this many milliseconds from submission; 0 = at once. At most
     /// [`MAX_DELAY_MS`].
     pub delay_ms: u64,
+}
+
+/// The name of a registered kind: only a registry lookup makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindName(&'static str);
+
+impl KindName {
+    /// The kind `name` of `registry`, if it has one.
+    pub fn registered(registry: &Registry, name: &str) -> Option<KindName> {
+        registry.get(name).map(|kind| KindName(kind.name()))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+/// How many attempts a job may take: within [`MAX_ATTEMPTS_RANGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxAttempts(u32);
+
+impl MaxAttempts {
+    /// `n` attempts, if within [`MAX_ATTEMPTS_RANGE`].
+    pub fn new(n: u64) -> Option<MaxAttempts> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| MAX_ATTEMPTS_RANGE.contains(n))
+            .map(MaxAttempts)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
 }
 
 impl NewJob {
@@ -39,11 +71,11 @@ impl NewJob {
         Job {
             id,
             tenant,
-            kind: self.kind,
+            kind: self.kind.as_str().to_owned(),
             input: self.input,
             status: Status::Queued,
             attempts: 0,
-            max_attempts: self.max_attempts,
+            max_attempts: self.max_attempts.get(),
             progress: None,
             created_at: now,
             started_at: None,
@@ -115,7 +147,10 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
     fn try_from(
         (wire, registry, settings): (Submission, &Registry, &Settings),
     ) -> Result<NewJob, SubmissionError> {
-        let Some(kind) = registry.get(&wire.kind) else {
+        let (Some(name), Some(kind)) = (
+            KindName::registered(registry, &wire.kind),
+            registry.get(&wire.kind),
+        ) else {
             return Err(SubmissionError::UnknownKind {
                 kind: wire.kind.chars().take(64).collect(),
                 known: registry.names(),
@@ -123,19 +158,18 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
         };
 
         let max_attempts = match wire.max_attempts {
-            None => settings.default_max_attempts,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| MAX_ATTEMPTS_RANGE.contains(n))
-                .ok_or_else(|| SubmissionError::InvalidField {
+            // The settings checked the range when they were read.
+            None => MaxAttempts(settings.default_max_attempts),
+            Some(v) => v.as_u64().and_then(MaxAttempts::new).ok_or_else(|| {
+                SubmissionError::InvalidField {
                     field: "max_attempts",
                     detail: format!(
                         "must be an integer from {} to {}",
                         MAX_ATTEMPTS_RANGE.start(),
                         MAX_ATTEMPTS_RANGE.end()
                     ),
-                })?,
+                }
+            })?,
         };
 
         let delay_ms = match wire.delay_ms {
@@ -176,7 +210,7 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
             })?;
 
         Ok(NewJob {
-            kind: kind.name().to_owned(),
+            kind: name,
             input: JobInput::submitted(value, wire.input),
             max_attempts,
             callback_url,
@@ -345,9 +379,9 @@ mod tests {
         assert_eq!(
             job,
             NewJob {
-                kind: "echo".into(),
+                kind: KindName("echo"),
                 input: json!({"x": 1}).into(),
-                max_attempts: 3,
+                max_attempts: MaxAttempts(3),
                 callback_url: None,
                 delay_ms: 0,
             }
@@ -366,7 +400,7 @@ mod tests {
             &settings,
         )
         .unwrap();
-        assert_eq!(job.max_attempts, 7);
+        assert_eq!(job.max_attempts.get(), 7);
     }
 
     #[test]
@@ -376,7 +410,7 @@ mod tests {
                 "callback_url":"https://example.com:8443/hook?x=1","delay_ms":86400000}"#,
         )
         .unwrap();
-        assert_eq!(job.max_attempts, 25);
+        assert_eq!(job.max_attempts.get(), 25);
         assert_eq!(
             job.callback_url.as_deref(),
             Some("https://example.com:8443/hook?x=1")
@@ -392,7 +426,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (job.max_attempts, job.callback_url, job.delay_ms),
-            (3, None, 0)
+            (MaxAttempts(3), None, 0)
         );
     }
 
@@ -576,9 +610,9 @@ mod tests {
     #[test]
     fn a_submission_makes_a_queued_job_with_no_attempts_and_its_delay_becomes_not_before() {
         let new = NewJob {
-            kind: "echo".into(),
+            kind: KindName("echo"),
             input: json!({}).into(),
-            max_attempts: 1,
+            max_attempts: MaxAttempts(1),
             callback_url: None,
             delay_ms: 500,
         };

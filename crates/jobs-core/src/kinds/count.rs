@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
-use super::Fields;
 use crate::job::JobId;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
+use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
 /// Input: `{"ms": 0..=60000, "stall_ms": 0..=60000}` (both optional, default 0). Result:
 /// `{"executions": n, "total": t, "attempt": a}`.
@@ -32,26 +32,30 @@ pub fn per_job(id: &JobId) -> String {
     format!("job:{}", id.as_str())
 }
 
-fn parse(input: &Value) -> Result<(u64, u64), InvalidInput> {
-    let fields = Fields::of(input, &["ms", "stall_ms"])?;
-    Ok((
-        fields.u64_in("ms", 0..=MAX_MS, Some(0))?,
-        fields.u64_in("stall_ms", 0..=MAX_MS, Some(0))?,
-    ))
+/// The input of [`Count`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountInput {
+    /// Wait after counting, in milliseconds: 0 to [`MAX_MS`].
+    #[serde(default)]
+    pub ms: u64,
+    /// Block the instance on the first attempt, in milliseconds: 0 to [`MAX_MS`].
+    #[serde(default)]
+    pub stall_ms: u64,
 }
 
-impl Kind for Count {
-    fn name(&self) -> &'static str {
-        "count"
+impl JobKind for Count {
+    const NAME: &'static str = "count";
+    type Input = CountInput;
+
+    fn check(&self, input: &CountInput) -> Result<(), InvalidInput> {
+        super::in_range("ms", input.ms, 0..=MAX_MS)?;
+        super::in_range("stall_ms", input.stall_ms, 0..=MAX_MS).map(drop)
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
-        parse(input).map(drop)
-    }
-
-    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+    fn run<'a>(&'a self, input: CountInput, ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move {
-            let (ms, stall_ms) = parse(input).map_err(super::revalidation_failed)?;
+            let CountInput { ms, stall_ms } = input;
             let id = ctx.job_id().ok_or_else(|| {
                 RunError::Permanent("count needs a host that names the running job".into())
             })?;
@@ -86,9 +90,11 @@ impl Kind for Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
     use crate::kind::testing::{TestContext, finish};
     use crate::kind::{Cancelled, Counter};
     use crate::memory::MemoryCounter;
+    use serde_json::Value;
 
     /// A context that names the job and lends counters, as the worker does.
     struct Counting<'a> {
@@ -127,15 +133,15 @@ mod tests {
             id: a,
             counter: &counter,
         };
-        finish(Count.run(&json!({"ms": 250}), &mut ctx)).unwrap();
-        let out = finish(Count.run(&json!({}), &mut ctx)).unwrap();
+        finish(Kind::run(&Count, &json!({"ms": 250}), &mut ctx)).unwrap();
+        let out = finish(Kind::run(&Count, &json!({}), &mut ctx)).unwrap();
         assert_eq!(ctx.inner.slept, Duration::from_millis(250));
         assert_eq!(
             serde_json::from_slice::<Value>(&out.bytes).unwrap(),
             json!({"executions": 2, "total": 2, "attempt": 1})
         );
         ctx.id = b;
-        finish(Count.run(&json!({"ms": 0}), &mut ctx)).unwrap();
+        finish(Kind::run(&Count, &json!({"ms": 0}), &mut ctx)).unwrap();
         assert_eq!(counter.get(TOTAL), 3);
         assert_eq!(counter.get(&per_job(&a)), 2);
         assert_eq!(counter.get(&per_job(&b)), 1);
@@ -143,7 +149,7 @@ mod tests {
 
     #[test]
     fn without_counters_the_run_fails_for_good_and_when_they_fail_it_is_retried() {
-        let err = finish(Count.run(&json!({}), &mut TestContext::new())).unwrap_err();
+        let err = finish(Kind::run(&Count, &json!({}), &mut TestContext::new())).unwrap_err();
         assert!(matches!(err, RunError::Permanent(_)), "{err:?}");
 
         let counter = MemoryCounter::new();
@@ -153,7 +159,7 @@ mod tests {
             id: JobId::new(),
             counter: &counter,
         };
-        let err = finish(Count.run(&json!({}), &mut ctx)).unwrap_err();
+        let err = finish(Kind::run(&Count, &json!({}), &mut ctx)).unwrap_err();
         assert!(err.is_retryable(), "{err:?}");
     }
 

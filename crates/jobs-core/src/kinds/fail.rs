@@ -1,10 +1,10 @@
 //! `fail`: fails on purpose, a given number of times or always, then succeeds. For
 //! tests and demos of retries, backoff and dead jobs.
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
-use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
+use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
 /// Input: `{"fail_times": 0..=25, "permanent": bool = false, "always": bool = false,
 /// "message"?: string}`.
@@ -14,50 +14,50 @@ use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
 /// `fail_times` defaults to 0, so `{"always": true}` alone is enough.
 pub struct Fail;
 
-const FIELDS: &[&str] = &["fail_times", "permanent", "always", "message"];
 const MAX_MESSAGE_CHARS: usize = 1000;
 
-struct Params<'a> {
-    fail_times: u64,
-    permanent: bool,
-    always: bool,
-    message: Option<&'a str>,
+/// The input of [`Fail`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailInput {
+    /// Fail attempts 1 to `fail_times` (0 to 25).
+    #[serde(default)]
+    pub fail_times: u64,
+    /// Fail with a permanent error (never retried) rather than a transient one.
+    #[serde(default)]
+    pub permanent: bool,
+    /// Fail on every attempt.
+    #[serde(default)]
+    pub always: bool,
+    /// The error message, at most 1000 characters.
+    pub message: Option<String>,
 }
 
-fn parse(input: &Value) -> Result<Params<'_>, InvalidInput> {
-    let f = Fields::of(input, FIELDS)?;
-    let message = f.str_opt("message")?;
-    if message.is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS) {
-        return Err(InvalidInput::field(
-            "message",
-            format!("must be at most {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
-    Ok(Params {
-        fail_times: f.u64_in("fail_times", 0..=25, Some(0))?,
-        permanent: f.bool_or("permanent", false)?,
-        always: f.bool_or("always", false)?,
-        message,
-    })
-}
+impl JobKind for Fail {
+    const NAME: &'static str = "fail";
+    type Input = FailInput;
 
-impl Kind for Fail {
-    fn name(&self) -> &'static str {
-        "fail"
+    fn check(&self, input: &FailInput) -> Result<(), InvalidInput> {
+        super::in_range("fail_times", input.fail_times, 0..=25)?;
+        if input
+            .message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)
+        {
+            return Err(InvalidInput::field(
+                "message",
+                format!("must be at most {MAX_MESSAGE_CHARS} characters"),
+            ));
+        }
+        Ok(())
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
-        parse(input).map(drop)
-    }
-
-    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+    fn run<'a>(&'a self, p: FailInput, ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move {
-            let p = parse(input).map_err(super::revalidation_failed)?;
             let attempt = ctx.attempt();
             if p.always || u64::from(attempt) <= p.fail_times {
                 let message = p
                     .message
-                    .map(str::to_owned)
                     .unwrap_or_else(|| format!("failing on purpose (attempt {attempt})"));
                 return Err(if p.permanent {
                     RunError::Permanent(message)
@@ -73,10 +73,12 @@ impl Kind for Fail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
     use crate::kind::testing::{TestContext, finish};
+    use serde_json::Value;
 
     fn run(input: Value, attempt: u32) -> Result<Value, RunError> {
-        finish(Fail.run(&input, &mut TestContext::attempt(attempt)))
+        finish(Kind::run(&Fail, &input, &mut TestContext::attempt(attempt)))
             .map(|out| serde_json::from_slice(&out.bytes).unwrap())
     }
 

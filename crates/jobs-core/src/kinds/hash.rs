@@ -1,11 +1,11 @@
 //! `hash`: SHA-256 or BLAKE3 of the input, optionally iterated. CPU-bound and
 //! deterministic: good for benchmarks.
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
+use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
 /// Input: `{"algorithm": "sha256" | "blake3" (default "sha256"), "data": string (its
 /// UTF-8 bytes) or "data_base64": string (exactly one of the two), "iterations":
@@ -19,8 +19,10 @@ pub const MAX_ITERATIONS: u64 = 100_000;
 /// Iterations between two progress reports (each report costs the worker a write).
 const REPORT_EVERY: u64 = 25_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Algorithm {
+    #[default]
     Sha256,
     Blake3,
 }
@@ -41,61 +43,56 @@ impl Algorithm {
     }
 }
 
-struct Params {
-    algorithm: Algorithm,
-    data: Vec<u8>,
-    iterations: u64,
+/// The input of [`Hash`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashInput {
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// The data as text (its UTF-8 bytes); or give `data_base64`.
+    pub data: Option<String>,
+    /// The data as base64.
+    pub data_base64: Option<String>,
+    /// 1 to [`MAX_ITERATIONS`], default 1.
+    #[serde(default = "one")]
+    pub iterations: u64,
 }
 
-fn parse(input: &Value) -> Result<Params, InvalidInput> {
-    let f = Fields::of(input, &["algorithm", "data", "data_base64", "iterations"])?;
-    let algorithm = match f.str_opt("algorithm")? {
-        None | Some("sha256") => Algorithm::Sha256,
-        Some("blake3") => Algorithm::Blake3,
-        Some(_) => {
-            return Err(InvalidInput::field(
-                "algorithm",
-                "must be \"sha256\" or \"blake3\"",
-            ));
-        }
-    };
-    let data = match (f.str_opt("data")?, f.str_opt("data_base64")?) {
-        (Some(text), None) => text.as_bytes().to_vec(),
-        (None, Some(b64)) => super::decode_base64(b64).map_err(|e| {
-            InvalidInput::field("data_base64", format!("is not valid base64 ({e})"))
-        })?,
-        (Some(_), Some(_)) => {
-            return Err(InvalidInput::whole(
+fn one() -> u64 {
+    1
+}
+
+impl HashInput {
+    /// The bytes to hash.
+    fn data(&self) -> Result<Vec<u8>, InvalidInput> {
+        match (&self.data, &self.data_base64) {
+            (Some(text), None) => Ok(text.as_bytes().to_vec()),
+            (None, Some(b64)) => super::decode_base64(b64).map_err(|e| {
+                InvalidInput::field("data_base64", format!("is not valid base64 ({e})"))
+            }),
+            (Some(_), Some(_)) => Err(InvalidInput::whole(
                 "give either data or data_base64, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(InvalidInput::whole(
+            )),
+            (None, None) => Err(InvalidInput::whole(
                 "data (a string) or data_base64 is required",
-            ));
+            )),
         }
-    };
-    let iterations = f.u64_in("iterations", 1..=MAX_ITERATIONS, Some(1))?;
-    Ok(Params {
-        algorithm,
-        data,
-        iterations,
-    })
+    }
 }
 
-impl Kind for Hash {
-    fn name(&self) -> &'static str {
-        "hash"
+impl JobKind for Hash {
+    const NAME: &'static str = "hash";
+    type Input = HashInput;
+
+    fn check(&self, input: &HashInput) -> Result<(), InvalidInput> {
+        super::in_range("iterations", input.iterations, 1..=MAX_ITERATIONS)?;
+        input.data().map(drop)
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
-        parse(input).map(drop)
-    }
-
-    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+    fn run<'a>(&'a self, p: HashInput, ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move {
-            let p = parse(input).map_err(super::revalidation_failed)?;
-            let mut digest = p.algorithm.digest(&p.data);
+            let data = p.data().map_err(|e| RunError::Permanent(e.to_string()))?;
+            let mut digest = p.algorithm.digest(&data);
             for n in 2..=p.iterations {
                 digest = p.algorithm.digest(&digest);
                 if n % REPORT_EVERY == 0 && n < p.iterations {
@@ -115,14 +112,16 @@ impl Kind for Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
     use crate::kind::RunError;
     use crate::kind::testing::{TestContext, finish};
+    use serde_json::Value;
 
     const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     const BLAKE3_ABC: &str = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";
 
     fn run(input: Value) -> Value {
-        let out = finish(Hash.run(&input, &mut TestContext::new())).unwrap();
+        let out = finish(Kind::run(&Hash, &input, &mut TestContext::new())).unwrap();
         assert_eq!(out.content_type, "application/json");
         serde_json::from_slice(&out.bytes).unwrap()
     }
@@ -173,10 +172,13 @@ mod tests {
     fn many_iterations_report_progress_and_stop_when_cancelled() {
         let input = json!({"data": "abc", "iterations": MAX_ITERATIONS});
         let mut ctx = TestContext::new();
-        finish(Hash.run(&input, &mut ctx)).unwrap();
+        finish(Kind::run(&Hash, &input, &mut ctx)).unwrap();
         assert_eq!(ctx.percents(), [25, 50, 75]);
         let mut ctx = TestContext::new().cancelled_after(1);
-        assert_eq!(finish(Hash.run(&input, &mut ctx)), Err(RunError::Cancelled));
+        assert_eq!(
+            finish(Kind::run(&Hash, &input, &mut ctx)),
+            Err(RunError::Cancelled)
+        );
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
-use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, Running};
+use crate::kind::{InvalidInput, JobKind, Output, RunContext, Running};
 
 /// Input: `{"ms": 0..=600000}`. Result: `{"slept_ms": ms}`.
 ///
@@ -20,26 +20,26 @@ pub const MAX_MS: u64 = 600_000;
 pub const SLICE_MS: u64 = 100;
 pub const REPORT_EVERY_MS: u64 = 500;
 
-fn parse(input: &Value) -> Result<u64, InvalidInput> {
-    Fields::of(input, &["ms"])?.u64_in("ms", 0..=MAX_MS, None)
+/// The input of [`Sleep`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepInput {
+    /// How long to wait, in milliseconds: 0 to [`MAX_MS`].
+    pub ms: u64,
 }
 
-impl Kind for Sleep {
-    fn name(&self) -> &'static str {
-        "sleep"
+impl JobKind for Sleep {
+    const NAME: &'static str = "sleep";
+    const WAITS: bool = true;
+    type Input = SleepInput;
+
+    fn check(&self, input: &SleepInput) -> Result<(), InvalidInput> {
+        super::in_range("ms", input.ms, 0..=MAX_MS).map(drop)
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
-        parse(input).map(drop)
-    }
-
-    fn waits(&self) -> bool {
-        true
-    }
-
-    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+    fn run<'a>(&'a self, input: SleepInput, ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move {
-            let total = parse(input).map_err(super::revalidation_failed)?;
+            let total = input.ms;
             let mut slept = 0;
             let mut reported_percent = 0;
             let mut since_report = 0;
@@ -64,13 +64,15 @@ impl Kind for Sleep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
     use crate::kind::RunError;
     use crate::kind::testing::{TestContext, finish};
+    use serde_json::Value;
 
     #[test]
     fn sleep_waits_the_whole_time_and_says_so() {
         let mut ctx = TestContext::new();
-        let out = finish(Sleep.run(&json!({"ms": 1234}), &mut ctx)).unwrap();
+        let out = finish(Kind::run(&Sleep, &json!({"ms": 1234}), &mut ctx)).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&out.bytes).unwrap(),
             json!({"slept_ms": 1234})
@@ -85,7 +87,7 @@ mod tests {
     #[test]
     fn sleep_of_zero_returns_at_once() {
         let mut ctx = TestContext::new();
-        finish(Sleep.run(&json!({"ms": 0}), &mut ctx)).unwrap();
+        finish(Kind::run(&Sleep, &json!({"ms": 0}), &mut ctx)).unwrap();
         assert_eq!(ctx.slept, Duration::ZERO);
         assert!(ctx.reports.is_empty());
     }
@@ -93,7 +95,7 @@ mod tests {
     #[test]
     fn a_long_sleep_reports_at_least_twice_a_second_but_not_every_slice() {
         let mut ctx = TestContext::new();
-        finish(Sleep.run(&json!({"ms": MAX_MS}), &mut ctx)).unwrap();
+        finish(Kind::run(&Sleep, &json!({"ms": MAX_MS}), &mut ctx)).unwrap();
         let reports = ctx.reports.len() as u64;
         assert!(reports >= MAX_MS / REPORT_EVERY_MS - 1, "{reports}");
         assert!(reports < MAX_MS / SLICE_MS / 2, "{reports}");
@@ -102,7 +104,7 @@ mod tests {
     #[test]
     fn sleep_stops_when_cancelled() {
         let mut ctx = TestContext::new().cancelled_after(3);
-        let err = finish(Sleep.run(&json!({"ms": 10_000}), &mut ctx)).unwrap_err();
+        let err = finish(Kind::run(&Sleep, &json!({"ms": 10_000}), &mut ctx)).unwrap_err();
         assert_eq!(err, RunError::Cancelled);
         assert!(ctx.slept < Duration::from_millis(10_000));
     }

@@ -8,10 +8,9 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::Fields;
-use crate::kind::{InvalidInput, Kind, Output, RunContext, RunError, Running};
+use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
 /// Input: `{"image": base64 of a PNG, JPEG or WebP file, "width": 1..=2048, "height":
 /// 1..=2048, "format"?: "png" | "jpeg" | "webp"}`.
@@ -50,7 +49,8 @@ pub const MAX_BOX_SIDE: u64 = 2048;
 const JPEG_QUALITY: u8 = 85;
 
 /// The image formats read and written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Png,
     Jpeg,
@@ -88,6 +88,20 @@ impl Format {
     }
 }
 
+/// The input of [`Thumbnail`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailInput {
+    /// Base64 of a PNG, JPEG or WebP file.
+    pub image: String,
+    /// The box to fit, 1 to [`MAX_BOX_SIDE`] pixels per side.
+    pub width: u64,
+    pub height: u64,
+    /// The output format; by default JPEG for JPEG, PNG otherwise.
+    pub format: Option<Format>,
+}
+
+/// What [`inspect`] learnt from an input: the file, and its header.
 struct Params {
     image: Vec<u8>,
     source: Format,
@@ -120,26 +134,11 @@ fn reader(bytes: &[u8], format: Format, limits: Limits) -> ImageReader<Cursor<&[
     reader
 }
 
-fn parse(input: &Value) -> Result<Params, InvalidInput> {
-    let f = Fields::of(input, &["image", "width", "height", "format"])?;
-    let width = f.u64_in("width", 1..=MAX_BOX_SIDE, None)?;
-    let height = f.u64_in("height", 1..=MAX_BOX_SIDE, None)?;
-    let requested = match f.str_opt("format")? {
-        None => None,
-        Some("png") => Some(Format::Png),
-        Some("jpeg") => Some(Format::Jpeg),
-        Some("webp") => Some(Format::WebP),
-        Some(_) => {
-            return Err(InvalidInput::field(
-                "format",
-                "must be \"png\", \"jpeg\" or \"webp\"",
-            ));
-        }
-    };
-    let encoded = f
-        .str_opt("image")?
-        .ok_or_else(|| InvalidInput::field("image", "is required (a base64 PNG, JPEG or WebP)"))?;
-    let image = super::decode_base64(encoded)
+/// Reads the file's header within [`HEADER_BUDGET`]: everything but the pixels.
+fn inspect(input: &ThumbnailInput) -> Result<Params, InvalidInput> {
+    let width = super::in_range("width", input.width, 1..=MAX_BOX_SIDE)?;
+    let height = super::in_range("height", input.height, 1..=MAX_BOX_SIDE)?;
+    let image = super::decode_base64(&input.image)
         .map_err(|e| InvalidInput::field("image", format!("is not valid base64 ({e})")))?;
     let source = Format::sniff(&image).ok_or_else(|| {
         InvalidInput::field(
@@ -184,7 +183,7 @@ fn parse(input: &Value) -> Result<Params, InvalidInput> {
             ),
         ));
     }
-    let target = requested.unwrap_or(match source {
+    let target = input.format.unwrap_or(match source {
         Format::Jpeg => Format::Jpeg,
         Format::Png | Format::WebP => Format::Png,
     });
@@ -249,18 +248,18 @@ fn encode(image: &DynamicImage, format: Format) -> Result<Vec<u8>, image::ImageE
     Ok(bytes)
 }
 
-impl Kind for Thumbnail {
-    fn name(&self) -> &'static str {
-        "thumbnail"
+impl JobKind for Thumbnail {
+    const NAME: &'static str = "thumbnail";
+    type Input = ThumbnailInput;
+
+    fn check(&self, input: &ThumbnailInput) -> Result<(), InvalidInput> {
+        inspect(input).map(drop)
     }
 
-    fn validate(&self, input: &Value) -> Result<(), InvalidInput> {
-        parse(input).map(drop)
-    }
-
-    fn run<'a>(&'a self, input: &'a Value, ctx: &'a mut dyn RunContext) -> Running<'a> {
+    fn run<'a>(&'a self, input: ThumbnailInput, ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move {
-            let p = parse(input).map_err(super::revalidation_failed)?;
+            let p = inspect(&input).map_err(|e| RunError::Permanent(e.to_string()))?;
+            drop(input);
             let image = reader(&p.image, p.source, limits())
                 .decode()
                 .map_err(|e| RunError::Permanent(format!("the image could not be decoded: {e}")))?;
@@ -287,10 +286,12 @@ impl Kind for Thumbnail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::Kind;
     use crate::kind::testing::{TestContext, finish};
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use image::{GrayImage, Rgb, RgbImage, Rgba, RgbaImage};
+    use serde_json::Value;
     use serde_json::json;
 
     fn gradient(w: u32, h: u32) -> DynamicImage {
@@ -310,7 +311,7 @@ mod tests {
     fn run_ok(input: &Value) -> (Output, DynamicImage, TestContext) {
         assert_eq!(Thumbnail.validate(input), Ok(()));
         let mut ctx = TestContext::new();
-        let out = finish(Thumbnail.run(input, &mut ctx)).unwrap();
+        let out = finish(Kind::run(&Thumbnail, input, &mut ctx)).unwrap();
         let decoded = image::load_from_memory(&out.bytes).unwrap();
         (out, decoded, ctx)
     }
@@ -403,7 +404,7 @@ mod tests {
     fn cancelling_stops_the_thumbnail() {
         let png = file(&gradient(300, 200), Format::Png);
         let mut ctx = TestContext::new().cancelled_after(1);
-        let err = finish(Thumbnail.run(&input(&png, 10, 10), &mut ctx)).unwrap_err();
+        let err = finish(Kind::run(&Thumbnail, &input(&png, 10, 10), &mut ctx)).unwrap_err();
         assert_eq!(err, RunError::Cancelled);
     }
 
@@ -467,7 +468,7 @@ mod tests {
         let broken = &png[..png.len() / 2];
         let i = input(broken, 10, 10);
         assert_eq!(Thumbnail.validate(&i), Ok(()));
-        let err = finish(Thumbnail.run(&i, &mut TestContext::new())).unwrap_err();
+        let err = finish(Kind::run(&Thumbnail, &i, &mut TestContext::new())).unwrap_err();
         assert!(matches!(err, RunError::Permanent(m) if m.contains("decoded")));
     }
 

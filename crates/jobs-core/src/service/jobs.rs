@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
 
 use super::error::{CancelError, GetError, ListError, StoreError};
 use super::{Context, STALE_QUEUED_MS};
@@ -123,98 +124,72 @@ pub struct ListQuery {
     pub after: Option<JobId>,
 }
 
-impl ListQuery {
-    /// Parse a query string (`status=&kind=&limit=&cursor=`; empty values mean absent).
-    /// Unknown parameters are refused, like unknown JSON fields.
-    pub fn parse(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
-        let mut q = ListQuery {
-            status: None,
-            kind: None,
-            limit: DEFAULT_LIMIT,
-            after: None,
-        };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value).ok_or(ListError::InvalidFilter {
-                name: "query",
-                reason: "bad percent-encoding".into(),
-            })?;
-            if value.is_empty() {
-                continue;
-            }
-            match name {
-                "status" => {
-                    q.status =
-                        Some(
-                            Status::parse(&value).ok_or_else(|| ListError::InvalidFilter {
-                                name: "status",
-                                reason: format!(
-                                    "expected one of {}",
-                                    Status::ALL.map(|s| s.as_str()).join(", ")
-                                ),
-                            })?,
-                        );
-                }
-                "kind" => {
-                    if !known_kinds.contains(&value.as_str()) {
-                        return Err(ListError::InvalidFilter {
-                            name: "kind",
-                            reason: format!("expected one of {}", known_kinds.join(", ")),
-                        });
-                    }
-                    q.kind = Some(value);
-                }
-                "limit" => {
-                    q.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|n| LIMIT_RANGE.contains(n))
-                        .ok_or_else(|| ListError::InvalidFilter {
-                            name: "limit",
-                            reason: format!(
-                                "expected a whole number from 1 to {}",
-                                LIMIT_RANGE.end()
-                            ),
-                        })?;
-                }
-                "cursor" => q.after = Some(decode_cursor(&value)?),
-                _ => {
-                    return Err(ListError::InvalidFilter {
-                        name: "query",
-                        reason: format!(
-                            "unknown parameter {:?}",
-                            name.chars().take(32).collect::<String>()
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(q)
-    }
+/// The parameters of `GET /jobs` as sent, before their values are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+impl ListQuery {
+    /// Parse a query string (`status=&kind=&limit=&cursor=`; empty values mean absent).
+    /// Unknown and repeated parameters are refused, like unknown JSON fields.
+    pub fn parse(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
+        let raw: RawListQuery =
+            serde_urlencoded::from_str(query).map_err(|e| ListError::InvalidFilter {
+                name: "query",
+                reason: e.to_string().chars().take(200).collect(),
+            })?;
+        let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let status = given(raw.status)
+            .map(|value| {
+                Status::parse(&value).ok_or_else(|| ListError::InvalidFilter {
+                    name: "status",
+                    reason: format!(
+                        "expected one of {}",
+                        Status::ALL.map(|s| s.as_str()).join(", ")
+                    ),
+                })
+            })
+            .transpose()?;
+        let kind = given(raw.kind)
+            .map(|value| {
+                if known_kinds.contains(&value.as_str()) {
+                    Ok(value)
+                } else {
+                    Err(ListError::InvalidFilter {
+                        name: "kind",
+                        reason: format!("expected one of {}", known_kinds.join(", ")),
+                    })
+                }
+            })
+            .transpose()?;
+        let limit = given(raw.limit)
+            .map(|value| {
+                value
+                    .parse()
+                    .ok()
+                    .filter(|n| LIMIT_RANGE.contains(n))
+                    .ok_or_else(|| ListError::InvalidFilter {
+                        name: "limit",
+                        reason: format!("expected a whole number from 1 to {}", LIMIT_RANGE.end()),
+                    })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_LIMIT);
+        let after = given(raw.cursor)
+            .map(|value| decode_cursor(&value))
+            .transpose()?;
+        Ok(ListQuery {
+            status,
+            kind,
+            limit,
+            after,
+        })
     }
-    String::from_utf8(out).ok()
 }
 
 /// The opaque cursor of the page after `id`.
@@ -427,8 +402,14 @@ mod tests {
             "kind=nope",
             "cursor=zz",
             "color=red",
+            "limit=5&limit=6",
         ] {
             assert!(ListQuery::parse(bad, &kinds).is_err(), "{bad}");
         }
+        let q = ListQuery::parse("kind=%65cho&status=running&limit=7", &kinds).unwrap();
+        assert_eq!(
+            (q.kind.as_deref(), q.status, q.limit),
+            (Some("echo"), Some(Status::Running), 7)
+        );
     }
 }

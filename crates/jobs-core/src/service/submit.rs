@@ -24,10 +24,23 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
-/// Read an `Idempotency-Key` header value: 1 to 255 printable ASCII characters. The draft
-/// defines the field as a Structured Field string (`"abc"`); unquoted keys are accepted
-/// too, as most clients send them.
-pub fn parse_idempotency_key(raw: &str) -> Result<String, SubmitError> {
+/// The key of an `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Reads a header value. The draft defines the field as a Structured Field string
+    /// (`"abc"`); unquoted keys are accepted too, as most clients send them.
+    pub fn parse(raw: &str) -> Result<IdempotencyKey, SubmitError> {
+        parse_idempotency_key(raw).map(IdempotencyKey)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn parse_idempotency_key(raw: &str) -> Result<String, SubmitError> {
     let raw = raw.trim();
     let key = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
         Some(inner) => unescape_sf_string(inner)?,
@@ -71,17 +84,17 @@ pub fn submit(
     body: &[u8],
     idempotency_key: Option<&str>,
 ) -> Result<Submitted, SubmitError> {
-    let key = idempotency_key.map(parse_idempotency_key).transpose()?;
+    let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
     let now = ctx.now();
     let delay_ms = new.delay_ms;
     let mut job = new.into_job(JobId::new(), ctx.tenant.clone(), Timestamp::from_ms(now));
-    job.idempotency_key.clone_from(&key);
+    job.idempotency_key = key.as_ref().map(|key| key.as_str().to_owned());
 
     ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
 
     let claim = key.map(|key| IdempotencyClaim {
-        key,
+        key: key.0,
         fingerprint: body_fingerprint(body),
         ttl_ms: ctx.settings.job_ttl_seconds.saturating_mul(1_000),
     });
@@ -296,14 +309,17 @@ mod tests {
 
     #[test]
     fn idempotency_keys_must_be_short_printable_ascii() {
-        assert_eq!(parse_idempotency_key(" abc ").unwrap(), "abc");
-        assert_eq!(parse_idempotency_key("\"a\\\"b\"").unwrap(), "a\"b");
-        assert!(parse_idempotency_key("").is_err());
-        assert!(parse_idempotency_key("\"\"").is_err());
-        assert!(parse_idempotency_key(&"x".repeat(256)).is_err());
-        assert!(parse_idempotency_key(&"x".repeat(255)).is_ok());
-        assert!(parse_idempotency_key("caf\u{e9}").is_err());
-        assert!(parse_idempotency_key("a\tb").is_err());
+        assert_eq!(IdempotencyKey::parse(" abc ").unwrap().as_str(), "abc");
+        assert_eq!(
+            IdempotencyKey::parse("\"a\\\"b\"").unwrap().as_str(),
+            "a\"b"
+        );
+        assert!(IdempotencyKey::parse("").is_err());
+        assert!(IdempotencyKey::parse("\"\"").is_err());
+        assert!(IdempotencyKey::parse(&"x".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse(&"x".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse("caf\u{e9}").is_err());
+        assert!(IdempotencyKey::parse("a\tb").is_err());
     }
 
     #[test]
