@@ -122,10 +122,11 @@ up: setup build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devh
 # devhost, then the runtime-facing suites again on real Spin when one is found
 # (SPIN_FOR_TESTS): the end-to-end and reliability suites, and the devhost's own
 # black-box suite, which pins every difference docs/devhost.md lists.
-# One feature set throughout, so nothing is built twice. (No doc tests: the crates
-# have none.)
+# One feature set throughout, so nothing is built twice. The doc tests are the
+# walk-through of docs/kinds.md (jobs-core's only doc test).
 test: setup build ## Run all tests: unit, integration and end-to-end on the devhost, then again on real Spin if found
 	$(CARGO) test --release --lib --bins
+	$(CARGO) test --release --doc -p jobs-core
 	SPIN_BIN= RUST_TEST_THREADS=$(TEST_THREADS) $(CARGO) test --release --test '*'
 	@if [[ -z "$(SPIN_FOR_TESTS)" ]]; then \
 	  echo "test: no Spin binary (SPIN_BIN, spin on PATH, ../shared/tools/spin): skipping the pass on real Spin"; \

@@ -1,4 +1,4 @@
-//! The end-to-end suite: the HTTP contract of DESIGN section 4, checked from outside.
+//! The end-to-end suite: the HTTP contract of the README's "API (v1)", checked from outside.
 //!
 //! Each test starts its own `redis-server` and its own runtime (`target/release/devhost`,
 //! or the binary `SPIN_BIN` names) on the repository's `spin.toml` and built `.wasm`

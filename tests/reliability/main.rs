@@ -1,4 +1,4 @@
-//! Reliability: no job lost, none run twice (issue 4, DESIGN section 3), proved with real
+//! Reliability: no job lost, none run twice (docs/architecture.md, "One job, step by step"), proved with real
 //! processes on a real `redis-server`: the intake and each worker run as separate runtime
 //! processes (`--component-id`), the key-value store lives on the test's own Redis, and
 //! tests kill processes (SIGKILL) and Redis itself.

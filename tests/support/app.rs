@@ -1,5 +1,5 @@
 //! The app under test: its own Redis, its own runtime process, and one typed helper per
-//! endpoint of the HTTP contract (DESIGN section 4).
+//! endpoint of the HTTP contract (README, "API (v1)").
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,5 +1,5 @@
 //! Submission bodies, one function per job kind. The only place in the suite that knows
-//! each kind's input members (DESIGN section 5), so a renamed member is one edit here.
+//! each kind's input members (docs/kinds.md, and each kind's `Input` type), so a renamed member is one edit here.
 
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The API's documents as the tests read them: the job resource, a listing page, and
 //! a snapshot of everything a client can count.
 //!
-//! The readers are strict about what the contract fixes (DESIGN section 4: member names,
+//! The readers are strict about what the contract fixes (README, "API (v1)": member names,
 //! status names) and say in one place how they read what it leaves open (the shape of
 //! `progress`, `links` and a listing page), so aligning with the intake is a change here.
 

@@ -34,7 +34,7 @@ pub enum PortError {
 }
 
 /// A key-value store of byte values (Spin's `key_value::Store`). No compare-and-swap and
-/// no increment on purpose: DESIGN section 2 explains why they cannot be trusted.
+/// no increment on purpose: docs/devhost.md says why Spin's cannot be trusted.
 pub trait KeyValue {
     /// The value of `key`, `None` when absent.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;

@@ -1,4 +1,4 @@
-//! The job as the HTTP API shows it (DESIGN section 4): the public fields of a record
+//! The job as the HTTP API shows it (README, "API (v1)"): the public fields of a record
 //! plus links, and its strong ETag. Depends on the record only; the intake serializes it.
 //! Internal fields (tenant, input, callback URL, idempotency key) never appear here.
 

@@ -1,4 +1,4 @@
-//! One fresh component instance per HTTP request (DESIGN §2.4): guest globals
+//! One fresh component instance per HTTP request (docs/devhost.md, "HTTP trigger"): guest globals
 //! never survive, and a request that traps harms no other request.
 
 use crate::support::AppDir;

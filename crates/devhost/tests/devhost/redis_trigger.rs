@@ -1,4 +1,4 @@
-//! The Redis trigger (DESIGN §2.1): pub/sub delivery in publish order, one
+//! The Redis trigger (docs/devhost.md, "Redis trigger"): pub/sub delivery in publish order, one
 //! message at a time, a fresh instance per message, a failing handler
 //! dropping only its own message, and the host exiting when Redis goes away.
 

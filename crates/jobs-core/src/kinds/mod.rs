@@ -1,31 +1,42 @@
-//! The built-in job kinds, one file each, and the small input-reading helpers they
-//! share. Adding a kind: a new file here and one line in [`builtin`] (or in [`test_only`]
-//! for a kind that exists to test the pipeline and must stay off in production).
+//! The built-in job kinds, one file each, the registry of kinds by name, and the small
+//! input-reading helpers they share. Adding a kind: a new file here and one line in
+//! `builtin_kinds!` (docs/kinds.md walks through it), or in [`test_only`] for a kind that
+//! exists to test the pipeline and must stay off in production.
 
 use std::ops::RangeInclusive;
 
 use crate::kind::{InvalidInput, Kind};
 
+/// Declares each built-in kind's module and lists it in [`builtin`]: adding a kind is
+/// its file in this directory and one line here (docs/kinds.md).
+macro_rules! builtin_kinds {
+    ($($module:ident :: $kind:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every kind a deployment offers by default.
+        pub fn builtin() -> Vec<Box<dyn Kind>> {
+            vec![$(Box::new($module::$kind)),*]
+        }
+    };
+}
+
+builtin_kinds! {
+    echo::Echo,
+    fail::Fail,
+    hash::Hash,
+    sleep::Sleep,
+    thumbnail::Thumbnail,
+}
+
 pub mod count;
-pub mod echo;
-pub mod fail;
-pub mod hash;
 mod registry;
-pub mod sleep;
-pub mod thumbnail;
 
 pub use registry::Registry;
 
-/// Every kind a deployment offers by default.
-pub fn builtin() -> Vec<Box<dyn Kind>> {
-    vec![
-        Box::new(echo::Echo),
-        Box::new(fail::Fail),
-        Box::new(hash::Hash),
-        Box::new(sleep::Sleep),
-        Box::new(thumbnail::Thumbnail),
-    ]
-}
+/// The walk-through of docs/kinds.md, whose examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../../docs/kinds.md")]
+pub struct WritingAKind;
 
 /// Kinds for testing the pipeline itself, offered only when the `enable_test_kinds`
 /// variable is `true` (see `Registry::for_settings`).
@@ -34,11 +45,7 @@ pub fn test_only() -> Vec<Box<dyn Kind>> {
 }
 
 /// `value` of the field `name` within `range`, or an error that says the range.
-pub(crate) fn in_range(
-    name: &str,
-    value: u64,
-    range: RangeInclusive<u64>,
-) -> Result<u64, InvalidInput> {
+pub fn in_range(name: &str, value: u64, range: RangeInclusive<u64>) -> Result<u64, InvalidInput> {
     if range.contains(&value) {
         Ok(value)
     } else {
