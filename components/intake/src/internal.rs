@@ -1,7 +1,8 @@
 //! `POST /internal/drain`: runs the worker's drain loop inside the request, for
 //! platforms without the Redis trigger; a scheduler calls it with the drain token.
 
-use jobs_core::service::error::{ApiError, DrainError};
+use jobs_core::api::ApiError;
+use jobs_core::service::error::DrainError;
 use jobs_core::service::{self, Context, DrainReport};
 use spin_sdk::http::Response;
 

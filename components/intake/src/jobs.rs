@@ -1,8 +1,9 @@
 //! The job resource on the wire: `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`,
 //! `GET /jobs/{id}/result`, `DELETE /jobs/{id}`.
 
-use jobs_core::resource::{JobResource, if_none_match, job_path};
-use jobs_core::service::error::{ApiError, RequestError};
+use jobs_core::api::{ApiError, RequestError};
+use jobs_core::api::{etag_of, if_none_match};
+use jobs_core::resource::{JobResource, job_path};
 use jobs_core::service::{self, CancelResult, Context, ListQuery};
 use serde::Serialize;
 use spin_sdk::http::Response;
@@ -25,7 +26,7 @@ fn resource(status: u16, job: &JobResource) -> Response {
     builder
         .status(status)
         .header("content-type", "application/json")
-        .header("etag", jobs_core::resource::etag_of(&body));
+        .header("etag", etag_of(&body));
     if !job.status.is_terminal() {
         builder.header("retry-after", POLL_AFTER_S);
     }
@@ -50,7 +51,7 @@ pub async fn submit(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiErr
 
 pub fn get(ctx: &Context<'_>, req: &Req, id: &str) -> Result<Response, ApiError> {
     let job = service::get(ctx, id)?;
-    let etag = job.etag();
+    let etag = etag_of(&job.to_json());
     if req
         .header("if-none-match")
         .is_some_and(|h| if_none_match(h, &etag))

@@ -1,6 +1,6 @@
 //! The intake: the HTTP-triggered Spin component. Routing and wire handling only (headers,
 //! status codes, body limits); every decision is a `jobs_core::service` call and every
-//! error becomes a problem through `jobs_core::service::problem`.
+//! error becomes a problem through `jobs_core::api::problem`.
 //!
 //! - [`routes`]: the one route table.
 //! - [`jobs`]: the job resource (`/jobs`, `/jobs/{id}`, `/jobs/{id}/result`).
@@ -14,7 +14,7 @@ mod ops;
 mod routes;
 mod wire;
 
-use jobs_core::service::error::{ApiError, RequestError};
+use jobs_core::api::{ApiError, RequestError};
 use spin_adapters::Wiring;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;

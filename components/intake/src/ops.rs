@@ -1,6 +1,6 @@
 //! `GET /stats` and `GET /healthz`.
 
-use jobs_core::service::error::ApiError;
+use jobs_core::api::ApiError;
 use jobs_core::service::{self, Context};
 use spin_sdk::http::Response;
 

@@ -1,8 +1,8 @@
 //! The route table: every path and method the API has, in one place. A known path with
 //! another method is `405` with `Allow`; any other path is a `404` problem.
 
+use jobs_core::api::{ApiError, RequestError};
 use jobs_core::service::Context;
-use jobs_core::service::error::{ApiError, RequestError};
 use spin_sdk::http::{Method, Response};
 
 use crate::wire::Req;

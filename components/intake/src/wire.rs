@@ -2,8 +2,8 @@
 //! query, headers, a size-limited body), JSON and problem responses, and the error log.
 
 use futures::StreamExt;
-use jobs_core::service::error::{ApiError, RequestError};
-use jobs_core::service::problem;
+use jobs_core::api::problem;
+use jobs_core::api::{ApiError, RequestError};
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 

@@ -23,9 +23,10 @@
 //! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
 //! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
 //! - [`service`]: submit, status, result, cancel, list, stats, health, drain.
-//! - [`memory`]: in-memory ports for unit tests.
+//! - `memory`: in-memory ports for unit tests (feature `testing`).
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod codec;
 pub mod config;
 pub mod context;
@@ -38,6 +39,7 @@ pub mod submission;
 pub mod counter;
 pub mod keys;
 pub mod liveness;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod ports;
 pub mod queue;

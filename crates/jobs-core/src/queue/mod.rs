@@ -5,6 +5,7 @@
 //! tests. [`contract`] holds the behaviour both must show. No key-value access here: the
 //! job record is the services' business.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod contract;
 mod redis;
 pub mod scripts;

@@ -1,14 +1,14 @@
 //! The application services: what each HTTP endpoint and the worker do, written against
 //! the ports and the [`Queue`] trait only, so they run the same on Spin, on a real Redis in
 //! tests, and in memory in unit tests. No HTTP types here: the intake maps requests to
-//! these calls and their errors to problems through [`error::problem`].
+//! these calls and their errors to problems through `crate::api::problem`.
 //!
 //! - [`submit`]: `POST /jobs` (validate, record, enqueue, idempotency, compensation).
 //! - [`jobs`]: `GET /jobs/{id}`, `GET /jobs/{id}/result`, `DELETE /jobs/{id}`, `GET /jobs`.
 //! - [`ops`]: `GET /stats`, `GET /healthz`.
 //! - [`drain`]: the worker's loop for one doorbell (it lives in `crate::worker`).
 //! - [`internal`]: `POST /internal/drain`, the same loop behind a secret token.
-//! - [`error`]: the typed errors and the one mapping to RFC 9457 problems.
+//! - [`error`]: the typed errors of each service.
 
 pub mod error;
 pub mod internal;
@@ -17,7 +17,6 @@ pub mod ops;
 pub mod submit;
 
 pub use crate::worker::{DrainReport, drain};
-pub use error::{ApiError, Problem, problem};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
 pub use ops::{Health, Stats, health, stats};

@@ -1,0 +1,12 @@
+//! What the HTTP API adds to the services: the errors of a request ([`ApiError`]), the
+//! RFC 9457 problems they become ([`ProblemType`] owns each type's slug, status and
+//! title; [`problem`] is the one mapping), and entity tags. The services return domain
+//! errors only; the intake turns them into responses through this module.
+
+mod error;
+mod etag;
+mod problem;
+
+pub use error::{ApiError, RequestError};
+pub use etag::{etag_of, if_none_match};
+pub use problem::{PROBLEM_BASE, Problem, ProblemType, UNAVAILABLE_RETRY_AFTER_S, problem};
