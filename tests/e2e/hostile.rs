@@ -126,7 +126,7 @@ fn a_job_whose_stored_input_vanished_fails_naming_the_job_not_a_storage_key() {
     let job = app.submit_ok(&inputs::echo(json!({ "text": "x".repeat(20_000) })));
     let input_keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("i:*{}*", job.id))
-        .query(&mut app.redis.connection())
+        .query(&mut app.stack.redis.connection())
         .expect("KEYS");
     assert_eq!(
         input_keys.len(),
@@ -135,7 +135,7 @@ fn a_job_whose_stored_input_vanished_fails_naming_the_job_not_a_storage_key() {
     );
     let _: () = redis::cmd("DEL")
         .arg(&input_keys)
-        .query(&mut app.redis.connection())
+        .query(&mut app.stack.redis.connection())
         .expect("DEL");
 
     let _worker = app.start_worker();

@@ -30,7 +30,7 @@ fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
     app.healthz().expect_status(200);
     let before = app.snapshot();
     assert_eq!(before.job_ids, vec![kept.id.clone()], "arranged one job");
-    app.redis.stop();
+    app.stack.redis.stop();
 
     // Act
     let asked = Instant::now();
@@ -66,7 +66,7 @@ fn a_submission_while_redis_is_down_is_a_503_problem_and_leaves_no_trace() {
          healthz {health_took:?}, a poll {poll_took:?}"
     );
 
-    app.redis.restart();
+    app.stack.redis.restart();
     testkit::wait_until(
         Duration::from_secs(30),
         "healthz 200 after the restart",

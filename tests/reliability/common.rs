@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e::{AppSpec, TestApp, spawn_app_with_spec};
-use testkit::App;
+use testkit::{App, wait_until_seen};
 
 /// A run size from the environment variable `var`, or `default`.
 pub fn size(var: &str, default: usize) -> usize {
@@ -63,7 +63,7 @@ pub fn fleet_with(
 #[track_caller]
 pub fn wait_for_succeeded(app: &TestApp, n: usize, timeout: Duration) -> Duration {
     let start = Instant::now();
-    loop {
+    wait_until_seen(timeout, &format!("{n} jobs to succeed"), || {
         let counts = app.status_counts();
         let count = |s: &str| counts.get(s).copied().unwrap_or(0) as usize;
         assert_eq!(
@@ -72,14 +72,12 @@ pub fn wait_for_succeeded(app: &TestApp, n: usize, timeout: Duration) -> Duratio
             "jobs failed or were cancelled: {counts:?}"
         );
         if count("succeeded") >= n {
-            return start.elapsed();
+            Ok(())
+        } else {
+            Err(counts)
         }
-        assert!(
-            start.elapsed() < timeout,
-            "{n} jobs did not all succeed within {timeout:?}; last counts: {counts:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    start.elapsed()
 }
 
 /// How many times each value occurs, in value order.

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::inputs;
+use testkit::wait_until_seen;
 
 use crate::common::{
     Rng, claimed_per_worker, drain_timeout, fleet, histogram, rate, size, wait_for_succeeded,
@@ -72,11 +73,19 @@ fn with_a_worker_killed_twice_every_job_finishes_and_its_executions_equal_its_at
         let submitter = scope.spawn(|| app.submit_many(&bodies));
         for mark in marks {
             let target = (mark * n as f64) as u64;
-            let deadline = Instant::now() + drain_timeout(n);
-            while app.status_counts().get("succeeded").copied().unwrap_or(0) < target {
-                assert!(Instant::now() < deadline, "{target} jobs never succeeded");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_until_seen(
+                drain_timeout(n),
+                &format!("{target} jobs to succeed"),
+                || {
+                    let counts = app.status_counts();
+                    let succeeded = counts.get("succeeded").copied().unwrap_or(0);
+                    if succeeded >= target {
+                        Ok(())
+                    } else {
+                        Err(counts)
+                    }
+                },
+            );
             let k = rng.below(WORKERS);
             workers[k].kill();
             kills.push((k, start.elapsed(), target));

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use e2e::inputs;
 use serde_json::json;
+use testkit::wait_until_seen;
 
 use crate::common::{drain_timeout, fleet, histogram, rate, size};
 
@@ -90,19 +91,18 @@ fn after_their_ttl_finished_jobs_leave_no_key_behind() {
     }));
 
     // Retention runs in the worker's drains; ring until it has removed everything.
-    let deadline = Instant::now() + drain_timeout(n);
-    let keys_after = loop {
-        let keys = app.redis_key_count();
-        if keys <= keys_before {
-            break keys;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "storage did not shrink back: {keys} keys, {keys_before} before the run"
-        );
-        app.ring();
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let keys_after = wait_until_seen(
+        drain_timeout(n),
+        &format!("storage to shrink back to {keys_before} keys"),
+        || {
+            let keys = app.redis_key_count();
+            if keys <= keys_before {
+                return Ok(keys);
+            }
+            app.ring();
+            Err(format!("{keys} keys"))
+        },
+    );
     let expired = start.elapsed();
 
     // Assert

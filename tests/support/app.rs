@@ -2,11 +2,10 @@
 //! endpoint of the HTTP contract (README, "API (v1)").
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use tempfile::TempDir;
-use testkit::{App, AppOptions, RedisOptions, RedisServer};
+use testkit::{App, AppOptions, RedisOptions, Stack, StackOptions, wait_until_seen};
 
 use crate::reply::Reply;
 use crate::resource::{Job, Page, Snapshot, without_clock_members};
@@ -43,14 +42,7 @@ pub struct AppSpec {
 }
 
 /// The key-value store of a test's app, chosen by the runtime config file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Store {
-    /// On the test's Redis, as `make up` runs the app.
-    #[default]
-    Redis,
-    /// SQLite (Spin's default backend), in the test's own directory.
-    Sqlite,
-}
+pub use testkit::KvStore as Store;
 
 /// Starts the app (intake and worker) with `spin.toml`'s defaults.
 pub fn spawn_app() -> TestApp {
@@ -88,59 +80,35 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         }
     }
 
-    let redis = RedisServer::start_with(RedisOptions {
-        appendonly: spec.appendonly,
+    let stack = Stack::start_with(StackOptions {
+        redis: RedisOptions {
+            appendonly: spec.appendonly,
+        },
+        store: spec.store,
+        max_instance_memory: spec.max_instance_memory,
     });
-    let config_dir = tempfile::Builder::new()
-        .prefix("e2e-app-")
-        .tempdir()
-        .expect("create a temporary directory for the runtime config");
-    let runtime_config = config_dir.path().join("runtime-config.toml");
-    // The default SQLite store would sit beside spin.toml and be shared by every
-    // test; on the test's own Redis, or in its own SQLite file, each test sees only its
-    // own jobs.
-    let store_config = match spec.store {
-        Store::Redis => format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-        Store::Sqlite => format!(
-            "[key_value_store.default]\ntype = \"spin\"\npath = \"{}\"\n",
-            config_dir.path().join("key_value.db").display()
-        ),
-    };
-    let limits = spec
-        .max_instance_memory
-        .map(|bytes| format!("max_instance_memory = {bytes}\n"))
-        .unwrap_or_default();
-    std::fs::write(&runtime_config, limits + &store_config).expect("write the runtime config");
-
-    let mut variables = vec![("redis_address".to_owned(), redis.url())];
-    variables.extend(
-        spec.variables
-            .iter()
-            .filter(|(k, _)| k != "redis_address")
-            .cloned(),
-    );
     let channel = spec
         .variables
         .iter()
         .find(|(k, _)| k == "queue_channel")
         .map_or(DEFAULT_QUEUE_CHANNEL.to_owned(), |(_, v)| v.clone());
 
-    let options = AppOptions {
-        manifest,
-        // Only the worker has no HTTP trigger, and Spin refuses `--listen` then.
-        listen: runs("intake").then(|| testkit::app::ANY_PORT.to_owned()),
-        runtime_config: Some(runtime_config),
-        variables,
-        component_ids: spec.component_ids.clone(),
-        bin: None,
-    };
+    let mut options = stack.app_options(manifest);
+    options.variables.extend(
+        spec.variables
+            .iter()
+            .filter(|(k, _)| k != "redis_address")
+            .cloned(),
+    );
+    // Only the worker has no HTTP trigger, and Spin refuses `--listen` then.
+    if !runs("intake") {
+        options = options.without_http();
+    }
+    options.component_ids = spec.component_ids.clone();
     let app =
         App::start(options.clone()).unwrap_or_else(|e| panic!("the app did not start: {e:#}"));
     if runs("worker") {
-        redis.wait_for_subscriber(&channel, SUBSCRIBE_TIMEOUT);
+        stack.redis.wait_for_subscriber(&channel, SUBSCRIBE_TIMEOUT);
     }
 
     let config = ureq::Agent::config_builder()
@@ -151,9 +119,8 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
     TestApp {
         base_url: app.base_url().to_owned(),
         app,
-        redis,
+        stack,
         agent: ureq::Agent::new_with_config(config),
-        _config_dir: config_dir,
         options,
         channel,
     }
@@ -168,10 +135,10 @@ fn manifest() -> PathBuf {
 /// drop in declaration order), and prints the runtime's output if the test failed.
 pub struct TestApp {
     pub app: App,
-    pub redis: RedisServer,
+    /// The test's Redis (`stack.redis`) and runtime config.
+    pub stack: Stack,
     pub base_url: String,
     agent: ureq::Agent,
-    _config_dir: TempDir,
     /// How `app` was started, so more runtime processes can join it (see `fleet`).
     pub(crate) options: AppOptions,
     /// The doorbell channel the worker subscribes to.
@@ -291,12 +258,10 @@ impl TestApp {
     /// different final state (it would never get there).
     #[track_caller]
     pub fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Job {
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(10);
-        loop {
+        wait_until_seen(timeout, &format!("job {id} to be {status:?}"), || {
             let job = self.job(id);
             if job.status == status {
-                return job;
+                return Ok(job);
             }
             assert!(
                 !job.is_finished(),
@@ -304,15 +269,8 @@ impl TestApp {
                 job.status,
                 job.json
             );
-            let now = Instant::now();
-            assert!(
-                now < deadline,
-                "job {id} not {status:?} within {timeout:?}; last seen: {}",
-                job.json
-            );
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(200));
-        }
+            Err(job.json)
+        })
     }
 
     // ----- GET /jobs/{id}/result -----
@@ -420,7 +378,7 @@ impl TestApp {
     /// sorted. Short-lived keys (such as one that limits how often the doorbell rings)
     /// come and go with the clock and say nothing about what a request stored.
     pub fn durable_redis_keys(&self) -> Vec<String> {
-        let mut con = self.redis.connection();
+        let mut con = self.stack.redis.connection();
         let mut keys: Vec<String> = redis::cmd("KEYS")
             .arg("*")
             .query(&mut con)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{App, wait_until};
+use testkit::App;
 
 use crate::app::{TestApp, check_receipt};
 use crate::resource::Job;
@@ -43,31 +43,21 @@ impl TestApp {
     pub fn start_worker(&self) -> App {
         let before = self.subscribers();
         let worker = self.start_component("worker");
-        wait_until(
-            SUBSCRIBE_TIMEOUT,
-            &format!("subscriber number {} on the doorbell channel", before + 1),
-            || (self.subscribers() > before).then_some(()),
-        );
+        self.wait_for_subscribers(before + 1, SUBSCRIBE_TIMEOUT);
         worker
     }
 
     /// How many clients are subscribed to the doorbell channel (one per worker process).
     pub fn subscribers(&self) -> u64 {
-        let mut con = self.redis.connection();
-        let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&self.channel)
-            .query(&mut con)
-            .expect("PUBSUB NUMSUB on the test's Redis");
-        counts.first().map_or(0, |(_, n)| *n)
+        self.stack.redis.subscribers(&self.channel)
     }
 
     /// Waits until exactly `n` clients are subscribed to the doorbell channel (after a
     /// kill, until Redis has noticed the dead connection).
     pub fn wait_for_subscribers(&self, n: u64, timeout: Duration) {
-        wait_until(timeout, &format!("{n} subscribers on the doorbell"), || {
-            (self.subscribers() == n).then_some(())
-        });
+        self.stack
+            .redis
+            .wait_for_subscribers(&self.channel, n, timeout);
     }
 
     /// Rings the doorbell from outside, as any submit would: every subscribed worker
@@ -76,7 +66,7 @@ impl TestApp {
         let _: i64 = redis::cmd("PUBLISH")
             .arg(&self.channel)
             .arg("test")
-            .query(&mut self.redis.connection())
+            .query(&mut self.stack.redis.connection())
             .expect("PUBLISH on the test's Redis");
     }
 
@@ -84,7 +74,7 @@ impl TestApp {
     /// config, the key-value store): `DBSIZE`.
     pub fn redis_key_count(&self) -> u64 {
         redis::cmd("DBSIZE")
-            .query(&mut self.redis.connection())
+            .query(&mut self.stack.redis.connection())
             .expect("DBSIZE on the test's Redis")
     }
 
@@ -124,7 +114,7 @@ impl TestApp {
     /// API: for tests where nobody may poll, since a poll of a late job rings the
     /// doorbell itself.
     pub fn indexed_status(&self, id: &str) -> Option<String> {
-        let mut con = self.redis.connection();
+        let mut con = self.stack.redis.connection();
         ["queued", "running", "succeeded", "failed", "cancelled"]
             .into_iter()
             .find(|status| {
@@ -160,7 +150,7 @@ impl TestApp {
     pub fn total_executions(&self) -> u64 {
         let total: Option<u64> = redis::cmd("GET")
             .arg(format!("{TENANT_PREFIX}count:total"))
-            .query(&mut self.redis.connection())
+            .query(&mut self.stack.redis.connection())
             .expect("GET the total counter");
         total.unwrap_or(0)
     }
@@ -168,7 +158,7 @@ impl TestApp {
     /// Executions of each of the `count` jobs `ids` (their counters `job:{id}`), in
     /// order; 0 for a job never executed.
     pub fn executions(&self, ids: &[String]) -> Vec<u64> {
-        let mut con = self.redis.connection();
+        let mut con = self.stack.redis.connection();
         let mut out = Vec::with_capacity(ids.len());
         for part in ids.chunks(500) {
             let keys: Vec<String> = part

@@ -5,11 +5,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tempfile::TempDir;
-use testkit::{App, AppOptions, RedisServer};
+use testkit::App;
 
 /// The doorbell channel (`queue_channel`'s default in the manifest).
 pub const CHANNEL: &str = "jobs";
@@ -18,12 +17,10 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Redis plus what every runtime process needs to share it.
 pub struct Stack {
-    redis: RedisServer,
+    stack: testkit::Stack,
     manifest: PathBuf,
-    runtime_config: PathBuf,
     bin: Option<PathBuf>,
     worker_nice: i32,
-    _dir: TempDir,
 }
 
 /// A runtime process serving HTTP.
@@ -40,28 +37,13 @@ impl Stack {
         bin: Option<PathBuf>,
         worker_nice: i32,
     ) -> anyhow::Result<Stack> {
-        let redis = std::panic::catch_unwind(RedisServer::start)
+        let stack = std::panic::catch_unwind(testkit::Stack::start)
             .map_err(|p| anyhow::anyhow!("redis-server did not start: {}", panic_text(&p)))?;
-        let dir = tempfile::Builder::new()
-            .prefix("bench-")
-            .tempdir()
-            .context("create a temporary directory for the runtime config")?;
-        let runtime_config = dir.path().join("runtime-config.toml");
-        std::fs::write(
-            &runtime_config,
-            format!(
-                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-                redis.url()
-            ),
-        )
-        .context("write the runtime config")?;
         Ok(Stack {
-            redis,
+            stack,
             manifest,
-            runtime_config,
             bin,
             worker_nice,
-            _dir: dir,
         })
     }
 
@@ -69,15 +51,13 @@ impl Stack {
     pub fn process(&self, components: &[&str]) -> anyhow::Result<App> {
         // The worker alone has no HTTP trigger, and Spin refuses `--listen` then.
         let http = components.iter().any(|c| *c != "worker");
-        App::start(AppOptions {
-            manifest: self.manifest.clone(),
-            listen: http.then(|| testkit::app::ANY_PORT.to_owned()),
-            runtime_config: Some(self.runtime_config.clone()),
-            variables: vec![("redis_address".to_owned(), self.redis.url())],
-            component_ids: components.iter().map(|c| (*c).to_owned()).collect(),
-            bin: self.bin.clone(),
-        })
-        .with_context(|| format!("start the runtime with {components:?}"))
+        let mut options = self.stack.app_options(self.manifest.clone());
+        if !http {
+            options = options.without_http();
+        }
+        options.component_ids = components.iter().map(|c| (*c).to_owned()).collect();
+        options.bin = self.bin.clone();
+        App::start(options).with_context(|| format!("start the runtime with {components:?}"))
     }
 
     /// Starts an HTTP-serving process with `components` and reads its address.
@@ -102,30 +82,15 @@ impl Stack {
         if background && self.worker_nice != 0 {
             renice(app.pid(), self.worker_nice)?;
         }
-        let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
-        loop {
-            let n = self.subscribers()?;
-            if n >= expected {
-                return Ok(app);
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{n} of {expected} workers subscribed to {CHANNEL:?} within {SUBSCRIBE_TIMEOUT:?}; output:\n{}",
-                    app.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let subscribed = std::panic::catch_unwind(|| {
+            self.stack
+                .redis
+                .wait_for_subscribers(CHANNEL, expected as u64, SUBSCRIBE_TIMEOUT)
+        });
+        match subscribed {
+            Ok(()) => Ok(app),
+            Err(p) => bail!("{}; output:\n{}", panic_text(&p), app.logs()),
         }
-    }
-
-    /// How many clients are subscribed to the doorbell channel.
-    pub fn subscribers(&self) -> anyhow::Result<usize> {
-        let mut con = self.connection()?;
-        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(CHANNEL)
-            .query(&mut con)?;
-        Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
     /// Empties Redis (jobs, queue, key-value) between scenario steps, so each starts
@@ -138,7 +103,7 @@ impl Stack {
 
     /// The redis-server's pid, for CPU accounting.
     pub fn redis_pid(&self) -> Option<i32> {
-        crate::cpu::redis_pid(self.redis.port())
+        crate::cpu::redis_pid(self.stack.redis.port())
     }
 
     /// The parties whose CPU time a run accounts: the given runtime processes (by
@@ -157,10 +122,11 @@ impl Stack {
     }
 
     fn connection(&self) -> anyhow::Result<redis::Connection> {
-        self.redis
+        self.stack
+            .redis
             .client()
             .get_connection_with_timeout(Duration::from_secs(5))
-            .with_context(|| format!("connect to {}", self.redis.url()))
+            .with_context(|| format!("connect to {}", self.stack.redis.url()))
     }
 }
 

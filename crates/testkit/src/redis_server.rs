@@ -130,22 +130,34 @@ impl RedisServer {
         }
     }
 
-    /// Waits until at least one client subscribes to `channel`: a runtime's
-    /// Redis trigger is only ready once it has, and pub/sub drops messages
-    /// published before that.
+    /// How many clients are subscribed to `channel` (`PUBSUB NUMSUB`); 0 when the
+    /// server does not answer.
+    pub fn subscribers(&self, channel: &str) -> u64 {
+        let counts: Option<Vec<(String, u64)>> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut self.connection())
+            .ok();
+        counts.and_then(|c| c.first().map(|(_, n)| *n)).unwrap_or(0)
+    }
+
+    /// Waits until exactly `n` clients are subscribed to `channel`: a runtime's Redis
+    /// trigger is only ready once it has (pub/sub drops messages published before
+    /// that), and after a kill Redis takes a moment to notice the dead connection.
+    pub fn wait_for_subscribers(&self, channel: &str, n: u64, timeout: Duration) {
+        wait_until(
+            timeout,
+            &format!("{n} subscriber(s) on channel {channel:?}"),
+            || (self.subscribers(channel) == n).then_some(()),
+        );
+    }
+
+    /// Waits until at least one client subscribes to `channel`.
     pub fn wait_for_subscriber(&self, channel: &str, timeout: Duration) {
-        let mut con = self.connection();
         wait_until(
             timeout,
             &format!("a subscriber on channel {channel:?}"),
-            || {
-                let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg(channel)
-                    .query(&mut con)
-                    .ok()?;
-                counts.first().filter(|(_, n)| *n > 0).map(|_| ())
-            },
+            || (self.subscribers(channel) > 0).then_some(()),
         );
     }
 

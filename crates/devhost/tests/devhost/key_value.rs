@@ -199,13 +199,7 @@ list_key = "log"
 /// The default store on `redis`, through a runtime config file.
 fn start_on_redis(redis: &RedisServer) -> (AppDir, TestApp) {
     let dir = AppDir::new(WEB_WITH_DEFAULT_STORE);
-    let runtime_config = dir.write(
-        "runtime-config.toml",
-        &format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    );
+    let runtime_config = dir.write("runtime-config.toml", &testkit::kv_on_redis(&redis.url()));
     let mut opts = dir.options();
     opts.runtime_config = Some(runtime_config);
     let app = dir.start(opts);

@@ -143,15 +143,6 @@ list_key = "received"
     )
 }
 
-fn subscribers(redis: &RedisServer, channel: &str) -> i64 {
-    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query(&mut redis.connection())
-        .unwrap();
-    counts[0].1
-}
-
 #[test]
 fn component_id_runs_only_the_selected_redis_component() {
     let redis = RedisServer::start();
@@ -195,7 +186,7 @@ fn component_id_runs_only_the_selected_http_component() {
 
     assert_eq!(app.get("/").status, 200);
     assert_eq!(
-        subscribers(&redis, "work"),
+        redis.subscribers("work"),
         0,
         "the Redis trigger subscribed:\n{}",
         app.logs()

@@ -165,13 +165,8 @@ fn a_host_call_that_panics_on_spin_stops_the_runtime_from_a_redis_handler() {
         "key_value_stores = [\"default\"]\n\n[component.listener.variables]",
     ));
     let mut opts = dir.options();
-    opts.runtime_config = Some(dir.write(
-        "runtime-config.toml",
-        &format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    ));
+    opts.runtime_config =
+        Some(dir.write("runtime-config.toml", &testkit::kv_on_redis(&redis.url())));
     let mut app = dir.start(opts);
     redis.wait_for_subscriber(CHANNEL, WAIT);
     let _: () = redis::cmd("SET")

@@ -48,10 +48,7 @@ impl KvApp {
             Backend::Sqlite => None,
             Backend::Redis => {
                 let redis = RedisServer::start();
-                let config = format!(
-                    "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-                    redis.url()
-                );
+                let config = testkit::kv_on_redis(&redis.url());
                 opts.runtime_config = Some(dir.write("runtime-config.toml", &config));
                 Some(redis)
             }
