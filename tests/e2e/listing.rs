@@ -1,4 +1,4 @@
-//! `GET /jobs`: newest first, in pages joined by a cursor, filtered by status.
+//! `GET /jobs`: newest first, in pages joined by a cursor, filtered by status, kind or both.
 
 use std::time::{Duration, Instant};
 
@@ -90,4 +90,23 @@ fn a_kind_filter_lists_only_jobs_of_that_kind() {
 
     // Assert
     assert_eq!(listed, vec![echo.id]);
+}
+
+#[test]
+fn a_kind_and_a_status_together_list_the_jobs_of_that_kind_in_that_status() {
+    // Arrange: two echoes waiting, one echo done, and a job of another kind done.
+    let app = spawn_app();
+    let waiting = submit_queued_jobs(&app, 2);
+    let done = app.submit_ok(&inputs::echo(json!({ "done": true })));
+    let other = app.submit_ok(&inputs::sleep(0));
+    app.wait_for_status(&done.id, "succeeded", Duration::from_secs(30));
+    app.wait_for_status(&other.id, "succeeded", Duration::from_secs(30));
+
+    // Act
+    let succeeded = app.list_all_ids("kind=echo&status=succeeded");
+    let queued = app.list_all_ids("kind=echo&status=queued");
+
+    // Assert
+    assert_eq!(succeeded, vec![done.id]);
+    assert_eq!(queued, waiting.into_iter().rev().collect::<Vec<_>>());
 }

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `POST /sync/{kind}`, body = the kind's `input` JSON | the kind's `validate`, then `run` | `200` with the result and its content type; `422` invalid input; `500` the run failed |
 //! | `GET /sync/noop` | nothing | `204`: the cost of one fresh instance, with no I/O |
+//! | `POST /sync/insert-publish` | one new key in the key-value store `default`, then a fresh outbound Redis connection and one `PUBLISH` | `204`: the floor of an acknowledgement (what a submit must at least do), measured on the same runtime |
 //!
 //! The work is the same code the worker runs (`jobs_core::kind::Registry::builtin()`),
 //! so the two designs differ only in where and when it runs.
@@ -15,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use jobs_core::job::JobId;
 use jobs_core::kind::{Cancelled, RunContext};
 use jobs_core::kinds::Registry;
 use jobs_core::ports::Clock;
@@ -30,8 +32,12 @@ async fn handle(req: Request) -> Response {
     let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     match (req.method(), name) {
         (Method::Get, "noop") => Response::builder().status(204).build(),
+        (Method::Post, "insert-publish") => insert_publish(),
         (Method::Post, kind) => run(kind, req.body()).await,
-        _ => text(405, "POST /sync/{kind} or GET /sync/noop"),
+        _ => text(
+            405,
+            "POST /sync/{kind}, POST /sync/insert-publish or GET /sync/noop",
+        ),
     }
 }
 
@@ -56,6 +62,22 @@ async fn run(kind: &str, body: &[u8]) -> Response {
             .body(out.bytes)
             .build(),
         Err(e) => text(500, &e.to_string()),
+    }
+}
+
+/// The floor of an acknowledgement: insert one new key, open Redis, publish once.
+fn insert_publish() -> Response {
+    let done = || -> anyhow::Result<()> {
+        let address = spin_sdk::variables::get("redis_address")?;
+        let store = spin_sdk::key_value::Store::open_default()?;
+        store.set(&format!("floor:{}", JobId::new()), b"1")?;
+        let redis = spin_sdk::redis::Connection::open(&address)?;
+        redis.publish("floor", b"1".as_ref())?;
+        Ok(())
+    };
+    match done() {
+        Ok(()) => Response::builder().status(204).build(),
+        Err(e) => text(500, &format!("insert-publish: {e}")),
     }
 }
 

@@ -10,6 +10,8 @@ pub const ECHO_TARGET: &str = "POST /jobs echo";
 pub const HASH_TARGET: &str = "POST /jobs hash 256 KiB";
 pub const HEALTH_TARGET: &str = "GET /healthz";
 pub const NOOP_TARGET: &str = "GET /sync/noop";
+/// The floor of an acknowledgement: one new key, a fresh Redis connection, one PUBLISH.
+pub const INSERT_PUBLISH_TARGET: &str = "POST /sync/insert-publish";
 pub const MODE_SYNC: &str = "sync";
 pub const MODE_RECEIPT: &str = "async receipt";
 pub const MODE_RESULT: &str = "async result";

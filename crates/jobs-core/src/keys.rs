@@ -53,6 +53,11 @@ pub fn all(tenant: &Tenant) -> String {
     redis(tenant, "all")
 }
 
+/// Redis ZSET (score 0) of the jobs of one kind (a registered kind's name).
+pub fn by_kind(tenant: &Tenant, kind: &str) -> String {
+    redis(tenant, &format!("k:{kind}"))
+}
+
 /// Redis ZSET (score 0) of the jobs in one status.
 pub fn by_status(tenant: &Tenant, status: Status) -> String {
     redis(tenant, &format!("s:{}", status.as_str()))

@@ -94,7 +94,11 @@ impl Redis for TestRedis {
 }
 
 fn queue(server: &RedisServer, host: Host) -> RedisQueue<TestRedis> {
-    RedisQueue::new(TestRedis::new(server, host), Tenant::default_tenant())
+    RedisQueue::new(
+        TestRedis::new(server, host),
+        Tenant::default_tenant(),
+        &contract::KINDS,
+    )
 }
 
 fn flush(server: &RedisServer) {
@@ -235,6 +239,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
     let id = JobId::new();
     let job = Enqueue {
         id,
+        kind: "echo".into(),
         now_ms: 1,
         due_ms: 1,
         idempotency: Some(jobs_core::queue::IdempotencyClaim {
@@ -424,7 +429,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
         liveness.clone(),
         SystemClock,
     ));
-    let queue = RedisQueue::new(watched.clone(), Tenant::default_tenant());
+    let queue = RedisQueue::new(watched.clone(), Tenant::default_tenant(), &["echo"]);
     let counting = Rc::new(CountingKv {
         kv: MemoryKv::new(),
         calls: Cell::new(0),

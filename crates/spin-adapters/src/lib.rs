@@ -58,6 +58,7 @@ impl Wiring {
             liveness.clone(),
             SystemClock,
         ));
+        let registry = Registry::for_settings(&settings);
         let kv = RedisFirst::new(
             SpinKv::default_store(),
             redis.clone(),
@@ -66,8 +67,8 @@ impl Wiring {
         );
         Ok(Wiring {
             kv,
-            queue: RedisQueue::new(redis, tenant.clone()),
-            registry: Registry::for_settings(&settings),
+            queue: RedisQueue::new(redis, tenant.clone(), &registry.names()),
+            registry,
             random: SystemRandom::new(),
             counter: RedisCounter::new(SpinRedis::new(address), tenant),
             settings,

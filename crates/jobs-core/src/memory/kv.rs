@@ -35,6 +35,7 @@ impl Random for SeqRandom {
 pub struct MemoryKv {
     map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     down: Arc<AtomicBool>,
+    reads: Arc<AtomicU64>,
 }
 
 impl MemoryKv {
@@ -49,6 +50,10 @@ impl MemoryKv {
     pub fn keys(&self) -> Vec<String> {
         lock(&self.map).keys().cloned().collect()
     }
+    /// How many reads (`get`) were made so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
 }
 
 impl KeyValue for MemoryKv {
@@ -56,6 +61,7 @@ impl KeyValue for MemoryKv {
         if self.down.load(Ordering::SeqCst) {
             return Err(down());
         }
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(lock(&self.map).get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {

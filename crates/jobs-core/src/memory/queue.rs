@@ -9,7 +9,8 @@ use crate::job::{JobId, Status};
 use crate::ports::Clock;
 use crate::queue::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
-    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
+    SubmitOutcome,
 };
 
 #[derive(Debug, Default)]
@@ -20,6 +21,8 @@ struct State {
     leases: HashMap<JobId, u64>,
     owner: HashMap<JobId, String>,
     all: BTreeSet<JobId>,
+    /// The kind index: each job's kind.
+    kind: HashMap<JobId, String>,
     status: HashMap<JobId, Status>,
     cancel: HashSet<JobId>,
     finished: HashMap<JobId, u64>,
@@ -67,6 +70,7 @@ impl State {
         self.leases.remove(id);
         self.owner.remove(id);
         self.all.remove(id);
+        self.kind.remove(id);
         self.cancel.remove(id);
         self.finished.remove(id);
         self.status.remove(id);
@@ -234,6 +238,7 @@ impl MemoryQueue {
             s.ready.push_front(job.id);
         }
         s.all.insert(job.id);
+        s.kind.insert(job.id, job.kind.clone());
         s.status.insert(job.id, Status::Queued);
         s.published.push(job.doorbell.clone());
         Ok(SubmitOutcome::Enqueued)
@@ -427,19 +432,43 @@ impl Queue for MemoryQueue {
 
     fn list(
         &self,
-        status: Option<Status>,
+        filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,
-    ) -> Result<Vec<JobId>, QueueError> {
+    ) -> Result<Listed, QueueError> {
         let s = self.state()?;
-        Ok(s.all
-            .iter()
-            .rev()
-            .filter(|id| before.is_none_or(|b| id.as_str() < b.as_str()))
-            .filter(|id| status.is_none_or(|st| s.status.get(id) == Some(&st)))
-            .take(limit as usize)
-            .copied()
-            .collect())
+        let in_index = |id: &JobId| match &filter.kind {
+            Some(kind) => s.kind.get(id) == Some(kind),
+            None => filter.status.is_none_or(|st| s.status.get(id) == Some(&st)),
+        };
+        let mut listed = Listed::default();
+        // As the script: a kind and a status together look at LIST_SCAN_MAX ids at most.
+        let mut scanned = 0;
+        for id in s.all.iter().rev() {
+            if before.is_some_and(|b| id.as_str() >= b.as_str()) || !in_index(id) {
+                continue;
+            }
+            if listed.ids.len() == limit as usize {
+                break;
+            }
+            scanned += 1;
+            let both = filter.kind.is_some() && filter.status.is_some();
+            if !both
+                || filter
+                    .status
+                    .is_some_and(|st| s.status.get(id) == Some(&st))
+            {
+                listed.ids.push(*id);
+                if listed.ids.len() == limit as usize {
+                    break;
+                }
+            }
+            if both && scanned >= LIST_SCAN_MAX {
+                listed.scanned_to = Some(*id);
+                break;
+            }
+        }
+        Ok(listed)
     }
 
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {

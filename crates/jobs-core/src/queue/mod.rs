@@ -30,6 +30,8 @@ pub enum QueueError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueue {
     pub id: JobId,
+    /// Its kind (a registered name), for the listing by kind.
+    pub kind: String,
     /// Now, in ms since the epoch.
     pub now_ms: u64,
     /// When the job may first run; at or before `now_ms` means at once.
@@ -39,6 +41,26 @@ pub struct Enqueue {
     /// The doorbell channel and message published with the job.
     pub doorbell: Doorbell,
 }
+
+/// Which jobs a listing wants: one status, one kind, both, or all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub kind: Option<String>,
+}
+
+/// A listing's ids, and where its scan stopped when it stopped early.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    pub ids: Vec<JobId>,
+    /// Set when a listing by kind and status looked at [`LIST_SCAN_MAX`] ids before
+    /// `limit` matched: the next listing goes on strictly after it.
+    pub scanned_to: Option<JobId>,
+}
+
+/// Most ids one listing by kind and status looks at in Redis (each a `ZSCORE` in the
+/// script), so that a rare combination cannot make one call scan every job.
+pub const LIST_SCAN_MAX: u32 = 2_000;
 
 /// An idempotency key claimed by a submission: the key, the fingerprint of the request
 /// body, and how long the claim lasts.
@@ -287,14 +309,16 @@ pub trait Queue {
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError>;
     /// Remove ids from the queue and every index.
     fn forget(&self, ids: &[JobId]) -> Result<(), QueueError>;
-    /// Up to `limit` ids, newest first, strictly older than `before` when given, from the
-    /// index of `status` or of all jobs.
+    /// Up to `limit` ids that `filter` wants, newest first, strictly older than `before`
+    /// when given: from the index of the kind (keeping those also in the status's index
+    /// when both are given, looking at most at [`LIST_SCAN_MAX`] ids), of the status, or
+    /// of all jobs.
     fn list(
         &self,
-        status: Option<Status>,
+        filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,
-    ) -> Result<Vec<JobId>, QueueError>;
+    ) -> Result<Listed, QueueError>;
     /// Ring the doorbell unless it was rung in the last `window_ms`. True when rung.
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError>;
     /// Take (or keep) the watch for work due later for `ttl_ms`: true when `token` holds

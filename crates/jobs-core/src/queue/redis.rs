@@ -8,7 +8,8 @@
 use super::scripts::{self, Script};
 use super::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
-    Ownership, Queue, QueueError, QueueStats, RetryOutcome, SubmitOutcome,
+    LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
+    SubmitOutcome,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
@@ -19,11 +20,19 @@ use crate::ports::{PortError, Redis, RedisParam, RedisValue};
 pub struct RedisQueue<R> {
     redis: R,
     tenant: Tenant,
+    /// The index of every registered kind, so retention removes a job from its kind's.
+    kind_indexes: Vec<String>,
 }
 
 impl<R: Redis> RedisQueue<R> {
-    pub fn new(redis: R, tenant: Tenant) -> Self {
-        Self { redis, tenant }
+    /// The queue of `tenant` for jobs of `kinds` (the registry's names).
+    pub fn new(redis: R, tenant: Tenant, kinds: &[&str]) -> Self {
+        let kind_indexes = kinds.iter().map(|k| keys::by_kind(&tenant, k)).collect();
+        Self {
+            redis,
+            tenant,
+            kind_indexes,
+        }
     }
 
     /// The Redis port underneath (tests inspect keys through it).
@@ -31,7 +40,6 @@ impl<R: Redis> RedisQueue<R> {
         &self.redis
     }
 
-    /// KEYS 1..=13 shared by every script (see `lua/prelude.lua`), then `extra`.
     /// The [`Claim`] of a parsed claim reply. An entry of the ready list that is not a job
     /// id cannot be run by anyone: it is removed so it is not claimed again, and the raw
     /// value goes to the caller's log.
@@ -40,12 +48,13 @@ impl<R: Redis> RedisQueue<R> {
             && !invalid.is_empty()
         {
             let args = invalid.iter().map(|raw| raw.as_str().into()).collect();
-            self.eval(&scripts::FORGET, self.keys(None), args)?;
+            self.eval(&scripts::FORGET, self.keys(None::<String>), args)?;
         }
         Ok(claim)
     }
 
-    fn keys(&self, extra: Option<String>) -> Vec<String> {
+    /// KEYS 1..=13 shared by every script (see `lua/prelude.lua`), then `extra`.
+    fn keys(&self, extra: impl IntoIterator<Item = String>) -> Vec<String> {
         let t = &self.tenant;
         let mut keys = vec![
             keys::ready(t),
@@ -202,7 +211,11 @@ impl<R: Redis> Queue for RedisQueue<R> {
         };
         let reply = self.eval(
             &scripts::SUBMIT,
-            self.keys(idem_key),
+            self.keys(
+                [keys::by_kind(&self.tenant, &job.kind)]
+                    .into_iter()
+                    .chain(idem_key),
+            ),
             vec![
                 job.id.as_str().into(),
                 int_param(job.now_ms),
@@ -245,7 +258,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let reply = self.eval(
             &scripts::CLAIM,
-            self.keys(None),
+            self.keys(None::<String>),
             vec![
                 int_param(now_ms),
                 int_param(lease_until_ms),
@@ -265,7 +278,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<Heartbeat, QueueError> {
         let mut args = vec![id.as_str().into(), token.into(), int_param(lease_until_ms)];
         args.extend(others.iter().map(|other| other.as_str().into()));
-        let reply = self.eval(&scripts::HEARTBEAT, self.keys(None), args)?;
+        let reply = self.eval(&scripts::HEARTBEAT, self.keys(None::<String>), args)?;
         match text(reply.first()).as_deref() {
             Some("owned") => Ok(Heartbeat::Owned {
                 cancel_requested: int(reply.get(1)) == Some(1),
@@ -286,7 +299,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let mut args = vec![token.into(), int_param(lease_until_ms)];
         args.extend(ids.iter().map(|id| id.as_str().into()));
-        let reply = self.eval(&scripts::RENEW, self.keys(None), args)?;
+        let reply = self.eval(&scripts::RENEW, self.keys(None::<String>), args)?;
         if reply.len() != ids.len() {
             return Err(unexpected("renew", &reply));
         }
@@ -326,7 +339,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 (if f.dead { "1" } else { "0" }).into(),
             ]);
         }
-        let reply = self.eval(&scripts::FINISH_AND_CLAIM, self.keys(None), args)?;
+        let reply = self.eval(&scripts::FINISH_AND_CLAIM, self.keys(None::<String>), args)?;
         let (outcomes, rest) = reply
             .split_at_checked(finishes.len())
             .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
@@ -347,7 +360,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
             &scripts::RETRY,
-            self.keys(None),
+            self.keys(None::<String>),
             vec![
                 id.as_str().into(),
                 token.into(),
@@ -366,7 +379,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError> {
         let reply = self.eval(
             &scripts::CANCEL,
-            self.keys(None),
+            self.keys(None::<String>),
             vec![id.as_str().into(), int_param(now_ms)],
         )?;
         match text(reply.first()).as_deref() {
@@ -383,7 +396,11 @@ impl<R: Redis> Queue for RedisQueue<R> {
     }
 
     fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError> {
-        let reply = self.eval(&scripts::STATS, self.keys(None), vec![int_param(now_ms)])?;
+        let reply = self.eval(
+            &scripts::STATS,
+            self.keys(None::<String>),
+            vec![int_param(now_ms)],
+        )?;
         if reply.len() != 14 {
             return Err(unexpected("stats", &reply));
         }
@@ -416,7 +433,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError> {
         let reply = self.eval(
             &scripts::SWEEP,
-            self.keys(None),
+            self.keys(None::<String>),
             vec![int_param(cutoff_ms), RedisParam::Int(i64::from(limit))],
         )?;
         Ok(ids(&reply))
@@ -427,27 +444,45 @@ impl<R: Redis> Queue for RedisQueue<R> {
             return Ok(());
         }
         let args = ids.iter().map(|id| RedisParam::from(id.as_str())).collect();
-        self.eval(&scripts::FORGET, self.keys(None), args)?;
+        self.eval(
+            &scripts::FORGET,
+            self.keys(self.kind_indexes.iter().cloned()),
+            args,
+        )?;
         Ok(())
     }
 
     fn list(
         &self,
-        status: Option<Status>,
+        filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,
-    ) -> Result<Vec<JobId>, QueueError> {
-        let index = match status {
-            Some(s) => keys::by_status(&self.tenant, s),
-            None => keys::all(&self.tenant),
+    ) -> Result<Listed, QueueError> {
+        let t = &self.tenant;
+        let indexes: Vec<String> = match (&filter.kind, filter.status) {
+            (Some(kind), status) => std::iter::once(keys::by_kind(t, kind))
+                .chain(status.map(|s| keys::by_status(t, s)))
+                .collect(),
+            (None, Some(s)) => vec![keys::by_status(t, s)],
+            (None, None) => vec![keys::all(t)],
         };
         let cursor = before.map(|id| id.as_str().to_owned()).unwrap_or_default();
         let reply = self.eval(
             &scripts::LIST,
-            self.keys(Some(index)),
-            vec![cursor.into(), RedisParam::Int(i64::from(limit))],
+            self.keys(indexes),
+            vec![
+                cursor.into(),
+                RedisParam::Int(i64::from(limit)),
+                RedisParam::Int(i64::from(LIST_SCAN_MAX)),
+            ],
         )?;
-        Ok(ids(&reply))
+        let scanned_to = text(reply.first())
+            .filter(|t| !t.is_empty())
+            .and_then(|t| JobId::parse(&t).ok());
+        Ok(Listed {
+            ids: ids(reply.get(1..).unwrap_or_default()),
+            scanned_to,
+        })
     }
 
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {

@@ -100,6 +100,7 @@ pub fn submit(
     });
     let enqueue = Enqueue {
         id: job.id,
+        kind: job.kind.clone(),
         now_ms: now,
         due_ms: now.saturating_add(delay_ms),
         idempotency: claim.clone(),

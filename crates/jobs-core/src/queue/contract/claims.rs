@@ -62,7 +62,7 @@ pub(super) fn idempotency_claimed_once(q: &dyn Queue) {
     }
     // The duplicate changed nothing: one job queued.
     assert_eq!(count(q, Status::Queued), 1);
-    assert_eq!(q.list(None, None, 10).unwrap(), vec![id(1)]);
+    assert_eq!(listed(q, None, None, None, 10), vec![id(1)]);
 }
 
 pub(super) fn knows_what_took_effect(q: &dyn Queue) {

@@ -120,18 +120,18 @@ pub(super) fn list_pages(q: &dyn Queue) {
         submit(q, n, 100);
     }
     claimed(q, 100, "a"); // job 1 running
-    let page = q.list(None, None, 2).unwrap();
+    let page = listed(q, None, None, None, 2);
     assert_eq!(page, vec![id(5), id(4)]);
-    let next = q.list(None, Some(&id(4)), 2).unwrap();
+    let next = listed(q, None, None, Some(&id(4)), 2);
     assert_eq!(next, vec![id(3), id(2)]);
-    let last = q.list(None, Some(&id(2)), 2).unwrap();
+    let last = listed(q, None, None, Some(&id(2)), 2);
     assert_eq!(last, vec![id(1)]);
-    assert!(q.list(None, Some(&id(1)), 2).unwrap().is_empty());
+    assert!(listed(q, None, None, Some(&id(1)), 2).is_empty());
     assert_eq!(
-        q.list(Some(Status::Running), None, 10).unwrap(),
+        listed(q, Some(Status::Running), None, None, 10),
         vec![id(1)]
     );
-    assert_eq!(q.list(Some(Status::Queued), None, 10).unwrap().len(), 4);
+    assert_eq!(listed(q, Some(Status::Queued), None, None, 10).len(), 4);
 }
 
 pub(super) fn expiry_and_forget(q: &dyn Queue) {
@@ -144,8 +144,51 @@ pub(super) fn expiry_and_forget(q: &dyn Queue) {
     assert_eq!(q.expired(2_000, 1).unwrap(), vec![id(1)]);
     q.forget(&[id(1), id(2)]).unwrap();
     assert_eq!(q.expired(5_000, 10).unwrap(), vec![id(3)]);
-    assert_eq!(q.list(None, None, 10).unwrap(), vec![id(3)]);
+    assert_eq!(listed(q, None, None, None, 10), vec![id(3)]);
     assert_eq!(count(q, Status::Succeeded), 1);
+}
+
+pub(super) fn list_by_kind(q: &dyn Queue) {
+    for n in 1..=5 {
+        submit(q, n, 100);
+    }
+    assert_eq!(claimed(q, 100, "a"), id(1));
+    let (even, odd) = (Some(KINDS[0]), Some(KINDS[1]));
+    assert_eq!(listed(q, None, even, None, 10), vec![id(4), id(2)]);
+    assert_eq!(listed(q, None, odd, None, 2), vec![id(5), id(3)]);
+    assert_eq!(listed(q, None, odd, Some(&id(3)), 2), vec![id(1)]);
+    assert_eq!(listed(q, Some(Status::Running), odd, None, 10), vec![id(1)]);
+    assert_eq!(
+        listed(q, Some(Status::Queued), odd, None, 10),
+        vec![id(5), id(3)]
+    );
+    assert!(listed(q, Some(Status::Running), even, None, 10).is_empty());
+    assert!(listed(q, None, Some("unknown"), None, 10).is_empty());
+    q.forget(&[id(3), id(4)]).unwrap();
+    assert_eq!(listed(q, None, even, None, 10), vec![id(2)]);
+    assert_eq!(listed(q, Some(Status::Queued), odd, None, 10), vec![id(5)]);
+}
+
+pub(super) fn list_scan_is_bounded(q: &dyn Queue) {
+    // Job 1 (odd) runs; every later odd job is queued, more of them than one scan takes.
+    submit(q, 1, 100);
+    assert_eq!(claimed(q, 100, "a"), id(1));
+    let n = 2 * u64::from(LIST_SCAN_MAX) + 4;
+    for k in 2..=n {
+        submit(q, k, 100);
+    }
+    let running = ListFilter {
+        status: Some(Status::Running),
+        kind: Some(KINDS[1].to_owned()),
+    };
+    let first = q.list(&running, None, 5).unwrap();
+    assert!(first.ids.is_empty(), "{first:?}");
+    let stop = first.scanned_to.expect("the scan stopped at its bound");
+    // It looked at LIST_SCAN_MAX odd jobs, newest first: the next listing goes on from
+    // there and finds job 1.
+    assert_eq!(stop, id(n + 1 - 2 * u64::from(LIST_SCAN_MAX)));
+    let rest = q.list(&running, Some(&stop), 5).unwrap();
+    assert_eq!((rest.ids, rest.scanned_to), (vec![id(1)], None));
 }
 
 pub(super) fn ring_is_rate_limited(q: &dyn Queue) {

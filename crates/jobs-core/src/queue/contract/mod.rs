@@ -6,7 +6,7 @@
 
 use super::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
-    Ownership, Queue, QueueError, RetryOutcome, SubmitOutcome,
+    LIST_SCAN_MAX, ListFilter, Ownership, Queue, QueueError, RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status};
 
@@ -82,6 +82,14 @@ pub const CHECKS: &[Check] = &[
     ),
     ("list pages newest first, by status", lifecycle::list_pages),
     (
+        "list by kind, alone or with a status, and forget leaves no trace",
+        lifecycle::list_by_kind,
+    ),
+    (
+        "a listing by kind and status looks at a bounded number of ids",
+        lifecycle::list_scan_is_bounded,
+    ),
+    (
         "finished jobs expire and are forgotten",
         lifecycle::expiry_and_forget,
     ),
@@ -104,14 +112,34 @@ pub(super) fn doorbell() -> Doorbell {
     }
 }
 
+/// The kinds the contract's jobs have: job `n` is of `KINDS[n % 2]`. A queue under
+/// test must be made for these kinds.
+pub const KINDS: [&str; 2] = ["even", "odd"];
+
 pub(super) fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
     Enqueue {
         id: id(n),
+        kind: KINDS[(n % 2) as usize].to_owned(),
         now_ms: now,
         due_ms: due,
         idempotency: None,
         doorbell: doorbell(),
     }
+}
+
+/// The ids of a listing (panics on an error).
+pub(super) fn listed(
+    q: &dyn Queue,
+    status: Option<Status>,
+    kind: Option<&str>,
+    before: Option<&JobId>,
+    limit: u32,
+) -> Vec<JobId> {
+    let filter = ListFilter {
+        status,
+        kind: kind.map(str::to_owned),
+    };
+    q.list(&filter, before, limit).unwrap().ids
 }
 
 pub(super) fn submit(q: &dyn Queue, n: u64, now: u64) {

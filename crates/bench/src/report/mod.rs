@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+mod targets;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -196,6 +198,7 @@ impl Report {
         );
 
         self.targets_section(w);
+        self.floor_targets_section(w);
         self.load_section(w);
         self.e2e_section(w);
         self.sync_section(w);
@@ -235,93 +238,6 @@ impl Report {
             .find(|r| r.kind == kind && r.workers == workers && r.backlog == backlog)
     }
 
-    fn targets_section(&self, w: &mut String) {
-        let _ = writeln!(w, "\n## Against the targets of issue 5\n");
-        let _ = writeln!(w, "| Target | Measured | Met |");
-        let _ = writeln!(w, "|---|---|---|");
-        let verdict = |ok: bool| if ok { "yes" } else { "**no**" };
-        match self.load_row("acknowledgement", crate::plan::ECHO_TARGET, 16) {
-            Some(r) => {
-                let _ = writeln!(
-                    w,
-                    "| `echo` acknowledgement ≥ 15,000/s at 16 clients, p99 < 5 ms | {:.0}/s, p99 {:.2} ms | {} |",
-                    r.rps,
-                    r.latency.p99_ms,
-                    verdict(r.rps >= 15_000.0 && r.latency.p99_ms < 5.0)
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    w,
-                    "| `echo` acknowledgement ≥ 15,000/s at 16 clients, p99 < 5 ms | not measured | |"
-                );
-            }
-        }
-        for (workers, target) in [(1usize, 4_000.0), (2, 8_000.0)] {
-            // The drain of a backlog is the workers' own rate; with submissions running at
-            // the same time the rate is the intake's (the workers keep up).
-            match self.e2e_row("echo", workers, true) {
-                Some(r) => {
-                    let streaming = self
-                        .e2e_row("echo", workers, false)
-                        .map(|s| format!("; {:.0}/s end to end while submitting", s.jobs_per_s))
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        w,
-                        "| {workers} worker process{} drain ≥ {target:.0} `echo` jobs/s | {:.0}/s draining a backlog of {}{streaming} | {} |",
-                        if workers == 1 { "" } else { "es" },
-                        r.drain_per_s,
-                        r.jobs,
-                        verdict(r.drain_per_s >= target)
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        w,
-                        "| {workers} worker drain ≥ {target:.0} `echo` jobs/s | not measured | |"
-                    );
-                }
-            }
-        }
-        let receipt = self
-            .sync_async
-            .iter()
-            .find(|r| r.mode == crate::plan::MODE_RECEIPT && r.clients == 16);
-        let probe = self
-            .sync_async
-            .iter()
-            .find(|r| r.mode == crate::plan::MODE_ECHO_PROBE && r.clients == 16);
-        let echo = self.load_row("acknowledgement", crate::plan::ECHO_TARGET, 16);
-        let target = "`thumbnail` acknowledgement p99 ≤ 1.2 × `echo`'s (16 clients)";
-        match (receipt, probe, echo) {
-            (Some(t), Some(p), echo) if p.latency.p99_ms > 0.0 => {
-                // The verdict compares like with like: both receipts under the same load
-                // (16 clients submitting thumbnails and polling, 2 workers running them).
-                let ratio = t.latency.p99_ms / p.latency.p99_ms;
-                let ack = echo
-                    .filter(|e| e.latency.p99_ms > 0.0)
-                    .map(|e| {
-                        format!(
-                            "; against `echo` ack at 16 clients with no workers ({:.2} ms): {:.2}×",
-                            e.latency.p99_ms,
-                            t.latency.p99_ms / e.latency.p99_ms
-                        )
-                    })
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    w,
-                    "| {target} | thumbnail receipt {:.2} ms vs `echo` receipt under the same load {:.2} ms = {ratio:.2}×{ack} | {} |",
-                    t.latency.p99_ms,
-                    p.latency.p99_ms,
-                    verdict(ratio <= 1.2)
-                );
-            }
-            _ => {
-                let _ = writeln!(w, "| {target} | not measured | |");
-            }
-        }
-    }
-
     fn load_section(&self, w: &mut String) {
         let _ = writeln!(w, "\n## Acknowledgement and floor\n");
         let _ = writeln!(
@@ -329,7 +245,9 @@ impl Report {
             "Intake alone (no worker process competing for the cores); fixed duration per \
              row after a warm-up; Redis emptied before each row. `GET /healthz` is one \
              key-value read and one Redis PING: the runtime's floor with I/O; `GET /sync/noop` \
-             is a fresh instance that does nothing: the floor without I/O.\n"
+             is a fresh instance that does nothing: the floor without I/O; `POST \
+             /sync/insert-publish` inserts one new key, opens Redis and publishes once: the \
+             least an acknowledgement must do.\n"
         );
         let _ = writeln!(
             w,
