@@ -359,3 +359,98 @@ impl RunContext for Run<'_, '_, '_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::codec;
+    use crate::job::Status;
+    use crate::keys;
+    use crate::service::result;
+    use crate::service::testing::World;
+    use crate::worker::testing::*;
+
+    #[test]
+    fn a_small_result_rides_in_the_record_and_a_large_one_under_its_own_key() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let big = "x".repeat(codec::INLINE_RESULT_MAX + 1);
+        let small = w.submit(json!({"kind": "echo", "input": {"s": "tiny"}}));
+        let large = w.submit(json!({"kind": "echo", "input": {"s": big}}));
+        assert_eq!(w.drain(2_000).succeeded, 2);
+
+        let tenant = crate::job::Tenant::default_tenant();
+        assert_eq!(w.kv.get(&keys::result(&tenant, &small)).unwrap(), None);
+        assert!(w.kv.get(&keys::result(&tenant, &large)).unwrap().is_some());
+        for (id, input) in [(small, json!({"s": "tiny"})), (large, json!({"s": big}))] {
+            let output = result(&w.ctx(), id.as_str()).unwrap();
+            assert_eq!(output.content_type, "application/json");
+            let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
+            assert_eq!(echoed, input);
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_until_it_succeeds() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "fail", "input": {"fail_times": 1}, "max_attempts": 3}));
+        // The retry's backoff is at most 500 ms, inside the budget: one drain does both.
+        let report = w.drain(2_000);
+        assert_eq!((report.retried, report.succeeded), (1, 1), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
+    }
+
+    #[test]
+    fn a_job_that_keeps_failing_ends_failed_and_dead() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "fail", "input": {"fail_times": 10}, "max_attempts": 2}));
+        for _ in 0..5 {
+            w.drain(2_000);
+            w.clock.advance(5_000);
+        }
+        let job = w.job(&id);
+        assert_eq!((job.status, job.attempts), (Status::Failed, 2));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
+        assert_eq!(crate::service::stats(&w.ctx()).unwrap().dead, 1);
+    }
+
+    #[test]
+    fn a_count_job_counts_its_execution_through_the_lent_counter() {
+        let mut w = World::new();
+        w.settings.enable_test_kinds = true;
+        w.registry = crate::kinds::Registry::for_settings(&w.settings);
+        let id = w.submit(json!({"kind": "count", "input": {}}));
+        let report = w.drain(2_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.counter.get(crate::kinds::count::TOTAL), 1);
+        assert_eq!(w.counter.get(&crate::kinds::count::per_job(&id)), 1);
+    }
+
+    #[test]
+    fn a_run_that_outlived_its_lease_asks_and_writes_nothing_when_lost() {
+        let w = with_stall(w_lease(), true);
+        let id = w.submit(json!({"kind": "stall", "input": {}}));
+        let report = w.drain(2_000);
+        assert_eq!((report.lost, report.succeeded), (1, 0), "{report:?}");
+        // The result never became visible: the record still says running, no result.
+        assert_eq!(w.job(&id).status, Status::Running);
+        assert!(result(&w.ctx(), id.as_str()).is_err());
+        use crate::ports::KeyValue;
+        let key = keys::result(&crate::job::Tenant::default_tenant(), &id);
+        assert_eq!(w.kv.get(&key).unwrap(), None);
+    }
+
+    #[test]
+    fn a_run_past_half_its_lease_extends_it_before_writing() {
+        let w = with_stall(w_lease() / 2 + 1, false);
+        let id = w.submit(json!({"kind": "stall", "input": {}}));
+        let before = w.queue.calls();
+        let report = w.drain(60_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+        // sweep, claim, heartbeat, finish-and-claim.
+        assert_eq!(w.queue.calls() - before, 4);
+    }
+}

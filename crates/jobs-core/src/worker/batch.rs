@@ -111,3 +111,174 @@ pub(super) async fn run<'d>(
     }
     Ok(ran)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::codec;
+    use crate::job::{JobId, Status, Timestamp};
+    use crate::keys;
+    use crate::service::testing::World;
+    use crate::service::{cancel, get, result};
+    use crate::worker::testing::*;
+
+    #[test]
+    fn a_large_input_is_stored_apart_read_by_the_worker_and_swept_with_the_job() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let big = "y".repeat(codec::INLINE_INPUT_MAX);
+        let small = w.submit(json!({"kind": "echo", "input": {"s": "tiny"}}));
+        let large = w.submit(json!({"kind": "echo", "input": {"s": big}}));
+        let tenant = crate::job::Tenant::default_tenant();
+        // The large one's record stays small: its input lives under its own key.
+        assert_eq!(w.kv.get(&keys::input(&tenant, &small)).unwrap(), None);
+        let stored = w.kv.get(&keys::input(&tenant, &large)).unwrap().unwrap();
+        assert_eq!(codec::decode_input(&stored).unwrap(), json!({"s": big}));
+        let record = w.kv.get(&keys::job(&tenant, &large)).unwrap().unwrap();
+        assert!(record.len() < 1_000, "{} bytes", record.len());
+
+        assert_eq!(w.drain(2_000).succeeded, 2);
+        for (id, input) in [(small, json!({"s": "tiny"})), (large, json!({"s": big}))] {
+            let output = result(&w.ctx(), id.as_str()).unwrap();
+            let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
+            assert_eq!(echoed, input);
+        }
+        // Rewritten by the worker (running, then succeeded), the record still holds no input.
+        let record = w.kv.get(&keys::job(&tenant, &large)).unwrap().unwrap();
+        assert!(w.job(&large).input.is_apart());
+        assert!(record.len() < 1_000, "{} bytes", record.len());
+
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+        assert_eq!(w.drain(2_000).swept, 2);
+        assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
+    }
+
+    #[test]
+    fn a_job_whose_stored_input_is_gone_fails_and_says_why() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let id =
+            w.submit(json!({"kind": "echo", "input": {"s": "z".repeat(codec::INLINE_INPUT_MAX)}}));
+        let tenant = crate::job::Tenant::default_tenant();
+        w.kv.delete(&keys::input(&tenant, &id)).unwrap();
+        let report = w.drain(2_000);
+        assert_eq!((report.claimed, report.failed), (1, 1), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!(job.status, Status::Failed);
+        let error = job.error.unwrap();
+        assert!(error.message.contains("is missing"), "{error:?}");
+        // The client reads this: it names the job, not where the store keeps its input.
+        assert!(error.message.contains(id.as_str()), "{error:?}");
+        assert!(!error.message.contains("i:"), "{error:?}");
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Failed));
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_skipped_not_fatal() {
+        let w = World::new();
+        let bad = w.submit(json!({"kind": "echo", "input": {}}));
+        let good = w.submit(json!({"kind": "echo", "input": {}}));
+        use crate::ports::KeyValue;
+        w.kv.set(
+            &keys::job(&crate::job::Tenant::default_tenant(), &bad),
+            b"\xff not json",
+        )
+        .unwrap();
+        let report = w.drain(2_000);
+        assert_eq!((report.skipped, report.succeeded), (1, 1), "{report:?}");
+        assert_eq!(report.warnings.len(), 1);
+        assert_eq!(w.job(&good).status, Status::Succeeded);
+        assert_eq!(w.queue.indexed_status(&bad), Some(Status::Failed));
+    }
+
+    #[test]
+    fn a_crashed_attempt_is_run_again_and_counted() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        // A worker claims and records the start, then dies.
+        let token = "dead";
+        let now = {
+            use crate::ports::Clock;
+            w.clock.now_ms()
+        };
+        w.ctx()
+            .queue
+            .claim(now, now + w.settings.lease_ms, token, 1)
+            .unwrap();
+        let mut job = w.job(&id);
+        job.start(Timestamp::from_ms(now)).unwrap();
+        w.ctx().save_job(&job).unwrap();
+        w.clock.advance(w.settings.lease_ms + 1);
+        let report = w.drain(2_000);
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        assert_eq!(w.job(&id).attempts, 2);
+    }
+
+    #[test]
+    fn a_finished_record_is_repaired_not_rerun() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let mut job = w.job(&id);
+        job.start(Timestamp::from_ms(1)).unwrap();
+        job.succeed(Timestamp::from_ms(2)).unwrap();
+        w.ctx().save_job(&job).unwrap();
+        let report = w.drain(2_000);
+        assert_eq!((report.repaired, report.succeeded), (1, 0));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn a_cancel_requested_before_the_claim_is_honoured() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let now = {
+            use crate::ports::Clock;
+            w.clock.now_ms()
+        };
+        // Claimed by a worker that dies; the client cancels while it is "running".
+        w.ctx().queue.claim(now, now + 10, "dead", 1).unwrap();
+        assert!(matches!(
+            cancel(&w.ctx(), id.as_str()),
+            Ok(crate::service::CancelResult::Requested(_))
+        ));
+        w.clock.advance(11);
+        let report = w.drain(2_000);
+        assert_eq!(report.cancelled, 1, "{report:?}");
+        assert_eq!(
+            get(&w.ctx(), id.as_str()).unwrap().status,
+            Status::Cancelled
+        );
+    }
+
+    #[test]
+    fn a_slow_job_keeps_its_batch_leased_and_shows_the_outcomes_before_it() {
+        let mut w = World::new();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        w.registry.register(Box::new(SlowThenLook {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            kv: w.kv.clone(),
+            seen: seen.clone(),
+        }));
+        // Batches of 1, 2, then 4: the slow job runs second in the third batch.
+        let kinds = ["echo", "echo", "echo", "echo", "slow", "echo", "echo"];
+        let ids: Vec<JobId> = kinds
+            .iter()
+            .enumerate()
+            .map(|(n, kind)| w.submit(json!({"kind": kind, "input": {"n": n}})))
+            .collect();
+        let report = w.drain(10 * w_lease());
+        assert_eq!((report.succeeded, report.lost), (7, 0), "{report:?}");
+        for id in &ids {
+            assert_eq!(w.job(id).attempts, 1, "{id}");
+        }
+        let seen = seen.lock().unwrap().clone();
+        // Two leases later, the jobs waiting behind the slow one were still leased (its
+        // heartbeats extended them), so another worker could take none of them...
+        assert_eq!(seen[0], "thief took 0", "{seen:?}");
+        // ...and the quick job before it had its outcome written by the first heartbeat.
+        assert!(seen.contains(&"3 succeeded".to_owned()), "{seen:?}");
+        assert!(seen.contains(&"5 running".to_owned()), "{seen:?}");
+    }
+}

@@ -264,3 +264,160 @@ pub(super) fn next_batch(batch: u32, claimed: usize, elapsed_ms: u64, waiting: b
         batch
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::job::{JobId, Status};
+    use crate::service::result;
+    use crate::service::testing::World;
+    use crate::worker::drain::next_batch;
+    use crate::worker::{MAX_BATCH, QUICK_JOB_MS, Stop, Watch};
+
+    #[test]
+    fn a_drain_runs_queued_jobs_to_success_and_stores_results() {
+        let w = World::new();
+        let a = w.submit(json!({"kind": "echo", "input": {"x": 1}}));
+        let b = w.submit(json!({"kind": "echo", "input": {"x": 2}}));
+        let report = w.drain(2_000);
+        assert_eq!(
+            (report.claimed, report.succeeded, report.stop),
+            (2, 2, Stop::Empty)
+        );
+        for id in [a, b] {
+            let job = w.job(&id);
+            assert_eq!(job.status, Status::Succeeded);
+            assert_eq!(job.attempts, 1);
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert!(result(&w.ctx(), id.as_str()).is_ok());
+        }
+    }
+
+    #[test]
+    fn work_due_after_the_budget_is_watched_for_and_rung_for_at_the_end() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 3_000}));
+
+        let first = w.drain(2_000);
+        let second = w.drain(2_000);
+
+        // The first drain waits out its budget (nothing is due) and rings again; the
+        // drain that ring starts finds the job due within its own budget and runs it.
+        assert_eq!(
+            (first.claimed, first.stop, first.rang_again),
+            (0, Stop::Budget, true),
+            "{first:?}"
+        );
+        assert_eq!(
+            w.queue.published().len(),
+            2,
+            "the submit's ring and the watch's"
+        );
+        assert_eq!((second.claimed, second.succeeded), (1, 1), "{second:?}");
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+    }
+
+    #[test]
+    fn only_one_worker_keeps_the_watch() {
+        use crate::ports::Clock;
+        use crate::queue::Queue;
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 3_000}));
+        assert!(w.queue.watch("another-worker", 60_000).unwrap());
+        let start = w.clock.now_ms();
+
+        let report = w.drain(2_000);
+
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (0, Stop::Empty, false),
+            "{report:?}"
+        );
+        assert_eq!(w.clock.now_ms(), start, "it stopped at once");
+    }
+
+    #[test]
+    fn the_drain_route_leaves_the_watch_to_its_scheduler() {
+        use crate::ports::Clock;
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 60_000}));
+        let start = w.clock.now_ms();
+
+        let report = w.drain_with(2_000, Watch::Leave);
+
+        assert_eq!(
+            (report.claimed, report.stop),
+            (0, Stop::Empty),
+            "{report:?}"
+        );
+        assert_eq!(w.clock.now_ms(), start, "it stopped at once");
+    }
+
+    #[test]
+    fn an_empty_queue_drains_at_once_without_ringing() {
+        let w = World::new();
+        let report = w.drain(2_000);
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (0, Stop::Empty, false)
+        );
+    }
+
+    #[test]
+    fn quick_jobs_are_claimed_in_growing_batches_finished_with_the_next_claim() {
+        let w = World::new();
+        let n = 10;
+        let ids: Vec<JobId> = (0..n)
+            .map(|_| w.submit(json!({"kind": "echo", "input": {}})))
+            .collect();
+        let before = w.queue.calls();
+        let report = w.drain(2_000);
+        assert_eq!(report.succeeded, n, "{report:?}");
+        // One sweep, a claim of 1, then finish-and-claims of 2, 4 and 8 (3 left), and the
+        // last finish-and-claim finds the queue empty: no heartbeat while the lease is
+        // young, no separate finish.
+        assert_eq!(w.queue.calls() - before, 6);
+        for id in ids {
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert_eq!(
+                (w.job(&id).status, w.job(&id).attempts),
+                (Status::Succeeded, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_batch_makes_the_next_claim_a_single_job() {
+        assert_eq!(next_batch(1, 1, 0, false), 2);
+        assert_eq!(next_batch(16, 16, 16 * QUICK_JOB_MS, false), 32);
+        assert_eq!(next_batch(MAX_BATCH, 32, 0, false), MAX_BATCH);
+        // Fewer than asked for (the queue ran short): the size stays.
+        assert_eq!(next_batch(8, 3, 0, false), 8);
+        // Slower than quick on average: back to one.
+        assert_eq!(next_batch(8, 8, 8 * QUICK_JOB_MS + 1, false), 1);
+        assert_eq!(next_batch(1, 1, 500, false), 1);
+    }
+
+    #[test]
+    fn the_last_job_of_a_spent_budget_is_finished_alone() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let report = w.drain(0);
+        assert_eq!((report.succeeded, report.stop), (1, Stop::Budget));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn a_spent_budget_rings_again() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let report = w.drain(0);
+        assert_eq!(
+            (report.claimed, report.stop, report.rang_again),
+            (1, Stop::Budget, true)
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //! - `lease`: the one [`Lease`](lease::Lease) type every write asks first;
 //! - `outbox`: outcomes kept back, and the queue-side finishes that follow them;
 //! - `retention`: deleting finished jobs after `job_ttl_seconds`.
+//!
+//! Each part's tests are beside it; what they share is in `testing`.
 
 mod attempt;
 mod batch;
@@ -19,7 +21,7 @@ mod report;
 mod retention;
 mod side;
 #[cfg(test)]
-mod tests;
+mod testing;
 
 pub use drain::{Watch, drain, drain_with};
 pub use report::{DrainReport, Stop};

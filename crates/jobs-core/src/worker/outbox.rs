@@ -168,3 +168,41 @@ impl Outbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::job::Status;
+    use crate::service::testing::World;
+    use crate::worker::testing::*;
+
+    #[test]
+    fn a_buffered_outcome_is_not_written_once_another_worker_holds_the_job() {
+        let mut w = World::new();
+        let victim = std::sync::Arc::new(std::sync::Mutex::new(None));
+        w.registry
+            .register(Box::new(StallWhileAnotherWorkerFinishes {
+                clock: w.clock.clone(),
+                queue: w.queue.clone(),
+                kv: w.kv.clone(),
+                victim: victim.clone(),
+            }));
+        // Batches of 1, then 2: A fails for good (its outcome buffered), then the stall
+        // outlives the batch's lease while another worker reruns A to success.
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let a = w.submit(json!({
+            "kind": "fail", "input": {"fail_times": 1, "permanent": true}, "max_attempts": 2
+        }));
+        w.submit(json!({"kind": "stall-then-other", "input": {}}));
+        *victim.lock().unwrap() = Some(a);
+
+        let report = w.drain(60_000);
+
+        // The other worker's outcome stands: the first worker wrote nothing for A.
+        let job = w.job(&a);
+        assert_eq!(job.status, Status::Succeeded, "{report:?}: {job:?}");
+        assert_eq!(w.queue.indexed_status(&a), Some(Status::Succeeded));
+        assert!(report.lost >= 1, "{report:?}");
+    }
+}

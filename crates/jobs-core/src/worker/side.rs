@@ -146,3 +146,99 @@ impl<'d> SideBySide<'d> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::job::{JobId, Status};
+    use crate::service::cancel;
+    use crate::service::testing::World;
+    use crate::worker::testing::*;
+    use crate::worker::{Stop, WATCH_POLL_MS};
+
+    #[test]
+    fn waiting_runs_go_side_by_side_and_a_quick_job_does_not_wait_for_them() {
+        use crate::ports::Clock;
+        let w = World::new();
+        assert_eq!(w.settings.worker_concurrency, 8);
+        let sleeps: Vec<JobId> = (0..8)
+            .map(|_| w.submit(json!({"kind": "sleep", "input": {"ms": 20_000}})))
+            .collect();
+        let echo = w.submit(json!({"kind": "echo", "input": {}}));
+        let start = w.clock.now_ms();
+
+        let report = w.drain(2_000);
+
+        assert_eq!((report.succeeded, report.lost), (9, 0), "{report:?}");
+        assert_eq!(report.most_side_by_side, 8, "{report:?}");
+        assert!(finished_after(&w, &echo, start) < 1_000);
+        for id in &sleeps {
+            let took = finished_after(&w, id, start);
+            assert!((20_000..21_000).contains(&took), "{id} took {took} ms");
+        }
+        // Side by side: the eight waits overlapped, so the drain took one wait, not eight.
+        assert!(report.elapsed_ms < 21_000, "{report:?}");
+        assert_eq!(report.stop, Stop::Empty, "{report:?}");
+    }
+
+    #[test]
+    fn a_job_submitted_while_runs_wait_is_claimed_at_once_past_the_budget() {
+        use crate::ports::Clock;
+        let w = World::new();
+        w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let start = w.clock.now_ms();
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 2_000);
+        let later = async {
+            // Five seconds in (past the drain's budget), a job arrives.
+            w.clock.wait_ms(5_000).await;
+            w.submit(json!({"kind": "echo", "input": {}}))
+        };
+        let (report, echo) = w.clock.block_on(futures::future::join(drain, later));
+        assert_eq!(report.succeeded, 2, "{report:?}");
+        let took = finished_after(&w, &echo, start);
+        assert!((5_000..5_000 + 2 * WATCH_POLL_MS).contains(&took), "{took}");
+    }
+
+    #[test]
+    fn past_the_limit_a_waiting_run_is_parked_with_its_lease_kept() {
+        let mut w = World::new();
+        w.settings.worker_concurrency = 2;
+        let long = 2 * w.settings.lease_ms;
+        let ids: Vec<JobId> = (0..3)
+            .map(|_| w.submit(json!({"kind": "sleep", "input": {"ms": long}})))
+            .collect();
+        let echo = w.submit(json!({"kind": "echo", "input": {}}));
+
+        let report = w.drain(2_000);
+
+        assert_eq!((report.succeeded, report.lost), (4, 0), "{report:?}");
+        assert_eq!(report.most_side_by_side, 2, "{report:?}");
+        // The third waited for a slot (its lease kept meanwhile: run once, attempt 1), and
+        // claims stopped while it waited, so the echo came after it started.
+        for id in &ids {
+            assert_eq!(w.job(id).attempts, 1, "{id}");
+        }
+        assert!(report.elapsed_ms >= 2 * long, "{report:?}");
+        let third_started = w.job(&ids[2]).started_at.unwrap().as_ms();
+        assert!(w.job(&echo).started_at.unwrap().as_ms() >= third_started);
+    }
+
+    #[test]
+    fn a_run_going_side_by_side_stops_when_cancelled() {
+        use crate::ports::Clock;
+        let w = World::new();
+        let id = w.submit(json!({"kind": "sleep", "input": {"ms": 60_000}}));
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 2_000);
+        let cancel_it = async {
+            w.clock.wait_ms(3_000).await;
+            cancel(&w.ctx(), id.as_str()).unwrap();
+        };
+        let (report, ()) = w.clock.block_on(futures::future::join(drain, cancel_it));
+        assert_eq!(report.cancelled, 1, "{report:?}");
+        assert_eq!(w.job(&id).status, Status::Cancelled);
+        assert!(report.elapsed_ms < 5_000, "{report:?}");
+    }
+}
