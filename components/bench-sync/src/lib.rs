@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `POST /sync/{kind}`, body = the kind's `input` JSON | the kind's `validate`, then `run` | `200` with the result and its content type; `422` invalid input; `500` the run failed |
 //! | `GET /sync/noop` | nothing | `204`: the cost of one fresh instance, with no I/O |
+//! | `GET /sync/variable` | reads one Spin variable | `204`: with `noop` and `settings`, whether reading variables costs per variable or per instance |
 //! | `GET /sync/settings` | reads the settings from the Spin variables, as every intake and worker instance does first | `204`: with `noop`, what reading them costs |
 //! | `POST /sync/insert-publish` | one new key in the key-value store `default`, then a fresh outbound Redis connection and one `PUBLISH` | `204`: the floor of an acknowledgement (what a submit must at least do), measured on the same runtime |
 //!
@@ -33,6 +34,10 @@ async fn handle(req: Request) -> Response {
     let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     match (req.method(), name) {
         (Method::Get, "noop") => Response::builder().status(204).build(),
+        (Method::Get, "variable") => match spin_sdk::variables::get("redis_address") {
+            Ok(_) => Response::builder().status(204).build(),
+            Err(e) => text(500, &format!("variable: {e}")),
+        },
         (Method::Get, "settings") => match spin_adapters::load_settings() {
             Ok(_) => Response::builder().status(204).build(),
             Err(e) => text(500, &format!("settings: {e}")),
@@ -41,7 +46,7 @@ async fn handle(req: Request) -> Response {
         (Method::Post, kind) => run(kind, req.body()).await,
         _ => text(
             405,
-            "POST /sync/{kind}, POST /sync/insert-publish, GET /sync/settings or GET /sync/noop",
+            "POST /sync/{kind}, POST /sync/insert-publish, GET /sync/settings, GET /sync/variable or GET /sync/noop",
         ),
     }
 }

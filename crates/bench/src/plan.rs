@@ -13,6 +13,8 @@ pub const NOOP_TARGET: &str = "GET /sync/noop";
 /// A fresh instance that reads the settings from the Spin variables, as every app
 /// instance does first: with the no-op floor, what reading them costs.
 pub const SETTINGS_TARGET: &str = "GET /sync/settings";
+/// A fresh instance that reads one Spin variable.
+pub const VARIABLE_TARGET: &str = "GET /sync/variable";
 /// The floor of an acknowledgement: one new key, a fresh Redis connection, one PUBLISH.
 pub const INSERT_PUBLISH_TARGET: &str = "POST /sync/insert-publish";
 pub const MODE_SYNC: &str = "sync";

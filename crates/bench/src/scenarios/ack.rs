@@ -16,11 +16,17 @@ pub fn ack_and_floor(ctx: &Ctx<'_>, report: &mut Report) {
     );
     let Some(app) = app else { return };
     type Target = (&'static str, &'static str, fn() -> Call, Option<u64>);
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         (
             "floor",
             plan::NOOP_TARGET,
             || Call::get("/sync/noop", 204),
+            None,
+        ),
+        (
+            "floor",
+            plan::VARIABLE_TARGET,
+            || Call::get("/sync/variable", 204),
             None,
         ),
         (
