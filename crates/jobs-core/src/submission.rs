@@ -147,10 +147,7 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
     fn try_from(
         (wire, registry, settings): (Submission, &Registry, &Settings),
     ) -> Result<NewJob, SubmissionError> {
-        let (Some(name), Some(kind)) = (
-            KindName::registered(registry, &wire.kind),
-            registry.get(&wire.kind),
-        ) else {
+        let Some(kind) = registry.get(&wire.kind) else {
             return Err(SubmissionError::UnknownKind {
                 kind: wire.kind.chars().take(64).collect(),
                 known: registry.names(),
@@ -210,7 +207,7 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
             })?;
 
         Ok(NewJob {
-            kind: name,
+            kind: KindName(kind.name()),
             input: JobInput::submitted(value, wire.input),
             max_attempts,
             callback_url,

@@ -444,6 +444,7 @@ impl Queue for MemoryQueue {
         let mut listed = Listed::default();
         // As the script: a kind and a status together look at LIST_SCAN_MAX ids at most.
         let mut scanned = 0;
+        let both = filter.kind.is_some() && filter.status.is_some();
         for id in s.all.iter().rev() {
             if before.is_some_and(|b| id.as_str() >= b.as_str()) || !in_index(id) {
                 continue;
@@ -452,7 +453,6 @@ impl Queue for MemoryQueue {
                 break;
             }
             scanned += 1;
-            let both = filter.kind.is_some() && filter.status.is_some();
             if !both
                 || filter
                     .status
