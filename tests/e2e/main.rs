@@ -22,6 +22,8 @@
 //! - [`health`]: `/healthz` and `/stats`.
 //! - [`side_by_side`]: waiting kinds run side by side in one worker, so quick jobs
 //!   never wait behind a long sleep.
+//! - [`tenants`]: API keys, tenant isolation, revocation, the hidden admin API, quotas,
+//!   and fair claims across tenants.
 
 mod bad_input;
 mod caching;
@@ -36,3 +38,4 @@ mod outage;
 mod results;
 mod retries;
 mod side_by_side;
+mod tenants;

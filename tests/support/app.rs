@@ -19,6 +19,11 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(30);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest body a test reads (a result is at most what the key-value store holds).
 const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// The admin token of a test's app unless the test sets `admin_token` itself.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token";
+/// The tenant a test's requests act as, with a key made for it at start.
+pub const TEST_TENANT: &str = "default";
+
 /// Keys expiring sooner than this are throttles and caches, not stored state.
 const SHORT_LIVED: Duration = Duration::from_secs(3600);
 
@@ -94,12 +99,25 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         .map_or(DEFAULT_QUEUE_CHANNEL.to_owned(), |(_, v)| v.clone());
 
     let mut options = stack.app_options(manifest);
+    let variable = |name: &str| {
+        spec.variables
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let admin_token = variable("admin_token").unwrap_or_else(|| TEST_ADMIN_TOKEN.to_owned());
+    let auth_on = variable("auth").is_none_or(|a| a != "off");
     options.variables.extend(
         spec.variables
             .iter()
             .filter(|(k, _)| k != "redis_address")
             .cloned(),
     );
+    if variable("admin_token").is_none() {
+        options
+            .variables
+            .push(("admin_token".to_owned(), admin_token.clone()));
+    }
     // Only the worker has no HTTP trigger, and Spin refuses `--listen` then.
     if !runs("intake") {
         options = options.without_http();
@@ -116,14 +134,22 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         .max_redirects(0)
         .timeout_global(Some(HTTP_TIMEOUT))
         .build();
-    TestApp {
+    let mut test_app = TestApp {
         base_url: app.base_url().to_owned(),
         app,
         stack,
         agent: ureq::Agent::new_with_config(config),
         options,
         channel,
+        admin_token: (!admin_token.is_empty()).then_some(admin_token),
+        api_key: None,
+    };
+    // Every request of the test acts as the tenant `default`, with a key of its own.
+    if runs("intake") && auth_on && test_app.admin_token.is_some() {
+        test_app.create_tenant(TEST_TENANT);
+        test_app.api_key = Some(test_app.issue_key(TEST_TENANT));
     }
+    test_app
 }
 
 /// The repository's real manifest; its `source` paths are relative to it.
@@ -143,14 +169,42 @@ pub struct TestApp {
     pub(crate) options: AppOptions,
     /// The doorbell channel the worker subscribes to.
     pub(crate) channel: String,
+    /// The admin token the app was started with, if any.
+    pub admin_token: Option<String>,
+    /// The API key [`TestApp::request`] sends, unless a request carries its own
+    /// `Authorization` (none when `auth` is off or there is no admin token).
+    pub api_key: Option<String>,
 }
 
 impl TestApp {
     // ----- raw HTTP -----
 
-    /// Sends one request and reads the whole response. Only a transport failure
+    /// Sends one request as the test's tenant (with its API key, unless `headers` has an
+    /// `Authorization` of its own) and reads the whole response. Only a transport failure
     /// panics; every status comes back as a [`Reply`].
     pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let has_own = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        match &self.api_key {
+            Some(key) if !has_own => {
+                let bearer = format!("Bearer {key}");
+                let mut with_key = headers.to_vec();
+                with_key.push(("authorization", &bearer));
+                self.request_raw(method, path, &with_key, body)
+            }
+            _ => self.request_raw(method, path, headers, body),
+        }
+    }
+
+    /// Sends one request exactly as given: no API key is added.
+    pub fn request_raw(
         &self,
         method: &str,
         path: &str,
@@ -197,6 +251,58 @@ impl TestApp {
     /// POSTs `body` to `path` as `content_type`.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
         self.request("POST", path, &[("content-type", content_type)], Some(body))
+    }
+
+    // ----- the admin API -----
+
+    /// A request to the admin API with the app's admin token.
+    pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let token = self
+            .admin_token
+            .as_deref()
+            .expect("the app was started with an admin token");
+        let bearer = format!("Bearer {token}");
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.request_raw(
+            method,
+            path,
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            body.as_deref(),
+        )
+    }
+
+    /// Creates the tenant `name`; panics unless `201`.
+    #[track_caller]
+    pub fn create_tenant(&self, name: &str) -> Value {
+        let reply = self.admin(
+            "POST",
+            "/admin/tenants",
+            Some(&serde_json::json!({ "name": name })),
+        );
+        reply.expect_status(201);
+        reply.json()
+    }
+
+    /// Issues an API key for the tenant `name` and returns it; panics unless `201`.
+    #[track_caller]
+    pub fn issue_key(&self, name: &str) -> String {
+        let reply = self.admin("POST", &format!("/admin/tenants/{name}/keys"), None);
+        reply.expect_status(201);
+        reply.json()["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an issued key has `key`: {reply}"))
+            .to_owned()
+    }
+
+    /// This app as another client: the same runtime, requests with `api_key`.
+    pub fn as_client(&self, api_key: &str) -> Client<'_> {
+        Client {
+            app: self,
+            bearer: format!("Bearer {api_key}"),
+        }
     }
 
     // ----- POST /jobs -----
@@ -442,4 +548,40 @@ pub fn percent_encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// The app seen by a client with its own API key ([`TestApp::as_client`]).
+pub struct Client<'a> {
+    app: &'a TestApp,
+    bearer: String,
+}
+
+impl Client<'_> {
+    /// A request with this client's key (and `headers`).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let mut with_key = headers.to_vec();
+        with_key.push(("authorization", &self.bearer));
+        self.app.request_raw(method, path, &with_key, body)
+    }
+
+    /// `POST /jobs` with a JSON body.
+    pub fn submit(&self, body: &Value) -> Reply {
+        let body = body.to_string();
+        self.request(
+            "POST",
+            "/jobs",
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], None)
+    }
 }

@@ -25,7 +25,8 @@ pub mod reply;
 pub mod resource;
 
 pub use app::{
-    AppSpec, Store, TestApp, check_receipt, spawn_app, spawn_app_with, spawn_app_with_spec,
+    AppSpec, Client, Store, TEST_ADMIN_TOKEN, TestApp, check_receipt, spawn_app, spawn_app_with,
+    spawn_app_with_spec,
 };
 pub use reply::{Problem, Reply};
 pub use resource::{Job, Page, Snapshot};

@@ -6,8 +6,10 @@
 //! - [`jobs`]: the job resource (`/jobs`, `/jobs/{id}`, `/jobs/{id}/result`).
 //! - [`ops`]: `/stats` and `/healthz`.
 //! - [`internal`]: `/internal/drain`, the drain loop behind the drain token.
+//! - [`admin`]: `/admin/...`, tenants and API keys behind the admin token.
 //! - [`wire`]: the request as the handlers see it, responses, problems.
 
+mod admin;
 mod internal;
 mod jobs;
 mod ops;
@@ -29,8 +31,7 @@ async fn handle(req: IncomingRequest) -> Response {
             return wire::error(&req, &ApiError::Request(RequestError::Config(e)));
         }
     };
-    let ctx = wiring.context();
-    match routes::dispatch(&ctx, &mut req).await {
+    match routes::dispatch(&wiring, &mut req).await {
         Ok(response) => response,
         Err(err) => wire::error(&req, &err),
     }

@@ -1,12 +1,19 @@
-//! The route table: every path and method the API has, in one place. A known path with
-//! another method is `405` with `Allow`; any other path is a `404` problem.
+//! The route table: every path and method the API has, in one place, and who may call
+//! each. A known path with another method is `405` with `Allow`; any other path is a
+//! `404` problem.
+//!
+//! - `/healthz`: anyone.
+//! - `/internal/drain`, `/admin/...`: their secret token, else a `404` for any method.
+//! - everything else: an API key, whose tenant the request then acts as (`401` without).
 
 use jobs_core::api::{ApiError, RequestError};
-use jobs_core::service::Context;
+use jobs_core::job::Tenant;
+use jobs_core::service;
+use spin_adapters::Wiring;
 use spin_sdk::http::{Method, Response};
 
 use crate::wire::Req;
-use crate::{internal, jobs, ops};
+use crate::{admin, internal, jobs, ops};
 
 /// A resource of the API, with the id segment when there is one.
 enum Route<'a> {
@@ -23,6 +30,15 @@ enum Route<'a> {
     /// `/internal/drain`: hidden (a `404` for any method) unless the request carries the
     /// drain token.
     InternalDrain,
+    /// `/admin/tenants`; hidden like the drain route without the admin token, as are all
+    /// of `/admin/...`.
+    AdminTenants,
+    /// `/admin/tenants/{name}`
+    AdminTenant(&'a str),
+    /// `/admin/tenants/{name}/keys`
+    AdminKeys(&'a str),
+    /// `/admin/tenants/{name}/keys/{id}`
+    AdminKey(&'a str, &'a str),
 }
 
 impl<'a> Route<'a> {
@@ -35,6 +51,12 @@ impl<'a> Route<'a> {
             ["stats"] => Some(Route::Stats),
             ["healthz"] => Some(Route::Health),
             ["internal", "drain"] => Some(Route::InternalDrain),
+            ["admin", "tenants"] => Some(Route::AdminTenants),
+            ["admin", "tenants", t] if !t.is_empty() => Some(Route::AdminTenant(t)),
+            ["admin", "tenants", t, "keys"] if !t.is_empty() => Some(Route::AdminKeys(t)),
+            ["admin", "tenants", t, "keys", id] if !t.is_empty() && !id.is_empty() => {
+                Some(Route::AdminKey(t, id))
+            }
             _ => None,
         }
     }
@@ -45,32 +67,87 @@ impl<'a> Route<'a> {
             Route::Job(_) => "GET, DELETE",
             Route::JobResult(_) | Route::Stats | Route::Health => "GET",
             Route::InternalDrain => "POST",
+            Route::AdminTenants | Route::AdminKeys(_) => "GET, POST",
+            Route::AdminTenant(_) => "GET, PATCH",
+            Route::AdminKey(..) => "DELETE",
         }
+    }
+
+    fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Route::AdminTenants | Route::AdminTenant(_) | Route::AdminKeys(_) | Route::AdminKey(..)
+        )
     }
 }
 
-pub async fn dispatch(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiError> {
+pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiError> {
     let path = req.path.clone();
     let Some(route) = Route::parse(&path) else {
         return Err(RequestError::RouteNotFound(path.clone()).into());
     };
-    if let Route::InternalDrain = route {
-        // Checked before the method, so that without the token even a 405 says nothing.
-        internal::authorize(ctx, req)?;
-    }
-    match (&req.method, &route) {
-        (Method::Post, Route::Jobs) => jobs::submit(ctx, req).await,
-        (Method::Get, Route::Jobs) => jobs::list(ctx, req),
-        (Method::Get, Route::Job(id)) => jobs::get(ctx, req, id),
-        (Method::Delete, Route::Job(id)) => jobs::cancel(ctx, id),
-        (Method::Get, Route::JobResult(id)) => jobs::result(ctx, id),
-        (Method::Get, Route::Stats) => ops::stats(ctx),
-        (Method::Get, Route::Health) => ops::health(ctx),
-        (Method::Post, Route::InternalDrain) => internal::drain(ctx).await,
-        (method, route) => Err(RequestError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: route.allow(),
+    // The secret routes are checked before the method, so that without the token even a
+    // 405 says nothing.
+    match &route {
+        Route::Health => {
+            let ctx = wiring.context(Tenant::default_tenant());
+            return match req.method {
+                Method::Get => ops::health(&ctx),
+                _ => Err(not_allowed(req, &route)),
+            };
         }
-        .into()),
+        Route::InternalDrain => {
+            let ctx = wiring.context(Tenant::default_tenant());
+            internal::authorize(&ctx, req)?;
+            return match req.method {
+                Method::Post => internal::drain(&ctx).await,
+                _ => Err(not_allowed(req, &route)),
+            };
+        }
+        route if route.is_admin() => {
+            admin::authorize(wiring, req)?;
+            return admin_route(wiring, req, route).await;
+        }
+        _ => {}
     }
+    let tenant = service::authenticate(
+        wiring.tenants(),
+        wiring.settings(),
+        req.header("authorization"),
+    )?;
+    let ctx = wiring.context(tenant);
+    match (&req.method, &route) {
+        (Method::Post, Route::Jobs) => jobs::submit(&ctx, req).await,
+        (Method::Get, Route::Jobs) => jobs::list(&ctx, req),
+        (Method::Get, Route::Job(id)) => jobs::get(&ctx, req, id),
+        (Method::Delete, Route::Job(id)) => jobs::cancel(&ctx, id),
+        (Method::Get, Route::JobResult(id)) => jobs::result(&ctx, id),
+        (Method::Get, Route::Stats) => ops::stats(&ctx),
+        _ => Err(not_allowed(req, &route)),
+    }
+}
+
+async fn admin_route(
+    wiring: &Wiring,
+    req: &mut Req,
+    route: &Route<'_>,
+) -> Result<Response, ApiError> {
+    match (&req.method, route) {
+        (Method::Get, Route::AdminTenants) => admin::list_tenants(wiring),
+        (Method::Post, Route::AdminTenants) => admin::create_tenant(wiring, req).await,
+        (Method::Get, Route::AdminTenant(t)) => admin::get_tenant(wiring, t),
+        (Method::Patch, Route::AdminTenant(t)) => admin::update_tenant(wiring, req, t).await,
+        (Method::Get, Route::AdminKeys(t)) => admin::list_keys(wiring, t),
+        (Method::Post, Route::AdminKeys(t)) => admin::issue_key(wiring, t),
+        (Method::Delete, Route::AdminKey(t, id)) => admin::revoke_key(wiring, t, id),
+        _ => Err(not_allowed(req, route)),
+    }
+}
+
+fn not_allowed(req: &Req, route: &Route<'_>) -> ApiError {
+    RequestError::MethodNotAllowed {
+        method: req.method.to_string(),
+        allow: route.allow(),
+    }
+    .into()
 }

@@ -104,6 +104,9 @@ pub fn error(req: &Req, err: &ApiError) -> Response {
     if let Some(allow) = p.allow {
         builder.header("allow", allow);
     }
+    if let Some(challenge) = p.www_authenticate {
+        builder.header("www-authenticate", challenge);
+    }
     builder.body(p.to_json()).build()
 }
 

@@ -19,7 +19,8 @@ async fn on_doorbell(_message: Bytes) -> anyhow::Result<()> {
         }
     };
     let budget_ms = wiring.settings().drain_budget_ms;
-    log(&service::drain(&wiring.context(), budget_ms).await);
+    let ctx = wiring.context(jobs_core::job::Tenant::default_tenant());
+    log(&service::drain(&ctx, budget_ms).await);
     Ok(())
 }
 

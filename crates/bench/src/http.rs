@@ -13,6 +13,10 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// The `Authorization` every request carries: the benchmark tenant's API key, set once
+/// by [`crate::stack::Stack::start`].
+pub static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// The longest one exchange may take before it counts as an error.
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -115,6 +119,9 @@ impl Conn {
             .header(hyper::header::HOST, &self.host);
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        if let Some(auth) = AUTHORIZATION.get() {
+            req = req.header(hyper::header::AUTHORIZATION, auth);
         }
         let req = req.body(Full::new(body)).context("build the request")?;
         sender.ready().await.context("connection not ready")?;

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use jobs_core::job::Tenant;
+use jobs_core::keys;
+use jobs_core::tenancy::ApiKey;
 use testkit::App;
 
 /// The doorbell channel (`queue_channel`'s default in the manifest).
@@ -18,6 +21,9 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Redis plus what every runtime process needs to share it.
 pub struct Stack {
     stack: testkit::Stack,
+    /// The API key of the benchmark's tenant (`default`), written into Redis at start
+    /// and after every flush; every request carries it (`http::AUTHORIZATION`).
+    api_key: ApiKey,
     manifest: PathBuf,
     bin: Option<PathBuf>,
     worker_nice: i32,
@@ -39,12 +45,38 @@ impl Stack {
     ) -> anyhow::Result<Stack> {
         let stack = std::panic::catch_unwind(testkit::Stack::start)
             .map_err(|p| anyhow::anyhow!("redis-server did not start: {}", panic_text(&p)))?;
-        Ok(Stack {
+        let api_key = ApiKey::generate()?;
+        let _ = crate::http::AUTHORIZATION.set(format!("Bearer {}", api_key.reveal()));
+        let stack = Stack {
             stack,
+            api_key,
             manifest,
             bin,
             worker_nice,
-        })
+        };
+        stack.seed()?;
+        Ok(stack)
+    }
+
+    /// Writes the tenant `default` and its API key, as the admin API would.
+    fn seed(&self) -> anyhow::Result<()> {
+        let tenant = Tenant::default_tenant();
+        let key = &self.api_key;
+        let mut con = self.connection()?;
+        let _: () = redis::pipe()
+            .hset(keys::tenant_settings(&tenant), "created_ms", 1)
+            .zadd(keys::tenants(), tenant.as_str(), 1)
+            .hset_multiple(
+                keys::api_key(key.id()),
+                &[
+                    ("tenant", tenant.as_str().to_owned()),
+                    ("hash", key.hash()),
+                    ("created_ms", "1".to_owned()),
+                ],
+            )
+            .zadd(keys::tenant_keys(&tenant), key.id(), 1)
+            .query(&mut con)?;
+        Ok(())
     }
 
     /// Starts the runtime with only `components`, and waits for its readiness line.
@@ -98,7 +130,7 @@ impl Stack {
     pub fn flush(&self) -> anyhow::Result<()> {
         let mut con = self.connection()?;
         let _: () = redis::cmd("FLUSHALL").query(&mut con)?;
-        Ok(())
+        self.seed()
     }
 
     /// The redis-server's pid, for CPU accounting.

@@ -35,6 +35,16 @@ pub struct Settings {
     /// Offers the test-only kinds (`count`, which counts its executions in Redis) when
     /// `true`. Default `false`: production rejects them as unknown kinds.
     pub enable_test_kinds: bool,
+    /// Every route but `/healthz` needs an API key (variable `auth`, `on` or `off`).
+    /// Default `on`; `off` serves every request as the tenant `default`, for local
+    /// experiments only.
+    pub auth: bool,
+    /// A secret that allows the admin API (`/admin/...`: tenants and API keys), or `None`
+    /// (empty variable) to hide it.
+    pub admin_token: Option<String>,
+    /// Most jobs one tenant may have queued (waiting, delayed or waiting to retry) when
+    /// its own settings say nothing. Default 100000, at least 1.
+    pub max_queued_jobs: u64,
 }
 
 impl Default for Settings {
@@ -50,6 +60,9 @@ impl Default for Settings {
             job_ttl_seconds: 86_400,
             drain_token: None,
             enable_test_kinds: false,
+            auth: true,
+            admin_token: None,
+            max_queued_jobs: 100_000,
         }
     }
 }
@@ -125,6 +138,16 @@ impl Settings {
         )?;
         let job_ttl_seconds = number(get("job_ttl_seconds"), d.job_ttl_seconds, 1..=u64::MAX)?;
         let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
+        let admin_token = lookup("admin_token").filter(|t| !t.is_empty());
+        let auth = match get("auth") {
+            None => d.auth,
+            Some((name, raw)) => match raw.trim() {
+                "on" | "" => true,
+                "off" => false,
+                _ => return Err(invalid(name, &raw, "must be on or off")),
+            },
+        };
+        let max_queued_jobs = number(get("max_queued_jobs"), d.max_queued_jobs, 1..=u64::MAX)?;
         let enable_test_kinds = match get("enable_test_kinds") {
             None => d.enable_test_kinds,
             Some((name, raw)) => match raw.trim() {
@@ -145,6 +168,9 @@ impl Settings {
             job_ttl_seconds,
             drain_token,
             enable_test_kinds,
+            auth,
+            admin_token,
+            max_queued_jobs,
         })
     }
 }
@@ -241,6 +267,9 @@ mod tests {
             ("job_ttl_seconds", "1"),
             ("drain_token", "s3cret"),
             ("enable_test_kinds", "true"),
+            ("auth", "off"),
+            ("admin_token", "adm1n"),
+            ("max_queued_jobs", "7"),
         ])
         .unwrap();
         assert_eq!(
@@ -256,6 +285,9 @@ mod tests {
                 job_ttl_seconds: 1,
                 drain_token: Some("s3cret".into()),
                 enable_test_kinds: true,
+                auth: false,
+                admin_token: Some("adm1n".into()),
+                max_queued_jobs: 7,
             }
         );
     }

@@ -32,7 +32,8 @@ pub struct Context<'a> {
     /// Counters lent to running kinds (only the test-only `count` kind uses them);
     /// `None` where the host has none.
     pub counter: Option<&'a dyn Counter>,
-    /// The tenant of the request; `default` until authentication arrives.
+    /// The tenant of the request (the worker serves every tenant: it goes by the tenant
+    /// of each job, never by this).
     pub tenant: Tenant,
 }
 
@@ -65,9 +66,10 @@ impl Context<'_> {
     /// is an `Err` in its place, a failed read fails the whole call.
     pub(crate) fn load_jobs(
         &self,
+        tenant: &Tenant,
         ids: &[JobId],
     ) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
-        let keys: Vec<String> = ids.iter().map(|id| keys::job(&self.tenant, id)).collect();
+        let keys: Vec<String> = ids.iter().map(|id| keys::job(tenant, id)).collect();
         let values = self.kv.get_many(&keys)?;
         Ok(keys
             .into_iter()
@@ -93,22 +95,22 @@ impl Context<'_> {
         }
         let pairs = [
             (
-                keys::input(&self.tenant, &job.id),
+                keys::input(&job.tenant, &job.id),
                 codec::encode_input(&job.input),
             ),
-            (keys::job(&self.tenant, &job.id), codec::encode_job(job)),
+            (keys::job(&job.tenant, &job.id), codec::encode_job(job)),
         ];
         self.kv.set_many(&pairs).map_err(|e| {
-            self.forget_new_job(&job.id);
+            self.forget_new_job(job);
             StoreError::from(e)
         })
     }
 
     /// Deletes what [`Context::save_new_job`] wrote, best effort: for a submit that did
     /// not go through. What cannot be deleted is an orphan nothing refers to.
-    pub(crate) fn forget_new_job(&self, id: &JobId) {
-        let _ = self.kv.delete(&keys::job(&self.tenant, id));
-        let _ = self.kv.delete(&keys::input(&self.tenant, id));
+    pub(crate) fn forget_new_job(&self, job: &Job) {
+        let _ = self.kv.delete(&keys::job(&job.tenant, &job.id));
+        let _ = self.kv.delete(&keys::input(&job.tenant, &job.id));
     }
 
     /// Gives each job whose input is stored apart its input, read in one call. The jobs
@@ -122,7 +124,7 @@ impl Context<'_> {
         let keys: Vec<String> = jobs
             .iter()
             .filter(|job| job.input.is_apart())
-            .map(|job| keys::input(&self.tenant, &job.id))
+            .map(|job| keys::input(&job.tenant, &job.id))
             .collect();
         if keys.is_empty() {
             return Ok((jobs, Vec::new()));
@@ -159,7 +161,7 @@ impl Context<'_> {
     pub(crate) fn save_jobs(&self, jobs: &[Job]) -> Result<(), StoreError> {
         let pairs: Vec<(String, Vec<u8>)> = jobs
             .iter()
-            .map(|job| (keys::job(&self.tenant, &job.id), codec::encode_job(job)))
+            .map(|job| (keys::job(&job.tenant, &job.id), codec::encode_job(job)))
             .collect();
         self.kv.set_many(&pairs)?;
         Ok(())
@@ -191,7 +193,7 @@ impl Context<'_> {
         result: Option<&Output>,
     ) -> Result<(), StoreError> {
         self.kv.set(
-            &keys::job(&self.tenant, &job.id),
+            &keys::job(&job.tenant, &job.id),
             &codec::encode_job_with_result(job, result),
         )?;
         Ok(())

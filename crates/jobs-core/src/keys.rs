@@ -83,15 +83,53 @@ pub fn idempotency(tenant: &Tenant, key: &str) -> String {
     redis(tenant, &format!("idem:{key}"))
 }
 
+/// Redis HASH: a tenant's own settings (`max_queued_jobs`) and its creation time.
+pub fn tenant_settings(tenant: &Tenant) -> String {
+    redis(tenant, "tenant")
+}
+
+/// Redis ZSET key id → created ms: the API keys of a tenant.
+pub fn tenant_keys(tenant: &Tenant) -> String {
+    redis(tenant, "keys")
+}
+
+/// Redis ZSET tenant → ms: when each tenant next has work to claim (ready now, or a
+/// delayed job's due time). With [`expiry`], the order in which claims serve tenants.
+/// Like every key below it, one for all tenants (no hash tag).
+pub fn ring() -> String {
+    "aj:ring".to_owned()
+}
+
+/// Redis ZSET tenant → ms: when each tenant's earliest lease may expire.
+pub fn expiry() -> String {
+    "aj:expiry".to_owned()
+}
+
+/// Redis ZSET tenant → ms: when each tenant's earliest finished job finished (retention).
+pub fn retain() -> String {
+    "aj:retain".to_owned()
+}
+
+/// Redis ZSET tenant → created ms: every tenant.
+pub fn tenants() -> String {
+    "aj:tenants".to_owned()
+}
+
+/// Redis HASH: an API key by its public id (`tenant`, `hash`, `created_ms`,
+/// `revoked_ms`).
+pub fn api_key(key_id: &str) -> String {
+    format!("aj:key:{key_id}")
+}
+
 /// Redis STRING with a short expiry: "the doorbell was rung again recently".
-pub fn rung(tenant: &Tenant) -> String {
-    redis(tenant, "rung")
+pub fn rung() -> String {
+    "aj:rung".to_owned()
 }
 
 /// Redis STRING with an expiry: the token of the worker that keeps the watch for work
 /// due later (see `Queue::watch`).
-pub fn watch(tenant: &Tenant) -> String {
-    redis(tenant, "watch")
+pub fn watch() -> String {
+    "aj:watch".to_owned()
 }
 
 /// Redis STRING (an integer): a counter of the test-only `count` kind, e.g. `total`.
@@ -133,7 +171,6 @@ mod tests {
             (finished(&t), "aj:{default}:finished"),
             (counters(&t), "aj:{default}:counters"),
             (idempotency(&t, "k-1"), "aj:{default}:idem:k-1"),
-            (rung(&t), "aj:{default}:rung"),
             (counter(&t, "total"), "aj:{default}:count:total"),
         ];
         for (got, want) in keys {

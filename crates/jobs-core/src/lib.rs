@@ -45,4 +45,5 @@ pub mod ports;
 pub mod queue;
 pub mod resource;
 pub mod service;
+pub mod tenancy;
 pub mod worker;

@@ -94,11 +94,7 @@ impl Redis for TestRedis {
 }
 
 fn queue(server: &RedisServer, host: Host) -> RedisQueue<TestRedis> {
-    RedisQueue::new(
-        TestRedis::new(server, host),
-        Tenant::default_tenant(),
-        &contract::KINDS,
-    )
+    RedisQueue::new(TestRedis::new(server, host), &contract::KINDS)
 }
 
 fn flush(server: &RedisServer) {
@@ -210,6 +206,7 @@ fn a_script_error_is_reported_not_retried_with_eval() {
     q.claim(1, 2, "t", 1).unwrap(); // caches the scripts' prelude path: EVAL once for claim
     let before = command_calls(&server);
     let not_final = [jobs_core::queue::Finish {
+        tenant: Tenant::default_tenant(),
         id: JobId::new(),
         token: "t".into(),
         status: Status::Running,
@@ -238,6 +235,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
 
     let id = JobId::new();
     let job = Enqueue {
+        tenant: Tenant::default_tenant(),
         id,
         kind: "echo".into(),
         now_ms: 1,
@@ -251,6 +249,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
             channel: "jobs-test".into(),
             payload: id.as_str().into(),
         },
+        max_queued: 10,
     };
     assert_eq!(q.submit(&job).unwrap(), SubmitOutcome::Enqueued);
     let msg = pubsub.get_message().unwrap();
@@ -429,7 +428,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
         liveness.clone(),
         SystemClock,
     ));
-    let queue = RedisQueue::new(watched.clone(), Tenant::default_tenant(), &["echo"]);
+    let queue = RedisQueue::new(watched.clone(), &["echo"]);
     let counting = Rc::new(CountingKv {
         kv: MemoryKv::new(),
         calls: Cell::new(0),
@@ -458,7 +457,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
         .unwrap();
     }
     // Warm the script cache, so the count is the steady state.
-    queue.stats(0).unwrap();
+    queue.stats(&Tenant::default_tenant(), 0).unwrap();
     queue.expired(0, 1).unwrap();
     let calls = || redis.calls.load(std::sync::atomic::Ordering::Relaxed);
     let redis_before = calls();

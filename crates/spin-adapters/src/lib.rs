@@ -20,6 +20,7 @@ use jobs_core::ports::{Clock, KeyValue, PortError, Redis, RedisParam, RedisValue
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
 use jobs_core::queue::RedisQueue;
 use jobs_core::service::Context;
+use jobs_core::tenancy::RedisTenants;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
 use spin_sdk::wit::wasi::keyvalue as wasi_kv;
@@ -36,6 +37,7 @@ pub struct Wiring {
     settings: Settings,
     kv: RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>,
     queue: RedisQueue<Rc<AppRedis>>,
+    tenants: RedisTenants<Rc<AppRedis>>,
     registry: Registry,
     random: SystemRandom,
     /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
@@ -50,7 +52,6 @@ impl Wiring {
     /// on first use, Redis first (see `jobs_core::liveness`).
     pub fn open() -> Result<Wiring, ConfigError> {
         let settings = load_settings()?;
-        let tenant = Tenant::default_tenant();
         let address = settings.redis_address.clone();
         let liveness = Liveness::new();
         let redis = Rc::new(WatchedRedis::new(
@@ -67,10 +68,11 @@ impl Wiring {
         );
         Ok(Wiring {
             kv,
-            queue: RedisQueue::new(redis, tenant.clone(), &registry.names()),
+            queue: RedisQueue::new(redis.clone(), &registry.names()),
+            tenants: RedisTenants::new(redis),
             registry,
             random: SystemRandom::new(),
-            counter: RedisCounter::new(SpinRedis::new(address), tenant),
+            counter: RedisCounter::new(SpinRedis::new(address), Tenant::default_tenant()),
             settings,
         })
     }
@@ -79,8 +81,14 @@ impl Wiring {
         &self.settings
     }
 
-    /// The service context over these ports, for the default tenant.
-    pub fn context(&self) -> Context<'_> {
+    /// Tenants and API keys, in the queue's Redis.
+    pub fn tenants(&self) -> &RedisTenants<Rc<AppRedis>> {
+        &self.tenants
+    }
+
+    /// The service context over these ports, for requests of `tenant`. (The worker's
+    /// drain serves every tenant, whatever this says.)
+    pub fn context(&self, tenant: Tenant) -> Context<'_> {
         Context {
             kv: &self.kv,
             queue: &self.queue,
@@ -89,7 +97,7 @@ impl Wiring {
             settings: &self.settings,
             registry: &self.registry,
             counter: Some(&self.counter),
-            tenant: Tenant::default_tenant(),
+            tenant,
         }
     }
 }

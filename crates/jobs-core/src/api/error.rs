@@ -2,7 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::service::error::{
-    CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
+    AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
 };
 
 /// Failures of the HTTP exchange itself, before any service runs.
@@ -39,4 +39,8 @@ pub enum ApiError {
     Health(#[from] HealthError),
     #[error(transparent)]
     Drain(#[from] DrainError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }

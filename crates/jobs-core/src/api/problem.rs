@@ -11,7 +11,7 @@ use super::error::{ApiError, RequestError};
 use crate::context::StoreError;
 use crate::job::{InvalidJobId, Status};
 use crate::service::error::{
-    CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
+    AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
 };
 use crate::submission::SubmissionError;
 
@@ -20,6 +20,9 @@ pub const PROBLEM_BASE: &str = "https://async-jobs.dev/problems/";
 
 /// Seconds a client should wait before retrying after a `503` or a key in flight.
 pub const UNAVAILABLE_RETRY_AFTER_S: u32 = 1;
+
+/// Seconds a client should wait before submitting again to a tenant at its quota.
+pub const QUOTA_RETRY_AFTER_S: u32 = 5;
 
 /// Every problem type the API answers: its slug, status and title in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +42,18 @@ pub enum ProblemType {
     UnknownKind,
     InvalidInput,
     IdempotencyKeyReused,
+    Unauthorized,
+    QuotaExceeded,
+    TenantNotFound,
+    TenantExists,
+    KeyNotFound,
     Unavailable,
     Internal,
 }
 
 impl ProblemType {
     /// Every type, in the order of docs/problems.md.
-    pub const ALL: [ProblemType; 17] = [
+    pub const ALL: [ProblemType; 22] = [
         ProblemType::MalformedRequest,
         ProblemType::InvalidIdempotencyKey,
         ProblemType::MalformedId,
@@ -61,6 +69,11 @@ impl ProblemType {
         ProblemType::UnknownKind,
         ProblemType::InvalidInput,
         ProblemType::IdempotencyKeyReused,
+        ProblemType::Unauthorized,
+        ProblemType::QuotaExceeded,
+        ProblemType::TenantNotFound,
+        ProblemType::TenantExists,
+        ProblemType::KeyNotFound,
         ProblemType::Unavailable,
         ProblemType::Internal,
     ];
@@ -103,6 +116,11 @@ impl ProblemType {
             UnknownKind => ("unknown-kind", 422, "Unknown job kind"),
             InvalidInput => ("invalid-input", 422, "Invalid job"),
             IdempotencyKeyReused => ("idempotency-key-reused", 422, "Idempotency-Key reused"),
+            Unauthorized => ("unauthorized", 401, "Unauthorized"),
+            QuotaExceeded => ("quota-exceeded", 429, "Too many queued jobs"),
+            TenantNotFound => ("tenant-not-found", 404, "Tenant not found"),
+            TenantExists => ("tenant-exists", 409, "Tenant exists"),
+            KeyNotFound => ("key-not-found", 404, "API key not found"),
             Unavailable => ("unavailable", 503, "Service unavailable"),
             Internal => ("internal", 500, "Internal error"),
         }
@@ -117,6 +135,7 @@ impl ProblemType {
             detail: detail.into(),
             retry_after: None,
             allow: None,
+            www_authenticate: None,
         }
     }
 }
@@ -135,6 +154,9 @@ pub struct Problem {
     /// Methods for an `Allow` header (405 only); not part of the body.
     #[serde(skip)]
     pub allow: Option<&'static str>,
+    /// A `WWW-Authenticate` challenge (401 only, RFC 6750); not part of the body.
+    #[serde(skip)]
+    pub www_authenticate: Option<&'static str>,
 }
 
 impl Problem {
@@ -210,6 +232,12 @@ pub fn problem(err: &ApiError) -> Problem {
             SubmitError::IdempotencyKeyInFlight => ProblemType::IdempotencyKeyInFlight
                 .with("A request with this Idempotency-Key is still being processed; retry later.")
                 .retry_after(UNAVAILABLE_RETRY_AFTER_S),
+            SubmitError::QuotaExceeded { limit, .. } => ProblemType::QuotaExceeded
+                .with(format!(
+                    "This tenant has {limit} jobs queued, its limit. Nothing was stored; \
+                     submit again once some have started."
+                ))
+                .retry_after(QUOTA_RETRY_AFTER_S),
             SubmitError::Unavailable(_) => unavailable(),
         },
         ApiError::Get(e) => match e {
@@ -240,7 +268,33 @@ pub fn problem(err: &ApiError) -> Problem {
             DrainError::Hidden(path) => route_not_found(path),
             DrainError::Stopped(_) => unavailable(),
         },
+        ApiError::Auth(e) => match e {
+            AuthError::Missing => unauthorized(
+                "Send an API key: Authorization: Bearer <key>.",
+                r#"Bearer realm="async-jobs""#,
+            ),
+            AuthError::Invalid | AuthError::Revoked => unauthorized(
+                &format!("{e}. Ask the operator for a new key."),
+                r#"Bearer realm="async-jobs", error="invalid_token""#,
+            ),
+            AuthError::Store(s) => store(s),
+        },
+        ApiError::Admin(e) => match e {
+            AdminError::Hidden(path) => route_not_found(path),
+            AdminError::Invalid(_) => ProblemType::MalformedRequest.with(e.to_string()),
+            AdminError::TenantNotFound(_) => ProblemType::TenantNotFound.with(e.to_string()),
+            AdminError::TenantExists(_) => ProblemType::TenantExists.with(e.to_string()),
+            AdminError::KeyNotFound { .. } => ProblemType::KeyNotFound.with(e.to_string()),
+            AdminError::NoRandomness(_) => internal(),
+            AdminError::Store(s) => store(s),
+        },
     }
+}
+
+fn unauthorized(detail: &str, challenge: &'static str) -> Problem {
+    let mut p = ProblemType::Unauthorized.with(detail);
+    p.www_authenticate = Some(challenge);
+    p
 }
 
 fn submission_problem(e: &SubmissionError) -> Problem {

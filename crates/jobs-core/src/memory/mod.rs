@@ -1,5 +1,5 @@
 //! In-memory ports for unit tests: a key-value store, a queue with the same behaviour as
-//! the Lua scripts (checked by [`crate::queue::contract`]), a clock that only moves when
+//! the Lua scripts (checked by [`crate::queue::contract`]), tenants and API keys, a clock that only moves when
 //! told, and deterministic randomness. Each can be switched "down" to test outages.
 //! Never used by the components.
 
@@ -10,10 +10,13 @@ use crate::ports::PortError;
 mod clock;
 mod kv;
 mod queue;
+mod tenant_queue;
+mod tenants;
 
 pub use clock::ManualClock;
 pub use kv::{MemoryCounter, MemoryKv, SeqRandom};
 pub use queue::{MemoryQueue, SubmitFault};
+pub use tenants::MemoryTenants;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -1,35 +1,25 @@
 //! [`MemoryQueue`]: the queue with the semantics of the Lua scripts, in memory.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::tenant_queue::TenantState;
 use super::{ManualClock, down, lock};
-use crate::job::{JobId, Status};
+use crate::job::{JobId, Status, Tenant};
 use crate::ports::Clock;
 use crate::queue::{
-    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
+    CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, IdempotencyRecord,
     LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
     SubmitOutcome,
 };
 
+/// Every tenant's queue, and what all tenants share.
 #[derive(Debug, Default)]
 struct State {
-    /// Front = LPUSH end, back = RPOP (claiming) end, as the Redis list.
-    ready: VecDeque<JobId>,
-    delayed: HashMap<JobId, u64>,
-    leases: HashMap<JobId, u64>,
-    owner: HashMap<JobId, String>,
-    all: BTreeSet<JobId>,
-    /// The kind index: each job's kind.
-    kind: HashMap<JobId, String>,
-    status: HashMap<JobId, Status>,
-    cancel: HashSet<JobId>,
-    finished: HashMap<JobId, u64>,
-    retries: u64,
-    dead: u64,
-    /// key → (value, expires at ms)
-    idempotency: HashMap<String, (String, u64)>,
+    tenants: BTreeMap<Tenant, TenantState>,
+    /// Orders turns due in the same ms: a tenant that had its turn goes after the others.
+    turns: u64,
     rung_until: u64,
     /// The watch: its token and when it lapses.
     watch: Option<(String, u64)>,
@@ -37,111 +27,64 @@ struct State {
 }
 
 impl State {
-    fn promote(&mut self, now: u64) {
-        let mut due: Vec<(u64, JobId)> = self
-            .delayed
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, at)| (*at, *id))
-            .collect();
-        due.sort();
-        for (_, id) in due {
-            self.delayed.remove(&id);
-            self.ready.push_back(id);
-        }
-        let mut expired: Vec<(u64, JobId)> = self
-            .leases
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, at)| (*at, *id))
-            .collect();
-        expired.sort();
-        for (_, id) in expired {
-            self.leases.remove(&id);
-            self.owner.remove(&id);
-            self.ready.push_back(id);
-            self.status.insert(id, Status::Queued);
-        }
+    fn tenant(&mut self, t: &Tenant) -> &mut TenantState {
+        self.tenants.entry(t.clone()).or_default()
     }
 
-    fn forget(&mut self, id: &JobId) {
-        self.ready.retain(|x| x != id);
-        self.delayed.remove(id);
-        self.leases.remove(id);
-        self.owner.remove(id);
-        self.all.remove(id);
-        self.kind.remove(id);
-        self.cancel.remove(id);
-        self.finished.remove(id);
-        self.status.remove(id);
-    }
-
-    /// The claim script: housekeeping, then lease the oldest ready job.
+    /// The claim script: the tenant whose turn is earliest and due (its ready turn, a
+    /// due delayed job, an expired lease; ties by name), housekeeping, then its oldest
+    /// ready jobs, and its next turn.
     fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str, max: u32) -> Claim {
         if max == 0 {
             return Claim::NOTHING;
         }
-        self.promote(now_ms);
-        let mut jobs = Vec::new();
-        while jobs.len() < max as usize {
-            let Some(id) = self.ready.pop_back() else {
-                break;
+        let mut turns: Vec<((u64, u64), Tenant)> = self
+            .tenants
+            .iter()
+            .filter_map(|(t, s)| {
+                let expiry = s.leases.values().min().map(|at| (*at, 0));
+                let at = [s.turn, expiry].into_iter().flatten().min()?;
+                (at.0 <= now_ms).then(|| (at, t.clone()))
+            })
+            .collect();
+        // As the script: a tenant that had its turn goes after every turn due within 1 ms.
+        let last_turn = self
+            .tenants
+            .values()
+            .filter_map(|s| s.turn.map(|t| t.0))
+            .filter(|at| *at <= now_ms + 1)
+            .max()
+            .unwrap_or(now_ms);
+        turns.sort();
+        // As the script: a tenant with nothing to claim after all gets its next turn, and
+        // the next tenant is tried, 32 at most.
+        for (_, t) in turns.into_iter().take(32) {
+            self.turns += 1;
+            let order = self.turns;
+            let s = self.tenant(&t);
+            let jobs = s.claim(now_ms, lease_until_ms, token, max);
+            s.turn = if s.ready.is_empty() {
+                s.delayed.values().min().map(|at| (*at, 0))
+            } else {
+                Some((last_turn.max(now_ms), order))
             };
-            self.leases.insert(id, lease_until_ms);
-            self.owner.insert(id, token.to_owned());
-            self.status.insert(id, Status::Running);
-            jobs.push(ClaimedJob {
-                id,
-                cancel_requested: self.cancel.contains(&id),
-            });
+            if !jobs.is_empty() {
+                return Claim::Claimed {
+                    tenant: t,
+                    jobs,
+                    invalid: Vec::new(),
+                };
+            }
         }
-        if jobs.is_empty() {
-            return Claim::Empty {
-                next_due_ms: self.delayed.values().min().copied(),
-                next_expiry_ms: self.leases.values().min().copied(),
-            };
-        }
-        Claim::Claimed {
-            jobs,
-            invalid: Vec::new(),
+        let all = self.tenants.values();
+        Claim::Empty {
+            next_due_ms: all.clone().filter_map(|s| s.turn.map(|t| t.0)).min(),
+            next_expiry_ms: all.filter_map(|s| s.leases.values().min().copied()).min(),
         }
     }
 
-    /// The finish script: a status that is not final is refused before anything changes.
-    fn finish(
-        &mut self,
-        id: &JobId,
-        token: &str,
-        status: Status,
-        now_ms: u64,
-        dead: bool,
-    ) -> Result<Ownership, QueueError> {
-        if !status.is_terminal() {
-            return Err(QueueError::Reply {
-                script: "finish",
-                reply: format!("not a final status: {status}"),
-            });
-        }
-        if !self.owns(id, token) {
-            return Ok(Ownership::Lost);
-        }
-        self.leases.remove(id);
-        self.owner.remove(id);
-        self.cancel.remove(id);
-        self.status.insert(*id, status);
-        self.finished.insert(*id, now_ms);
-        if dead {
-            self.dead += 1;
-        }
-        Ok(Ownership::Owned)
-    }
-
-    fn owns(&self, id: &JobId, token: &str) -> bool {
-        self.owner.get(id).is_some_and(|t| t == token)
-    }
-
-    fn count(&self, status: Status) -> u64 {
-        self.status.values().filter(|s| **s == status).count() as u64
+    fn id_tenant(&self, id: &JobId) -> Option<&TenantState> {
+        self.tenants.values().find(|s| s.all.contains(id))
     }
 }
 
@@ -197,7 +140,8 @@ impl MemoryQueue {
 
     /// The status index holding `id`, if any.
     pub fn indexed_status(&self, id: &JobId) -> Option<Status> {
-        lock(&self.state).status.get(id).copied()
+        let s = lock(&self.state);
+        s.id_tenant(id).and_then(|t| t.status.get(id).copied())
     }
 
     /// How many queue operations (Redis round trips, for the Redis queue) ran so far.
@@ -217,30 +161,38 @@ impl MemoryQueue {
 impl MemoryQueue {
     /// What a submit does when nothing goes wrong.
     fn submit_now(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
-        let mut s = self.state()?;
-
+        let mut state = self.state()?;
+        let s = state.tenant(&job.tenant);
+        let now = self.clock.now_ms();
+        if let Some(claim) = &job.idempotency
+            && let Some((value, expires)) = s.idempotency.get(&claim.key)
+            && *expires > now
+        {
+            return Ok(SubmitOutcome::Duplicate(IdempotencyRecord::decode(value)));
+        }
+        let queued = s.count(Status::Queued);
+        if queued >= job.max_queued {
+            return Ok(SubmitOutcome::Full {
+                queued,
+                limit: job.max_queued,
+            });
+        }
         if let Some(claim) = &job.idempotency {
-            let now = self.clock.now_ms();
-            match s.idempotency.get(&claim.key) {
-                Some((value, expires)) if *expires > now => {
-                    return Ok(SubmitOutcome::Duplicate(IdempotencyRecord::decode(value)));
-                }
-                _ => {
-                    let value = IdempotencyRecord::encode(&job.id, &claim.fingerprint);
-                    s.idempotency
-                        .insert(claim.key.clone(), (value, now + claim.ttl_ms.max(1)));
-                }
-            }
+            let value = IdempotencyRecord::encode(&job.id, &claim.fingerprint);
+            s.idempotency
+                .insert(claim.key.clone(), (value, now + claim.ttl_ms.max(1)));
         }
         if job.due_ms > job.now_ms {
             s.delayed.insert(job.id, job.due_ms);
+            s.turn_by(job.due_ms);
         } else {
             s.ready.push_front(job.id);
+            s.turn_by(job.now_ms);
         }
         s.all.insert(job.id);
         s.kind.insert(job.id, job.kind.clone());
         s.status.insert(job.id, Status::Queued);
-        s.published.push(job.doorbell.clone());
+        state.published.push(job.doorbell.clone());
         Ok(SubmitOutcome::Enqueued)
     }
 }
@@ -262,8 +214,8 @@ impl Queue for MemoryQueue {
         }
     }
 
-    fn knows(&self, id: &JobId) -> Result<bool, QueueError> {
-        Ok(self.state()?.all.contains(id))
+    fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError> {
+        Ok(self.state()?.tenant(tenant).all.contains(id))
     }
 
     fn claim(
@@ -278,12 +230,14 @@ impl Queue for MemoryQueue {
 
     fn heartbeat_batch(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
         others: &[JobId],
     ) -> Result<Heartbeat, QueueError> {
-        let mut s = self.state()?;
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         for other in others {
             if s.owns(other, token) {
                 s.leases.insert(*other, lease_until_ms);
@@ -300,11 +254,13 @@ impl Queue for MemoryQueue {
 
     fn renew(
         &self,
+        tenant: &Tenant,
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
     ) -> Result<Vec<bool>, QueueError> {
-        let mut s = self.state()?;
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         Ok(ids
             .iter()
             .map(|id| {
@@ -336,19 +292,24 @@ impl Queue for MemoryQueue {
         }
         let owned = finishes
             .iter()
-            .map(|f| s.finish(&f.id, &f.token, f.status, now_ms, f.dead))
+            .map(|f| {
+                s.tenant(&f.tenant)
+                    .finish(&f.id, &f.token, f.status, now_ms, f.dead)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
     }
 
     fn retry(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         due_ms: u64,
         now_ms: u64,
     ) -> Result<RetryOutcome, QueueError> {
-        let mut s = self.state()?;
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         if !s.owns(id, token) {
             return Ok(RetryOutcome::Lost);
         }
@@ -360,13 +321,20 @@ impl Queue for MemoryQueue {
             return Ok(RetryOutcome::Cancelled);
         }
         s.delayed.insert(*id, due_ms);
+        s.turn_by(due_ms);
         s.status.insert(*id, Status::Queued);
         s.retries += 1;
         Ok(RetryOutcome::Scheduled)
     }
 
-    fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError> {
-        let mut s = self.state()?;
+    fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+    ) -> Result<CancelOutcome, QueueError> {
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         match s.status.get(id).copied() {
             None => Ok(CancelOutcome::Unknown),
             Some(Status::Queued) => {
@@ -385,8 +353,9 @@ impl Queue for MemoryQueue {
         }
     }
 
-    fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError> {
-        let s = self.state()?;
+    fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError> {
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         Ok(QueueStats {
             by_status: Status::ALL.iter().map(|st| (*st, s.count(*st))).collect(),
             ready: s.ready.len() as u64,
@@ -406,8 +375,19 @@ impl Queue for MemoryQueue {
         })
     }
 
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError> {
-        let s = self.state()?;
+    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
+        let state = self.state()?;
+        // The tenant whose oldest finished job is oldest, as the sweep script.
+        let oldest = state
+            .tenants
+            .iter()
+            .filter_map(|(t, s)| Some((*s.finished.values().min()?, t)))
+            .min();
+        let Some((at, tenant)) = oldest.filter(|(at, _)| *at <= cutoff_ms) else {
+            return Ok(None);
+        };
+        let _ = at;
+        let s = &state.tenants[tenant];
         let mut due: Vec<(u64, JobId)> = s
             .finished
             .iter()
@@ -415,15 +395,19 @@ impl Queue for MemoryQueue {
             .map(|(id, at)| (*at, *id))
             .collect();
         due.sort();
-        Ok(due
-            .into_iter()
-            .take(limit as usize)
-            .map(|(_, id)| id)
-            .collect())
+        Ok(Some(Expired {
+            tenant: tenant.clone(),
+            ids: due
+                .into_iter()
+                .take(limit as usize)
+                .map(|(_, id)| id)
+                .collect(),
+        }))
     }
 
-    fn forget(&self, ids: &[JobId]) -> Result<(), QueueError> {
-        let mut s = self.state()?;
+    fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError> {
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         for id in ids {
             s.forget(id);
         }
@@ -432,11 +416,13 @@ impl Queue for MemoryQueue {
 
     fn list(
         &self,
+        tenant: &Tenant,
         filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,
     ) -> Result<Listed, QueueError> {
-        let s = self.state()?;
+        let mut state = self.state()?;
+        let s = state.tenant(tenant);
         let in_index = |id: &JobId| match &filter.kind {
             Some(kind) => s.kind.get(id) == Some(kind),
             None => filter.status.is_none_or(|st| s.status.get(id) == Some(&st)),

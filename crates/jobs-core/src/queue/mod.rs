@@ -7,12 +7,12 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
-mod redis;
+pub(crate) mod redis;
 pub mod scripts;
 
 pub use redis::RedisQueue;
 
-use crate::job::{JobId, Status};
+use crate::job::{JobId, Status, Tenant};
 use crate::ports::PortError;
 
 /// Why a queue operation failed.
@@ -29,6 +29,8 @@ pub enum QueueError {
 /// A new job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueue {
+    /// Whose job it is.
+    pub tenant: Tenant,
     pub id: JobId,
     /// Its kind (a registered name), for the listing by kind.
     pub kind: String,
@@ -40,6 +42,9 @@ pub struct Enqueue {
     pub idempotency: Option<IdempotencyClaim>,
     /// The doorbell channel and message published with the job.
     pub doorbell: Doorbell,
+    /// The most jobs the tenant may have queued (waiting or delayed) when its own
+    /// settings in Redis name no `max_queued_jobs`: the app-wide default.
+    pub max_queued: u64,
 }
 
 /// Which jobs a listing wants: one status, one kind, both, or all.
@@ -111,6 +116,8 @@ pub enum SubmitOutcome {
     Enqueued,
     /// The idempotency key was taken; nothing was changed.
     Duplicate(IdempotencyRecord),
+    /// The tenant has `limit` jobs queued already (`queued`); nothing was changed.
+    Full { queued: u64, limit: u64 },
 }
 
 /// The outcome of [`Queue::claim`].
@@ -120,6 +127,8 @@ pub enum Claim {
     /// that were not job ids (removed, for the caller's log). At least one of the two is
     /// not empty.
     Claimed {
+        /// Whose jobs they are: one claim takes the jobs of one tenant.
+        tenant: Tenant,
         jobs: Vec<ClaimedJob>,
         invalid: Vec<String>,
     },
@@ -167,6 +176,7 @@ pub enum Ownership {
 /// worker until its next round trip ([`Queue::finish_and_claim`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
+    pub tenant: Tenant,
     pub id: JobId,
     /// The lease token the job was claimed with.
     pub token: String,
@@ -234,17 +244,28 @@ impl QueueStats {
     }
 }
 
-/// The queue protocol. Every method is one round trip to Redis and atomic there.
+/// Ids of one tenant finished before a cutoff ([`Queue::expired`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub tenant: Tenant,
+    pub ids: Vec<JobId>,
+}
+
+/// The queue protocol. Every method is one round trip to Redis and atomic there. The
+/// methods about one job or one tenant's jobs name the tenant; a claim and the retention
+/// sweep serve every tenant, fairly: each claim takes the jobs of the tenant whose turn
+/// it is, and a tenant that had its turn and has more goes to the end of the order.
 pub trait Queue {
-    /// Claim the idempotency key (if any), enqueue, index as queued, ring the doorbell.
+    /// Claim the idempotency key (if any), check the tenant's quota, enqueue, index as
+    /// queued, give the tenant a turn, ring the doorbell.
     fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError>;
     /// Whether the queue knows `id`: a submit of it took effect (and it has not been
     /// forgotten since). How the intake learns the outcome of a submit whose reply was
     /// lost.
-    fn knows(&self, id: &JobId) -> Result<bool, QueueError>;
-    /// Move due delayed jobs and expired leases to ready, then lease up to `max` of the
-    /// oldest ready jobs to `token` until `lease_until_ms`. `max` 0 does nothing and
-    /// answers [`Claim::NOTHING`].
+    fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError>;
+    /// Take the tenant whose turn it is, move its due delayed jobs and expired leases to
+    /// ready, then lease up to `max` of its oldest ready jobs to `token` until
+    /// `lease_until_ms`. `max` 0 does nothing and answers [`Claim::NOTHING`].
     fn claim(
         &self,
         now_ms: u64,
@@ -255,17 +276,19 @@ pub trait Queue {
     /// Extend the lease if `token` still owns it.
     fn heartbeat(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
     ) -> Result<Heartbeat, QueueError> {
-        self.heartbeat_batch(id, token, lease_until_ms, &[])
+        self.heartbeat_batch(tenant, id, token, lease_until_ms, &[])
     }
     /// Extend the leases of those of `ids` that `token` still owns to `lease_until_ms`,
     /// and say which it owns, in order. How a worker makes sure, before it writes the
     /// outcomes it kept back, that each job is still its own.
     fn renew(
         &self,
+        tenant: &Tenant,
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
@@ -275,14 +298,16 @@ pub trait Queue {
     /// their leases while it runs.
     fn heartbeat_batch(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
         others: &[JobId],
     ) -> Result<Heartbeat, QueueError>;
     /// Finish each of `finishes` (release the lease, index the final status; `dead` counts
-    /// a job that failed for good), then [`Queue::claim`], atomically and in one round trip: a worker that goes on draining finishes one batch and claims the
-    /// next together (`max` 0: it only finishes). `now_ms` is both the finish time and the
+    /// a job that failed for good), then [`Queue::claim`], atomically and in one round
+    /// trip: a worker that goes on draining finishes one batch and claims the next
+    /// together (`max` 0: it only finishes). `now_ms` is both the finish time and the
     /// claim's now. The ownerships are in the order of `finishes`; a status that is not
     /// final refuses the whole call before anything changes.
     fn finish_and_claim(
@@ -296,25 +321,29 @@ pub trait Queue {
     /// Release the lease and queue the job again at `due_ms`.
     fn retry(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         due_ms: u64,
         now_ms: u64,
     ) -> Result<RetryOutcome, QueueError>;
     /// Cancel a queued job, or request cancellation of a running one.
-    fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError>;
-    /// Counts per status, queue depth and counters.
-    fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError>;
-    /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first.
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError>;
-    /// Remove ids from the queue and every index.
-    fn forget(&self, ids: &[JobId]) -> Result<(), QueueError>;
-    /// Up to `limit` ids that `filter` wants, newest first, strictly older than `before`
-    /// when given: from the index of the kind (keeping those also in the status's index
-    /// when both are given, looking at most at [`LIST_SCAN_MAX`] ids), of the status, or
-    /// of all jobs.
+    fn cancel(&self, tenant: &Tenant, id: &JobId, now_ms: u64)
+    -> Result<CancelOutcome, QueueError>;
+    /// Counts per status, queue depth and counters of one tenant.
+    fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError>;
+    /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first, of the tenant
+    /// whose earliest finished job is oldest; `None` when no tenant has any.
+    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError>;
+    /// Remove ids of `tenant` from the queue and every index.
+    fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError>;
+    /// Up to `limit` ids of `tenant` that `filter` wants, newest first, strictly older
+    /// than `before` when given: from the index of the kind (keeping those also in the
+    /// status's index when both are given, looking at most at [`LIST_SCAN_MAX`] ids), of
+    /// the status, or of all jobs.
     fn list(
         &self,
+        tenant: &Tenant,
         filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,

@@ -1,5 +1,6 @@
 //! [`RedisQueue`]: the [`Queue`] protocol run as Lua scripts over the [`Redis`] port.
-//! One tenant per queue value. Scripts run with EVALSHA, so a request carries the 40-byte
+//! One value serves every tenant: each method names its tenant, and claims go round the
+//! tenants with work (`lua/prelude.lua`). Scripts run with EVALSHA, so a request carries the 40-byte
 //! SHA1 instead of the script text; when Redis answers NOSCRIPT (first use since it
 //! started, or after SCRIPT FLUSH) the same call is sent once more with EVAL, which also
 //! caches the script. A NOSCRIPT reply means the script did not run, so the retry cannot
@@ -7,31 +8,28 @@
 
 use super::scripts::{self, Script};
 use super::{
-    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyRecord,
-    LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
-    SubmitOutcome,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Expired, Finish, Heartbeat,
+    IdempotencyRecord, LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats,
+    RetryOutcome, SubmitOutcome,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
 use crate::ports::{PortError, Redis, RedisParam, RedisValue};
 
-/// The Redis queue of one tenant.
+/// The Redis queue of every tenant.
 #[derive(Debug, Clone)]
 pub struct RedisQueue<R> {
     redis: R,
-    tenant: Tenant,
-    /// The index of every registered kind, so retention removes a job from its kind's.
-    kind_indexes: Vec<String>,
+    /// Every registered kind, so retention removes a job from its kind's index.
+    kinds: Vec<String>,
 }
 
 impl<R: Redis> RedisQueue<R> {
-    /// The queue of `tenant` for jobs of `kinds` (the registry's names).
-    pub fn new(redis: R, tenant: Tenant, kinds: &[&str]) -> Self {
-        let kind_indexes = kinds.iter().map(|k| keys::by_kind(&tenant, k)).collect();
+    /// The queue for jobs of `kinds` (the registry's names).
+    pub fn new(redis: R, kinds: &[&str]) -> Self {
         Self {
             redis,
-            tenant,
-            kind_indexes,
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
         }
     }
 
@@ -44,35 +42,15 @@ impl<R: Redis> RedisQueue<R> {
     /// id cannot be run by anyone: it is removed so it is not claimed again, and the raw
     /// value goes to the caller's log.
     fn claimed(&self, claim: Claim) -> Result<Claim, QueueError> {
-        if let Claim::Claimed { invalid, .. } = &claim
+        if let Claim::Claimed {
+            tenant, invalid, ..
+        } = &claim
             && !invalid.is_empty()
         {
             let args = invalid.iter().map(|raw| raw.as_str().into()).collect();
-            self.eval(&scripts::FORGET, self.keys(None::<String>), args)?;
+            self.eval(&scripts::FORGET, keys_of(tenant, [keys::retain()]), args)?;
         }
         Ok(claim)
-    }
-
-    /// KEYS 1..=13 shared by every script (see `lua/prelude.lua`), then `extra`.
-    fn keys(&self, extra: impl IntoIterator<Item = String>) -> Vec<String> {
-        let t = &self.tenant;
-        let mut keys = vec![
-            keys::ready(t),
-            keys::delayed(t),
-            keys::leases(t),
-            keys::owner(t),
-            keys::all(t),
-            keys::cancel(t),
-            keys::finished(t),
-            keys::counters(t),
-            keys::by_status(t, Status::Queued),
-            keys::by_status(t, Status::Running),
-            keys::by_status(t, Status::Succeeded),
-            keys::by_status(t, Status::Failed),
-            keys::by_status(t, Status::Cancelled),
-        ];
-        keys.extend(extra);
-        keys
     }
 
     fn eval(
@@ -81,19 +59,51 @@ impl<R: Redis> RedisQueue<R> {
         keys: Vec<String>,
         args: Vec<RedisParam>,
     ) -> Result<Vec<RedisValue>, QueueError> {
-        let mut params = Vec::with_capacity(2 + keys.len() + args.len());
-        params.push(RedisParam::from(script.sha()));
-        params.push(RedisParam::Int(keys.len() as i64));
-        params.extend(keys.into_iter().map(RedisParam::from));
-        params.extend(args);
-        match self.redis.execute("EVALSHA", &params) {
-            Err(e) if is_noscript(&e) => {
-                params[0] = RedisParam::from(script.source);
-                Ok(self.redis.execute("EVAL", &params)?)
-            }
-            other => Ok(other?),
-        }
+        eval(&self.redis, script, keys, args)
     }
+}
+
+/// Run `script` by its SHA1, sending its text only when Redis does not have it yet.
+pub(crate) fn eval<R: Redis>(
+    redis: &R,
+    script: &Script,
+    keys: Vec<String>,
+    args: Vec<RedisParam>,
+) -> Result<Vec<RedisValue>, QueueError> {
+    let mut params = Vec::with_capacity(2 + keys.len() + args.len());
+    params.push(RedisParam::from(script.sha()));
+    params.push(RedisParam::Int(keys.len() as i64));
+    params.extend(keys.into_iter().map(RedisParam::from));
+    params.extend(args);
+    match redis.execute("EVALSHA", &params) {
+        Err(e) if is_noscript(&e) => {
+            params[0] = RedisParam::from(script.source);
+            Ok(redis.execute("EVAL", &params)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// KEYS 1..=13 of `t` shared by every script about one tenant (see `lua/prelude.lua`),
+/// then `extra`.
+fn keys_of(t: &Tenant, extra: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut keys = vec![
+        keys::ready(t),
+        keys::delayed(t),
+        keys::leases(t),
+        keys::owner(t),
+        keys::all(t),
+        keys::cancel(t),
+        keys::finished(t),
+        keys::counters(t),
+        keys::by_status(t, Status::Queued),
+        keys::by_status(t, Status::Running),
+        keys::by_status(t, Status::Succeeded),
+        keys::by_status(t, Status::Failed),
+        keys::by_status(t, Status::Cancelled),
+    ];
+    keys.extend(extra);
+    keys
 }
 
 /// Whether an error is Redis's NOSCRIPT reply (the script is not cached). Hosts word it
@@ -116,9 +126,12 @@ fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<Claim, Queu
     let whole = || unexpected(script, reply);
     match text(reply.first()).as_deref() {
         Some("claimed") => {
-            let n = int(reply.get(1)).and_then(|n| usize::try_from(n).ok());
+            let tenant = text(reply.get(1))
+                .and_then(|t| Tenant::parse(&t).ok())
+                .ok_or_else(whole)?;
+            let n = int(reply.get(2)).and_then(|n| usize::try_from(n).ok());
             let pairs = n
-                .and_then(|n| reply.get(2..2 + 2 * n))
+                .and_then(|n| reply.get(3..3 + 2 * n))
                 .filter(|pairs| !pairs.is_empty())
                 .ok_or_else(whole)?;
             let (mut jobs, mut invalid) = (Vec::new(), Vec::new());
@@ -133,7 +146,11 @@ fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<Claim, Queu
                     Err(_) => invalid.push(raw),
                 }
             }
-            Ok(Claim::Claimed { jobs, invalid })
+            Ok(Claim::Claimed {
+                tenant,
+                jobs,
+                invalid,
+            })
         }
         Some("empty") => {
             let (due, expiry) = match (int(reply.get(1)), int(reply.get(2))) {
@@ -198,10 +215,11 @@ fn ids(reply: &[RedisValue]) -> Vec<JobId> {
 
 impl<R: Redis> Queue for RedisQueue<R> {
     fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
+        let t = &job.tenant;
         let idem_key = job
             .idempotency
             .as_ref()
-            .map(|c| keys::idempotency(&self.tenant, &c.key));
+            .map(|c| keys::idempotency(t, &c.key));
         let (idem_value, idem_ttl) = match &job.idempotency {
             Some(c) => (
                 IdempotencyRecord::encode(&job.id, &c.fingerprint),
@@ -211,10 +229,15 @@ impl<R: Redis> Queue for RedisQueue<R> {
         };
         let reply = self.eval(
             &scripts::SUBMIT,
-            self.keys(
-                [keys::by_kind(&self.tenant, &job.kind)]
-                    .into_iter()
-                    .chain(idem_key),
+            keys_of(
+                t,
+                [
+                    keys::by_kind(t, &job.kind),
+                    keys::tenant_settings(t),
+                    keys::ring(),
+                ]
+                .into_iter()
+                .chain(idem_key),
             ),
             vec![
                 job.id.as_str().into(),
@@ -224,6 +247,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 job.doorbell.payload.as_str().into(),
                 idem_value.into(),
                 int_param(idem_ttl),
+                int_param(job.max_queued),
             ],
         )?;
         match text(reply.first()).as_deref() {
@@ -232,16 +256,19 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 let value = text(reply.get(1)).unwrap_or_default();
                 Ok(SubmitOutcome::Duplicate(IdempotencyRecord::decode(&value)))
             }
+            Some("full") => Ok(SubmitOutcome::Full {
+                queued: count("submit", &reply, 1)?,
+                limit: count("submit", &reply, 2)?,
+            }),
             _ => Err(unexpected("submit", &reply)),
         }
     }
 
-    fn knows(&self, id: &JobId) -> Result<bool, QueueError> {
+    fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError> {
         // The submit script adds every id to `all` with everything else, atomically.
-        let reply = self.redis.execute(
-            "ZSCORE",
-            &[keys::all(&self.tenant).into(), id.as_str().into()],
-        )?;
+        let reply = self
+            .redis
+            .execute("ZSCORE", &[keys::all(tenant).into(), id.as_str().into()])?;
         // Spin 3.x drops a nil reply entirely, Spin 4.x keeps it: either way, no score.
         Ok(reply.iter().any(|v| *v != RedisValue::Nil))
     }
@@ -258,7 +285,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let reply = self.eval(
             &scripts::CLAIM,
-            self.keys(None::<String>),
+            vec![keys::ring(), keys::expiry()],
             vec![
                 int_param(now_ms),
                 int_param(lease_until_ms),
@@ -271,6 +298,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn heartbeat_batch(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         lease_until_ms: u64,
@@ -278,7 +306,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<Heartbeat, QueueError> {
         let mut args = vec![id.as_str().into(), token.into(), int_param(lease_until_ms)];
         args.extend(others.iter().map(|other| other.as_str().into()));
-        let reply = self.eval(&scripts::HEARTBEAT, self.keys(None::<String>), args)?;
+        let reply = self.eval(&scripts::HEARTBEAT, keys_of(tenant, [keys::expiry()]), args)?;
         match text(reply.first()).as_deref() {
             Some("owned") => Ok(Heartbeat::Owned {
                 cancel_requested: int(reply.get(1)) == Some(1),
@@ -290,6 +318,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn renew(
         &self,
+        tenant: &Tenant,
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
@@ -299,7 +328,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let mut args = vec![token.into(), int_param(lease_until_ms)];
         args.extend(ids.iter().map(|id| id.as_str().into()));
-        let reply = self.eval(&scripts::RENEW, self.keys(None::<String>), args)?;
+        let reply = self.eval(&scripts::RENEW, keys_of(tenant, [keys::expiry()]), args)?;
         if reply.len() != ids.len() {
             return Err(unexpected("renew", &reply));
         }
@@ -333,13 +362,18 @@ impl<R: Redis> Queue for RedisQueue<R> {
         ];
         for f in finishes {
             args.extend([
+                f.tenant.as_str().into(),
                 f.id.as_str().into(),
                 f.token.as_str().into(),
                 f.status.as_str().into(),
                 (if f.dead { "1" } else { "0" }).into(),
             ]);
         }
-        let reply = self.eval(&scripts::FINISH_AND_CLAIM, self.keys(None::<String>), args)?;
+        let reply = self.eval(
+            &scripts::FINISH_AND_CLAIM,
+            vec![keys::ring(), keys::expiry(), keys::retain()],
+            args,
+        )?;
         let (outcomes, rest) = reply
             .split_at_checked(finishes.len())
             .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
@@ -353,6 +387,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn retry(
         &self,
+        tenant: &Tenant,
         id: &JobId,
         token: &str,
         due_ms: u64,
@@ -360,7 +395,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
             &scripts::RETRY,
-            self.keys(None::<String>),
+            keys_of(tenant, [keys::ring(), keys::retain(), keys::expiry()]),
             vec![
                 id.as_str().into(),
                 token.into(),
@@ -376,10 +411,15 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
-    fn cancel(&self, id: &JobId, now_ms: u64) -> Result<CancelOutcome, QueueError> {
+    fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+    ) -> Result<CancelOutcome, QueueError> {
         let reply = self.eval(
             &scripts::CANCEL,
-            self.keys(None::<String>),
+            keys_of(tenant, [keys::retain()]),
             vec![id.as_str().into(), int_param(now_ms)],
         )?;
         match text(reply.first()).as_deref() {
@@ -395,10 +435,10 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
-    fn stats(&self, now_ms: u64) -> Result<QueueStats, QueueError> {
+    fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError> {
         let reply = self.eval(
             &scripts::STATS,
-            self.keys(None::<String>),
+            keys_of(tenant, []),
             vec![int_param(now_ms)],
         )?;
         if reply.len() != 14 {
@@ -430,23 +470,34 @@ impl<R: Redis> Queue for RedisQueue<R> {
         })
     }
 
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Vec<JobId>, QueueError> {
+    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
         let reply = self.eval(
             &scripts::SWEEP,
-            self.keys(None::<String>),
+            vec![keys::retain()],
             vec![int_param(cutoff_ms), RedisParam::Int(i64::from(limit))],
         )?;
-        Ok(ids(&reply))
+        let Some(first) = reply.first() else {
+            return Ok(None);
+        };
+        let tenant = first
+            .to_text()
+            .and_then(|t| Tenant::parse(&t).ok())
+            .ok_or_else(|| unexpected("sweep", &reply))?;
+        Ok(Some(Expired {
+            tenant,
+            ids: ids(&reply[1..]),
+        }))
     }
 
-    fn forget(&self, ids: &[JobId]) -> Result<(), QueueError> {
+    fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError> {
         if ids.is_empty() {
             return Ok(());
         }
         let args = ids.iter().map(|id| RedisParam::from(id.as_str())).collect();
+        let indexes = self.kinds.iter().map(|k| keys::by_kind(tenant, k));
         self.eval(
             &scripts::FORGET,
-            self.keys(self.kind_indexes.iter().cloned()),
+            keys_of(tenant, std::iter::once(keys::retain()).chain(indexes)),
             args,
         )?;
         Ok(())
@@ -454,11 +505,12 @@ impl<R: Redis> Queue for RedisQueue<R> {
 
     fn list(
         &self,
+        tenant: &Tenant,
         filter: &ListFilter,
         before: Option<&JobId>,
         limit: u32,
     ) -> Result<Listed, QueueError> {
-        let t = &self.tenant;
+        let t = tenant;
         let indexes: Vec<String> = match (&filter.kind, filter.status) {
             (Some(kind), status) => std::iter::once(keys::by_kind(t, kind))
                 .chain(status.map(|s| keys::by_status(t, s)))
@@ -469,7 +521,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         let cursor = before.map(|id| id.as_str().to_owned()).unwrap_or_default();
         let reply = self.eval(
             &scripts::LIST,
-            self.keys(indexes),
+            keys_of(t, indexes),
             vec![
                 cursor.into(),
                 RedisParam::Int(i64::from(limit)),
@@ -488,7 +540,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {
         let reply = self.eval(
             &scripts::RING,
-            self.keys(Some(keys::rung(&self.tenant))),
+            vec![keys::rung()],
             vec![
                 doorbell.channel.as_str().into(),
                 doorbell.payload.as_str().into(),
@@ -505,7 +557,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn watch(&self, token: &str, ttl_ms: u64) -> Result<bool, QueueError> {
         let reply = self.eval(
             &scripts::WATCH,
-            self.keys(Some(keys::watch(&self.tenant))),
+            vec![keys::watch()],
             vec![token.into(), int_param(ttl_ms.max(1))],
         )?;
         match int(reply.first()) {

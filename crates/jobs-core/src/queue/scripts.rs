@@ -68,8 +68,19 @@ pub static RENEW: Script = script!("renew");
 /// Take or keep the watch for work due later (one worker at a time).
 pub static WATCH: Script = script!("watch");
 
+/// Create a tenant unless it exists.
+pub static TENANT_CREATE: Script = script!("tenant_create");
+/// Set or clear a tenant's own quota.
+pub static TENANT_UPDATE: Script = script!("tenant_update");
+/// Record a new API key of a tenant.
+pub static KEY_ISSUE: Script = script!("key_issue");
+/// A tenant's API keys.
+pub static KEY_LIST: Script = script!("key_list");
+/// Revoke an API key.
+pub static KEY_REVOKE: Script = script!("key_revoke");
+
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 13] = [
+pub static ALL: [&Script; 18] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -83,6 +94,11 @@ pub static ALL: [&Script; 13] = [
     &RING,
     &WATCH,
     &RENEW,
+    &TENANT_CREATE,
+    &TENANT_UPDATE,
+    &KEY_ISSUE,
+    &KEY_LIST,
+    &KEY_REVOKE,
 ];
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub enum SubmitError {
     /// finished, or it failed and its key has not been released).
     #[error("a request with this Idempotency-Key is still being processed")]
     IdempotencyKeyInFlight,
+    /// The tenant has `limit` jobs queued already; nothing was kept.
+    #[error("the tenant has {queued} jobs queued, its limit is {limit}")]
+    QuotaExceeded { queued: u64, limit: u64 },
     /// Nothing was kept: the store or the queue failed, and the record was removed.
     #[error("submit failed and was rolled back: {0}")]
     Unavailable(#[source] StoreError),
@@ -80,4 +83,44 @@ pub enum DrainError {
     /// finished before stay finished.
     #[error("the drain stopped: {}", .0.error.as_deref().unwrap_or("unknown error"))]
     Stopped(DrainReport),
+}
+
+/// Authentication of a request (every route but `/healthz`, the admin API and the drain
+/// route).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer <key>` header.
+    #[error("no API key")]
+    Missing,
+    /// A key that is malformed, unknown, or not the one its id names.
+    #[error("the API key is not valid")]
+    Invalid,
+    /// A key that was revoked.
+    #[error("the API key was revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The admin API (`/admin/...`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AdminError {
+    /// No admin token is configured, or the request does not carry it: answered exactly
+    /// like a path that does not exist.
+    #[error("no resource at {0}")]
+    Hidden(String),
+    /// The request body or a name in the path is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no tenant {0}")]
+    TenantNotFound(String),
+    #[error("a tenant named {0} exists already")]
+    TenantExists(String),
+    #[error("tenant {tenant} has no API key {id}")]
+    KeyNotFound { tenant: String, id: String },
+    /// The system gave no randomness for a new key.
+    #[error("{0}")]
+    NoRandomness(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }

@@ -7,9 +7,8 @@
 //! path that does not exist, so it does not reveal itself; the token is compared in
 //! constant time.
 
-use sha2::{Digest, Sha256};
-
 use super::Context;
+use super::auth::{bearer_token, same_secret};
 use super::error::DrainError;
 use crate::worker::{DrainReport, Stop, Watch, drain_with};
 
@@ -35,26 +34,6 @@ pub async fn drain_now(ctx: &Context<'_>) -> Result<DrainReport, DrainError> {
         return Err(DrainError::Stopped(report));
     }
     Ok(report)
-}
-
-/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110 section 11.1).
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// Compares two secrets in time that depends on neither: both are hashed to 32 bytes
-/// first, then every byte pair is looked at, so neither a matching prefix nor the
-/// length of the right token shows in how long a refusal takes.
-fn same_secret(given: &str, expected: &str) -> bool {
-    let given = Sha256::digest(given.as_bytes());
-    let expected = Sha256::digest(expected.as_bytes());
-    let diff = given
-        .iter()
-        .zip(expected.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

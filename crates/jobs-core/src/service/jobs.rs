@@ -90,7 +90,11 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
         _ => {}
     }
     let now = ctx.now();
-    match ctx.queue.cancel(&id, now).map_err(StoreError::from)? {
+    match ctx
+        .queue
+        .cancel(&ctx.tenant, &id, now)
+        .map_err(StoreError::from)?
+    {
         CancelOutcome::Requested => Ok(CancelResult::Requested(JobResource::from_job(&job))),
         CancelOutcome::Finished(status) => Err(CancelError::Finished(status)),
         // Queued, cancelled before (a retry after a failed record write), or unknown to
@@ -243,7 +247,7 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
         let want = (limit - page.items.len()) as u32 + 1;
         let listed = ctx
             .queue
-            .list(&filter, after.as_ref(), want)
+            .list(&ctx.tenant, &filter, after.as_ref(), want)
             .map_err(StoreError::from)?;
         let exhausted = listed.ids.len() < want as usize && listed.scanned_to.is_none();
         for id in &listed.ids {
@@ -279,7 +283,7 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
         if page.items.len() == limit {
             let more = !ctx
                 .queue
-                .list(&filter, after.as_ref(), 1)
+                .list(&ctx.tenant, &filter, after.as_ref(), 1)
                 .map_err(StoreError::from)?
                 .ids
                 .is_empty();

@@ -8,8 +8,12 @@
 //! - [`ops`]: `GET /stats`, `GET /healthz`.
 //! - [`drain`]: the worker's loop for one doorbell (it lives in `crate::worker`).
 //! - [`internal`]: `POST /internal/drain`, the same loop behind a secret token.
+//! - [`auth`]: the tenant of a request's API key; the admin and drain tokens.
+//! - [`admin`]: `/admin/...`, tenants and their API keys.
 //! - [`error`]: the typed errors of each service.
 
+pub mod admin;
+pub mod auth;
 pub mod error;
 pub mod internal;
 pub mod jobs;
@@ -17,6 +21,7 @@ pub mod ops;
 pub mod submit;
 
 pub use crate::worker::{DrainReport, drain};
+pub use auth::{admin_allowed, authenticate};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
 pub use ops::{Health, Stats, health, stats};

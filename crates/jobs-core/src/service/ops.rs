@@ -51,7 +51,10 @@ impl Stats {
 /// `GET /stats`.
 pub fn stats(ctx: &Context<'_>) -> Result<Stats, HealthError> {
     let now = ctx.now();
-    let q = ctx.queue.stats(now).map_err(StoreError::from)?;
+    let q = ctx
+        .queue
+        .stats(&ctx.tenant, now)
+        .map_err(StoreError::from)?;
     if q.work_waiting() {
         ctx.ring_again("stats");
     }

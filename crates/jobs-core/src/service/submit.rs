@@ -99,12 +99,14 @@ pub fn submit(
         ttl_ms: ctx.settings.job_ttl_seconds.saturating_mul(1_000),
     });
     let enqueue = Enqueue {
+        tenant: job.tenant.clone(),
         id: job.id,
         kind: job.kind.clone(),
         now_ms: now,
         due_ms: now.saturating_add(delay_ms),
         idempotency: claim.clone(),
         doorbell: ctx.doorbell(job.id.as_str()),
+        max_queued: ctx.settings.max_queued_jobs,
     };
     match ctx.queue.submit(&enqueue) {
         Ok(SubmitOutcome::Enqueued) => Ok(Submitted {
@@ -114,7 +116,7 @@ pub fn submit(
         Ok(SubmitOutcome::Duplicate(earlier)) => {
             // Our record is not referenced by anything: remove it. If that fails it is an
             // unreachable orphan, harmless.
-            ctx.forget_new_job(&job.id);
+            ctx.forget_new_job(&job);
             let ours = claim
                 .as_ref()
                 .map(|c| c.fingerprint.as_str())
@@ -136,7 +138,11 @@ pub fn submit(
                 None => Err(SubmitError::IdempotencyKeyInFlight),
             }
         }
-        Err(e) => match ctx.queue.knows(&job.id) {
+        Ok(SubmitOutcome::Full { queued, limit }) => {
+            ctx.forget_new_job(&job);
+            Err(SubmitError::QuotaExceeded { queued, limit })
+        }
+        Err(e) => match ctx.queue.knows(&job.tenant, &job.id) {
             // Only the reply was lost: the job is queued, indexed and rung.
             Ok(true) => Ok(Submitted {
                 job: JobResource::from_job(&job),
@@ -145,7 +151,7 @@ pub fn submit(
             // The script did not run (or found the key taken): nothing refers to the
             // record, so it goes.
             Ok(false) => {
-                ctx.forget_new_job(&job.id);
+                ctx.forget_new_job(&job);
                 Err(SubmitError::Unavailable(StoreError::Queue(e)))
             }
             // Unknown: the queue or an idempotency key may name this job (another

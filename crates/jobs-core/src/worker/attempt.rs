@@ -44,7 +44,7 @@ impl Attempt<'_, '_> {
     /// Keep back the final record (written with the others); the queue-side finish
     /// follows with the next round trip, after the write.
     fn finish(&self, job: &Job, result: Option<&Output>, dead: bool) {
-        self.outbox.finish(self.ctx, &self.lease, job, result, dead);
+        self.outbox.finish(&self.lease, job, result, dead);
     }
 
     /// Ask whether the lease is still ours (a heartbeat, which also extends it); a lost
@@ -208,7 +208,7 @@ impl Attempt<'_, '_> {
                 let inline = codec::fits_inline(&output);
                 if !inline {
                     ctx.kv.set(
-                        &keys::result(&ctx.tenant, &job.id),
+                        &keys::result(&job.tenant, &job.id),
                         &codec::encode_result(&output),
                     )?;
                 }
@@ -243,7 +243,10 @@ impl Attempt<'_, '_> {
         }
         job.not_before = Some(Timestamp::from_ms(due));
         ctx.save_job(&job)?;
-        match ctx.queue.retry(&job.id, self.lease.token(), due, now)? {
+        match ctx
+            .queue
+            .retry(&job.tenant, &job.id, self.lease.token(), due, now)?
+        {
             RetryOutcome::Scheduled => self.outbox.note(|r| r.retried += 1),
             RetryOutcome::Lost => self.outbox.note(|r| r.lost += 1),
             RetryOutcome::Cancelled => {

@@ -39,7 +39,7 @@ pub(super) async fn run<'d>(
         lease: lease.clone(),
         claimed_at,
     };
-    let records = ctx.load_jobs(lease.ids())?;
+    let records = ctx.load_jobs(lease.tenant(), lease.ids())?;
     let mut to_run = Vec::with_capacity(jobs.len());
     for (claimed, record) in jobs.iter().zip(records) {
         let id = claimed.id;
@@ -51,7 +51,7 @@ pub(super) async fn run<'d>(
                 outbox.warn(format!(
                     "claimed {id} has no record; dropped from the queue"
                 ));
-                ctx.queue.forget(&[id])?;
+                ctx.queue.forget(lease.tenant(), &[id])?;
                 continue;
             }
             Err(StoreError::Corrupt { key, reason }) => {

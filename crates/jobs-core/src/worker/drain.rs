@@ -88,7 +88,11 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             }
         };
         match claim {
-            Claim::Claimed { jobs, invalid } => {
+            Claim::Claimed {
+                tenant,
+                jobs,
+                invalid,
+            } => {
                 for raw in invalid {
                     outbox.note(|r| r.skipped += 1);
                     outbox.warn(format!(
@@ -99,7 +103,13 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                     let n = jobs.len();
                     outbox.note(|r| r.claimed += n as u32);
                     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
-                    let lease = Rc::new(Lease::new(token, ids, lease_until, ctx.settings.lease_ms));
+                    let lease = Rc::new(Lease::new(
+                        tenant,
+                        token,
+                        ids,
+                        lease_until,
+                        ctx.settings.lease_ms,
+                    ));
                     match batch::run(ctx, &outbox, &jobs, lease, &mut side).await {
                         Ok(ran) => size = next_batch(size, n, ran.run_ms, ran.waiting),
                         Err(e) => {

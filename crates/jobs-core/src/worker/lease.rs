@@ -4,13 +4,15 @@
 use std::cell::Cell;
 
 use crate::context::{Context, StoreError};
-use crate::job::JobId;
+use crate::job::{JobId, Tenant};
 use crate::queue::Heartbeat;
 
 /// One token and one deadline for every job of a batch still held: claims and heartbeats
 /// set them all alike, so one renewal serves the whole batch.
 #[derive(Debug)]
 pub(super) struct Lease {
+    /// Whose jobs: a claim takes one tenant's.
+    tenant: Tenant,
     token: String,
     /// Every id of the batch: a heartbeat extends all their leases.
     ids: Vec<JobId>,
@@ -21,13 +23,24 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    pub(super) fn new(token: String, ids: Vec<JobId>, until: u64, lease_ms: u64) -> Self {
+    pub(super) fn new(
+        tenant: Tenant,
+        token: String,
+        ids: Vec<JobId>,
+        until: u64,
+        lease_ms: u64,
+    ) -> Self {
         Lease {
+            tenant,
             token,
             ids,
             until: Cell::new(until),
             lease_ms,
         }
+    }
+
+    pub(super) fn tenant(&self) -> &Tenant {
+        &self.tenant
     }
 
     pub(super) fn token(&self) -> &str {
@@ -50,7 +63,7 @@ impl Lease {
         let until = ctx.now().saturating_add(self.lease_ms);
         let beat = ctx
             .queue
-            .heartbeat_batch(id, &self.token, until, &self.ids)?;
+            .heartbeat_batch(&self.tenant, id, &self.token, until, &self.ids)?;
         if matches!(beat, Heartbeat::Owned { .. }) {
             self.until.set(until);
         }
@@ -69,7 +82,7 @@ impl Lease {
             return Ok(vec![true; ids.len()]);
         }
         let until = now.saturating_add(self.lease_ms);
-        let held = ctx.queue.renew(&self.token, ids, until)?;
+        let held = ctx.queue.renew(&self.tenant, &self.token, ids, until)?;
         if held.iter().any(|h| *h) {
             self.until.set(until);
         }
@@ -87,11 +100,13 @@ mod tests {
     fn claimed(w: &World, token: &str) -> Lease {
         let now = w.clock.now_ms();
         let lease_ms = w.settings.lease_ms;
-        let Claim::Claimed { jobs, .. } = w.queue.claim(now, now + lease_ms, token, 8).unwrap()
+        let Claim::Claimed { tenant, jobs, .. } =
+            w.queue.claim(now, now + lease_ms, token, 8).unwrap()
         else {
             panic!("nothing to claim");
         };
         Lease::new(
+            tenant,
             token.into(),
             jobs.iter().map(|j| j.id).collect(),
             now + lease_ms,

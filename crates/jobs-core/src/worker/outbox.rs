@@ -60,6 +60,7 @@ impl Pending {
     ) -> Self {
         Pending {
             finish: Finish {
+                tenant: lease.tenant().clone(),
                 id: *job,
                 token: lease.token().to_owned(),
                 status,
@@ -99,18 +100,11 @@ impl Outbox {
     }
 
     /// Keep back `job`'s final record (with a small result inline) and queue its finish.
-    pub(super) fn finish(
-        &self,
-        ctx: &Context<'_>,
-        lease: &Rc<Lease>,
-        job: &Job,
-        result: Option<&Output>,
-        dead: bool,
-    ) {
+    pub(super) fn finish(&self, lease: &Rc<Lease>, job: &Job, result: Option<&Output>, dead: bool) {
         self.finals.borrow_mut().push(Final {
             lease: lease.clone(),
             id: job.id,
-            key: keys::job(&ctx.tenant, &job.id),
+            key: keys::job(&job.tenant, &job.id),
             record: codec::encode_job_with_result(job, result),
         });
         self.pend(Pending::new(

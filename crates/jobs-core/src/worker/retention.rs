@@ -1,5 +1,6 @@
 //! Retention: the records of jobs finished longer than `job_ttl_seconds` ago are deleted,
-//! then forgotten by the queue, a batch at a time.
+//! then forgotten by the queue, a batch (of one tenant) at a time, the tenant whose
+//! oldest finished job is oldest first.
 
 use super::outbox::Outbox;
 use crate::context::Context;
@@ -9,40 +10,53 @@ use crate::keys;
 pub const SWEEP_LIMIT: u32 = 100;
 
 /// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
-/// then forget them in the queue, a batch of [`SWEEP_LIMIT`] at a time: at least one
-/// batch, more while batches come back full and `until` (ms) has not passed. True when
+/// then forget them in the queue, a batch of at most [`SWEEP_LIMIT`] at a time: at least
+/// one batch, more while batches find jobs and `until` (ms) has not passed. True when
 /// more may be due (the last batch was full). Failures only delay retention.
 pub(super) fn sweep(ctx: &Context<'_>, outbox: &Outbox, until: u64) -> bool {
     loop {
         match sweep_batch(ctx, outbox) {
-            Some(true) if ctx.now() < until => continue,
-            Some(full) => return full,
-            None => return false,
+            Some(Swept::Some { full }) if ctx.now() >= until => return full,
+            Some(Swept::Some { .. }) => continue,
+            Some(Swept::None) | None => return false,
         }
     }
 }
 
-/// One batch of [`sweep`]: `Some(full)`, or `None` when the store or queue failed.
-fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<bool> {
+/// What one batch of [`sweep`] found.
+enum Swept {
+    None,
+    Some { full: bool },
+}
+
+/// One batch of [`sweep`], or `None` when the store or queue failed.
+fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<Swept> {
     let cutoff = ctx
         .now()
         .saturating_sub(ctx.settings.job_ttl_seconds.saturating_mul(1_000));
-    let ids = match ctx.queue.expired(cutoff, SWEEP_LIMIT) {
-        Ok(ids) => ids,
+    let (tenant, ids) = match ctx.queue.expired(cutoff, SWEEP_LIMIT) {
+        Ok(Some(expired)) => (expired.tenant, expired.ids),
+        Ok(None) => return Some(Swept::None),
         Err(e) => {
             outbox.warn(format!("retention sweep: {e}"));
             return None;
         }
     };
-    let full = ids.len() >= SWEEP_LIMIT as usize;
+    let found = if ids.is_empty() {
+        Swept::None
+    } else {
+        Swept::Some {
+            full: ids.len() >= SWEEP_LIMIT as usize,
+        }
+    };
     let mut deleted = Vec::with_capacity(ids.len());
     let mut failed = false;
     for id in ids {
         let both = ctx
             .kv
-            .delete(&keys::job(&ctx.tenant, &id))
-            .and_then(|()| ctx.kv.delete(&keys::result(&ctx.tenant, &id)))
-            .and_then(|()| ctx.kv.delete(&keys::input(&ctx.tenant, &id)));
+            .delete(&keys::job(&tenant, &id))
+            .and_then(|()| ctx.kv.delete(&keys::result(&tenant, &id)))
+            .and_then(|()| ctx.kv.delete(&keys::input(&tenant, &id)));
         match both {
             Ok(()) => deleted.push(id),
             Err(e) => {
@@ -53,9 +67,9 @@ fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<bool> {
         }
     }
     if deleted.is_empty() {
-        return (!failed).then_some(full);
+        return (!failed).then_some(found);
     }
-    match ctx.queue.forget(&deleted) {
+    match ctx.queue.forget(&tenant, &deleted) {
         Ok(()) => {
             let n = deleted.len() as u32;
             outbox.note(|r| r.swept += n);
@@ -65,7 +79,7 @@ fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<bool> {
             return None;
         }
     }
-    (!failed).then_some(full)
+    (!failed).then_some(found)
 }
 
 #[cfg(test)]

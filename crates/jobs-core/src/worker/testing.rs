@@ -124,6 +124,7 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
             );
             let tenant = crate::job::Tenant::default_tenant();
             let key = keys::job(&tenant, &victim);
+            let tenant = tenant.clone();
             let mut job = codec::decode_job(&self.kv.get(&key).unwrap().unwrap()).unwrap();
             // As the other worker's claim does with a job whose lease expired.
             job.retry(ErrorInfo::lease_expired()).unwrap();
@@ -131,6 +132,7 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
             job.succeed(Timestamp::from_ms(now)).unwrap();
             self.kv.set(&key, &codec::encode_job(&job)).unwrap();
             let finish = crate::queue::Finish {
+                tenant,
                 id: victim,
                 token: "other".into(),
                 status: Status::Succeeded,

@@ -75,11 +75,17 @@ pub(super) fn knows_what_took_effect(q: &dyn Queue) {
         q.submit(&duplicate).unwrap(),
         SubmitOutcome::Duplicate(_)
     ));
-    assert!(q.knows(&id(1)).unwrap());
-    assert!(!q.knows(&id(2)).unwrap(), "a duplicate's id took no effect");
-    assert!(!q.knows(&id(3)).unwrap(), "never submitted");
-    q.forget(&[id(1)]).unwrap();
-    assert!(!q.knows(&id(1)).unwrap(), "forgotten by retention");
+    assert!(q.knows(&tenant(), &id(1)).unwrap());
+    assert!(
+        !q.knows(&tenant(), &id(2)).unwrap(),
+        "a duplicate's id took no effect"
+    );
+    assert!(!q.knows(&tenant(), &id(3)).unwrap(), "never submitted");
+    q.forget(&tenant(), &[id(1)]).unwrap();
+    assert!(
+        !q.knows(&tenant(), &id(1)).unwrap(),
+        "forgotten by retention"
+    );
 }
 
 pub(super) fn one_watch_at_a_time(q: &dyn Queue) {
@@ -94,15 +100,19 @@ pub(super) fn renew_reports_ownership(q: &dyn Queue) {
     assert_eq!(claimed(q, 100, "w1"), id(1)); // lease until 1_100
     assert_eq!(claimed(q, 100, "w2"), id(2));
     assert_eq!(
-        q.renew("w1", &[id(1), id(2), id(3)], 5_000).unwrap(),
+        q.renew(&tenant(), "w1", &[id(1), id(2), id(3)], 5_000)
+            .unwrap(),
         vec![true, false, false]
     );
     // Extended: nothing has expired at 4_999 but job 2 (w2's lease ran out at 1_100);
     // at 5_000 job 1's lease is gone too, and w1 owns nothing any more.
     assert_eq!(claimed(q, 4_999, "w3"), id(2));
     assert_eq!(claimed(q, 5_000, "w3"), id(1));
-    assert_eq!(q.renew("w1", &[id(1)], 9_000).unwrap(), vec![false]);
-    assert!(q.renew("w1", &[], 9_000).unwrap().is_empty());
+    assert_eq!(
+        q.renew(&tenant(), "w1", &[id(1)], 9_000).unwrap(),
+        vec![false]
+    );
+    assert!(q.renew(&tenant(), "w1", &[], 9_000).unwrap().is_empty());
 }
 
 pub(super) fn expired_lease_requeues(q: &dyn Queue) {
@@ -117,11 +127,12 @@ pub(super) fn expired_lease_requeues(q: &dyn Queue) {
     ));
     assert_eq!(claimed(q, 1_100, "b"), id(1));
     assert_eq!(
-        q.heartbeat(&id(1), "dead-worker", 5_000).unwrap(),
+        q.heartbeat(&tenant(), &id(1), "dead-worker", 5_000)
+            .unwrap(),
         Heartbeat::Lost
     );
     assert_eq!(
-        q.heartbeat(&id(1), "b", 5_000).unwrap(),
+        q.heartbeat(&tenant(), &id(1), "b", 5_000).unwrap(),
         Heartbeat::Owned {
             cancel_requested: false
         }
@@ -135,7 +146,10 @@ pub(super) fn token_checked(q: &dyn Queue) {
         finish_one(q, &id(1), "b", Status::Succeeded, 200, false).unwrap(),
         Ownership::Lost
     );
-    assert_eq!(q.retry(&id(1), "b", 300, 200).unwrap(), RetryOutcome::Lost);
+    assert_eq!(
+        q.retry(&tenant(), &id(1), "b", 300, 200).unwrap(),
+        RetryOutcome::Lost
+    );
     assert_eq!(
         finish_one(q, &id(1), "a", Status::Succeeded, 200, false).unwrap(),
         Ownership::Owned
@@ -150,7 +164,10 @@ pub(super) fn token_checked(q: &dyn Queue) {
             next_expiry_ms: None
         }
     );
-    assert_eq!(q.heartbeat(&id(1), "a", 5_000).unwrap(), Heartbeat::Lost);
+    assert_eq!(
+        q.heartbeat(&tenant(), &id(1), "a", 5_000).unwrap(),
+        Heartbeat::Lost
+    );
 }
 
 pub(super) fn finish_and_claim_chains(q: &dyn Queue) {
@@ -171,12 +188,15 @@ pub(super) fn finish_and_claim_chains(q: &dyn Queue) {
     assert_eq!(count(q, Status::Succeeded), 1);
     assert_eq!(count(q, Status::Running), 1);
     // Finished at the given time (retention), and its lease is gone.
-    assert_eq!(q.expired(199, 10).unwrap(), vec![]);
-    assert_eq!(q.expired(200, 10).unwrap(), vec![id(1)]);
-    assert_eq!(q.heartbeat(&id(1), "a", 5_000).unwrap(), Heartbeat::Lost);
+    assert_eq!(expired_ids(q, 199, 10), vec![]);
+    assert_eq!(expired_ids(q, 200, 10), vec![id(1)]);
+    assert_eq!(
+        q.heartbeat(&tenant(), &id(1), "a", 5_000).unwrap(),
+        Heartbeat::Lost
+    );
     // The new lease belongs to the new token, until the given deadline.
     assert_eq!(
-        q.heartbeat(&id(2), "b", 1_200).unwrap(),
+        q.heartbeat(&tenant(), &id(2), "b", 1_200).unwrap(),
         Heartbeat::Owned {
             cancel_requested: false
         }
@@ -193,7 +213,7 @@ pub(super) fn finish_and_claim_chains(q: &dyn Queue) {
             }
         )
     );
-    let stats = q.stats(300).unwrap();
+    let stats = q.stats(&tenant(), 300).unwrap();
     assert_eq!((stats.dead, stats.leased), (1, 0));
     assert_eq!(count(q, Status::Failed), 1);
 }
@@ -202,7 +222,10 @@ pub(super) fn batches_claim_and_finish_together(q: &dyn Queue) {
     for n in 1..=5 {
         submit(q, n, 100);
     }
-    assert_eq!(q.cancel(&id(2), 100).unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        q.cancel(&tenant(), &id(2), 100).unwrap(),
+        CancelOutcome::Cancelled
+    );
     submit(q, 6, 100);
     // max 0 claims nothing, and does no housekeeping either.
     assert_eq!(q.claim(100, 1_100, "a", 0).unwrap(), Claim::NOTHING);
@@ -248,7 +271,7 @@ pub(super) fn batches_claim_and_finish_together(q: &dyn Queue) {
         (vec![Ownership::Owned, Ownership::Owned], Claim::NOTHING)
     );
     assert_eq!(count(q, Status::Succeeded), 3);
-    assert_eq!(q.stats(300).unwrap().dead, 1);
+    assert_eq!(q.stats(&tenant(), 300).unwrap().dead, 1);
 }
 
 pub(super) fn heartbeat_extends_the_batch(q: &dyn Queue) {
@@ -263,7 +286,8 @@ pub(super) fn heartbeat_extends_the_batch(q: &dyn Queue) {
     // a's heartbeat for job 1 extends 2 and 3 too, but not b's job 4.
     let others = [id(2), id(3), id(4)];
     assert_eq!(
-        q.heartbeat_batch(&id(1), "a", 5_000, &others).unwrap(),
+        q.heartbeat_batch(&tenant(), &id(1), "a", 5_000, &others)
+            .unwrap(),
         Heartbeat::Owned {
             cancel_requested: false
         }
@@ -275,7 +299,8 @@ pub(super) fn heartbeat_extends_the_batch(q: &dyn Queue) {
     );
     // Lost for a stranger, and nothing of a's is extended by it.
     assert_eq!(
-        q.heartbeat_batch(&id(1), "x", 9_000, &others).unwrap(),
+        q.heartbeat_batch(&tenant(), &id(1), "x", 9_000, &others)
+            .unwrap(),
         Heartbeat::Lost
     );
     assert!(
@@ -315,7 +340,10 @@ pub(super) fn finish_and_claim_token_checked(q: &dyn Queue) {
     assert_eq!(count(q, Status::Running), 2);
     // The claim half does the claim's housekeeping: job 1's lease expired meanwhile and a
     // cancel was requested while it ran, so it comes back with the request.
-    assert_eq!(q.cancel(&id(1), 500).unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        q.cancel(&tenant(), &id(1), 500).unwrap(),
+        CancelOutcome::Requested
+    );
     assert_eq!(
         q.finish_and_claim(
             &[finish(2, "b", Status::Succeeded, false)],

@@ -6,7 +6,7 @@ pub(super) fn retry_schedules(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
     assert_eq!(
-        q.retry(&id(1), "a", 400, 150).unwrap(),
+        q.retry(&tenant(), &id(1), "a", 400, 150).unwrap(),
         RetryOutcome::Scheduled
     );
     assert_eq!(count(q, Status::Queued), 1);
@@ -19,33 +19,45 @@ pub(super) fn retry_schedules(q: &dyn Queue) {
     );
     assert_eq!(claimed(q, 400, "b"), id(1));
     finish_one(q, &id(1), "b", Status::Failed, 500, true).unwrap();
-    let stats = q.stats(500).unwrap();
+    let stats = q.stats(&tenant(), 500).unwrap();
     assert_eq!((stats.retries, stats.dead), (1, 1));
 }
 
 pub(super) fn cancel_by_state(q: &dyn Queue) {
-    assert_eq!(q.cancel(&id(9), 100).unwrap(), CancelOutcome::Unknown);
+    assert_eq!(
+        q.cancel(&tenant(), &id(9), 100).unwrap(),
+        CancelOutcome::Unknown
+    );
     submit(q, 1, 100);
     submit(q, 2, 100);
     q.submit(&enqueue(3, 100, 9_000)).unwrap();
-    assert_eq!(q.cancel(&id(1), 100).unwrap(), CancelOutcome::Cancelled);
     assert_eq!(
-        q.cancel(&id(1), 100).unwrap(),
+        q.cancel(&tenant(), &id(1), 100).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        q.cancel(&tenant(), &id(1), 100).unwrap(),
         CancelOutcome::AlreadyCancelled
     );
-    assert_eq!(q.cancel(&id(3), 100).unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        q.cancel(&tenant(), &id(3), 100).unwrap(),
+        CancelOutcome::Cancelled
+    );
     // Job 1 left the ready list: the next claim gets job 2; the delayed job 3 never comes.
     assert_eq!(claimed(q, 100, "a"), id(2));
-    assert_eq!(q.cancel(&id(2), 100).unwrap(), CancelOutcome::Requested);
     assert_eq!(
-        q.heartbeat(&id(2), "a", 2_000).unwrap(),
+        q.cancel(&tenant(), &id(2), 100).unwrap(),
+        CancelOutcome::Requested
+    );
+    assert_eq!(
+        q.heartbeat(&tenant(), &id(2), "a", 2_000).unwrap(),
         Heartbeat::Owned {
             cancel_requested: true
         }
     );
     finish_one(q, &id(2), "a", Status::Cancelled, 200, false).unwrap();
     assert_eq!(
-        q.cancel(&id(2), 300).unwrap(),
+        q.cancel(&tenant(), &id(2), 300).unwrap(),
         CancelOutcome::AlreadyCancelled
     );
     assert_eq!(
@@ -60,7 +72,7 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
     claimed(q, 100, "a");
     finish_one(q, &id(4), "a", Status::Succeeded, 200, false).unwrap();
     assert_eq!(
-        q.cancel(&id(4), 300).unwrap(),
+        q.cancel(&tenant(), &id(4), 300).unwrap(),
         CancelOutcome::Finished(Status::Succeeded)
     );
 }
@@ -68,9 +80,9 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
 pub(super) fn cancel_beats_retry(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
-    q.cancel(&id(1), 120).unwrap();
+    q.cancel(&tenant(), &id(1), 120).unwrap();
     assert_eq!(
-        q.retry(&id(1), "a", 400, 150).unwrap(),
+        q.retry(&tenant(), &id(1), "a", 400, 150).unwrap(),
         RetryOutcome::Cancelled
     );
     assert_eq!(count(q, Status::Cancelled), 1);
@@ -81,7 +93,7 @@ pub(super) fn cancel_beats_retry(q: &dyn Queue) {
             next_expiry_ms: None
         }
     );
-    assert_eq!(q.stats(200).unwrap().retries, 0);
+    assert_eq!(q.stats(&tenant(), 200).unwrap().retries, 0);
 }
 
 pub(super) fn stats_count(q: &dyn Queue) {
@@ -90,7 +102,7 @@ pub(super) fn stats_count(q: &dyn Queue) {
     submit(q, 3, 100);
     q.submit(&enqueue(4, 100, 1_000)).unwrap();
     claimed(q, 100, "a"); // job 1, lease until 1_100
-    let s = q.stats(500).unwrap();
+    let s = q.stats(&tenant(), 500).unwrap();
     assert_eq!(
         s.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         Status::ALL.to_vec()
@@ -110,7 +122,7 @@ pub(super) fn stats_count(q: &dyn Queue) {
     assert_eq!(s.oldest_ready, Some(id(2)));
     assert_eq!(s.oldest_due_ms, None);
     assert!(s.work_waiting());
-    let later = q.stats(2_000).unwrap();
+    let later = q.stats(&tenant(), 2_000).unwrap();
     assert_eq!((later.delayed_due, later.leases_expired), (1, 1));
     assert_eq!(later.oldest_due_ms, Some(1_000));
 }
@@ -140,10 +152,10 @@ pub(super) fn expiry_and_forget(q: &dyn Queue) {
         claimed(q, 100, "a");
         finish_one(q, &id(n), "a", Status::Succeeded, 1_000 * n, false).unwrap();
     }
-    assert_eq!(q.expired(2_000, 10).unwrap(), vec![id(1), id(2)]);
-    assert_eq!(q.expired(2_000, 1).unwrap(), vec![id(1)]);
-    q.forget(&[id(1), id(2)]).unwrap();
-    assert_eq!(q.expired(5_000, 10).unwrap(), vec![id(3)]);
+    assert_eq!(expired_ids(q, 2_000, 10), vec![id(1), id(2)]);
+    assert_eq!(expired_ids(q, 2_000, 1), vec![id(1)]);
+    q.forget(&tenant(), &[id(1), id(2)]).unwrap();
+    assert_eq!(expired_ids(q, 5_000, 10), vec![id(3)]);
     assert_eq!(listed(q, None, None, None, 10), vec![id(3)]);
     assert_eq!(count(q, Status::Succeeded), 1);
 }
@@ -164,7 +176,7 @@ pub(super) fn list_by_kind(q: &dyn Queue) {
     );
     assert!(listed(q, Some(Status::Running), even, None, 10).is_empty());
     assert!(listed(q, None, Some("unknown"), None, 10).is_empty());
-    q.forget(&[id(3), id(4)]).unwrap();
+    q.forget(&tenant(), &[id(3), id(4)]).unwrap();
     assert_eq!(listed(q, None, even, None, 10), vec![id(2)]);
     assert_eq!(listed(q, Some(Status::Queued), odd, None, 10), vec![id(5)]);
 }
@@ -181,13 +193,13 @@ pub(super) fn list_scan_is_bounded(q: &dyn Queue) {
         status: Some(Status::Running),
         kind: Some(KINDS[1].to_owned()),
     };
-    let first = q.list(&running, None, 5).unwrap();
+    let first = q.list(&tenant(), &running, None, 5).unwrap();
     assert!(first.ids.is_empty(), "{first:?}");
     let stop = first.scanned_to.expect("the scan stopped at its bound");
     // It looked at LIST_SCAN_MAX odd jobs, newest first: the next listing goes on from
     // there and finds job 1.
     assert_eq!(stop, id(n + 1 - 2 * u64::from(LIST_SCAN_MAX)));
-    let rest = q.list(&running, Some(&stop), 5).unwrap();
+    let rest = q.list(&tenant(), &running, Some(&stop), 5).unwrap();
     assert_eq!((rest.ids, rest.scanned_to), (vec![id(1)], None));
 }
 

@@ -8,10 +8,11 @@ use super::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
     LIST_SCAN_MAX, ListFilter, Ownership, Queue, QueueError, RetryOutcome, SubmitOutcome,
 };
-use crate::job::{JobId, Status};
+use crate::job::{JobId, Status, Tenant};
 
 mod claims;
 mod lifecycle;
+mod tenants;
 
 /// A check: its name and the function that runs it on a fresh queue.
 pub type Check = (&'static str, fn(&dyn Queue));
@@ -98,7 +99,32 @@ pub const CHECKS: &[Check] = &[
         lifecycle::ring_is_rate_limited,
     ),
     ("ping answers", lifecycle::ping_answers),
+    (
+        "claims go round the tenants with work",
+        tenants::claims_go_round_the_tenants,
+    ),
+    (
+        "a delayed job of another tenant gets its turn when due",
+        tenants::a_delayed_job_of_another_tenant_gets_its_turn_when_due,
+    ),
+    (
+        "each tenant sees only its own jobs",
+        tenants::each_tenant_sees_only_its_own_jobs,
+    ),
+    (
+        "a full tenant is refused and nothing changes",
+        tenants::a_full_tenant_is_refused_and_nothing_changes,
+    ),
+    (
+        "retention serves every tenant",
+        tenants::retention_serves_every_tenant,
+    ),
 ];
+
+/// The tenant of the contract's jobs, unless a check says otherwise.
+pub fn tenant() -> Tenant {
+    Tenant::default_tenant()
+}
 
 /// A valid UUIDv7 id whose order follows `n`.
 pub fn id(n: u64) -> JobId {
@@ -118,12 +144,14 @@ pub const KINDS: [&str; 2] = ["even", "odd"];
 
 pub(super) fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
     Enqueue {
+        tenant: tenant(),
         id: id(n),
         kind: KINDS[(n % 2) as usize].to_owned(),
         now_ms: now,
         due_ms: due,
         idempotency: None,
         doorbell: doorbell(),
+        max_queued: 1_000_000,
     }
 }
 
@@ -139,7 +167,7 @@ pub(super) fn listed(
         status,
         kind: kind.map(str::to_owned),
     };
-    q.list(&filter, before, limit).unwrap().ids
+    q.list(&tenant(), &filter, before, limit).unwrap().ids
 }
 
 pub(super) fn submit(q: &dyn Queue, n: u64, now: u64) {
@@ -163,6 +191,7 @@ pub(super) fn claimed(q: &dyn Queue, now: u64, token: &str) -> JobId {
 /// A claim of exactly these jobs, none with a cancel request unless listed in `cancel`.
 pub(super) fn claim_of(ids: &[JobId], cancel: &[JobId]) -> Claim {
     Claim::Claimed {
+        tenant: tenant(),
         jobs: ids
             .iter()
             .map(|id| ClaimedJob {
@@ -175,13 +204,24 @@ pub(super) fn claim_of(ids: &[JobId], cancel: &[JobId]) -> Claim {
 }
 
 pub(super) fn count(q: &dyn Queue, status: Status) -> u64 {
-    let stats = q.stats(0).unwrap();
+    let stats = q.stats(&tenant(), 0).unwrap();
     stats
         .by_status
         .iter()
         .find(|(s, _)| *s == status)
         .map(|(_, n)| *n)
         .unwrap()
+}
+
+/// The ids [`Queue::expired`] answers, all of the contract's tenant (none: empty).
+pub(super) fn expired_ids(q: &dyn Queue, cutoff_ms: u64, limit: u32) -> Vec<JobId> {
+    match q.expired(cutoff_ms, limit).unwrap() {
+        Some(expired) => {
+            assert_eq!(expired.tenant, tenant());
+            expired.ids
+        }
+        None => Vec::new(),
+    }
 }
 
 /// Finish one job alone, as a worker's last finish of a drain does (a claim of 0).
@@ -194,6 +234,7 @@ pub(super) fn finish_one(
     dead: bool,
 ) -> Result<Ownership, QueueError> {
     let finish = Finish {
+        tenant: tenant(),
         id: *id,
         token: token.to_owned(),
         status,
@@ -205,6 +246,7 @@ pub(super) fn finish_one(
 
 pub(super) fn finish(n: u64, token: &str, status: Status, dead: bool) -> Finish {
     Finish {
+        tenant: tenant(),
         id: id(n),
         token: token.into(),
         status,

@@ -1,4 +1,5 @@
 -- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
+-- KEYS[14]: retain
 -- ARGV: 1 id  2 now ms
 -- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'already'} (cancelled
 --        before) | {'finished', status} | {'unknown'}
@@ -8,7 +9,7 @@ if status == 'queued' then
   redis.call('LREM', READY, 0, id)
   redis.call('ZREM', DELAYED, id)
   set_status(id, 'cancelled')
-  redis.call('ZADD', FINISHED, ARGV[2], id)
+  finished_at(KEYS[14], id, ARGV[2])
   return {'cancelled'}
 elseif status == 'running' then
   redis.call('SADD', CANCEL, id)

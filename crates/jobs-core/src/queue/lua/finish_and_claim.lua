@@ -1,25 +1,27 @@
 -- finish_and_claim: finish the jobs of one batch and claim the next batch in one round
 -- trip, for a worker that goes on draining. Exactly `finish` for each, then `claim`,
 -- atomically; with max 0 it only finishes.
+-- KEYS: 1 ring  2 expiry  3 retain
 -- ARGV: 1 now ms  2 lease deadline ms of the next claim  3 its owner token  4 max jobs
---       5 m, the number of jobs to finish, then 4 entries each:
---         id, token, final status, '1' when dead
+--       5 m, the number of jobs to finish, then 5 entries each:
+--         tenant, id, token, final status, '1' when dead
 -- Reply: {'finished' | 'lost' for each of the m jobs, then the entries of the claim reply}
 local now, m = ARGV[1], tonumber(ARGV[5])
 -- Refuse a status that is not final before anything changes (a script error does not
 -- undo the writes made before it).
 for i = 0, m - 1 do
-  local status = ARGV[6 + 4 * i + 2]
-  if not STATUS[status] or status == 'queued' or status == 'running' then
-    error('finish: not a final status: ' .. tostring(status))
-  end
+  local status = ARGV[6 + 5 * i + 3]
+  if not FINAL[status] then error('finish: not a final status: ' .. tostring(status)) end
 end
 local reply = {}
 for i = 0, m - 1 do
-  local at = 6 + 4 * i
-  table.insert(reply, finish_job(ARGV[at], ARGV[at + 1], ARGV[at + 2], now, ARGV[at + 3]))
+  local at = 6 + 5 * i
+  bind(tenant_keys(ARGV[at]))
+  table.insert(reply, finish_job(KEYS[2], KEYS[3], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
+    now, ARGV[at + 4]))
 end
-for _, v in ipairs(claim_jobs(tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))) do
+local claim = claim_jobs(KEYS[1], KEYS[2], tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))
+for _, v in ipairs(claim) do
   table.insert(reply, v)
 end
 return reply

@@ -1,5 +1,21 @@
--- sweep: ids of jobs finished at or before a cutoff, oldest first, for retention.
--- Read-only: the worker deletes their records, then forgets them (forget.lua).
+-- sweep: for retention, the tenant whose earliest finished job is oldest, if that one
+-- finished at or before the cutoff, and up to `limit` of its ids finished by then,
+-- oldest first. Read-only but for stale entries of `retain` (a tenant with nothing
+-- finished), which are dropped: the worker deletes the records, then forgets the ids
+-- (forget.lua), which moves the tenant's turn on.
+-- KEYS[1]: retain
 -- ARGV: 1 cutoff ms  2 limit
--- Reply: ids
-return redis.call('ZRANGEBYSCORE', FINISHED, '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+-- Reply: {tenant, ids...}, or {} when nothing finished by the cutoff
+for _ = 1, 32 do
+  local head = first_of(KEYS[1])
+  if not head or head[2] > tonumber(ARGV[1]) then return {} end
+  bind(tenant_keys(head[1]))
+  local ids = redis.call('ZRANGEBYSCORE', FINISHED, '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+  if #ids > 0 then
+    table.insert(ids, 1, head[1])
+    return ids
+  end
+  local first = redis.call('ZRANGE', FINISHED, 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', KEYS[1], first[2], head[1]) else redis.call('ZREM', KEYS[1], head[1]) end
+end
+return {}

@@ -1,0 +1,303 @@
+//! The admin API: tenants and their API keys, behind the secret `admin_token` (see
+//! `auth::admin_allowed`). A key is shown once, when it is issued; afterwards only its
+//! prefix, creation and revocation times are.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::AdminError;
+use crate::context::StoreError;
+use crate::job::{Tenant, Timestamp};
+use crate::ports::PortError;
+use crate::queue::QueueError;
+use crate::tenancy::{ApiKey, KeyInfo, TenantInfo, TenantStore, Written, api_key};
+
+/// A tenant as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantResource {
+    pub name: String,
+    pub created_at: String,
+    /// Its own quota; `null` takes the app-wide `max_queued_jobs`.
+    pub max_queued_jobs: Option<u64>,
+}
+
+/// An API key as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyResource {
+    pub id: String,
+    /// The start of the key, to recognise it: `ajk_{id}`.
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A key just issued: the only time the key itself is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuedKey {
+    pub tenant: String,
+    /// The API key. Store it now: it cannot be shown again.
+    pub key: String,
+    #[serde(flatten)]
+    pub info: KeyResource,
+}
+
+/// `POST /admin/tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    #[serde(default)]
+    max_queued_jobs: Option<u64>,
+}
+
+/// `PATCH /admin/tenants/{name}`: `max_queued_jobs` a number, or `null` for the default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantChange {
+    max_queued_jobs: Option<u64>,
+}
+
+fn store(e: PortError) -> AdminError {
+    AdminError::Store(StoreError::Queue(QueueError::Port(e)))
+}
+
+fn time(ms: u64) -> String {
+    Timestamp::from_ms(ms).to_rfc3339()
+}
+
+fn tenant_resource(info: &TenantInfo) -> TenantResource {
+    TenantResource {
+        name: info.name.to_string(),
+        created_at: time(info.created_ms),
+        max_queued_jobs: info.max_queued_jobs,
+    }
+}
+
+fn key_resource(info: &KeyInfo) -> KeyResource {
+    KeyResource {
+        id: info.id.clone(),
+        prefix: api_key::prefix_of(&info.id),
+        created_at: time(info.created_ms),
+        revoked_at: info.revoked_ms.map(time),
+    }
+}
+
+/// A tenant name from the path or a body.
+pub fn tenant_name(name: &str) -> Result<Tenant, AdminError> {
+    Tenant::parse(name).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body).map_err(|e| AdminError::Invalid(format!("the body: {e}")))
+}
+
+fn valid_max(max: Option<u64>) -> Result<Option<u64>, AdminError> {
+    match max {
+        Some(0) => Err(AdminError::Invalid(
+            "max_queued_jobs must be at least 1 (or null for the default)".into(),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `POST /admin/tenants`: a new tenant.
+pub fn create_tenant(
+    tenants: &dyn TenantStore,
+    now_ms: u64,
+    body: &[u8],
+) -> Result<TenantResource, AdminError> {
+    let new: NewTenant = parse(body)?;
+    let name = tenant_name(&new.name)?;
+    let max = valid_max(new.max_queued_jobs)?;
+    match tenants.create_tenant(&name, now_ms, max).map_err(store)? {
+        Written::Done => Ok(tenant_resource(&TenantInfo {
+            name,
+            created_ms: now_ms,
+            max_queued_jobs: max,
+        })),
+        _ => Err(AdminError::TenantExists(name.to_string())),
+    }
+}
+
+/// `GET /admin/tenants`: every tenant's name, oldest first.
+pub fn list_tenants(tenants: &dyn TenantStore) -> Result<Vec<TenantResource>, AdminError> {
+    let mut out = Vec::new();
+    for name in tenants.tenants().map_err(store)? {
+        if let Some(info) = tenants.tenant(&name).map_err(store)? {
+            out.push(tenant_resource(&info));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /admin/tenants/{name}`.
+pub fn get_tenant(tenants: &dyn TenantStore, name: &str) -> Result<TenantResource, AdminError> {
+    let name = tenant_name(name)?;
+    tenants
+        .tenant(&name)
+        .map_err(store)?
+        .map(|info| tenant_resource(&info))
+        .ok_or_else(|| AdminError::TenantNotFound(name.to_string()))
+}
+
+/// `PATCH /admin/tenants/{name}`: its own quota.
+pub fn update_tenant(
+    tenants: &dyn TenantStore,
+    name: &str,
+    body: &[u8],
+) -> Result<TenantResource, AdminError> {
+    let tenant = tenant_name(name)?;
+    let change: TenantChange = parse(body)?;
+    let max = valid_max(change.max_queued_jobs)?;
+    match tenants.set_max_queued_jobs(&tenant, max).map_err(store)? {
+        Written::Done => get_tenant(tenants, name),
+        _ => Err(AdminError::TenantNotFound(tenant.to_string())),
+    }
+}
+
+/// `POST /admin/tenants/{name}/keys`: a new API key, shown this once.
+pub fn issue_key(
+    tenants: &dyn TenantStore,
+    now_ms: u64,
+    name: &str,
+) -> Result<IssuedKey, AdminError> {
+    let tenant = tenant_name(name)?;
+    // 64 random bits of id: a collision is unlikely, and refused, never overwritten.
+    for _ in 0..3 {
+        let key = ApiKey::generate().map_err(|e| AdminError::NoRandomness(e.to_string()))?;
+        match tenants.issue_key(&tenant, &key, now_ms).map_err(store)? {
+            Written::Done => {
+                let info = KeyInfo {
+                    id: key.id().to_owned(),
+                    created_ms: now_ms,
+                    revoked_ms: None,
+                };
+                return Ok(IssuedKey {
+                    tenant: tenant.to_string(),
+                    key: key.reveal().to_owned(),
+                    info: key_resource(&info),
+                });
+            }
+            Written::Missing => return Err(AdminError::TenantNotFound(tenant.to_string())),
+            Written::Exists => continue,
+        }
+    }
+    Err(AdminError::NoRandomness(
+        "three new key ids in a row were taken".into(),
+    ))
+}
+
+/// `GET /admin/tenants/{name}/keys`: prefixes and times, never the keys.
+pub fn list_keys(tenants: &dyn TenantStore, name: &str) -> Result<Vec<KeyResource>, AdminError> {
+    let tenant = tenant_name(name)?;
+    let keys = tenants.keys(&tenant).map_err(store)?;
+    let keys = keys.ok_or_else(|| AdminError::TenantNotFound(tenant.to_string()))?;
+    Ok(keys.iter().map(key_resource).collect())
+}
+
+/// `DELETE /admin/tenants/{name}/keys/{id}`: revoke (again: no change).
+pub fn revoke_key(
+    tenants: &dyn TenantStore,
+    now_ms: u64,
+    name: &str,
+    id: &str,
+) -> Result<KeyResource, AdminError> {
+    let tenant = tenant_name(name)?;
+    let missing = || AdminError::KeyNotFound {
+        tenant: tenant.to_string(),
+        id: id.chars().take(32).collect(),
+    };
+    if !api_key::is_key_id(id) {
+        return Err(missing());
+    }
+    let revoked = tenants.revoke_key(&tenant, id, now_ms).map_err(store)?;
+    revoked.map(|info| key_resource(&info)).ok_or_else(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::memory::MemoryTenants;
+    use crate::service::auth::authenticate;
+    use crate::service::error::AuthError;
+
+    #[test]
+    fn a_tenant_gets_keys_that_work_until_revoked_and_are_listed_without_the_secret() {
+        let store = MemoryTenants::default();
+        let t = create_tenant(&store, 1_000, br#"{"name": "acme"}"#).unwrap();
+        assert_eq!((t.name.as_str(), t.max_queued_jobs), ("acme", None));
+        let issued = issue_key(&store, 2_000, "acme").unwrap();
+        let header = format!("Bearer {}", issued.key);
+        let settings = Settings::default();
+        assert_eq!(
+            authenticate(&store, &settings, Some(&header))
+                .unwrap()
+                .as_str(),
+            "acme"
+        );
+        let listed = list_keys(&store, "acme").unwrap();
+        assert_eq!(listed, vec![issued.info.clone()]);
+        assert!(issued.key.starts_with(&listed[0].prefix));
+        let json = serde_json::to_string(&listed).unwrap();
+        assert!(!json.contains(&issued.key[21..]), "{json}");
+
+        let revoked = revoke_key(&store, 3_000, "acme", &issued.info.id).unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert_eq!(
+            authenticate(&store, &settings, Some(&header)),
+            Err(AuthError::Revoked)
+        );
+        // Revoking again changes nothing.
+        assert_eq!(
+            revoke_key(&store, 4_000, "acme", &issued.info.id),
+            Ok(revoked)
+        );
+    }
+
+    #[test]
+    fn names_bodies_and_ids_are_checked() {
+        let store = MemoryTenants::default();
+        create_tenant(&store, 1, br#"{"name": "acme", "max_queued_jobs": 5}"#).unwrap();
+        assert_eq!(
+            create_tenant(&store, 1, br#"{"name": "acme"}"#),
+            Err(AdminError::TenantExists("acme".into()))
+        );
+        for bad in [
+            &br#"{"name": "Acme"}"#[..],
+            br#"{"name": "a:b"}"#,
+            br#"{"name": "ok", "extra": 1}"#,
+            br#"{"name": "ok", "max_queued_jobs": 0}"#,
+            b"not json",
+        ] {
+            assert!(
+                matches!(create_tenant(&store, 1, bad), Err(AdminError::Invalid(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            issue_key(&store, 1, "nobody"),
+            Err(AdminError::TenantNotFound(_))
+        ));
+        assert!(matches!(
+            revoke_key(&store, 1, "acme", "../../etc"),
+            Err(AdminError::KeyNotFound { .. })
+        ));
+        let changed = update_tenant(&store, "acme", br#"{"max_queued_jobs": null}"#).unwrap();
+        assert_eq!(changed.max_queued_jobs, None);
+        assert_eq!(list_tenants(&store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_tenant_cannot_revoke_another_tenants_key() {
+        let store = MemoryTenants::default();
+        create_tenant(&store, 1, br#"{"name": "a"}"#).unwrap();
+        create_tenant(&store, 1, br#"{"name": "b"}"#).unwrap();
+        let key = issue_key(&store, 1, "a").unwrap();
+        assert!(matches!(
+            revoke_key(&store, 2, "b", &key.info.id),
+            Err(AdminError::KeyNotFound { .. })
+        ));
+        assert_eq!(list_keys(&store, "a").unwrap()[0].revoked_at, None);
+    }
+}

@@ -1,0 +1,150 @@
+//! Who is calling: the tenant of a request's API key, and the secret tokens of the admin
+//! API and the drain route. Keys are checked against their stored hash in constant time
+//! (`tenancy::api_key`); tokens likewise ([`same_secret`]).
+
+use sha2::{Digest, Sha256};
+
+use super::error::AuthError;
+use crate::config::Settings;
+use crate::context::StoreError;
+use crate::job::Tenant;
+use crate::queue::QueueError;
+use crate::tenancy::{ApiKey, TenantStore};
+
+/// The tenant whose API key the raw `Authorization` header value carries. With `auth`
+/// off every request is the tenant `default`, and nothing is looked up.
+pub fn authenticate(
+    store: &dyn TenantStore,
+    settings: &Settings,
+    authorization: Option<&str>,
+) -> Result<Tenant, AuthError> {
+    if !settings.auth {
+        return Ok(Tenant::default_tenant());
+    }
+    let given = authorization
+        .and_then(bearer_token)
+        .ok_or(AuthError::Missing)?;
+    let key = ApiKey::parse(given).ok_or(AuthError::Invalid)?;
+    let stored = store
+        .key(key.id())
+        .map_err(|e| AuthError::Store(StoreError::Queue(QueueError::Port(e))))?
+        .ok_or(AuthError::Invalid)?;
+    // The secret first: only the holder of a key learns that it was revoked.
+    if !key.matches(&stored.hash) {
+        return Err(AuthError::Invalid);
+    }
+    if stored.revoked {
+        return Err(AuthError::Revoked);
+    }
+    Ok(stored.tenant)
+}
+
+/// Whether the raw `Authorization` header value carries the configured admin token.
+/// Always false when none is configured.
+pub fn admin_allowed(settings: &Settings, authorization: Option<&str>) -> bool {
+    let Some(expected) = settings.admin_token.as_deref() else {
+        return false;
+    };
+    authorization
+        .and_then(bearer_token)
+        .is_some_and(|given| same_secret(given, expected))
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110 section 11.1).
+pub(super) fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Compares two secrets in time that depends on neither: both are hashed to 32 bytes
+/// first, then every byte pair is looked at, so neither a matching prefix nor the
+/// length of the right token shows in how long a refusal takes.
+pub(super) fn same_secret(given: &str, expected: &str) -> bool {
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    let diff = given
+        .iter()
+        .zip(expected.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryTenants;
+
+    fn store_with(tenant: &str) -> (MemoryTenants, ApiKey) {
+        let store = MemoryTenants::default();
+        let tenant = Tenant::parse(tenant).unwrap();
+        store.create_tenant(&tenant, 1, None).unwrap();
+        let key = ApiKey::generate().unwrap();
+        store.issue_key(&tenant, &key, 2).unwrap();
+        (store, key)
+    }
+
+    fn bearer(key: &str) -> String {
+        format!("Bearer {key}")
+    }
+
+    #[test]
+    fn a_key_names_its_tenant_and_nothing_else_gets_in() {
+        let (store, key) = store_with("acme");
+        let on = Settings::default();
+        let ok = authenticate(&store, &on, Some(&bearer(key.reveal())));
+        assert_eq!(ok.unwrap().as_str(), "acme");
+        assert_eq!(authenticate(&store, &on, None), Err(AuthError::Missing));
+        assert_eq!(
+            authenticate(&store, &on, Some("Basic abc")),
+            Err(AuthError::Missing)
+        );
+        let unknown = ApiKey::generate().unwrap();
+        // The right id with another secret: the secret is what counts.
+        let forged = format!("{}{}", &key.reveal()[..21], &unknown.reveal()[21..]);
+        for refused in ["not-a-key", unknown.reveal(), &forged] {
+            assert_eq!(
+                authenticate(&store, &on, Some(&bearer(refused))),
+                Err(AuthError::Invalid),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_and_auth_off_needs_no_key() {
+        let (store, key) = store_with("acme");
+        let on = Settings::default();
+        store
+            .revoke_key(&Tenant::parse("acme").unwrap(), key.id(), 3)
+            .unwrap();
+        assert_eq!(
+            authenticate(&store, &on, Some(&bearer(key.reveal()))),
+            Err(AuthError::Revoked)
+        );
+        let off = Settings {
+            auth: false,
+            ..Settings::default()
+        };
+        assert_eq!(
+            authenticate(&store, &off, None).unwrap(),
+            Tenant::default_tenant()
+        );
+    }
+
+    #[test]
+    fn only_the_configured_admin_token_opens_the_admin_api() {
+        let mut settings = Settings::default();
+        assert!(!admin_allowed(&settings, Some("Bearer anything")));
+        settings.admin_token = Some("adm1n".into());
+        assert!(admin_allowed(&settings, Some("Bearer adm1n")));
+        for refused in [
+            None,
+            Some("Bearer adm1"),
+            Some("adm1n"),
+            Some("Basic adm1n"),
+        ] {
+            assert!(!admin_allowed(&settings, refused), "{refused:?}");
+        }
+    }
+}

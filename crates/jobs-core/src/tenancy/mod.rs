@@ -1,0 +1,79 @@
+//! Tenants and their API keys: who may call the API, as whom, and each tenant's own
+//! settings. Everything lives in Redis beside the queue ([`RedisTenants`]), so keys are
+//! managed at run time, without a redeploy. The services in `crate::service::auth` and
+//! `crate::service::admin` use it through [`TenantStore`].
+
+pub mod api_key;
+mod redis;
+
+pub use api_key::ApiKey;
+pub use redis::RedisTenants;
+
+use crate::job::Tenant;
+use crate::ports::PortError;
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    pub name: Tenant,
+    pub created_ms: u64,
+    /// Its own quota; `None` takes the app-wide `max_queued_jobs`.
+    pub max_queued_jobs: Option<u64>,
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The public id (`ajk_{id}` is the key's prefix).
+    pub id: String,
+    pub created_ms: u64,
+    pub revoked_ms: Option<u64>,
+}
+
+/// What the store holds for a key id, to check a presented key against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub tenant: Tenant,
+    /// SHA-256 of the key, hex.
+    pub hash: String,
+    pub revoked: bool,
+}
+
+/// The outcome of a write that needs its tenant (or key) to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// No such tenant (or key of that tenant).
+    Missing,
+    /// It exists already (a tenant of that name, a key of that id).
+    Exists,
+}
+
+/// Tenants and API keys. Each method is one Redis round trip.
+pub trait TenantStore {
+    /// The record of the key `id`, if any.
+    fn key(&self, id: &str) -> Result<Option<StoredKey>, PortError>;
+    /// Create `tenant` unless it exists.
+    fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        now_ms: u64,
+        max_queued_jobs: Option<u64>,
+    ) -> Result<Written, PortError>;
+    fn tenant(&self, tenant: &Tenant) -> Result<Option<TenantInfo>, PortError>;
+    /// Every tenant's name, oldest first (at most 1000).
+    fn tenants(&self) -> Result<Vec<Tenant>, PortError>;
+    /// Set (or clear) a tenant's own quota.
+    fn set_max_queued_jobs(&self, tenant: &Tenant, max: Option<u64>) -> Result<Written, PortError>;
+    /// Record `key` (its hash) for `tenant`.
+    fn issue_key(&self, tenant: &Tenant, key: &ApiKey, now_ms: u64) -> Result<Written, PortError>;
+    /// The keys of `tenant`, oldest first; `None` when there is no such tenant.
+    fn keys(&self, tenant: &Tenant) -> Result<Option<Vec<KeyInfo>>, PortError>;
+    /// Revoke the key `id` of `tenant` (idempotent); `None` when it has no such key.
+    fn revoke_key(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<Option<KeyInfo>, PortError>;
+}
