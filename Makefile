@@ -35,6 +35,8 @@ ARGS ?=
 REDIS_HOST := 127.0.0.1
 REDIS_PORT := 6379
 REDIS_DIR ?= .spin/redis
+# The admin token `make up` generates once and passes as the variable admin_token.
+ADMIN_TOKEN_FILE ?= .spin/admin_token
 
 # Integration and end-to-end tests start a redis-server and a runtime each;
 # two at a time suits a 2-core machine.
@@ -51,7 +53,7 @@ define redis_answers
   fi; }
 endef
 
-.PHONY: help setup build up test lint fmt clean
+.PHONY: help setup build up admin test lint fmt clean
 
 help: ## List the targets
 	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
@@ -109,13 +111,35 @@ up: setup build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devh
 	  for _ in $$(seq 100); do $(redis_answers) && break; sleep 0.1; done; \
 	  $(redis_answers) || { echo "up: redis-server did not answer; see $(REDIS_DIR)/redis.log" >&2; exit 1; }; \
 	fi
-	@if [[ -n "$(SPIN)" ]]; then \
-	  echo "up: $(SPIN) up --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)"; \
-	  exec $(SPIN) up --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS); \
-	else \
-	  echo "up: $(DEVHOST) up -f spin.toml --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)"; \
-	  exec $(DEVHOST) up -f spin.toml --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS); \
+	@if [[ ! -s $(ADMIN_TOKEN_FILE) ]]; then \
+	  (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > $(ADMIN_TOKEN_FILE)); \
+	  echo "up: generated the admin token (the variable admin_token) in $(ADMIN_TOKEN_FILE)"; \
 	fi
+	@export SPIN_VARIABLE_ADMIN_TOKEN="$$(cat $(ADMIN_TOKEN_FILE))"; \
+	if [[ -n "$(SPIN)" ]]; then \
+	  run=($(SPIN) up --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)); \
+	else \
+	  run=($(DEVHOST) up -f spin.toml --listen $(LISTEN) --runtime-config-file $(RUNTIME_CONFIG) $(ARGS)); \
+	fi; \
+	echo "up: $${run[*]}"; \
+	"$${run[@]}" & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' INT TERM; \
+	if command -v curl >/dev/null 2>&1; then \
+	  for _ in $$(seq 1200); do \
+	    curl -sf -o /dev/null http://$(LISTEN)/healthz && break; \
+	    kill -0 $$pid 2>/dev/null || break; sleep 0.1; \
+	  done; \
+	  if kill -0 $$pid 2>/dev/null; then \
+	    AJ_URL=http://$(LISTEN) scripts/admin dev-setup || echo "up: no development key (see above); the admin API is at /admin with the token in $(ADMIN_TOKEN_FILE)" >&2; \
+	  fi; \
+	else \
+	  echo "up: curl not found, so no development key was made; install curl and run scripts/admin dev-setup" >&2; \
+	fi; \
+	wait $$pid
+
+# The admin API from a terminal, e.g. `make admin CMD='issue-key acme'` (scripts/admin).
+admin: ## Manage tenants and API keys of the running app: make admin CMD='issue-key dev'
+	@AJ_URL=http://$(LISTEN) scripts/admin $(CMD)
 
 # Unit tests of every native crate first (fast, no processes), then the
 # integration and end-to-end tests (a redis-server and a runtime per test) on the
