@@ -58,6 +58,8 @@ pub struct Conn {
     addr: SocketAddr,
     host: String,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// `Authorization` for this connection instead of [`AUTHORIZATION`].
+    authorization: Option<String>,
 }
 
 impl Conn {
@@ -67,6 +69,15 @@ impl Conn {
             addr,
             host: addr.to_string(),
             sender: None,
+            authorization: None,
+        }
+    }
+
+    /// A connection whose requests carry `authorization` (another tenant's key).
+    pub fn with_authorization(addr: SocketAddr, authorization: String) -> Conn {
+        Conn {
+            authorization: Some(authorization),
+            ..Conn::new(addr)
         }
     }
 
@@ -120,7 +131,7 @@ impl Conn {
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
         }
-        if let Some(auth) = AUTHORIZATION.get() {
+        if let Some(auth) = self.authorization.as_ref().or(AUTHORIZATION.get()) {
             req = req.header(hyper::header::AUTHORIZATION, auth);
         }
         let req = req.body(Full::new(body)).context("build the request")?;

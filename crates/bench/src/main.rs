@@ -21,6 +21,8 @@ enum Scenario {
     E2e,
     /// `thumbnail` in the request versus submit and poll.
     Sync,
+    /// One tenant's single job behind another tenant's backlog.
+    Fair,
 }
 
 #[derive(Debug, Parser)]
@@ -115,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         load: Vec::new(),
         e2e: Vec::new(),
         sync_async: Vec::new(),
+        fair: Vec::new(),
         problems: Vec::new(),
         charts: Vec::new(),
     };
@@ -144,6 +147,9 @@ fn main() -> anyhow::Result<()> {
             }
             if wanted(Scenario::E2e) {
                 scenarios::end_to_end(&ctx, &mut report);
+            }
+            if wanted(Scenario::Fair) {
+                scenarios::fairness(&ctx, &mut report);
             }
             if wanted(Scenario::Sync) {
                 scenarios::sync_vs_async(&ctx, &mut report);

@@ -57,6 +57,9 @@ pub struct Plan {
     pub thumbnail_description: String,
     /// Nice value the async-versus-sync worker processes run at (see `--worker-nice`).
     pub worker_nice: i32,
+    /// Fairness: tenant A's queued echo jobs when tenant B submits, and B's tries.
+    pub fair_backlog: u64,
+    pub fair_tries: u64,
 }
 
 impl Plan {
@@ -80,6 +83,8 @@ impl Plan {
                 poll_ms: 20,
                 thumbnail_description: String::new(),
                 worker_nice: 0,
+                fair_backlog: 2_000,
+                fair_tries: 20,
             }
         } else {
             Plan {
@@ -100,6 +105,8 @@ impl Plan {
                 poll_ms: 20,
                 thumbnail_description: String::new(),
                 worker_nice: 0,
+                fair_backlog: 5_000,
+                fair_tries: 100,
             }
         }
     }

@@ -15,6 +15,8 @@ use testkit::App;
 
 /// The doorbell channel (`queue_channel`'s default in the manifest).
 pub const CHANNEL: &str = "jobs";
+/// The second tenant of the fairness scenario.
+pub const OTHER_TENANT: &str = "bench-b";
 /// How long a worker process gets to subscribe.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -24,6 +26,8 @@ pub struct Stack {
     /// The API key of the benchmark's tenant (`default`), written into Redis at start
     /// and after every flush; every request carries it (`http::AUTHORIZATION`).
     api_key: ApiKey,
+    /// The key of a second tenant, [`OTHER_TENANT`], for the fairness scenario.
+    other_key: ApiKey,
     manifest: PathBuf,
     bin: Option<PathBuf>,
     worker_nice: i32,
@@ -46,10 +50,12 @@ impl Stack {
         let stack = std::panic::catch_unwind(testkit::Stack::start)
             .map_err(|p| anyhow::anyhow!("redis-server did not start: {}", panic_text(&p)))?;
         let api_key = ApiKey::generate()?;
+        let other_key = ApiKey::generate()?;
         let _ = crate::http::AUTHORIZATION.set(format!("Bearer {}", api_key.reveal()));
         let stack = Stack {
             stack,
             api_key,
+            other_key,
             manifest,
             bin,
             worker_nice,
@@ -58,25 +64,35 @@ impl Stack {
         Ok(stack)
     }
 
-    /// Writes the tenant `default` and its API key, as the admin API would.
+    /// Writes the tenants `default` and [`OTHER_TENANT`] and their API keys, as the admin
+    /// API would.
     fn seed(&self) -> anyhow::Result<()> {
-        let tenant = Tenant::default_tenant();
-        let key = &self.api_key;
+        let other = Tenant::parse(OTHER_TENANT)?;
         let mut con = self.connection()?;
-        let _: () = redis::pipe()
-            .hset(keys::tenant_settings(&tenant), "created_ms", 1)
-            .zadd(keys::tenants(), tenant.as_str(), 1)
-            .hset_multiple(
-                keys::api_key(key.id()),
-                &[
-                    ("tenant", tenant.as_str().to_owned()),
-                    ("hash", key.hash()),
-                    ("created_ms", "1".to_owned()),
-                ],
-            )
-            .zadd(keys::tenant_keys(&tenant), key.id(), 1)
-            .query(&mut con)?;
+        for (tenant, key) in [
+            (Tenant::default_tenant(), &self.api_key),
+            (other, &self.other_key),
+        ] {
+            let _: () = redis::pipe()
+                .hset(keys::tenant_settings(&tenant), "created_ms", 1)
+                .zadd(keys::tenants(), tenant.as_str(), 1)
+                .hset_multiple(
+                    keys::api_key(key.id()),
+                    &[
+                        ("tenant", tenant.as_str().to_owned()),
+                        ("hash", key.hash()),
+                        ("created_ms", "1".to_owned()),
+                    ],
+                )
+                .zadd(keys::tenant_keys(&tenant), key.id(), 1)
+                .query(&mut con)?;
+        }
         Ok(())
+    }
+
+    /// `Authorization` of [`OTHER_TENANT`]'s requests.
+    pub fn other_authorization(&self) -> String {
+        format!("Bearer {}", self.other_key.reveal())
     }
 
     /// Starts the runtime with only `components`, and waits for its readiness line.

@@ -33,6 +33,8 @@ pub struct Report {
     pub e2e: Vec<E2eRow>,
     /// The same thumbnail inside the request versus submit and poll.
     pub sync_async: Vec<SyncRow>,
+    /// Fairness: one tenant's single job behind another's backlog.
+    pub fair: Vec<FairRow>,
     /// Scenario steps that failed; the run went on without them.
     pub problems: Vec<Problem>,
     /// The chart files written beside the report.
@@ -83,6 +85,19 @@ pub struct LoadRow {
     /// CPU per request of each party over the measured window.
     pub cpu: CpuCost,
     pub error_samples: Vec<String>,
+}
+
+/// Fairness across tenants: how long tenant B's single job waited to start while tenant
+/// A had `backlog` echo jobs queued, over `tries` tries, one worker process.
+#[derive(Debug, Clone, Serialize)]
+pub struct FairRow {
+    pub tenant_b: String,
+    pub backlog: u64,
+    pub tries: u64,
+    /// A's queued jobs when B submitted, on average.
+    pub a_queued_mean: f64,
+    /// `started_at - created_at` of B's job (the app's own timestamps, ms resolution).
+    pub wait: Latency,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,6 +217,7 @@ impl Report {
         self.load_section(w);
         self.e2e_section(w);
         self.sync_section(w);
+        self.fair_section(w);
 
         if !self.charts.is_empty() {
             let _ = writeln!(w, "\n## Charts\n");

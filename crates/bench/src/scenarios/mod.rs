@@ -6,6 +6,7 @@
 //! - [`end_to_end`]: a fixed number of jobs through intake and 1, then 2, worker
 //!   processes; rates and delays read back from the job records.
 //! - [`sync_vs_async`]: `thumbnail` inside the request against submit and poll.
+//! - [`fairness`]: one tenant's single job behind another tenant's backlog.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -30,10 +31,12 @@ use crate::stack::{Stack, panic_text};
 
 mod ack;
 mod e2e;
+mod fair;
 mod sync;
 
 pub use ack::ack_and_floor;
 pub use e2e::end_to_end;
+pub use fair::fairness;
 pub use sync::sync_vs_async;
 
 /// How long one submit-and-poll cycle may take before it counts as an error.
