@@ -3,8 +3,11 @@
 //! themselves.
 //!
 //! Key-value keys are short (`j:{tenant}:{id}`, hosted Spin limits keys to 255 bytes).
-//! Redis keys wrap the tenant in literal braces (`aj:{default}:ready`): a Redis Cluster hash
-//! tag, so every key one script touches lives in one slot.
+//! Redis keys of one tenant wrap its name in literal braces (`aj:{default}:ready`): a Redis
+//! Cluster hash tag, so they live in one slot. A few keys are shared by every tenant (the
+//! schedules of fair claims, tenants, API keys, the doorbell markers), and the worker's
+//! scripts reach several tenants' keys, so the app needs one Redis primary, not a Cluster
+//! (docs/architecture.md).
 
 use crate::job::{JobId, Status, Tenant};
 

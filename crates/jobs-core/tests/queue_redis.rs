@@ -289,6 +289,40 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
 }
 
 #[test]
+fn work_queued_before_tenants_had_turns_is_still_claimed() {
+    // As a deployment upgraded with jobs waiting: `default`'s keys, no turn in the ring.
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let (ready, delayed) = (JobId::new(), JobId::new());
+    let mut conn = server.connection();
+    let _: () = redis::pipe()
+        .lpush(keys::ready(&t), ready.as_str())
+        .zadd(keys::delayed(&t), delayed.as_str(), 500)
+        .zadd(keys::by_status(&t, Status::Queued), ready.as_str(), 0)
+        .zadd(keys::by_status(&t, Status::Queued), delayed.as_str(), 0)
+        .query(&mut conn)
+        .unwrap();
+
+    let first = q.claim(100, 1_000, "w", 8).unwrap();
+    let later = q.claim(500, 1_500, "w", 8).unwrap();
+
+    let ids = |claim: &jobs_core::queue::Claim| match claim {
+        jobs_core::queue::Claim::Claimed { tenant, jobs, .. } => {
+            assert_eq!(tenant, &t);
+            jobs.iter().map(|j| j.id).collect::<Vec<_>>()
+        }
+        other => panic!("expected a claim, got {other:?}"),
+    };
+    assert_eq!(ids(&first), vec![ready]);
+    assert_eq!(
+        ids(&later),
+        vec![delayed],
+        "the delayed job got its turn when due"
+    );
+}
+
+#[test]
 fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
     let mut server = RedisServer::start();
     let q = queue(&server, Host::Spin4);

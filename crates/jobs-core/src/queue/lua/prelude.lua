@@ -147,6 +147,13 @@ end
 --   or {'empty', ms when the next delayed job is due or -1, ms of the next lease expiry or -1}
 local function claim_jobs(ring, expiry, now, lease, token, max)
   if max < 1 then return {'empty', -1, -1} end
+  -- Work queued before tenants had turns (one tenant, `default`) gets its turn here.
+  if not first_of(ring) and not first_of(expiry) then
+    bind(tenant_keys('default'))
+    if redis.call('EXISTS', READY, DELAYED, LEASES) > 0 then
+      reschedule(ring, expiry, 'default', now)
+    end
+  end
   for _ = 1, 32 do
     local a, b = first_of(ring), first_of(expiry)
     local turn = a
