@@ -110,12 +110,12 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
         }
         _ => {}
     }
-    let tenant = service::authenticate(
+    let caller = service::authenticate(
         wiring.tenants(),
         wiring.settings(),
         req.header("authorization"),
     )?;
-    let ctx = wiring.context(tenant);
+    let ctx = wiring.context_for(caller);
     match (&req.method, &route) {
         (Method::Post, Route::Jobs) => jobs::submit(&ctx, req).await,
         (Method::Get, Route::Jobs) => jobs::list(&ctx, req),

@@ -10,6 +10,7 @@ use crate::kind::{Counter, Output};
 use crate::kinds::Registry;
 use crate::ports::{Clock, KeyValue, PortError, Random};
 use crate::queue::{Doorbell, Queue, QueueError};
+use crate::tenancy::QuotaSeen;
 
 /// A re-ring within this window of the last one is suppressed (see `lua/ring.lua`).
 pub const RING_WINDOW_MS: u64 = 1_000;
@@ -35,6 +36,10 @@ pub struct Context<'a> {
     /// The tenant of the request (the worker serves every tenant: it goes by the tenant
     /// of each job, never by this).
     pub tenant: Tenant,
+    /// Where the tenant stood against its quota when the request's key was looked up, so
+    /// that a submission over it is refused before anything is written; `None` when
+    /// nothing was looked up (the submit script checks the quota in any case).
+    pub quota: Option<QuotaSeen>,
 }
 
 impl Context<'_> {

@@ -96,11 +96,22 @@ pub fn tenant_keys(tenant: &Tenant) -> String {
     redis(tenant, "keys")
 }
 
-/// Redis ZSET tenant → ms: when each tenant next has work to claim (ready now, or a
-/// delayed job's due time). With [`expiry`], the order in which claims serve tenants.
-/// Like every key below it, one for all tenants (no hash tag).
-pub fn ring() -> String {
-    "aj:ring".to_owned()
+/// Redis ZSET tenant → place in line: the tenants with ready jobs, served in turn by
+/// claims (the place comes from [`turn_counter`]). Like every key below it but the API
+/// keys, one for all tenants (no hash tag); the Lua prelude names the same keys.
+pub fn turns() -> String {
+    "aj:turns".to_owned()
+}
+
+/// Redis STRING: the last place in line handed out.
+pub fn turn_counter() -> String {
+    "aj:turn".to_owned()
+}
+
+/// Redis ZSET tenant → ms: when each tenant's earliest delayed job is due (it then joins
+/// the line).
+pub fn later() -> String {
+    "aj:later".to_owned()
 }
 
 /// Redis ZSET tenant → ms: when each tenant's earliest lease may expire.
@@ -111,6 +122,12 @@ pub fn expiry() -> String {
 /// Redis ZSET tenant → ms: when each tenant's earliest finished job finished (retention).
 pub fn retain() -> String {
     "aj:retain".to_owned()
+}
+
+/// Redis STRING: set once the `default` tenant's work from before tenants had turns has
+/// joined the schedules.
+pub fn adopted() -> String {
+    "aj:adopted".to_owned()
 }
 
 /// Redis ZSET tenant → created ms: every tenant.
@@ -178,6 +195,34 @@ mod tests {
         ];
         for (got, want) in keys {
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn the_lua_prelude_names_the_shared_schedules_as_here() {
+        let prelude = include_str!("queue/lua/prelude.lua");
+        for key in [
+            turns(),
+            turn_counter(),
+            later(),
+            expiry(),
+            retain(),
+            adopted(),
+        ] {
+            assert!(
+                prelude.contains(&format!("'{key}'")),
+                "{key} in prelude.lua"
+            );
+        }
+        let tenant = Tenant::parse("t").unwrap();
+        for name in [
+            "ready", "delayed", "leases", "owner", "all", "cancel", "finished",
+        ] {
+            assert_eq!(redis(&tenant, name), format!("aj:{{t}}:{name}"));
+            assert!(
+                prelude.contains(&format!("'{name}'")),
+                "{name} in tenant_keys"
+            );
         }
     }
 

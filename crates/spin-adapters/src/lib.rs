@@ -19,7 +19,7 @@ use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
 use jobs_core::ports::{Clock, KeyValue, PortError, Redis, RedisParam, RedisValue};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
 use jobs_core::queue::RedisQueue;
-use jobs_core::service::Context;
+use jobs_core::service::{Caller, Context};
 use jobs_core::tenancy::RedisTenants;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
@@ -89,6 +89,14 @@ impl Wiring {
     /// The service context over these ports, for requests of `tenant`. (The worker's
     /// drain serves every tenant, whatever this says.)
     pub fn context(&self, tenant: Tenant) -> Context<'_> {
+        self.context_for(Caller {
+            tenant,
+            quota: None,
+        })
+    }
+
+    /// The service context for an authenticated caller.
+    pub fn context_for(&self, caller: Caller) -> Context<'_> {
         Context {
             kv: &self.kv,
             queue: &self.queue,
@@ -97,7 +105,8 @@ impl Wiring {
             settings: &self.settings,
             registry: &self.registry,
             counter: Some(&self.counter),
-            tenant,
+            tenant: caller.tenant,
+            quota: caller.quota,
         }
     }
 }

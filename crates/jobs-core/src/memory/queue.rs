@@ -18,8 +18,8 @@ use crate::queue::{
 #[derive(Debug, Default)]
 struct State {
     tenants: BTreeMap<Tenant, TenantState>,
-    /// Orders turns due in the same ms: a tenant that had its turn goes after the others.
-    turns: u64,
+    /// The last place in line handed out (`aj:turn`).
+    places: u64,
     rung_until: u64,
     /// The watch: its token and when it lapses.
     watch: Option<(String, u64)>,
@@ -31,43 +31,47 @@ impl State {
         self.tenants.entry(t.clone()).or_default()
     }
 
-    /// The claim script: the tenant whose turn is earliest and due (its ready turn, a
-    /// due delayed job, an expired lease; ties by name), housekeeping, then its oldest
-    /// ready jobs, and its next turn.
+    /// `t` joins the end of the line unless it is in line (`queue_turn`).
+    fn queue_turn(&mut self, t: &Tenant) {
+        if self.tenant(t).place.is_none() {
+            self.places += 1;
+            let place = self.places;
+            self.tenant(t).place = Some(place);
+        }
+    }
+
+    /// The claim script: tenants whose delayed jobs or leases came due join the line; the
+    /// first in line does its housekeeping, leases its oldest ready jobs, and goes to the
+    /// end of the line if it has more (32 tenants tried at most).
     fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str, max: u32) -> Claim {
         if max == 0 {
             return Claim::NOTHING;
         }
-        let mut turns: Vec<((u64, u64), Tenant)> = self
+        let due: Vec<Tenant> = self
             .tenants
             .iter()
-            .filter_map(|(t, s)| {
-                let expiry = s.leases.values().min().map(|at| (*at, 0));
-                let at = [s.turn, expiry].into_iter().flatten().min()?;
-                (at.0 <= now_ms).then(|| (at, t.clone()))
+            .filter(|(_, s)| {
+                s.later.is_some_and(|at| at <= now_ms) || s.leases.values().any(|at| *at <= now_ms)
             })
+            .map(|(t, _)| t.clone())
             .collect();
-        // As the script: a tenant that had its turn goes after every turn due within 1 ms.
-        let last_turn = self
-            .tenants
-            .values()
-            .filter_map(|s| s.turn.map(|t| t.0))
-            .filter(|at| *at <= now_ms + 1)
-            .max()
-            .unwrap_or(now_ms);
-        turns.sort();
-        // As the script: a tenant with nothing to claim after all gets its next turn, and
-        // the next tenant is tried, 32 at most.
-        for (_, t) in turns.into_iter().take(32) {
-            self.turns += 1;
-            let order = self.turns;
+        for t in due {
+            self.queue_turn(&t);
+            self.tenant(&t).later = None;
+        }
+        for _ in 0..32 {
+            let first = self
+                .tenants
+                .iter()
+                .filter_map(|(t, s)| Some((s.place?, t.clone())))
+                .min();
+            let Some((_, t)) = first else { break };
+            self.places += 1;
+            let place = self.places;
             let s = self.tenant(&t);
             let jobs = s.claim(now_ms, lease_until_ms, token, max);
-            s.turn = if s.ready.is_empty() {
-                s.delayed.values().min().map(|at| (*at, 0))
-            } else {
-                Some((last_turn.max(now_ms), order))
-            };
+            s.place = (!s.ready.is_empty()).then_some(place);
+            s.later = s.delayed.values().min().copied();
             if !jobs.is_empty() {
                 return Claim::Claimed {
                     tenant: t,
@@ -77,8 +81,13 @@ impl State {
             }
         }
         let all = self.tenants.values();
+        let in_line = all.clone().any(|s| s.place.is_some());
         Claim::Empty {
-            next_due_ms: all.clone().filter_map(|s| s.turn.map(|t| t.0)).min(),
+            next_due_ms: if in_line {
+                Some(now_ms)
+            } else {
+                all.clone().filter_map(|s| s.later).min()
+            },
             next_expiry_ms: all.filter_map(|s| s.leases.values().min().copied()).min(),
         }
     }
@@ -182,16 +191,16 @@ impl MemoryQueue {
             s.idempotency
                 .insert(claim.key.clone(), (value, now + claim.ttl_ms.max(1)));
         }
-        if job.due_ms > job.now_ms {
-            s.delayed.insert(job.id, job.due_ms);
-            s.turn_by(job.due_ms);
-        } else {
-            s.ready.push_front(job.id);
-            s.turn_by(job.now_ms);
-        }
         s.all.insert(job.id);
         s.kind.insert(job.id, job.kind.clone());
         s.status.insert(job.id, Status::Queued);
+        if job.due_ms > job.now_ms {
+            s.delayed.insert(job.id, job.due_ms);
+            s.later_by(job.due_ms);
+        } else {
+            s.ready.push_front(job.id);
+            state.queue_turn(&job.tenant);
+        }
         state.published.push(job.doorbell.clone());
         Ok(SubmitOutcome::Enqueued)
     }
@@ -321,7 +330,7 @@ impl Queue for MemoryQueue {
             return Ok(RetryOutcome::Cancelled);
         }
         s.delayed.insert(*id, due_ms);
-        s.turn_by(due_ms);
+        s.later_by(due_ms);
         s.status.insert(*id, Status::Queued);
         s.retries += 1;
         Ok(RetryOutcome::Scheduled)

@@ -8,9 +8,10 @@ use crate::queue::{ClaimedJob, Ownership, QueueError};
 /// One tenant's queue, as its keys in Redis.
 #[derive(Debug, Default)]
 pub(super) struct TenantState {
-    /// Its turn in the ring (ms, then order within the ms): while it has ready jobs, when
-    /// it last had one or was submitted to, else its earliest due time.
-    pub(super) turn: Option<(u64, u64)>,
+    /// Its place in line (`aj:turns`), while it has ready jobs.
+    pub(super) place: Option<u64>,
+    /// When its earliest delayed job is due (`aj:later`), until it joins the line.
+    pub(super) later: Option<u64>,
     /// Front = LPUSH end, back = RPOP (claiming) end, as the Redis list.
     pub(super) ready: VecDeque<JobId>,
     pub(super) delayed: HashMap<JobId, u64>,
@@ -94,10 +95,9 @@ impl TenantState {
         jobs
     }
 
-    /// A turn no later than `at`.
-    pub(super) fn turn_by(&mut self, at: u64) {
-        let at = (at, 0);
-        self.turn = Some(self.turn.map_or(at, |t| t.min(at)));
+    /// In `aj:later` no later than `at`.
+    pub(super) fn later_by(&mut self, at: u64) {
+        self.later = Some(self.later.map_or(at, |t| t.min(at)));
     }
 
     /// The finish script: a status that is not final is refused before anything changes.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::lock;
 use crate::job::Tenant;
 use crate::ports::PortError;
-use crate::tenancy::{ApiKey, KeyInfo, StoredKey, TenantInfo, TenantStore, Written};
+use crate::tenancy::{ApiKey, KeyInfo, QuotaSeen, StoredKey, TenantInfo, TenantStore, Written};
 
 #[derive(Debug, Default)]
 struct State {
@@ -24,14 +24,16 @@ pub struct MemoryTenants {
 
 impl TenantStore for MemoryTenants {
     fn key(&self, id: &str) -> Result<Option<StoredKey>, PortError> {
-        Ok(lock(&self.state)
-            .keys
-            .get(id)
-            .map(|(tenant, hash, _, revoked)| StoredKey {
-                tenant: tenant.clone(),
-                hash: hash.clone(),
-                revoked: revoked.is_some(),
-            }))
+        let s = lock(&self.state);
+        Ok(s.keys.get(id).map(|(tenant, hash, _, revoked)| StoredKey {
+            tenant: tenant.clone(),
+            hash: hash.clone(),
+            revoked: revoked.is_some(),
+            quota: QuotaSeen {
+                queued: 0,
+                max_queued_jobs: s.tenants.get(tenant).and_then(|t| t.max_queued_jobs),
+            },
+        }))
     }
 
     fn create_tenant(

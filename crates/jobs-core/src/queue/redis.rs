@@ -48,7 +48,7 @@ impl<R: Redis> RedisQueue<R> {
             && !invalid.is_empty()
         {
             let args = invalid.iter().map(|raw| raw.as_str().into()).collect();
-            self.eval(&scripts::FORGET, keys_of(tenant, [keys::retain()]), args)?;
+            self.eval(&scripts::FORGET, keys_of(tenant, []), args)?;
         }
         Ok(claim)
     }
@@ -231,13 +231,9 @@ impl<R: Redis> Queue for RedisQueue<R> {
             &scripts::SUBMIT,
             keys_of(
                 t,
-                [
-                    keys::by_kind(t, &job.kind),
-                    keys::tenant_settings(t),
-                    keys::ring(),
-                ]
-                .into_iter()
-                .chain(idem_key),
+                [keys::by_kind(t, &job.kind), keys::tenant_settings(t)]
+                    .into_iter()
+                    .chain(idem_key),
             ),
             vec![
                 job.id.as_str().into(),
@@ -285,7 +281,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let reply = self.eval(
             &scripts::CLAIM,
-            vec![keys::ring(), keys::expiry()],
+            Vec::new(),
             vec![
                 int_param(now_ms),
                 int_param(lease_until_ms),
@@ -306,7 +302,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<Heartbeat, QueueError> {
         let mut args = vec![id.as_str().into(), token.into(), int_param(lease_until_ms)];
         args.extend(others.iter().map(|other| other.as_str().into()));
-        let reply = self.eval(&scripts::HEARTBEAT, keys_of(tenant, [keys::expiry()]), args)?;
+        let reply = self.eval(&scripts::HEARTBEAT, keys_of(tenant, []), args)?;
         match text(reply.first()).as_deref() {
             Some("owned") => Ok(Heartbeat::Owned {
                 cancel_requested: int(reply.get(1)) == Some(1),
@@ -328,7 +324,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let mut args = vec![token.into(), int_param(lease_until_ms)];
         args.extend(ids.iter().map(|id| id.as_str().into()));
-        let reply = self.eval(&scripts::RENEW, keys_of(tenant, [keys::expiry()]), args)?;
+        let reply = self.eval(&scripts::RENEW, keys_of(tenant, []), args)?;
         if reply.len() != ids.len() {
             return Err(unexpected("renew", &reply));
         }
@@ -369,11 +365,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 (if f.dead { "1" } else { "0" }).into(),
             ]);
         }
-        let reply = self.eval(
-            &scripts::FINISH_AND_CLAIM,
-            vec![keys::ring(), keys::expiry(), keys::retain()],
-            args,
-        )?;
+        let reply = self.eval(&scripts::FINISH_AND_CLAIM, Vec::new(), args)?;
         let (outcomes, rest) = reply
             .split_at_checked(finishes.len())
             .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
@@ -395,7 +387,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
             &scripts::RETRY,
-            keys_of(tenant, [keys::ring(), keys::retain(), keys::expiry()]),
+            keys_of(tenant, []),
             vec![
                 id.as_str().into(),
                 token.into(),
@@ -419,7 +411,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     ) -> Result<CancelOutcome, QueueError> {
         let reply = self.eval(
             &scripts::CANCEL,
-            keys_of(tenant, [keys::retain()]),
+            keys_of(tenant, []),
             vec![id.as_str().into(), int_param(now_ms)],
         )?;
         match text(reply.first()).as_deref() {
@@ -473,7 +465,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
         let reply = self.eval(
             &scripts::SWEEP,
-            vec![keys::retain()],
+            Vec::new(),
             vec![int_param(cutoff_ms), RedisParam::Int(i64::from(limit))],
         )?;
         let Some(first) = reply.first() else {
@@ -495,11 +487,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         let args = ids.iter().map(|id| RedisParam::from(id.as_str())).collect();
         let indexes = self.kinds.iter().map(|k| keys::by_kind(tenant, k));
-        self.eval(
-            &scripts::FORGET,
-            keys_of(tenant, std::iter::once(keys::retain()).chain(indexes)),
-            args,
-        )?;
+        self.eval(&scripts::FORGET, keys_of(tenant, indexes), args)?;
         Ok(())
     }
 

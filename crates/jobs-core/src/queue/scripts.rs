@@ -78,9 +78,11 @@ pub static KEY_ISSUE: Script = script!("key_issue");
 pub static KEY_LIST: Script = script!("key_list");
 /// Revoke an API key.
 pub static KEY_REVOKE: Script = script!("key_revoke");
+/// What an API key names, with its tenant's queue against its quota.
+pub static KEY_LOOKUP: Script = script!("key_lookup");
 
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 18] = [
+pub static ALL: [&Script; 19] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -99,6 +101,7 @@ pub static ALL: [&Script; 18] = [
     &KEY_ISSUE,
     &KEY_LIST,
     &KEY_REVOKE,
+    &KEY_LOOKUP,
 ];
 
 #[cfg(test)]

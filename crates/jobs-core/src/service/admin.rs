@@ -49,11 +49,12 @@ struct NewTenant {
     max_queued_jobs: Option<u64>,
 }
 
-/// `PATCH /admin/tenants/{name}`: `max_queued_jobs` a number, or `null` for the default.
+/// `PATCH /admin/tenants/{name}`: `max_queued_jobs` a number, or `null` for the default;
+/// required, so that `{}` changes nothing by mistake.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantChange {
-    max_queued_jobs: Option<u64>,
+    max_queued_jobs: serde_json::Value,
 }
 
 fn store(e: PortError) -> AdminError {
@@ -147,7 +148,13 @@ pub fn update_tenant(
 ) -> Result<TenantResource, AdminError> {
     let tenant = tenant_name(name)?;
     let change: TenantChange = parse(body)?;
-    let max = valid_max(change.max_queued_jobs)?;
+    let max = match change.max_queued_jobs {
+        serde_json::Value::Null => None,
+        n => Some(n.as_u64().ok_or_else(|| {
+            AdminError::Invalid("max_queued_jobs must be a whole number or null".into())
+        })?),
+    };
+    let max = valid_max(max)?;
     match tenants.set_max_queued_jobs(&tenant, max).map_err(store)? {
         Written::Done => get_tenant(tenants, name),
         _ => Err(AdminError::TenantNotFound(tenant.to_string())),
@@ -232,6 +239,7 @@ mod tests {
         assert_eq!(
             authenticate(&store, &settings, Some(&header))
                 .unwrap()
+                .tenant
                 .as_str(),
             "acme"
         );
@@ -285,6 +293,16 @@ mod tests {
         ));
         let changed = update_tenant(&store, "acme", br#"{"max_queued_jobs": null}"#).unwrap();
         assert_eq!(changed.max_queued_jobs, None);
+        for bad in [
+            &b"{}"[..],
+            br#"{"max_queued_jobs": "9"}"#,
+            br#"{"max_queued_jobs": -1}"#,
+        ] {
+            assert!(matches!(
+                update_tenant(&store, "acme", bad),
+                Err(AdminError::Invalid(_))
+            ));
+        }
         assert_eq!(list_tenants(&store).unwrap().len(), 1);
     }
 

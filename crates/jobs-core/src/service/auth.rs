@@ -9,17 +9,28 @@ use crate::config::Settings;
 use crate::context::StoreError;
 use crate::job::Tenant;
 use crate::queue::QueueError;
-use crate::tenancy::{ApiKey, TenantStore};
+use crate::tenancy::{ApiKey, QuotaSeen, TenantStore};
 
-/// The tenant whose API key the raw `Authorization` header value carries. With `auth`
+/// Who a request is: its tenant, and where that tenant stood against its quota when the
+/// key was looked up (`None` with `auth` off: nothing was looked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: Tenant,
+    pub quota: Option<QuotaSeen>,
+}
+
+/// The caller whose API key the raw `Authorization` header value carries. With `auth`
 /// off every request is the tenant `default`, and nothing is looked up.
 pub fn authenticate(
     store: &dyn TenantStore,
     settings: &Settings,
     authorization: Option<&str>,
-) -> Result<Tenant, AuthError> {
+) -> Result<Caller, AuthError> {
     if !settings.auth {
-        return Ok(Tenant::default_tenant());
+        return Ok(Caller {
+            tenant: Tenant::default_tenant(),
+            quota: None,
+        });
     }
     let given = authorization
         .and_then(bearer_token)
@@ -36,7 +47,10 @@ pub fn authenticate(
     if stored.revoked {
         return Err(AuthError::Revoked);
     }
-    Ok(stored.tenant)
+    Ok(Caller {
+        tenant: stored.tenant,
+        quota: Some(stored.quota),
+    })
 }
 
 /// Whether the raw `Authorization` header value carries the configured admin token.
@@ -93,7 +107,7 @@ mod tests {
         let (store, key) = store_with("acme");
         let on = Settings::default();
         let ok = authenticate(&store, &on, Some(&bearer(key.reveal())));
-        assert_eq!(ok.unwrap().as_str(), "acme");
+        assert_eq!(ok.unwrap().tenant.as_str(), "acme");
         assert_eq!(authenticate(&store, &on, None), Err(AuthError::Missing));
         assert_eq!(
             authenticate(&store, &on, Some("Basic abc")),
@@ -127,7 +141,7 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            authenticate(&store, &off, None).unwrap(),
+            authenticate(&store, &off, None).unwrap().tenant,
             Tenant::default_tenant()
         );
     }

@@ -21,7 +21,7 @@ pub mod ops;
 pub mod submit;
 
 pub use crate::worker::{DrainReport, drain};
-pub use auth::{admin_allowed, authenticate};
+pub use auth::{Caller, admin_allowed, authenticate};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
 pub use ops::{Health, Stats, health, stats};
@@ -75,6 +75,7 @@ pub(crate) mod testing {
                 registry: &self.registry,
                 counter: Some(&self.counter),
                 tenant: Tenant::default_tenant(),
+                quota: None,
             }
         }
 

@@ -86,6 +86,17 @@ pub fn submit(
 ) -> Result<Submitted, SubmitError> {
     let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
+    // Over the quota as last seen: refused before anything is written. With an
+    // idempotency key the script decides (a replay is answered even at the quota).
+    if let Some(seen) = ctx.quota.filter(|_| key.is_none()) {
+        let limit = seen.max_queued_jobs.unwrap_or(ctx.settings.max_queued_jobs);
+        if seen.queued >= limit {
+            return Err(SubmitError::QuotaExceeded {
+                queued: seen.queued,
+                limit,
+            });
+        }
+    }
     let now = ctx.now();
     let delay_ms = new.delay_ms;
     let mut job = new.into_job(JobId::new(), ctx.tenant.clone(), Timestamp::from_ms(now));
@@ -187,6 +198,38 @@ mod tests {
         assert_eq!(w.job(&s.job.id).status, Status::Queued);
         assert_eq!(w.queue.indexed_status(&s.job.id), Some(Status::Queued));
         assert_eq!(w.queue.published().len(), 1);
+    }
+
+    #[test]
+    fn a_tenant_seen_at_its_quota_is_refused_before_anything_is_written() {
+        use crate::tenancy::QuotaSeen;
+        let w = World::new();
+        let at = |queued, max_queued_jobs| crate::context::Context {
+            quota: Some(QuotaSeen {
+                queued,
+                max_queued_jobs,
+            }),
+            ..w.ctx()
+        };
+        let body = body(json!({"kind": "echo", "input": {}}));
+        let refused = submit(&at(100_000, None), &body, None);
+        assert_eq!(
+            refused.unwrap_err(),
+            SubmitError::QuotaExceeded {
+                queued: 100_000,
+                limit: 100_000
+            }
+        );
+        let own = submit(&at(3, Some(3)), &body, None);
+        assert!(matches!(
+            own,
+            Err(SubmitError::QuotaExceeded { limit: 3, .. })
+        ));
+        assert!(w.kv.keys().is_empty(), "nothing was written");
+        assert!(w.queue.published().is_empty());
+        // Below it, or with a key the script decides: accepted here.
+        assert!(submit(&at(2, Some(3)), &body, None).is_ok());
+        assert!(submit(&at(3, Some(3)), &body, Some("k-1")).is_ok());
     }
 
     #[test]

@@ -30,13 +30,23 @@ pub struct KeyInfo {
     pub revoked_ms: Option<u64>,
 }
 
-/// What the store holds for a key id, to check a presented key against.
+/// What the store holds for a key id, to check a presented key against, and where its
+/// tenant stands against its quota (read in the same round trip).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub tenant: Tenant,
     /// SHA-256 of the key, hex.
     pub hash: String,
     pub revoked: bool,
+    pub quota: QuotaSeen,
+}
+
+/// A tenant's queued jobs and its own quota, as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaSeen {
+    pub queued: u64,
+    /// Its own `max_queued_jobs`; `None` takes the app-wide one.
+    pub max_queued_jobs: Option<u64>,
 }
 
 /// The outcome of a write that needs its tenant (or key) to exist.
@@ -51,7 +61,7 @@ pub enum Written {
 
 /// Tenants and API keys. Each method is one Redis round trip.
 pub trait TenantStore {
-    /// The record of the key `id`, if any.
+    /// The record of the key `id`, if any, with its tenant's quota.
     fn key(&self, id: &str) -> Result<Option<StoredKey>, PortError>;
     /// Create `tenant` unless it exists.
     fn create_tenant(

@@ -1,7 +1,7 @@
 //! [`RedisTenants`]: the [`TenantStore`] over the [`Redis`] port (keys in `crate::keys`,
 //! scripts under `queue/lua/`).
 
-use super::{ApiKey, KeyInfo, StoredKey, TenantInfo, TenantStore, Written};
+use super::{ApiKey, KeyInfo, QuotaSeen, StoredKey, TenantInfo, TenantStore, Written};
 use crate::job::Tenant;
 use crate::keys;
 use crate::ports::{PortError, Redis, RedisParam, RedisValue};
@@ -78,17 +78,29 @@ fn max_param(max: Option<u64>) -> RedisParam {
 
 impl<R: Redis> TenantStore for RedisTenants<R> {
     fn key(&self, id: &str) -> Result<Option<StoredKey>, PortError> {
-        let pairs = self.hash(keys::api_key(id))?;
-        let (Some(tenant), Some(hash)) = (field(&pairs, "tenant"), field(&pairs, "hash")) else {
+        let reply = self.run(&scripts::KEY_LOOKUP, vec![keys::api_key(id)], Vec::new())?;
+        if reply.is_empty() {
             return Ok(None);
+        }
+        let (Some(tenant), Some(hash)) = (
+            reply.first().and_then(RedisValue::to_text),
+            reply.get(1).and_then(RedisValue::to_text),
+        ) else {
+            return Err(PortError::Protocol(format!(
+                "key_lookup: unexpected reply {reply:?}"
+            )));
         };
-        let Ok(tenant) = Tenant::parse(tenant) else {
+        let Ok(tenant) = Tenant::parse(&tenant) else {
             return Ok(None);
         };
         Ok(Some(StoredKey {
             tenant,
-            hash: hash.to_owned(),
-            revoked: field(&pairs, "revoked_ms").is_some(),
+            hash,
+            revoked: reply.get(2).and_then(RedisValue::to_int) == Some(1),
+            quota: QuotaSeen {
+                queued: optional_ms(reply.get(3)).unwrap_or(0),
+                max_queued_jobs: optional_ms(reply.get(4)),
+            },
         }))
     }
 

@@ -40,10 +40,15 @@ pub(super) fn claims_go_round_the_tenants(q: &dyn Queue) {
     assert_eq!(claim_for(q, 203, 4).0, a);
     // A job B submits while A still has work joins the end of the line: after at most
     // one more batch of A.
-    q.submit(&enqueue_for(&b, 23, 204, 204)).unwrap();
-    assert_eq!(claim_for(q, 205, 4).0, a);
-    assert_eq!(claim_for(q, 206, 4), (b, vec![id(23)]));
-    assert_eq!(claim_for(q, 207, 4).0, a);
+    q.submit(&enqueue_for(&b, 23, 200, 200)).unwrap();
+    q.submit(&enqueue_for(&c, 24, 200, 200)).unwrap();
+    assert_eq!(claim_for(q, 200, 4).0, a);
+    assert_eq!(claim_for(q, 200, 4), (b, vec![id(23)]));
+    assert_eq!(claim_for(q, 200, 4), (c, vec![id(24)]));
+    // With one tenant left, every claim is its own, never an empty answer.
+    for _ in 0..2 {
+        assert_eq!(claim_for(q, 200, 4).0, a);
+    }
 }
 
 pub(super) fn a_delayed_job_of_another_tenant_gets_its_turn_when_due(q: &dyn Queue) {
@@ -53,9 +58,11 @@ pub(super) fn a_delayed_job_of_another_tenant_gets_its_turn_when_due(q: &dyn Que
     }
     q.submit(&enqueue_for(&b, 11, 100, 300)).unwrap();
     assert_eq!(claim_for(q, 200, 2).0, a);
-    // A's turn at 299 puts it after B's, due at 300.
     assert_eq!(claim_for(q, 299, 2).0, a);
+    // Due at 300, B joins the end of the line: behind A, whose turn was at 299.
+    assert_eq!(claim_for(q, 300, 2).0, a);
     assert_eq!(claim_for(q, 300, 2), (b, vec![id(11)]));
+    assert_eq!(claim_for(q, 300, 2).0, a);
 }
 
 pub(super) fn each_tenant_sees_only_its_own_jobs(q: &dyn Queue) {

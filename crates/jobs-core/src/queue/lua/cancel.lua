@@ -1,5 +1,4 @@
 -- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
--- KEYS[14]: retain
 -- ARGV: 1 id  2 now ms
 -- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'already'} (cancelled
 --        before) | {'finished', status} | {'unknown'}
@@ -9,7 +8,7 @@ if status == 'queued' then
   redis.call('LREM', READY, 0, id)
   redis.call('ZREM', DELAYED, id)
   set_status(id, 'cancelled')
-  finished_at(KEYS[14], id, ARGV[2])
+  finished_at(id, ARGV[2])
   return {'cancelled'}
 elseif status == 'running' then
   redis.call('SADD', CANCEL, id)

@@ -1,7 +1,6 @@
 -- finish_and_claim: finish the jobs of one batch and claim the next batch in one round
 -- trip, for a worker that goes on draining. Exactly `finish` for each, then `claim`,
 -- atomically; with max 0 it only finishes.
--- KEYS: 1 ring  2 expiry  3 retain
 -- ARGV: 1 now ms  2 lease deadline ms of the next claim  3 its owner token  4 max jobs
 --       5 m, the number of jobs to finish, then 5 entries each:
 --         tenant, id, token, final status, '1' when dead
@@ -17,10 +16,9 @@ local reply = {}
 for i = 0, m - 1 do
   local at = 6 + 5 * i
   bind(tenant_keys(ARGV[at]))
-  table.insert(reply, finish_job(KEYS[2], KEYS[3], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3],
-    now, ARGV[at + 4]))
+  table.insert(reply, finish_job(ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], now, ARGV[at + 4]))
 end
-local claim = claim_jobs(KEYS[1], KEYS[2], tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))
+local claim = claim_jobs(tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))
 for _, v in ipairs(claim) do
   table.insert(reply, v)
 end

@@ -1,16 +1,16 @@
 -- forget: remove jobs from the queue and every index (retention, orphans), and move the
--- tenant's turn in `retain` to its earliest finished job left.
--- KEYS[14]: retain  KEYS[15..]: the index of every kind
+-- tenant's entry in RETAIN to its earliest finished job left.
+-- KEYS[14..]: the index of every kind
 -- ARGV: ids
 -- Reply: {number forgotten}
 for _, id in ipairs(ARGV) do
   forget(id)
-  for i = 15, #KEYS do redis.call('ZREM', KEYS[i], id) end
+  for i = 14, #KEYS do redis.call('ZREM', KEYS[i], id) end
 end
 local first = redis.call('ZRANGE', FINISHED, 0, 0, 'WITHSCORES')
 if first[2] then
-  redis.call('ZADD', KEYS[14], first[2], bound_tenant())
+  redis.call('ZADD', RETAIN, first[2], bound_tenant())
 else
-  redis.call('ZREM', KEYS[14], bound_tenant())
+  redis.call('ZREM', RETAIN, bound_tenant())
 end
 return {#ARGV}

@@ -3,15 +3,20 @@
 --   1 ready  2 delayed  3 leases  4 owner  5 all  6 cancel  7 finished  8 counters
 --   9 s:queued  10 s:running  11 s:succeeded  12 s:failed  13 s:cancelled
 --   14.. script-specific
--- The scripts of the worker (claim, finish_and_claim, sweep) serve every tenant: they get
--- the schedules in KEYS and bind a tenant's keys by name (`bind(tenant_keys(t))`) when
--- they come to it, so they need a single Redis, not a Cluster (docs/architecture.md).
--- The schedules are ZSETs of tenant names:
---   ring     when the tenant next has work to claim (ready now, or a delayed job's due)
---   expiry   when the tenant's earliest lease may expire
---   retain   when the tenant's earliest finished job was finished (for retention)
+-- The scripts of the worker (claim, finish_and_claim, sweep) serve every tenant: they bind
+-- a tenant's keys by name (`bind(tenant_keys(t))`) when they come to it, so they need a
+-- single Redis, not a Cluster (docs/architecture.md). So do the schedules every tenant
+-- shares, named here (keys.rs names them the same way):
+--   TURNS    ZSET tenant -> place in line: the tenants with ready jobs, served in turn
+--   TURN_SEQ STRING: the last place handed out
+--   LATER    ZSET tenant -> ms: when the tenant's earliest delayed job is due
+--   EXPIRY   ZSET tenant -> ms: when the tenant's earliest lease may expire
+--   RETAIN   ZSET tenant -> ms: when the tenant's earliest finished job finished
+--   ADOPTED  STRING: set once the `default` tenant's work from before turns is in line
 -- Replies are flat arrays of strings and integers, never nil: Spin flattens nested
 -- arrays and (on 3.x) drops nil entries, which would shift positions.
+local TURNS, TURN_SEQ, LATER = 'aj:turns', 'aj:turn', 'aj:later'
+local EXPIRY, RETAIN, ADOPTED = 'aj:expiry', 'aj:retain', 'aj:adopted'
 local READY, DELAYED, LEASES, OWNER, ALL, CANCEL, FINISHED, COUNTERS
 local STATUS = {}
 -- The statuses a job ends in.
@@ -43,10 +48,10 @@ local function bound_tenant()
 end
 
 -- `id` of the bound tenant finished at `now`: it joins the retention index, and the
--- tenant's turn in `retain` comes no later than `now`.
-local function finished_at(retain, id, now)
+-- tenant's entry in RETAIN comes no later than `now`.
+local function finished_at(id, now)
   redis.call('ZADD', FINISHED, now, id)
-  redis.call('ZADD', retain, 'LT', now, bound_tenant())
+  redis.call('ZADD', RETAIN, 'LT', now, bound_tenant())
 end
 
 -- Move `id` into exactly one status index.
@@ -100,66 +105,78 @@ local function owns(id, token)
 end
 
 
--- The bound tenant's entry in `expiry` after its leases changed: its earliest lease
+-- The bound tenant's entry in EXPIRY after its leases changed: its earliest lease
 -- deadline, or none.
-local function reexpire(expiry)
+local function reexpire()
   local lease = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
   if lease[2] then
-    redis.call('ZADD', expiry, lease[2], bound_tenant())
+    redis.call('ZADD', EXPIRY, lease[2], bound_tenant())
   else
-    redis.call('ZREM', expiry, bound_tenant())
+    redis.call('ZREM', EXPIRY, bound_tenant())
   end
 end
 
--- The tenant `t` (bound) in the schedules, after its work changed: in `ring` at the end
--- of the turns due by `now` while it has ready jobs, else at its earliest delayed job's due time, else not at all;
--- in `expiry` at its earliest lease deadline, or not at all.
-local function reschedule(ring, expiry, t, now)
+-- Tenant `t` joins the end of the line, unless it is in line already.
+local function queue_turn(t)
+  if not redis.call('ZSCORE', TURNS, t) then
+    redis.call('ZADD', TURNS, redis.call('INCR', TURN_SEQ), t)
+  end
+end
+
+-- The bound tenant `t` in the schedules after its work changed (it was just served, or
+-- found to have nothing): at the end of the line while it has ready jobs, else out of
+-- it; in LATER at its earliest delayed job; in EXPIRY at its earliest lease.
+local function reschedule(t)
   if redis.call('LLEN', READY) > 0 then
-    -- After every tenant whose turn is due, even in the same ms: a 1/1024 ms step past
-    -- the last of them (turns may run up to 1 ms ahead that way).
-    local last = redis.call('ZREVRANGEBYSCORE', ring, now + 1, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    local at = now
-    if last[2] and last[1] ~= t and tonumber(last[2]) + 1 / 1024 > at then
-      at = tonumber(last[2]) + 1 / 1024
-    end
-    redis.call('ZADD', ring, at, t)
+    redis.call('ZADD', TURNS, redis.call('INCR', TURN_SEQ), t)
   else
-    local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
-    if first[2] then redis.call('ZADD', ring, first[2], t) else redis.call('ZREM', ring, t) end
+    redis.call('ZREM', TURNS, t)
   end
-  reexpire(expiry)
+  local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', LATER, first[2], t) else redis.call('ZREM', LATER, t) end
+  reexpire()
 end
 
--- The first entry of a schedule as {name, score}, or nil when it is empty.
-local function first_of(schedule)
+-- The score of the first entry of a schedule, or -1 when it is empty.
+local function first_score(schedule)
   local head = redis.call('ZRANGE', schedule, 0, 0, 'WITHSCORES')
-  if head[1] then return {head[1], tonumber(head[2])} end
-  return nil
+  return head[2] and tonumber(head[2]) or -1
 end
 
--- claim: fair across tenants. Take the tenant whose turn is earliest (in `ring` or in
--- `expiry`, due by `now`), do its housekeeping, lease up to `max` of its oldest ready
--- jobs to `token` until `lease`, and put it back at the end of the turn order when it
--- has more. A tenant with nothing to claim after all (its entry was stale) is
--- rescheduled and the next is tried, at most 32 of them (max 0: nothing at all).
+-- Once: the `default` tenant's work from before tenants had turns (an upgraded
+-- deployment) joins the schedules, finished jobs included.
+local function adopt_default()
+  if not redis.call('SET', ADOPTED, '1', 'NX') then return end
+  bind(tenant_keys('default'))
+  if redis.call('LLEN', READY) > 0 then queue_turn('default') end
+  local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', LATER, 'LT', first[2], 'default') end
+  reexpire()
+  first = redis.call('ZRANGE', FINISHED, 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', RETAIN, 'LT', first[2], 'default') end
+end
+
+-- claim: fair across tenants. The tenants whose delayed jobs or leases came due by `now`
+-- join the line; the tenant first in line does its housekeeping, leases up to `max` of
+-- its oldest ready jobs to `token` until `lease`, and goes to the end of the line if it
+-- has more. A tenant with nothing to claim after all (its jobs were cancelled) leaves the
+-- line and the next is tried, at most 32 of them (max 0: nothing at all).
 -- Reply: {'claimed', tenant, n, then n pairs: id, cancel requested 0|1}
 --   or {'empty', ms when the next delayed job is due or -1, ms of the next lease expiry or -1}
-local function claim_jobs(ring, expiry, now, lease, token, max)
+--   (the first is `now` when tenants are still in line after 32 tries)
+local function claim_jobs(now, lease, token, max)
   if max < 1 then return {'empty', -1, -1} end
-  -- Work queued before tenants had turns (one tenant, `default`) gets its turn here.
-  if not first_of(ring) and not first_of(expiry) then
-    bind(tenant_keys('default'))
-    if redis.call('EXISTS', READY, DELAYED, LEASES) > 0 then
-      reschedule(ring, expiry, 'default', now)
+  adopt_default()
+  for _, schedule in ipairs({LATER, EXPIRY}) do
+    for _, t in ipairs(redis.call('ZRANGEBYSCORE', schedule, '-inf', now, 'LIMIT', 0, 100)) do
+      queue_turn(t)
+      redis.call('ZREM', schedule, t)
     end
   end
   for _ = 1, 32 do
-    local a, b = first_of(ring), first_of(expiry)
-    local turn = a
-    if b and b[2] <= now and (not a or a[2] > now or b[2] < a[2]) then turn = b end
-    if not turn or turn[2] > now then break end
-    local t = turn[1]
+    local head = redis.call('ZRANGE', TURNS, 0, 0)
+    if not head[1] then break end
+    local t = head[1]
     bind(tenant_keys(t))
     promote(now)
     local ids = redis.call('RPOP', READY, max)
@@ -172,30 +189,26 @@ local function claim_jobs(ring, expiry, now, lease, token, max)
         table.insert(reply, id)
         table.insert(reply, redis.call('SISMEMBER', CANCEL, id))
       end
-      reschedule(ring, expiry, t, now)
+      reschedule(t)
       return reply
     end
-    reschedule(ring, expiry, t, now)
+    reschedule(t)
   end
-  local reply = {'empty'}
-  for _, schedule in ipairs({ring, expiry}) do
-    local head = first_of(schedule)
-    table.insert(reply, head and head[2] or -1)
-  end
-  return reply
+  local due = first_score(LATER)
+  if redis.call('ZCARD', TURNS) > 0 then due = now end
+  return {'empty', due, first_score(EXPIRY)}
 end
 
 -- finish: the token's holder recorded a final state (one of FINAL); release the lease
--- (moving the tenant's entry in `expiry`) and index it as finished at `now` (in
--- `retain`). `dead` is '1' when the job failed for good. Reply: 'finished' or 'lost'.
-local function finish_job(expiry, retain, id, token, status, now, dead)
+-- (moving the tenant's entry in EXPIRY) and index it as finished at `now` (in RETAIN). `dead` is '1' when the job failed for good. Reply: 'finished' or 'lost'.
+local function finish_job(id, token, status, now, dead)
   if not owns(id, token) then return 'lost' end
   redis.call('ZREM', LEASES, id)
   redis.call('HDEL', OWNER, id)
   redis.call('SREM', CANCEL, id)
-  reexpire(expiry)
+  reexpire()
   set_status(id, status)
-  finished_at(retain, id, now)
+  finished_at(id, now)
   if dead == '1' then redis.call('HINCRBY', COUNTERS, 'dead', 1) end
   return 'finished'
 end

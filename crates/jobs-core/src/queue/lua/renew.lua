@@ -1,7 +1,6 @@
 -- renew: extend the leases of the ids this token still owns, and say which it owns. A
 -- worker asks this before it writes the outcomes it kept back: a job whose lease another
 -- worker has taken meanwhile gets nothing written by this one.
--- KEYS[14]: expiry
 -- ARGV: 1 token  2 new lease deadline ms  3.. ids
 -- Reply: one 1 (owned, extended) or 0 (not owned) per id, in order
 local token, out = ARGV[1], {}
@@ -13,5 +12,5 @@ for i = 3, #ARGV do
     out[#out + 1] = 0
   end
 end
-reexpire(KEYS[14])
+reexpire()
 return out

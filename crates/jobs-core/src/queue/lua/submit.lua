@@ -1,27 +1,27 @@
 -- submit: claim the idempotency key (if any), check the tenant's quota, enqueue, index,
--- give the tenant its turn, ring the doorbell.
--- KEYS[14]: the kind's index  KEYS[15]: the tenant's settings (HASH)  KEYS[16]: ring
--- KEYS[17]: idempotency key (optional)
+-- put the tenant in line (or in LATER), ring the doorbell.
+-- KEYS[14]: the kind's index  KEYS[15]: the tenant's settings (HASH)
+-- KEYS[16]: idempotency key (optional)
 -- ARGV: 1 id  2 now ms  3 due ms (<= now: ready at once)  4 doorbell channel
 --       5 doorbell payload  6 idempotency value "{id} {fingerprint}"  7 idempotency ttl ms
 --       8 most queued jobs when the tenant's settings name no `max_queued_jobs`
 -- Reply: {'queued'}, {'duplicate', existing idempotency value} or
 --        {'full', queued jobs, the limit}
 local id, now, due = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if KEYS[17] then
-  local taken = redis.call('GET', KEYS[17])
+if KEYS[16] then
+  local taken = redis.call('GET', KEYS[16])
   if taken then return {'duplicate', taken} end
 end
 local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[8])
 local queued = redis.call('ZCARD', STATUS.queued)
 if queued >= limit then return {'full', queued, limit} end
-if KEYS[17] then redis.call('SET', KEYS[17], ARGV[6], 'PX', ARGV[7]) end
+if KEYS[16] then redis.call('SET', KEYS[16], ARGV[6], 'PX', ARGV[7]) end
 if due > now then
   redis.call('ZADD', DELAYED, due, id)
-  redis.call('ZADD', KEYS[16], 'LT', due, bound_tenant())
+  redis.call('ZADD', LATER, 'LT', due, bound_tenant())
 else
   redis.call('LPUSH', READY, id)
-  redis.call('ZADD', KEYS[16], 'LT', now, bound_tenant())
+  queue_turn(bound_tenant())
 end
 redis.call('ZADD', ALL, 0, id)
 redis.call('ZADD', KEYS[14], 0, id)
