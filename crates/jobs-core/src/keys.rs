@@ -91,6 +91,21 @@ pub fn tenant_settings(tenant: &Tenant) -> String {
     redis(tenant, "tenant")
 }
 
+/// Redis HASH: the webhook delivery state of a finished job with a callback URL.
+pub fn hook(tenant: &Tenant, id: &JobId) -> String {
+    redis(tenant, &format!("hook:{}", id.as_str()))
+}
+
+/// Redis HASH: a tenant's webhook signing secrets (`current`, `previous`).
+pub fn webhook_secrets(tenant: &Tenant) -> String {
+    redis(tenant, "whsec")
+}
+
+/// Redis ZSET `tenant/id` → ms: webhook deliveries due, every tenant's.
+pub fn hooks() -> String {
+    "aj:hooks".to_owned()
+}
+
 /// Redis ZSET key id → created ms: the API keys of a tenant.
 pub fn tenant_keys(tenant: &Tenant) -> String {
     redis(tenant, "keys")

@@ -46,4 +46,5 @@ pub mod queue;
 pub mod resource;
 pub mod service;
 pub mod tenancy;
+pub mod webhook;
 pub mod worker;

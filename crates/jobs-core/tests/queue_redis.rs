@@ -211,6 +211,7 @@ fn a_script_error_is_reported_not_retried_with_eval() {
         token: "t".into(),
         status: Status::Running,
         dead: false,
+        hook: false,
     }];
     // finish_and_claim refuses a status that is not final with a script error.
     let err = q.finish_and_claim(&not_final, 1, 2, "t", 1).unwrap_err();

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::ports::PortError;
 
 mod clock;
+mod hooks;
 mod kv;
 mod queue;
 mod tenant_queue;

@@ -4,20 +4,22 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::hooks::Outbox;
 use super::tenant_queue::TenantState;
 use super::{ManualClock, down, lock};
 use crate::job::{JobId, Status, Tenant};
 use crate::ports::Clock;
 use crate::queue::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, IdempotencyRecord,
-    LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
-    SubmitOutcome,
+    CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim, HookClaims,
+    HookDone, HookState, IdempotencyRecord, LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue,
+    QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
 };
 
 /// Every tenant's queue, and what all tenants share.
 #[derive(Debug, Default)]
 struct State {
     tenants: BTreeMap<Tenant, TenantState>,
+    hooks: Outbox,
     /// The last place in line handed out (`aj:turn`).
     places: u64,
     rung_until: u64,
@@ -299,13 +301,16 @@ impl Queue for MemoryQueue {
                 reply: format!("not a final status: {}", f.status),
             });
         }
-        let owned = finishes
-            .iter()
-            .map(|f| {
-                s.tenant(&f.tenant)
-                    .finish(&f.id, &f.token, f.status, now_ms, f.dead)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut owned = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let o = s
+                .tenant(&f.tenant)
+                .finish(&f.id, &f.token, f.status, now_ms, f.dead)?;
+            if o == Ownership::Owned && f.hook {
+                s.hooks.enqueue(&f.tenant, &f.id, now_ms);
+            }
+            owned.push(o);
+        }
         Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
     }
 
@@ -316,6 +321,7 @@ impl Queue for MemoryQueue {
         token: &str,
         due_ms: u64,
         now_ms: u64,
+        hook: bool,
     ) -> Result<RetryOutcome, QueueError> {
         let mut state = self.state()?;
         let s = state.tenant(tenant);
@@ -327,6 +333,9 @@ impl Queue for MemoryQueue {
         if s.cancel.remove(id) {
             s.status.insert(*id, Status::Cancelled);
             s.finished.insert(*id, now_ms);
+            if hook {
+                state.hooks.enqueue(tenant, id, now_ms);
+            }
             return Ok(RetryOutcome::Cancelled);
         }
         s.delayed.insert(*id, due_ms);
@@ -341,6 +350,7 @@ impl Queue for MemoryQueue {
         tenant: &Tenant,
         id: &JobId,
         now_ms: u64,
+        hook: bool,
     ) -> Result<CancelOutcome, QueueError> {
         let mut state = self.state()?;
         let s = state.tenant(tenant);
@@ -351,6 +361,9 @@ impl Queue for MemoryQueue {
                 s.delayed.remove(id);
                 s.status.insert(*id, Status::Cancelled);
                 s.finished.insert(*id, now_ms);
+                if hook {
+                    state.hooks.enqueue(tenant, id, now_ms);
+                }
                 Ok(CancelOutcome::Cancelled)
             }
             Some(Status::Running) => {
@@ -364,6 +377,7 @@ impl Queue for MemoryQueue {
 
     fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError> {
         let mut state = self.state()?;
+        let (hooks_pending, hooks_failed) = state.hooks.counts(tenant);
         let s = state.tenant(tenant);
         Ok(QueueStats {
             by_status: Status::ALL.iter().map(|st| (*st, s.count(*st))).collect(),
@@ -381,6 +395,8 @@ impl Queue for MemoryQueue {
                 .filter(|at| **at <= now_ms)
                 .min()
                 .copied(),
+            hooks_pending,
+            hooks_failed,
         })
     }
 
@@ -416,6 +432,9 @@ impl Queue for MemoryQueue {
 
     fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError> {
         let mut state = self.state()?;
+        for id in ids {
+            state.hooks.forget(tenant, id);
+        }
         let s = state.tenant(tenant);
         for id in ids {
             s.forget(id);
@@ -492,5 +511,52 @@ impl Queue for MemoryQueue {
 
     fn ping(&self) -> Result<(), QueueError> {
         self.state().map(|_| ())
+    }
+
+    fn claim_hooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<HookClaims, QueueError> {
+        let mut state = self.state()?;
+        Ok(state.hooks.claim(now_ms, lease_until_ms, token, max))
+    }
+
+    fn hook_done(
+        &self,
+        claim: &HookClaim,
+        token: &str,
+        outcome: HookDone,
+        last_status: Option<u16>,
+        _now_ms: u64,
+    ) -> Result<Ownership, QueueError> {
+        let mut state = self.state()?;
+        Ok(state.hooks.done(claim, token, outcome, last_status))
+    }
+
+    fn redeliver_hook(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+    ) -> Result<Redeliver, QueueError> {
+        let mut state = self.state()?;
+        Ok(state.hooks.redeliver(tenant, id, now_ms))
+    }
+
+    fn hook(&self, tenant: &Tenant, id: &JobId) -> Result<Option<HookState>, QueueError> {
+        Ok(self.state()?.hooks.state(tenant, id))
+    }
+
+    fn hook_secrets(
+        &self,
+        tenant: &Tenant,
+        change: SecretChange,
+        new: &str,
+    ) -> Result<(String, Option<String>), QueueError> {
+        let mut state = self.state()?;
+        Ok(state.hooks.secrets(tenant, change, new))
     }
 }

@@ -7,9 +7,11 @@
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod hooks;
 pub(crate) mod redis;
 pub mod scripts;
 
+pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
 pub use redis::RedisQueue;
 
 use crate::job::{JobId, Status, Tenant};
@@ -184,6 +186,8 @@ pub struct Finish {
     pub status: Status,
     /// A job that failed for good (counted as dead).
     pub dead: bool,
+    /// Its event goes to the webhook outbox (it has a callback URL).
+    pub hook: bool,
 }
 
 /// The outcome of [`Queue::retry`].
@@ -235,6 +239,9 @@ pub struct QueueStats {
     pub oldest_ready: Option<JobId>,
     /// Due time of the most overdue delayed job.
     pub oldest_due_ms: Option<u64>,
+    /// Webhook deliveries on their way (due now or later) and given up on.
+    pub hooks_pending: u64,
+    pub hooks_failed: u64,
 }
 
 impl QueueStats {
@@ -318,7 +325,8 @@ pub trait Queue {
         token: &str,
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim), QueueError>;
-    /// Release the lease and queue the job again at `due_ms`.
+    /// Release the lease and queue the job again at `due_ms` (a cancel requested meanwhile
+    /// finishes it instead, its event to the outbox when `hook`).
     fn retry(
         &self,
         tenant: &Tenant,
@@ -326,10 +334,17 @@ pub trait Queue {
         token: &str,
         due_ms: u64,
         now_ms: u64,
+        hook: bool,
     ) -> Result<RetryOutcome, QueueError>;
-    /// Cancel a queued job, or request cancellation of a running one.
-    fn cancel(&self, tenant: &Tenant, id: &JobId, now_ms: u64)
-    -> Result<CancelOutcome, QueueError>;
+    /// Cancel a queued job (its event to the outbox when `hook`), or request cancellation
+    /// of a running one.
+    fn cancel(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+        hook: bool,
+    ) -> Result<CancelOutcome, QueueError>;
     /// Counts per status, queue depth and counters of one tenant.
     fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError>;
     /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first, of the tenant
@@ -355,4 +370,39 @@ pub trait Queue {
     fn watch(&self, token: &str, ttl_ms: u64) -> Result<bool, QueueError>;
     /// Check that the queue's backend answers.
     fn ping(&self) -> Result<(), QueueError>;
+    /// Lease up to `max` due webhook deliveries (every tenant's, oldest first) to `token`
+    /// until `lease_until_ms`, each counted as an attempt.
+    fn claim_hooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<HookClaims, QueueError>;
+    /// Record how the attempt of `claim` went, if `token` still holds it.
+    fn hook_done(
+        &self,
+        claim: &HookClaim,
+        token: &str,
+        outcome: HookDone,
+        last_status: Option<u16>,
+        now_ms: u64,
+    ) -> Result<Ownership, QueueError>;
+    /// Deliver the event of a finished job again, from the first attempt.
+    fn redeliver_hook(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+    ) -> Result<Redeliver, QueueError>;
+    /// The delivery state of a job's event, if it has one.
+    fn hook(&self, tenant: &Tenant, id: &JobId) -> Result<Option<HookState>, QueueError>;
+    /// A tenant's webhook signing secrets after `change` (`new` is the secret to set):
+    /// the current one and, during a rotation, the previous one.
+    fn hook_secrets(
+        &self,
+        tenant: &Tenant,
+        change: SecretChange,
+        new: &str,
+    ) -> Result<(String, Option<String>), QueueError>;
 }

@@ -6,6 +6,7 @@
 //! caches the script. A NOSCRIPT reply means the script did not run, so the retry cannot
 //! apply anything twice.
 
+use super::hooks::{self, HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
 use super::scripts::{self, Script};
 use super::{
     CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Expired, Finish, Heartbeat,
@@ -174,7 +175,7 @@ fn parse_finish(script: &'static str, reply: &[RedisValue]) -> Result<Ownership,
     }
 }
 
-fn unexpected(script: &'static str, reply: &[RedisValue]) -> QueueError {
+pub(super) fn unexpected(script: &'static str, reply: &[RedisValue]) -> QueueError {
     let reply = reply
         .iter()
         .map(ToString::to_string)
@@ -186,7 +187,7 @@ fn unexpected(script: &'static str, reply: &[RedisValue]) -> QueueError {
     }
 }
 
-fn text(v: Option<&RedisValue>) -> Option<String> {
+pub(super) fn text(v: Option<&RedisValue>) -> Option<String> {
     v.and_then(RedisValue::to_text)
 }
 
@@ -200,7 +201,7 @@ fn count(script: &'static str, reply: &[RedisValue], i: usize) -> Result<u64, Qu
         .ok_or_else(|| unexpected(script, reply))
 }
 
-fn int_param(n: u64) -> RedisParam {
+pub(super) fn int_param(n: u64) -> RedisParam {
     RedisParam::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
@@ -363,6 +364,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 f.token.as_str().into(),
                 f.status.as_str().into(),
                 (if f.dead { "1" } else { "0" }).into(),
+                (if f.hook { "1" } else { "0" }).into(),
             ]);
         }
         let reply = self.eval(&scripts::FINISH_AND_CLAIM, Vec::new(), args)?;
@@ -384,6 +386,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         token: &str,
         due_ms: u64,
         now_ms: u64,
+        hook: bool,
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
             &scripts::RETRY,
@@ -393,6 +396,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 token.into(),
                 int_param(due_ms),
                 int_param(now_ms),
+                (if hook { "1" } else { "0" }).into(),
             ],
         )?;
         match text(reply.first()).as_deref() {
@@ -408,11 +412,16 @@ impl<R: Redis> Queue for RedisQueue<R> {
         tenant: &Tenant,
         id: &JobId,
         now_ms: u64,
+        hook: bool,
     ) -> Result<CancelOutcome, QueueError> {
         let reply = self.eval(
             &scripts::CANCEL,
             keys_of(tenant, []),
-            vec![id.as_str().into(), int_param(now_ms)],
+            vec![
+                id.as_str().into(),
+                int_param(now_ms),
+                (if hook { "1" } else { "0" }).into(),
+            ],
         )?;
         match text(reply.first()).as_deref() {
             Some("cancelled") => Ok(CancelOutcome::Cancelled),
@@ -433,7 +442,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
             keys_of(tenant, []),
             vec![int_param(now_ms)],
         )?;
-        if reply.len() != 14 {
+        if reply.len() != 16 {
             return Err(unexpected("stats", &reply));
         }
         let order = [
@@ -459,6 +468,8 @@ impl<R: Redis> Queue for RedisQueue<R> {
             dead: count("stats", &reply, 11)?,
             oldest_ready: text(reply.get(12)).and_then(|s| JobId::parse(&s).ok()),
             oldest_due_ms: int(reply.get(13)).and_then(|n| u64::try_from(n).ok()),
+            hooks_pending: count("stats", &reply, 14)?,
+            hooks_failed: count("stats", &reply, 15)?,
         })
     }
 
@@ -558,6 +569,49 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn ping(&self) -> Result<(), QueueError> {
         self.redis.execute("PING", &[])?;
         Ok(())
+    }
+
+    fn claim_hooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<HookClaims, QueueError> {
+        hooks::claim(&self.redis, now_ms, lease_until_ms, token, max)
+    }
+
+    fn hook_done(
+        &self,
+        claim: &HookClaim,
+        token: &str,
+        outcome: HookDone,
+        last_status: Option<u16>,
+        now_ms: u64,
+    ) -> Result<Ownership, QueueError> {
+        hooks::done(&self.redis, claim, token, outcome, last_status, now_ms)
+    }
+
+    fn redeliver_hook(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        now_ms: u64,
+    ) -> Result<Redeliver, QueueError> {
+        hooks::redeliver(&self.redis, keys_of(tenant, []), id, now_ms)
+    }
+
+    fn hook(&self, tenant: &Tenant, id: &JobId) -> Result<Option<HookState>, QueueError> {
+        hooks::state(&self.redis, tenant, id)
+    }
+
+    fn hook_secrets(
+        &self,
+        tenant: &Tenant,
+        change: SecretChange,
+        new: &str,
+    ) -> Result<(String, Option<String>), QueueError> {
+        hooks::secrets(&self.redis, tenant, change, new)
     }
 }
 

@@ -81,8 +81,17 @@ pub static KEY_REVOKE: Script = script!("key_revoke");
 /// What an API key names, with its tenant's queue against its quota.
 pub static KEY_LOOKUP: Script = script!("key_lookup");
 
+/// Lease due webhook deliveries.
+pub static HOOK_CLAIM: Script = script!("hook_claim");
+/// Record how a delivery attempt ended.
+pub static HOOK_DONE: Script = script!("hook_done");
+/// Deliver a job's event again.
+pub static HOOK_REDELIVER: Script = script!("hook_redeliver");
+/// A tenant's webhook signing secrets: set, rotate, end a rotation.
+pub static HOOK_SECRET: Script = script!("hook_secret");
+
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 19] = [
+pub static ALL: [&Script; 23] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -102,6 +111,10 @@ pub static ALL: [&Script; 19] = [
     &KEY_LIST,
     &KEY_REVOKE,
     &KEY_LOOKUP,
+    &HOOK_CLAIM,
+    &HOOK_DONE,
+    &HOOK_REDELIVER,
+    &HOOK_SECRET,
 ];
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
     let now = ctx.now();
     match ctx
         .queue
-        .cancel(&ctx.tenant, &id, now)
+        .cancel(&ctx.tenant, &id, now, job.callback_url.is_some())
         .map_err(StoreError::from)?
     {
         CancelOutcome::Requested => Ok(CancelResult::Requested(JobResource::from_job(&job))),

@@ -113,7 +113,7 @@ impl Attempt<'_, '_> {
                 &self.lease,
                 &job.id,
                 job.status,
-                dead,
+                (dead, job.callback_url.is_some()),
                 Count::Repair,
             ));
             return None;
@@ -243,10 +243,14 @@ impl Attempt<'_, '_> {
         }
         job.not_before = Some(Timestamp::from_ms(due));
         ctx.save_job(&job)?;
-        match ctx
-            .queue
-            .retry(&job.tenant, &job.id, self.lease.token(), due, now)?
-        {
+        match ctx.queue.retry(
+            &job.tenant,
+            &job.id,
+            self.lease.token(),
+            due,
+            now,
+            job.callback_url.is_some(),
+        )? {
             RetryOutcome::Scheduled => self.outbox.note(|r| r.retried += 1),
             RetryOutcome::Lost => self.outbox.note(|r| r.lost += 1),
             RetryOutcome::Cancelled => {

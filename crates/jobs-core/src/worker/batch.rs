@@ -63,7 +63,7 @@ pub(super) async fn run<'d>(
                     &lease,
                     &id,
                     Status::Failed,
-                    true,
+                    (true, false),
                     Count::Skipped,
                 ));
                 continue;

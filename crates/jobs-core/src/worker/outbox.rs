@@ -55,7 +55,7 @@ impl Pending {
         lease: &Lease,
         job: &JobId,
         status: Status,
-        dead: bool,
+        (dead, hook): (bool, bool),
         count: Count,
     ) -> Self {
         Pending {
@@ -65,6 +65,7 @@ impl Pending {
                 token: lease.token().to_owned(),
                 status,
                 dead,
+                hook,
             },
             count,
         }
@@ -111,7 +112,7 @@ impl Outbox {
             lease,
             &job.id,
             job.status,
-            dead,
+            (dead, job.callback_url.is_some()),
             Count::Outcome,
         ));
     }

@@ -137,6 +137,7 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
                 token: "other".into(),
                 status: Status::Succeeded,
                 dead: false,
+                hook: false,
             };
             let (owned, _) = self
                 .queue

@@ -147,7 +147,7 @@ pub(super) fn token_checked(q: &dyn Queue) {
         Ownership::Lost
     );
     assert_eq!(
-        q.retry(&tenant(), &id(1), "b", 300, 200).unwrap(),
+        q.retry(&tenant(), &id(1), "b", 300, 200, false).unwrap(),
         RetryOutcome::Lost
     );
     assert_eq!(
@@ -223,7 +223,7 @@ pub(super) fn batches_claim_and_finish_together(q: &dyn Queue) {
         submit(q, n, 100);
     }
     assert_eq!(
-        q.cancel(&tenant(), &id(2), 100).unwrap(),
+        q.cancel(&tenant(), &id(2), 100, false).unwrap(),
         CancelOutcome::Cancelled
     );
     submit(q, 6, 100);
@@ -341,7 +341,7 @@ pub(super) fn finish_and_claim_token_checked(q: &dyn Queue) {
     // The claim half does the claim's housekeeping: job 1's lease expired meanwhile and a
     // cancel was requested while it ran, so it comes back with the request.
     assert_eq!(
-        q.cancel(&tenant(), &id(1), 500).unwrap(),
+        q.cancel(&tenant(), &id(1), 500, false).unwrap(),
         CancelOutcome::Requested
     );
     assert_eq!(

@@ -6,7 +6,7 @@ pub(super) fn retry_schedules(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
     assert_eq!(
-        q.retry(&tenant(), &id(1), "a", 400, 150).unwrap(),
+        q.retry(&tenant(), &id(1), "a", 400, 150, false).unwrap(),
         RetryOutcome::Scheduled
     );
     assert_eq!(count(q, Status::Queued), 1);
@@ -25,28 +25,28 @@ pub(super) fn retry_schedules(q: &dyn Queue) {
 
 pub(super) fn cancel_by_state(q: &dyn Queue) {
     assert_eq!(
-        q.cancel(&tenant(), &id(9), 100).unwrap(),
+        q.cancel(&tenant(), &id(9), 100, false).unwrap(),
         CancelOutcome::Unknown
     );
     submit(q, 1, 100);
     submit(q, 2, 100);
     q.submit(&enqueue(3, 100, 9_000)).unwrap();
     assert_eq!(
-        q.cancel(&tenant(), &id(1), 100).unwrap(),
+        q.cancel(&tenant(), &id(1), 100, false).unwrap(),
         CancelOutcome::Cancelled
     );
     assert_eq!(
-        q.cancel(&tenant(), &id(1), 100).unwrap(),
+        q.cancel(&tenant(), &id(1), 100, false).unwrap(),
         CancelOutcome::AlreadyCancelled
     );
     assert_eq!(
-        q.cancel(&tenant(), &id(3), 100).unwrap(),
+        q.cancel(&tenant(), &id(3), 100, false).unwrap(),
         CancelOutcome::Cancelled
     );
     // Job 1 left the ready list: the next claim gets job 2; the delayed job 3 never comes.
     assert_eq!(claimed(q, 100, "a"), id(2));
     assert_eq!(
-        q.cancel(&tenant(), &id(2), 100).unwrap(),
+        q.cancel(&tenant(), &id(2), 100, false).unwrap(),
         CancelOutcome::Requested
     );
     assert_eq!(
@@ -57,7 +57,7 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
     );
     finish_one(q, &id(2), "a", Status::Cancelled, 200, false).unwrap();
     assert_eq!(
-        q.cancel(&tenant(), &id(2), 300).unwrap(),
+        q.cancel(&tenant(), &id(2), 300, false).unwrap(),
         CancelOutcome::AlreadyCancelled
     );
     assert_eq!(
@@ -72,7 +72,7 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
     claimed(q, 100, "a");
     finish_one(q, &id(4), "a", Status::Succeeded, 200, false).unwrap();
     assert_eq!(
-        q.cancel(&tenant(), &id(4), 300).unwrap(),
+        q.cancel(&tenant(), &id(4), 300, false).unwrap(),
         CancelOutcome::Finished(Status::Succeeded)
     );
 }
@@ -80,9 +80,9 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
 pub(super) fn cancel_beats_retry(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
-    q.cancel(&tenant(), &id(1), 120).unwrap();
+    q.cancel(&tenant(), &id(1), 120, false).unwrap();
     assert_eq!(
-        q.retry(&tenant(), &id(1), "a", 400, 150).unwrap(),
+        q.retry(&tenant(), &id(1), "a", 400, 150, false).unwrap(),
         RetryOutcome::Cancelled
     );
     assert_eq!(count(q, Status::Cancelled), 1);

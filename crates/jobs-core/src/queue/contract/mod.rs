@@ -11,6 +11,7 @@ use super::{
 use crate::job::{JobId, Status, Tenant};
 
 mod claims;
+mod hooks;
 mod lifecycle;
 mod tenants;
 
@@ -118,6 +119,18 @@ pub const CHECKS: &[Check] = &[
     (
         "retention serves every tenant",
         tenants::retention_serves_every_tenant,
+    ),
+    (
+        "an event is delivered under a lease and retried on schedule",
+        hooks::an_event_is_delivered_under_a_lease_and_retried_on_schedule,
+    ),
+    (
+        "a lease that ends makes the delivery due again",
+        hooks::a_lease_that_ends_makes_the_delivery_due_again,
+    ),
+    (
+        "a cancel sends the event, and secrets rotate",
+        hooks::a_cancel_sends_the_event_and_secrets_rotate,
     ),
 ];
 
@@ -239,6 +252,7 @@ pub(super) fn finish_one(
         token: token.to_owned(),
         status,
         dead,
+        hook: false,
     };
     let (owned, _) = q.finish_and_claim(&[finish], now_ms, now_ms, "", 0)?;
     Ok(owned[0])
@@ -251,5 +265,6 @@ pub(super) fn finish(n: u64, token: &str, status: Status, dead: bool) -> Finish 
         token: token.into(),
         status,
         dead,
+        hook: false,
     }
 }

@@ -73,7 +73,10 @@ pub(super) fn each_tenant_sees_only_its_own_jobs(q: &dyn Queue) {
     let all = ListFilter::default();
     assert_eq!(q.list(&a, &all, None, 10).unwrap().ids, vec![id(1)]);
     assert!(q.list(&b, &all, None, 10).unwrap().ids.is_empty());
-    assert_eq!(q.cancel(&b, &id(1), 100).unwrap(), CancelOutcome::Unknown);
+    assert_eq!(
+        q.cancel(&b, &id(1), 100, false).unwrap(),
+        CancelOutcome::Unknown
+    );
     let queued = |t: &Tenant| {
         let stats = q.stats(t, 100).unwrap();
         stats

@@ -1,5 +1,5 @@
 -- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
--- ARGV: 1 id  2 now ms
+-- ARGV: 1 id  2 now ms  3 '1' when the job's event goes out (it has a callback URL)
 -- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'already'} (cancelled
 --        before) | {'finished', status} | {'unknown'}
 local id = ARGV[1]
@@ -9,6 +9,7 @@ if status == 'queued' then
   redis.call('ZREM', DELAYED, id)
   set_status(id, 'cancelled')
   finished_at(id, ARGV[2])
+  if ARGV[3] == '1' then enqueue_hook(id, ARGV[2]) end
   return {'cancelled'}
 elseif status == 'running' then
   redis.call('SADD', CANCEL, id)

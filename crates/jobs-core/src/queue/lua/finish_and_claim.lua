@@ -2,21 +2,22 @@
 -- trip, for a worker that goes on draining. Exactly `finish` for each, then `claim`,
 -- atomically; with max 0 it only finishes.
 -- ARGV: 1 now ms  2 lease deadline ms of the next claim  3 its owner token  4 max jobs
---       5 m, the number of jobs to finish, then 5 entries each:
---         tenant, id, token, final status, '1' when dead
+--       5 m, the number of jobs to finish, then 6 entries each:
+--         tenant, id, token, final status, '1' when dead, '1' when its event goes out
 -- Reply: {'finished' | 'lost' for each of the m jobs, then the entries of the claim reply}
 local now, m = ARGV[1], tonumber(ARGV[5])
 -- Refuse a status that is not final before anything changes (a script error does not
 -- undo the writes made before it).
 for i = 0, m - 1 do
-  local status = ARGV[6 + 5 * i + 3]
+  local status = ARGV[6 + 6 * i + 3]
   if not FINAL[status] then error('finish: not a final status: ' .. tostring(status)) end
 end
 local reply = {}
 for i = 0, m - 1 do
-  local at = 6 + 5 * i
+  local at = 6 + 6 * i
   bind(tenant_keys(ARGV[at]))
-  table.insert(reply, finish_job(ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], now, ARGV[at + 4]))
+  table.insert(reply, finish_job(ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], now, ARGV[at + 4],
+    ARGV[at + 5]))
 end
 local claim = claim_jobs(tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))
 for _, v in ipairs(claim) do

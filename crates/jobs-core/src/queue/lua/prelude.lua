@@ -13,10 +13,14 @@
 --   EXPIRY   ZSET tenant -> ms: when the tenant's earliest lease may expire
 --   RETAIN   ZSET tenant -> ms: when the tenant's earliest finished job finished
 --   ADOPTED  STRING: set once the `default` tenant's work from before turns is in line
+--   HOOKS    ZSET 'tenant/id' -> ms: webhook deliveries due (or leased until then)
+-- A job's delivery state is the HASH aj:{tenant}:hook:{id} (`state` pending, delivered
+-- or failed, `attempts`, `last_status`, `next_ms`, `token` while one is being sent).
 -- Replies are flat arrays of strings and integers, never nil: Spin flattens nested
 -- arrays and (on 3.x) drops nil entries, which would shift positions.
 local TURNS, TURN_SEQ, LATER = 'aj:turns', 'aj:turn', 'aj:later'
 local EXPIRY, RETAIN, ADOPTED = 'aj:expiry', 'aj:retain', 'aj:adopted'
+local HOOKS = 'aj:hooks'
 local READY, DELAYED, LEASES, OWNER, ALL, CANCEL, FINISHED, COUNTERS
 local STATUS = {}
 -- The statuses a job ends in.
@@ -52,6 +56,24 @@ end
 local function finished_at(id, now)
   redis.call('ZADD', FINISHED, now, id)
   redis.call('ZADD', RETAIN, 'LT', now, bound_tenant())
+end
+
+-- The delivery state of job `id` of tenant `t`.
+local function hook_key(t, id)
+  return 'aj:{' .. t .. '}:hook:' .. id
+end
+
+-- The bound tenant's job `id` finished at `now` with a callback URL: its event goes to
+-- the outbox, due at once, in the same script that finished it.
+local function enqueue_hook(id, now)
+  local t = bound_tenant()
+  local h = hook_key(t, id)
+  if redis.call('HGET', h, 'state') ~= 'pending' then
+    redis.call('HINCRBY', COUNTERS, 'hooks_pending', 1)
+  end
+  redis.call('HSET', h, 'state', 'pending', 'attempts', 0, 'next_ms', now)
+  redis.call('HDEL', h, 'token', 'last_status')
+  redis.call('ZADD', HOOKS, now, t .. '/' .. id)
 end
 
 -- Move `id` into exactly one status index.
@@ -97,6 +119,13 @@ local function forget(id)
   redis.call('SREM', CANCEL, id)
   redis.call('ZREM', FINISHED, id)
   for _, key in pairs(STATUS) do redis.call('ZREM', key, id) end
+  local t = bound_tenant()
+  local h = hook_key(t, id)
+  local state = redis.call('HGET', h, 'state')
+  if state == 'pending' then redis.call('HINCRBY', COUNTERS, 'hooks_pending', -1) end
+  if state == 'failed' then redis.call('HINCRBY', COUNTERS, 'hooks_failed', -1) end
+  redis.call('DEL', h)
+  redis.call('ZREM', HOOKS, t .. '/' .. id)
 end
 
 -- True when `token` holds the lease of `id`.
@@ -200,9 +229,12 @@ local function claim_jobs(now, lease, token, max)
 end
 
 -- finish: the token's holder recorded a final state (one of FINAL); release the lease
--- (moving the tenant's entry in EXPIRY) and index it as finished at `now` (in RETAIN). `dead` is '1' when the job failed for good. Reply: 'finished' or 'lost'.
-local function finish_job(id, token, status, now, dead)
+-- (moving the tenant's entry in EXPIRY) and index it as finished at `now` (in RETAIN).
+-- `dead` is '1' when the job failed for good, `hook` '1' when its event goes to the
+-- outbox. Reply: 'finished' or 'lost'.
+local function finish_job(id, token, status, now, dead, hook)
   if not owns(id, token) then return 'lost' end
+  if hook == '1' then enqueue_hook(id, now) end
   redis.call('ZREM', LEASES, id)
   redis.call('HDEL', OWNER, id)
   redis.call('SREM', CANCEL, id)

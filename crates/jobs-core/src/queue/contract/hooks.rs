@@ -1,0 +1,139 @@
+//! The webhook outbox: events enter it with the finish of their job, deliveries are
+//! leased, retried and ended under a token, and they can be asked for again.
+
+use super::*;
+use crate::queue::{HookDone, Redeliver, SecretChange};
+
+fn finished_with_hook(q: &dyn Queue, n: u64, now: u64) {
+    submit(q, n, now);
+    let job = claimed(q, now, "w");
+    let done = Finish {
+        hook: true,
+        ..finish(n, "w", Status::Succeeded, false)
+    };
+    assert_eq!(job, id(n));
+    let (owned, _) = q.finish_and_claim(&[done], now, now, "", 0).unwrap();
+    assert_eq!(owned, vec![Ownership::Owned]);
+}
+
+fn state(q: &dyn Queue, n: u64) -> (String, u32, Option<u16>) {
+    let s = q.hook(&tenant(), &id(n)).unwrap().expect("a delivery");
+    (s.state, s.attempts, s.last_status)
+}
+
+pub(super) fn an_event_is_delivered_under_a_lease_and_retried_on_schedule(q: &dyn Queue) {
+    finished_with_hook(q, 1, 100);
+    // A job finished without a callback has no event.
+    submit(q, 2, 100);
+    claimed(q, 100, "w");
+    q.finish_and_claim(&[finish(2, "w", Status::Succeeded, false)], 100, 100, "", 0)
+        .unwrap();
+    assert_eq!(q.hook(&tenant(), &id(2)).unwrap(), None);
+
+    let first = q.claim_hooks(100, 1_000, "a", 8).unwrap();
+    assert_eq!(first.due.len(), 1);
+    let claim = first.due[0].clone();
+    assert_eq!((claim.id, claim.attempt), (id(1), 1));
+    // Leased: nobody else gets it until the lease ends.
+    assert!(q.claim_hooks(500, 1_500, "b", 8).unwrap().due.is_empty());
+    assert_eq!(q.stats(&tenant(), 100).unwrap().hooks_pending, 1);
+    // A report without the token changes nothing.
+    assert_eq!(
+        q.hook_done(&claim, "b", HookDone::Delivered, Some(200), 200)
+            .unwrap(),
+        Ownership::Lost
+    );
+    assert_eq!(
+        q.hook_done(&claim, "a", HookDone::RetryAt(5_000), Some(500), 200)
+            .unwrap(),
+        Ownership::Owned
+    );
+    assert_eq!(state(q, 1), ("pending".into(), 1, Some(500)));
+    assert!(q.claim_hooks(4_999, 6_000, "c", 8).unwrap().due.is_empty());
+    let second = q.claim_hooks(5_000, 6_000, "c", 8).unwrap();
+    assert_eq!(second.due[0].attempt, 2);
+    q.hook_done(&second.due[0], "c", HookDone::Delivered, Some(204), 5_000)
+        .unwrap();
+    assert_eq!(state(q, 1), ("delivered".into(), 2, Some(204)));
+    assert_eq!(q.stats(&tenant(), 100).unwrap().hooks_pending, 0);
+    assert_eq!(
+        q.claim_hooks(99_999, 100_000, "d", 8).unwrap().next_due_ms,
+        None
+    );
+}
+
+pub(super) fn a_lease_that_ends_makes_the_delivery_due_again(q: &dyn Queue) {
+    finished_with_hook(q, 1, 100);
+    let lost = q.claim_hooks(100, 1_000, "a", 8).unwrap().due[0].clone();
+    let again = q.claim_hooks(1_000, 2_000, "b", 8).unwrap();
+    assert_eq!(again.due[0].attempt, 2, "the lost attempt counted");
+    assert_eq!(
+        q.hook_done(&lost, "a", HookDone::Delivered, Some(200), 1_100)
+            .unwrap(),
+        Ownership::Lost
+    );
+    q.hook_done(&again.due[0], "b", HookDone::Failed, Some(410), 1_100)
+        .unwrap();
+    assert_eq!(state(q, 1), ("failed".into(), 2, Some(410)));
+    let stats = q.stats(&tenant(), 1_100).unwrap();
+    assert_eq!((stats.hooks_pending, stats.hooks_failed), (0, 1));
+    // Asked for again: from the first attempt.
+    assert_eq!(
+        q.redeliver_hook(&tenant(), &id(1), 2_000).unwrap(),
+        Redeliver::Queued
+    );
+    assert_eq!(
+        q.redeliver_hook(&tenant(), &id(1), 2_000).unwrap(),
+        Redeliver::Pending
+    );
+    assert_eq!(
+        q.redeliver_hook(&tenant(), &id(9), 2_000).unwrap(),
+        Redeliver::NoEvent
+    );
+    let stats = q.stats(&tenant(), 2_000).unwrap();
+    assert_eq!((stats.hooks_pending, stats.hooks_failed), (1, 0));
+    assert_eq!(
+        q.claim_hooks(2_000, 3_000, "c", 8).unwrap().due[0].attempt,
+        1
+    );
+    // Retention takes the delivery with its job.
+    q.forget(&tenant(), &[id(1)]).unwrap();
+    assert_eq!(q.hook(&tenant(), &id(1)).unwrap(), None);
+    assert_eq!(q.stats(&tenant(), 2_000).unwrap().hooks_pending, 0);
+}
+
+pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
+    submit(q, 1, 100);
+    assert_eq!(
+        q.cancel(&tenant(), &id(1), 100, true).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    let claims = q.claim_hooks(100, 1_000, "a", 8).unwrap();
+    assert_eq!(claims.due.len(), 1);
+    assert!(claims.due[0].secrets.is_empty(), "no secret yet");
+    let t = tenant();
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::Init, "whsec_a").unwrap(),
+        ("whsec_a".into(), None)
+    );
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::Init, "whsec_x").unwrap(),
+        ("whsec_a".into(), None),
+        "init keeps a secret"
+    );
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::Rotate, "whsec_b").unwrap(),
+        ("whsec_b".into(), Some("whsec_a".into()))
+    );
+    q.hook_done(&claims.due[0], "a", HookDone::RetryAt(200), None, 100)
+        .unwrap();
+    let again = q.claim_hooks(200, 1_000, "a", 8).unwrap();
+    assert_eq!(
+        again.due[0].secrets,
+        vec!["whsec_b".to_owned(), "whsec_a".to_owned()]
+    );
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::End, "").unwrap(),
+        ("whsec_b".into(), None)
+    );
+}
