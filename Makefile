@@ -38,6 +38,12 @@ REDIS_DIR ?= .spin/redis
 # The admin token `make up` generates once and passes as the variable admin_token.
 ADMIN_TOKEN_FILE ?= .spin/admin_token
 
+# The webhook tests' receiver checks signatures with the standardwebhooks package, in a
+# project-local virtual environment that `make setup` makes.
+PYTHON ?= python3
+VENV ?= .venv
+STANDARDWEBHOOKS_VERSION ?= 1.1.0
+
 # Integration and end-to-end tests start a redis-server and a runtime each;
 # two at a time suits a 2-core machine.
 TEST_THREADS ?= 2
@@ -62,7 +68,7 @@ help: ## List the targets
 	@echo
 	@echo "Variables (override as VAR=value): CARGO SPIN SPIN_BIN SPIN_FOR_TESTS LISTEN ARGS RUNTIME_CONFIG TEST_THREADS"
 
-setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get)
+setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get), .venv with standardwebhooks
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "setup: '$(CARGO)' not found. Install Rust with rustup (https://rustup.rs) and run 'make setup' again." >&2; \
 	  exit 1; }
@@ -90,7 +96,14 @@ setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (
 	  $$sudo apt-get update; \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
 	fi
-	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'))"
+	@if ! $(VENV)/bin/python -c 'import standardwebhooks' >/dev/null 2>&1; then \
+	  command -v $(PYTHON) >/dev/null 2>&1 || { \
+	    echo "setup: $(PYTHON) not found: install Python 3.9 or later (the webhook tests check signatures with the standardwebhooks package)" >&2; \
+	    exit 1; }; \
+	  echo "setup: creating $(VENV)/ with the standardwebhooks package (for the webhook tests)"; \
+	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet 'standardwebhooks==$(STANDARDWEBHOOKS_VERSION)'; \
+	fi
+	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $(VENV) with standardwebhooks)"
 
 # The native crates are built exactly as `cargo test` builds them (the
 # workspace's default members, same features), so the tests reuse this build.

@@ -22,6 +22,8 @@
 //! - [`health`]: `/healthz` and `/stats`.
 //! - [`side_by_side`]: waiting kinds run side by side in one worker, so quick jobs
 //!   never wait behind a long sleep.
+//! - [`webhooks`]: completion webhooks, signed per Standard Webhooks and checked by the
+//!   `standardwebhooks` package in a receiver on loopback.
 //! - [`tenants`]: API keys, tenant isolation, revocation, the hidden admin API, quotas,
 //!   and fair claims across tenants.
 
@@ -39,3 +41,4 @@ mod results;
 mod retries;
 mod side_by_side;
 mod tenants;
+mod webhooks;

@@ -77,6 +77,18 @@ pub fn list_keys(wiring: &Wiring, name: &str) -> Result<Response, ApiError> {
     Ok(json(200, &Items { items }))
 }
 
+pub fn webhook_secret(
+    wiring: &Wiring,
+    name: &str,
+    change: jobs_core::queue::SecretChange,
+) -> Result<Response, ApiError> {
+    let ctx = wiring.context(jobs_core::job::Tenant::default_tenant());
+    let secret = admin::webhook_secret(wiring.tenants(), ctx.queue, name, change)?;
+    let mut response = json(200, &secret);
+    response.set_header("cache-control", "no-store");
+    Ok(response)
+}
+
 pub fn revoke_key(wiring: &Wiring, name: &str, id: &str) -> Result<Response, ApiError> {
     Ok(json(
         200,

@@ -75,6 +75,11 @@ pub fn result(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
         .build())
 }
 
+/// `POST /jobs/{id}/webhook`: `202` with the job and its webhook state.
+pub fn redeliver(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
+    Ok(resource(202, &service::redeliver(ctx, id)?))
+}
+
 pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
     Ok(match service::cancel(ctx, id)? {
         CancelResult::Cancelled(job) => resource(200, &job),

@@ -8,6 +8,7 @@
 
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::job::Tenant;
+use jobs_core::queue::SecretChange;
 use jobs_core::service;
 use spin_adapters::Wiring;
 use spin_sdk::http::{Method, Response};
@@ -23,6 +24,8 @@ enum Route<'a> {
     Job(&'a str),
     /// `/jobs/{id}/result`
     JobResult(&'a str),
+    /// `/jobs/{id}/webhook`
+    JobWebhook(&'a str),
     /// `/stats`
     Stats,
     /// `/healthz`
@@ -39,6 +42,10 @@ enum Route<'a> {
     AdminKeys(&'a str),
     /// `/admin/tenants/{name}/keys/{id}`
     AdminKey(&'a str, &'a str),
+    /// `/admin/tenants/{name}/webhook-secret`
+    AdminSecret(&'a str),
+    /// `/admin/tenants/{name}/webhook-secret/previous`
+    AdminSecretPrevious(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -48,6 +55,7 @@ impl<'a> Route<'a> {
             ["jobs"] => Some(Route::Jobs),
             ["jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["jobs", id, "result"] if !id.is_empty() => Some(Route::JobResult(id)),
+            ["jobs", id, "webhook"] if !id.is_empty() => Some(Route::JobWebhook(id)),
             ["stats"] => Some(Route::Stats),
             ["healthz"] => Some(Route::Health),
             ["internal", "drain"] => Some(Route::InternalDrain),
@@ -56,6 +64,12 @@ impl<'a> Route<'a> {
             ["admin", "tenants", t, "keys"] if !t.is_empty() => Some(Route::AdminKeys(t)),
             ["admin", "tenants", t, "keys", id] if !t.is_empty() && !id.is_empty() => {
                 Some(Route::AdminKey(t, id))
+            }
+            ["admin", "tenants", t, "webhook-secret"] if !t.is_empty() => {
+                Some(Route::AdminSecret(t))
+            }
+            ["admin", "tenants", t, "webhook-secret", "previous"] if !t.is_empty() => {
+                Some(Route::AdminSecretPrevious(t))
             }
             _ => None,
         }
@@ -69,14 +83,21 @@ impl<'a> Route<'a> {
             Route::InternalDrain => "POST",
             Route::AdminTenants | Route::AdminKeys(_) => "GET, POST",
             Route::AdminTenant(_) => "GET, PATCH",
-            Route::AdminKey(..) => "DELETE",
+            Route::AdminKey(..) | Route::AdminSecretPrevious(_) => "DELETE",
+            Route::JobWebhook(_) => "POST",
+            Route::AdminSecret(_) => "GET, POST",
         }
     }
 
     fn is_admin(&self) -> bool {
         matches!(
             self,
-            Route::AdminTenants | Route::AdminTenant(_) | Route::AdminKeys(_) | Route::AdminKey(..)
+            Route::AdminTenants
+                | Route::AdminTenant(_)
+                | Route::AdminKeys(_)
+                | Route::AdminKey(..)
+                | Route::AdminSecret(_)
+                | Route::AdminSecretPrevious(_)
         )
     }
 }
@@ -122,6 +143,7 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
         (Method::Get, Route::Job(id)) => jobs::get(&ctx, req, id),
         (Method::Delete, Route::Job(id)) => jobs::cancel(&ctx, id),
         (Method::Get, Route::JobResult(id)) => jobs::result(&ctx, id),
+        (Method::Post, Route::JobWebhook(id)) => jobs::redeliver(&ctx, id),
         (Method::Get, Route::Stats) => ops::stats(&ctx),
         _ => Err(not_allowed(req, &route)),
     }
@@ -140,6 +162,15 @@ async fn admin_route(
         (Method::Get, Route::AdminKeys(t)) => admin::list_keys(wiring, t),
         (Method::Post, Route::AdminKeys(t)) => admin::issue_key(wiring, t),
         (Method::Delete, Route::AdminKey(t, id)) => admin::revoke_key(wiring, t, id),
+        (Method::Get, Route::AdminSecret(t)) => {
+            admin::webhook_secret(wiring, t, SecretChange::Init)
+        }
+        (Method::Post, Route::AdminSecret(t)) => {
+            admin::webhook_secret(wiring, t, SecretChange::Rotate)
+        }
+        (Method::Delete, Route::AdminSecretPrevious(t)) => {
+            admin::webhook_secret(wiring, t, SecretChange::End)
+        }
         _ => Err(not_allowed(req, route)),
     }
 }

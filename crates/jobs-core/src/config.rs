@@ -45,6 +45,12 @@ pub struct Settings {
     /// Most jobs one tenant may have queued (waiting, delayed or waiting to retry) when
     /// its own settings say nothing. Default 100000, at least 1.
     pub max_queued_jobs: u64,
+    /// Allows `callback_url`s over plain `http` and to internal hosts (loopback,
+    /// private addresses): for local development and tests only. Default `false`.
+    pub webhook_allow_insecure: bool,
+    /// The delays before each delivery attempt of a webhook (as many attempts as
+    /// entries). Default the Standard Webhooks example, `0s,5s,5m,30m,2h,5h,10h,10h`.
+    pub webhook_retry_schedule: crate::webhook::Schedule,
 }
 
 impl Default for Settings {
@@ -63,6 +69,8 @@ impl Default for Settings {
             auth: true,
             admin_token: None,
             max_queued_jobs: 100_000,
+            webhook_allow_insecure: false,
+            webhook_retry_schedule: crate::webhook::Schedule::default(),
         }
     }
 }
@@ -148,6 +156,19 @@ impl Settings {
             },
         };
         let max_queued_jobs = number(get("max_queued_jobs"), d.max_queued_jobs, 1..=u64::MAX)?;
+        let webhook_allow_insecure = match get("webhook_allow_insecure") {
+            None => d.webhook_allow_insecure,
+            Some((name, raw)) => match raw.trim() {
+                "true" => true,
+                "false" | "" => false,
+                _ => return Err(invalid(name, &raw, "must be true or false")),
+            },
+        };
+        let webhook_retry_schedule = match get("webhook_retry_schedule") {
+            None => d.webhook_retry_schedule,
+            Some((name, raw)) => crate::webhook::Schedule::parse(&raw)
+                .map_err(|reason| invalid(name, &raw, reason))?,
+        };
         let enable_test_kinds = match get("enable_test_kinds") {
             None => d.enable_test_kinds,
             Some((name, raw)) => match raw.trim() {
@@ -171,6 +192,8 @@ impl Settings {
             auth,
             admin_token,
             max_queued_jobs,
+            webhook_allow_insecure,
+            webhook_retry_schedule,
         })
     }
 }
@@ -270,6 +293,8 @@ mod tests {
             ("auth", "off"),
             ("admin_token", "adm1n"),
             ("max_queued_jobs", "7"),
+            ("webhook_allow_insecure", "true"),
+            ("webhook_retry_schedule", "0,1s"),
         ])
         .unwrap();
         assert_eq!(
@@ -288,6 +313,8 @@ mod tests {
                 auth: false,
                 admin_token: Some("adm1n".into()),
                 max_queued_jobs: 7,
+                webhook_allow_insecure: true,
+                webhook_retry_schedule: crate::webhook::Schedule::parse("0,1000").unwrap(),
             }
         );
     }

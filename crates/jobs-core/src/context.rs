@@ -8,7 +8,7 @@ use crate::job::{Job, JobId, Tenant};
 use crate::keys;
 use crate::kind::{Counter, Output};
 use crate::kinds::Registry;
-use crate::ports::{Clock, KeyValue, PortError, Random};
+use crate::ports::{Clock, HttpPost, KeyValue, PortError, Random};
 use crate::queue::{Doorbell, Queue, QueueError};
 use crate::tenancy::QuotaSeen;
 
@@ -33,6 +33,9 @@ pub struct Context<'a> {
     /// Counters lent to running kinds (only the test-only `count` kind uses them);
     /// `None` where the host has none.
     pub counter: Option<&'a dyn Counter>,
+    /// Outbound HTTP for webhook deliveries; `None` where the host has none (deliveries
+    /// then fail and are retried on their schedule).
+    pub http: Option<&'a dyn HttpPost>,
     /// The tenant of the request (the worker serves every tenant: it goes by the tenant
     /// of each job, never by this).
     pub tenant: Tenant,
@@ -57,6 +60,15 @@ impl Context<'_> {
     /// The record of `id`, `None` when absent.
     pub(crate) fn load_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         self.load_record(id, codec::decode_job)
+    }
+
+    /// The record of job `id` of `tenant` (the worker's read: it serves every tenant).
+    pub(crate) fn load_job_of(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+    ) -> Result<Option<Job>, StoreError> {
+        self.load_record_of(tenant, id, codec::decode_job)
     }
 
     /// The record of `id` and the result it carries inline, if any.
@@ -177,7 +189,16 @@ impl Context<'_> {
         id: &JobId,
         decode: impl FnOnce(&[u8]) -> Result<T, codec::CodecError>,
     ) -> Result<Option<T>, StoreError> {
-        let key = keys::job(&self.tenant, id);
+        self.load_record_of(&self.tenant, id, decode)
+    }
+
+    fn load_record_of<T>(
+        &self,
+        tenant: &Tenant,
+        id: &JobId,
+        decode: impl FnOnce(&[u8]) -> Result<T, codec::CodecError>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = keys::job(tenant, id);
         let Some(bytes) = self.kv.get(&key)? else {
             return Ok(None);
         };

@@ -137,6 +137,27 @@ pub trait Redis {
     }
 }
 
+/// An answer to an outbound HTTP request: its status and `Retry-After`, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+}
+
+/// An outbound HTTP request in flight: a future for the host's executor.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<HttpAnswer, PortError>> + 'a>>;
+
+/// Outbound HTTP, for webhook deliveries: one `POST`, redirects not followed, the answer's
+/// body not read. The caller bounds how long it may take (by dropping it).
+pub trait HttpPost {
+    fn post<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(String, String)],
+        body: &'a [u8],
+    ) -> Sending<'a>;
+}
+
 /// A wait that lets other work go on meanwhile: a future for the host's executor.
 pub type Wait = Pin<Box<dyn Future<Output = ()>>>;
 

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::job::{ErrorInfo, Job, JobId, Progress, Status, Timestamp};
+use crate::queue::HookState;
 
 /// A job resource: `GET /jobs/{id}`, the body of `202` on submit, an item of a list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,6 +24,10 @@ pub struct JobResource {
     /// while it waits to retry.
     pub error: Option<ErrorInfo>,
     pub links: Links,
+    /// The delivery of its completion webhook, once it has finished with a `callback_url`
+    /// (`GET /jobs/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<HookState>,
 }
 
 /// Where to go next. Always all three, so clients need no special cases: `result` answers
@@ -62,6 +67,7 @@ impl JobResource {
                 cancel: path.clone(),
                 self_: path,
             },
+            webhook: None,
         }
     }
 

@@ -181,14 +181,14 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
 
         let callback_url = match wire.callback_url {
             None => None,
-            Some(Value::String(url)) => {
-                Some(check_callback_url(&url).map(|()| url).map_err(|why| {
-                    SubmissionError::InvalidField {
+            Some(Value::String(url)) => Some(
+                check_callback_url(&url, settings.webhook_allow_insecure)
+                    .map(|()| url)
+                    .map_err(|why| SubmissionError::InvalidField {
                         field: "callback_url",
                         detail: why.to_owned(),
-                    }
-                })?)
-            }
+                    })?,
+            ),
             Some(_) => {
                 return Err(SubmissionError::InvalidField {
                     field: "callback_url",
@@ -226,23 +226,27 @@ fn describe_json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// An absolute `http://` or `https://` URL (parsed as browsers parse it, so
-/// `http://2130706433/` is `127.0.0.1`), without credentials, whose host is a public
-/// one: not a loopback, private, link-local, shared, reserved or otherwise internal
-/// address, and not a name that only an internal resolver answers (`localhost`,
-/// `*.local`, `*.internal`, `*.svc`, single labels such as `redis`). A callback goes
-/// out from inside the deployment, so it must not reach what only the deployment can
-/// (a cloud's metadata service, the app's own Redis).
+/// An absolute `https://` URL (parsed as browsers parse it, so `https://2130706433/` is
+/// `127.0.0.1`), without credentials, whose host is a public one: not a loopback,
+/// private, link-local, shared, reserved or otherwise internal address, and not a name
+/// that only an internal resolver answers (`localhost`, `*.local`, `*.internal`, `*.svc`,
+/// single labels such as `redis`). A callback goes out from inside the deployment, so it
+/// must not reach what only the deployment can (a cloud's metadata service, the app's
+/// own Redis). With `allow_insecure` (the variable `webhook_allow_insecure`, for local
+/// development and tests) plain `http://` and internal hosts are allowed too.
 ///
-/// A public name may still resolve to an internal address; that is checked when the
-/// callback is sent, not here.
-fn check_callback_url(raw: &str) -> Result<(), &'static str> {
+/// The worker checks the URL again before every delivery; what a public name resolves to
+/// is the platform's to police (`allowed_outbound_hosts`, README "Webhooks").
+pub fn check_callback_url(raw: &str, allow_insecure: bool) -> Result<(), &'static str> {
     if raw.len() > MAX_CALLBACK_URL_LEN {
         return Err("must be at most 2048 characters");
     }
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute http:// or https:// URL")?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an absolute http:// or https:// URL");
+    }
+    if url.scheme() == "http" && !allow_insecure {
+        return Err("must be an https:// URL (plain http only with webhook_allow_insecure)");
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain user info (credentials)");
@@ -251,6 +255,9 @@ fn check_callback_url(raw: &str) -> Result<(), &'static str> {
         return Err("has an invalid port");
     }
     let internal = "must not point at a loopback, private, link-local or other internal address";
+    if allow_insecure {
+        return url.host().map(|_| ()).ok_or("must name a host");
+    }
     match url.host() {
         None => Err("must name a host"),
         Some(url::Host::Ipv4(ip)) if !is_public_v4(ip) => Err(internal),
@@ -527,12 +534,18 @@ mod tests {
         for url in [
             "https://hooks.example.com/a/b?c=d#e",
             "HTTPS://Example.COM",
-            "http://93.184.215.14:8080/cb",
-            "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:3000/x",
+            "https://93.184.215.14:8080/cb",
+            "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:3000/x",
             "https://example.com.:8443/",
         ] {
-            assert_eq!(check_callback_url(url), Ok(()), "{url}");
+            assert_eq!(check_callback_url(url, false), Ok(()), "{url}");
         }
+        // Plain http and internal hosts only when allowed (local development, tests).
+        for url in ["http://example.com/", "http://127.0.0.1:8080/hook"] {
+            assert!(check_callback_url(url, false).is_err(), "{url}");
+            assert_eq!(check_callback_url(url, true), Ok(()), "{url}");
+        }
+        assert!(check_callback_url("ftp://example.com/", true).is_err());
     }
 
     #[test]
@@ -559,7 +572,10 @@ mod tests {
             "http://jobs.default.svc.cluster.local/",
             "http://metadata.google.internal/",
         ] {
-            assert!(check_callback_url(url).is_err(), "{url} was accepted");
+            assert!(
+                check_callback_url(url, false).is_err(),
+                "{url} was accepted"
+            );
         }
     }
 

@@ -380,6 +380,7 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
         settings: &settings,
         registry: &registry,
         counter: None,
+        http: None,
         tenant: Tenant::default_tenant(),
         quota: None,
     };
@@ -504,6 +505,7 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
         settings: &settings,
         registry: &registry,
         counter: None,
+        http: None,
         tenant: Tenant::default_tenant(),
         quota: None,
     };

@@ -16,7 +16,8 @@ use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kinds::Registry;
 use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
-use jobs_core::ports::{Clock, KeyValue, PortError, Redis, RedisParam, RedisValue};
+use jobs_core::ports::{Clock, HttpAnswer, HttpPost, KeyValue, PortError, Redis, RedisParam};
+use jobs_core::ports::{RedisValue, Sending};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
 use jobs_core::queue::RedisQueue;
 use jobs_core::service::{Caller, Context};
@@ -105,9 +106,47 @@ impl Wiring {
             settings: &self.settings,
             registry: &self.registry,
             counter: Some(&self.counter),
+            http: Some(&SpinHttp),
             tenant: caller.tenant,
             quota: caller.quota,
         }
+    }
+}
+
+/// Outbound HTTP through Spin (`wasi:http/outgoing-handler`, on Spin's executor, so other
+/// runs go on while a request waits). Spin refuses a target the component's
+/// `allowed_outbound_hosts` does not list; redirects are not followed; the answer's body
+/// is not read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpinHttp;
+
+impl HttpPost for SpinHttp {
+    fn post<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(String, String)],
+        body: &'a [u8],
+    ) -> Sending<'a> {
+        Box::pin(async move {
+            let mut builder = spin_sdk::http::Request::builder();
+            builder.method(spin_sdk::http::Method::Post).uri(url);
+            for (name, value) in headers {
+                builder.header(name.as_str(), value.as_str());
+            }
+            let request = builder.body(body.to_vec()).build();
+            let response: spin_sdk::http::IncomingResponse = spin_sdk::http::send(request)
+                .await
+                .map_err(|e| PortError::Unavailable(format!("POST: {e}")))?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .first()
+                .and_then(|v| String::from_utf8(v.clone()).ok());
+            Ok(HttpAnswer {
+                status: response.status(),
+                retry_after,
+            })
+        })
     }
 }
 

@@ -20,6 +20,6 @@ pub mod wait;
 
 pub use app::{App, AppOptions};
 pub use paths::{on_spin, runtime_bin, target_dir, wasm_path, workspace_root};
-pub use redis_server::{RedisOptions, RedisServer};
+pub use redis_server::{RedisOptions, RedisServer, free_port};
 pub use stack::{KvStore, Stack, StackOptions, kv_on_redis};
 pub use wait::{wait_until, wait_until_seen};

@@ -3,6 +3,7 @@
 use crate::config::ConfigError;
 use crate::service::error::{
     AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
+    WebhookError,
 };
 
 /// Failures of the HTTP exchange itself, before any service runs.
@@ -43,4 +44,6 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }

@@ -12,6 +12,7 @@ use crate::context::StoreError;
 use crate::job::{InvalidJobId, Status};
 use crate::service::error::{
     AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
+    WebhookError,
 };
 use crate::submission::SubmissionError;
 
@@ -36,6 +37,7 @@ pub enum ProblemType {
     MethodNotAllowed,
     ResultNotReady,
     JobFinished,
+    WebhookUnavailable,
     IdempotencyKeyInFlight,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -53,7 +55,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, in the order of docs/problems.md.
-    pub const ALL: [ProblemType; 22] = [
+    pub const ALL: [ProblemType; 23] = [
         ProblemType::MalformedRequest,
         ProblemType::InvalidIdempotencyKey,
         ProblemType::MalformedId,
@@ -63,6 +65,7 @@ impl ProblemType {
         ProblemType::MethodNotAllowed,
         ProblemType::ResultNotReady,
         ProblemType::JobFinished,
+        ProblemType::WebhookUnavailable,
         ProblemType::IdempotencyKeyInFlight,
         ProblemType::PayloadTooLarge,
         ProblemType::UnsupportedMediaType,
@@ -110,6 +113,7 @@ impl ProblemType {
             MethodNotAllowed => ("method-not-allowed", 405, "Method not allowed"),
             ResultNotReady => ("result-not-ready", 409, "Result not available"),
             JobFinished => ("job-finished", 409, "Job already finished"),
+            WebhookUnavailable => ("webhook-unavailable", 409, "No webhook to deliver"),
             IdempotencyKeyInFlight => ("idempotency-key-in-flight", 409, "Request in flight"),
             PayloadTooLarge => ("payload-too-large", 413, "Payload too large"),
             UnsupportedMediaType => ("unsupported-media-type", 415, "Unsupported media type"),
@@ -240,7 +244,7 @@ pub fn problem(err: &ApiError) -> Problem {
                 .retry_after(QUOTA_RETRY_AFTER_S),
             SubmitError::Unavailable(_) => unavailable(),
         },
-        ApiError::Get(e) => match e {
+        ApiError::Webhook(WebhookError::Get(e)) | ApiError::Get(e) => match e {
             GetError::MalformedId(id) => malformed_id(id),
             GetError::NotFound => not_found(),
             GetError::NotReady(status) => ProblemType::ResultNotReady.with(match status {
@@ -268,6 +272,7 @@ pub fn problem(err: &ApiError) -> Problem {
             DrainError::Hidden(path) => route_not_found(path),
             DrainError::Stopped(_) => unavailable(),
         },
+        ApiError::Webhook(e) => ProblemType::WebhookUnavailable.with(e.to_string()),
         ApiError::Auth(e) => match e {
             AuthError::Missing => unauthorized(
                 "Send an API key: Authorization: Bearer <key>.",

@@ -40,6 +40,16 @@ pub struct IssuedKey {
     pub info: KeyResource,
 }
 
+/// A tenant's webhook signing secrets: receivers verify with either while both are set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretResource {
+    pub tenant: String,
+    /// Signs every delivery: `whsec_` + base64.
+    pub current: String,
+    /// During a rotation, also signs every delivery until it is dropped.
+    pub previous: Option<String>,
+}
+
 /// `POST /admin/tenants`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +201,30 @@ pub fn issue_key(
     Err(AdminError::NoRandomness(
         "three new key ids in a row were taken".into(),
     ))
+}
+
+/// `/admin/tenants/{name}/webhook-secret`: `Init` (`GET`: the secrets, made on first
+/// use), `Rotate` (`POST`: a new current one, the old one kept as previous) or `End`
+/// (`DELETE .../previous`: the rotation is over).
+pub fn webhook_secret(
+    tenants: &dyn TenantStore,
+    queue: &dyn crate::queue::Queue,
+    name: &str,
+    change: crate::queue::SecretChange,
+) -> Result<SecretResource, AdminError> {
+    let tenant = tenant_name(name)?;
+    if tenants.tenant(&tenant).map_err(store)?.is_none() {
+        return Err(AdminError::TenantNotFound(tenant.to_string()));
+    }
+    let new = crate::webhook::Secret::generate().map_err(AdminError::NoRandomness)?;
+    let (current, previous) = queue
+        .hook_secrets(&tenant, change, new.reveal())
+        .map_err(|e| AdminError::Store(StoreError::Queue(e)))?;
+    Ok(SecretResource {
+        tenant: tenant.to_string(),
+        current,
+        previous,
+    })
 }
 
 /// `GET /admin/tenants/{name}/keys`: prefixes and times, never the keys.

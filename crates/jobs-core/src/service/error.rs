@@ -85,6 +85,32 @@ pub enum DrainError {
     Stopped(DrainReport),
 }
 
+/// `POST /jobs/{id}/webhook`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Get(#[from] GetError),
+    #[error("the job has no callback_url")]
+    NoCallback,
+    #[error("the job is {0}; its webhook goes out once it has finished")]
+    NotFinished(Status),
+    /// Finished before webhooks were delivered: it has no event to send.
+    #[error("the job has no webhook event to deliver")]
+    NoEvent,
+}
+
+impl From<InvalidJobId> for WebhookError {
+    fn from(e: InvalidJobId) -> Self {
+        WebhookError::Get(GetError::MalformedId(e))
+    }
+}
+
+impl From<StoreError> for WebhookError {
+    fn from(e: StoreError) -> Self {
+        WebhookError::Get(GetError::Store(e))
+    }
+}
+
 /// Authentication of a request (every route but `/healthz`, the admin API and the drain
 /// route).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

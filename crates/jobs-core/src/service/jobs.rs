@@ -6,13 +6,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use super::error::{CancelError, GetError, ListError, StoreError};
+use super::error::{CancelError, GetError, ListError, StoreError, WebhookError};
 use super::{Context, STALE_QUEUED_MS};
 use crate::codec;
 use crate::job::{Job, JobId, Status, Timestamp};
 use crate::keys;
 use crate::kind::Output;
-use crate::queue::{CancelOutcome, ListFilter};
+use crate::queue::{CancelOutcome, ListFilter, Redeliver};
 use crate::resource::JobResource;
 
 fn load(ctx: &Context<'_>, id: &JobId) -> Result<Job, GetError> {
@@ -38,7 +38,36 @@ pub fn get(ctx: &Context<'_>, id: &str) -> Result<JobResource, GetError> {
     if stale {
         ctx.ring_again("poll");
     }
-    Ok(JobResource::from_job(&job))
+    let mut resource = JobResource::from_job(&job);
+    if job.callback_url.is_some() && job.status.is_terminal() {
+        resource.webhook = ctx.queue.hook(&ctx.tenant, &id).map_err(StoreError::from)?;
+    }
+    Ok(resource)
+}
+
+/// `POST /jobs/{id}/webhook`: deliver a finished job's event again, from the first
+/// attempt (nothing changes while a delivery is on its way). The job as `get` shows it.
+pub fn redeliver(ctx: &Context<'_>, id: &str) -> Result<JobResource, WebhookError> {
+    let job_id = JobId::parse(id)?;
+    let job = load(ctx, &job_id)?;
+    if job.callback_url.is_none() {
+        return Err(WebhookError::NoCallback);
+    }
+    if !job.status.is_terminal() {
+        return Err(WebhookError::NotFinished(job.status));
+    }
+    match ctx
+        .queue
+        .redeliver_hook(&ctx.tenant, &job_id, ctx.now())
+        .map_err(StoreError::from)?
+    {
+        Redeliver::Queued => {
+            ctx.ring_again("webhook");
+        }
+        Redeliver::Pending => {}
+        Redeliver::NoEvent => return Err(WebhookError::NoEvent),
+    }
+    Ok(get(ctx, id)?)
 }
 
 /// `GET /jobs/{id}/result`: the output of a succeeded job.
@@ -106,6 +135,10 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
                     reason: e.to_string(),
                 })?;
             ctx.save_job(&job)?;
+            if job.callback_url.is_some() {
+                // Its event is in the outbox: wake a worker to deliver it.
+                ctx.ring_again("webhook");
+            }
             Ok(CancelResult::Cancelled(JobResource::from_job(&job)))
         }
     }

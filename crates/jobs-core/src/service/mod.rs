@@ -23,7 +23,7 @@ pub mod submit;
 pub use crate::worker::{DrainReport, drain};
 pub use auth::{Caller, admin_allowed, authenticate};
 pub use internal::{drain_allowed, drain_now};
-pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, result};
+pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, redeliver, result};
 pub use ops::{Health, Stats, health, stats};
 pub use submit::{Submitted, submit};
 
@@ -74,6 +74,7 @@ pub(crate) mod testing {
                 settings: &self.settings,
                 registry: &self.registry,
                 counter: Some(&self.counter),
+                http: None,
                 tenant: Tenant::default_tenant(),
                 quota: None,
             }

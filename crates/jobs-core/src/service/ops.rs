@@ -26,6 +26,15 @@ pub struct Stats {
     pub dead: u64,
     /// Running jobs whose worker stopped answering (picked up by the next claim).
     pub leases_expired: u64,
+    /// Webhook deliveries on their way, and given up on.
+    pub webhooks: WebhookCounts,
+}
+
+/// `GET /stats`' `webhooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WebhookCounts {
+    pub pending: u64,
+    pub failed: u64,
 }
 
 impl Stats {
@@ -42,6 +51,10 @@ impl Stats {
             delayed: q.delayed - q.delayed_due.min(q.delayed),
             oldest_queued_age_ms: oldest,
             retries: q.retries,
+            webhooks: WebhookCounts {
+                pending: q.hooks_pending,
+                failed: q.hooks_failed,
+            },
             dead: q.dead,
             leases_expired: q.leases_expired,
         }

@@ -16,6 +16,7 @@
 
 use std::rc::Rc;
 
+use super::hooks::Hooks;
 use super::lease::Lease;
 use super::outbox::Outbox;
 use super::report::{DrainReport, Stop};
@@ -52,6 +53,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let mut more_to_sweep = retention::sweep(ctx, &outbox, start.saturating_add(budget_ms / 3));
 
     let mut side = SideBySide::new(ctx.settings.worker_concurrency);
+    let mut hooks = Hooks::default();
     let mut ring_for_due = false;
     let watch_token = ctx.random.token();
     let mut watching = false;
@@ -66,6 +68,8 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             outbox.note(|r| r.fail(format!("a run: {e}")));
             break Stop::Failed;
         }
+        // Webhook deliveries take the slots runs leave free.
+        hooks.start_due(ctx, &outbox, &mut side);
         if side.has_parked() {
             // No slot for what is claimed already: claim nothing more until there is.
             if let Err(e) = side.wait(ctx, &outbox, POLL_MS).await {
@@ -78,7 +82,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         let token = ctx.random.token();
         let lease_until = now.saturating_add(ctx.settings.lease_ms);
         let max = if side.is_full() { 1 } else { size };
-        let claim = match finish_and_claim(ctx, &outbox, now, lease_until, &token, max) {
+        let claim = match finish_and_claim(ctx, &outbox, &mut hooks, (now, lease_until), &token, max) {
             Ok(claim) => claim,
             Err(e) => {
                 // As a failed finish: the records are final, the leases expire, and the
@@ -124,6 +128,10 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 next_due_ms,
                 next_expiry_ms,
             } => {
+                if hooks.look_now() && !side.is_full() {
+                    // Finishes just sent put events in the outbox: deliver them.
+                    continue;
+                }
                 if !side.is_empty() {
                     // Runs go on: wait for one, and look for new work now and then.
                     if let Err(e) = side.wait(ctx, &outbox, WATCH_POLL_MS).await {
@@ -132,6 +140,8 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                     }
                     continue;
                 }
+                // Work due later: a delayed job, or a webhook delivery to try again.
+                let next_due_ms = [next_due_ms, hooks.next_due].into_iter().flatten().min();
                 let next = [next_due_ms, next_expiry_ms].into_iter().flatten().min();
                 match next {
                     Some(at) if at < deadline => {
@@ -186,7 +196,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     // failure elsewhere; if the write fails, the finishes are not sent.
     if outbox.has_pending() {
         let now = ctx.now();
-        if let Err(e) = finish_and_claim(ctx, &outbox, now, now, "", 0) {
+        if let Err(e) = finish_and_claim(ctx, &outbox, &mut hooks, (now, now), "", 0) {
             outbox.note(|r| r.fail(e));
         }
     }
@@ -201,7 +211,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         report.warnings.extend(swept.warnings);
     }
     // A retention backlog rings too, so storage shrinks even when no job comes.
-    if report.stop == Stop::Budget || ring_for_due || more_to_sweep {
+    // Events put in the outbox by the last finishes need a worker awake to deliver them.
+    let events_left = hooks.look_now();
+    if report.stop == Stop::Budget || ring_for_due || more_to_sweep || events_left {
         report.rang_again = ctx.ring_again("drain");
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
@@ -226,8 +238,8 @@ fn keeps_watch(ctx: &Context<'_>, outbox: &Outbox, token: &str, ttl_ms: u64) -> 
 fn finish_and_claim(
     ctx: &Context<'_>,
     outbox: &Outbox,
-    now: u64,
-    lease_until: u64,
+    hooks: &mut Hooks,
+    (now, lease_until): (u64, u64),
     token: &str,
     max: u32,
 ) -> Result<Claim, String> {
@@ -242,6 +254,13 @@ fn finish_and_claim(
         .finish_and_claim(&finishes, now, lease_until, token, max)
     {
         Ok((owned, claim)) => {
+            if pending
+                .iter()
+                .zip(&owned)
+                .any(|(p, o)| p.finish.hook && *o == crate::queue::Ownership::Owned)
+            {
+                hooks.expect_events();
+            }
             outbox.note(|r| {
                 for (p, owned) in pending.iter().zip(owned) {
                     p.count(owned, r);

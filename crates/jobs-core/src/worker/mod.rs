@@ -8,13 +8,15 @@
 //! - `side`: runs of waiting kinds going on side by side (`worker_concurrency`);
 //! - `lease`: the one [`Lease`](lease::Lease) type every write asks first;
 //! - `outbox`: outcomes kept back, and the queue-side finishes that follow them;
-//! - `retention`: deleting finished jobs after `job_ttl_seconds`.
+//! - `retention`: deleting finished jobs after `job_ttl_seconds`;
+//! - `hooks`: webhook deliveries, side by side with the runs.
 //!
 //! Each part's tests are beside it; what they share is in `testing`.
 
 mod attempt;
 mod batch;
 mod drain;
+mod hooks;
 mod lease;
 mod outbox;
 mod report;
@@ -24,6 +26,7 @@ mod side;
 mod testing;
 
 pub use drain::{Watch, drain, drain_with};
+pub use hooks::HOOK_POLL_MS;
 pub use report::{DrainReport, Stop};
 pub use retention::SWEEP_LIMIT;
 

@@ -32,8 +32,12 @@ pub struct DrainReport {
     pub skipped: u32,
     /// Finished jobs deleted by retention.
     pub swept: u32,
-    /// Most runs of waiting kinds that were going on at once.
+    /// Most runs of waiting kinds (and webhook deliveries) that were going on at once.
     pub most_side_by_side: u32,
+    /// Webhook delivery attempts: delivered, to be tried again, given up on.
+    pub webhooks_delivered: u32,
+    pub webhooks_retried: u32,
+    pub webhooks_failed: u32,
     pub rang_again: bool,
     pub stop: Stop,
     pub elapsed_ms: u64,

@@ -50,6 +50,16 @@ impl<'d> SideBySide<'d> {
         self.going.len() >= self.limit
     }
 
+    /// Slots no run holds.
+    pub(super) fn free_slots(&self) -> usize {
+        self.limit.saturating_sub(self.going.len())
+    }
+
+    /// Start `work` that holds no lease (a webhook delivery) in a free slot.
+    pub(super) fn start_free(&mut self, work: Going<'d>) {
+        self.going.push(work);
+    }
+
     /// Some attempt waits for a slot: claim nothing more until it has one.
     pub(super) fn has_parked(&self) -> bool {
         !self.parked.is_empty()
