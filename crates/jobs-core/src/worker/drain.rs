@@ -403,10 +403,10 @@ mod tests {
         let before = w.queue.calls();
         let report = w.drain(2_000);
         assert_eq!(report.succeeded, n, "{report:?}");
-        // One sweep, a claim of 1, then finish-and-claims of 2, 4 and 8 (3 left), and the
-        // last finish-and-claim finds the queue empty: no heartbeat while the lease is
-        // young, no separate finish.
-        assert_eq!(w.queue.calls() - before, 6);
+        // One sweep, one look for webhook deliveries, a claim of 1, then
+        // finish-and-claims of 2, 4 and 8 (3 left), and the last finish-and-claim finds
+        // the queue empty: no heartbeat while the lease is young, no separate finish.
+        assert_eq!(w.queue.calls() - before, 7);
         for id in ids {
             assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
             assert_eq!(
