@@ -4,8 +4,8 @@
 //! so no finished job loses its event and no unfinished job has one. The Redis side is
 //! `lua/hook_*.lua`; [`super::RedisQueue`] runs it through the functions here.
 
-use super::redis::{eval, int_param, text, unexpected};
 use super::scripts;
+use super::wire::{eval, int_param, text, unexpected};
 use super::{Ownership, QueueError};
 use crate::job::{JobId, Tenant};
 use crate::keys;

@@ -8,8 +8,9 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod hooks;
-pub(crate) mod redis;
+mod redis;
 pub mod scripts;
+pub(crate) mod wire;
 
 pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
 pub use redis::RedisQueue;

@@ -6,8 +6,8 @@ use crate::job::Tenant;
 use crate::keys;
 use crate::ports::{PortError, Redis, RedisParam, RedisValue};
 use crate::queue::QueueError;
-use crate::queue::redis::eval;
 use crate::queue::scripts::{self, Script};
+use crate::queue::wire::eval;
 
 /// Tenants and keys in Redis.
 #[derive(Debug, Clone)]

@@ -82,15 +82,16 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         let token = ctx.random.token();
         let lease_until = now.saturating_add(ctx.settings.lease_ms);
         let max = if side.is_full() { 1 } else { size };
-        let claim = match finish_and_claim(ctx, &outbox, &mut hooks, (now, lease_until), &token, max) {
-            Ok(claim) => claim,
-            Err(e) => {
-                // As a failed finish: the records are final, the leases expire, and the
-                // next claim repairs the queue side.
-                outbox.note(|r| r.fail(e));
-                break Stop::Failed;
-            }
-        };
+        let claim =
+            match finish_and_claim(ctx, &outbox, &mut hooks, (now, lease_until), &token, max) {
+                Ok(claim) => claim,
+                Err(e) => {
+                    // As a failed finish: the records are final, the leases expire, and the
+                    // next claim repairs the queue side.
+                    outbox.note(|r| r.fail(e));
+                    break Stop::Failed;
+                }
+            };
         match claim {
             Claim::Claimed {
                 tenant,
