@@ -3,91 +3,14 @@
 //! Success, failure after retries and a redelivery, a cancel, a `410`, `Retry-After`, a
 //! receiver that is down and comes back, and one that hangs without delaying other jobs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use e2e::webhooks::{DELIVERY_TIMEOUT, Receiver};
 use e2e::{JOB_TIMEOUT, TestApp, inputs, spawn_app_with};
 use serde_json::{Value, json};
 
 /// Short delays so a test sees every attempt: three attempts, 300 ms apart.
 const SCHEDULE: &str = "0,300ms,300ms";
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The receiver process; killed when dropped.
-struct Receiver {
-    child: Child,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(secret: &str, port: u16) -> Receiver {
-        let python = testkit::workspace_root().join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run `make setup` (it installs the standardwebhooks package)",
-            python.display()
-        );
-        let script = testkit::workspace_root().join("tests/webhooks/receiver.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(secret)
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the receiver");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("its stdout"))
-            .read_line(&mut line)
-            .expect("the receiver's first line");
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the receiver said {line:?}"));
-        Receiver { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Every delivery the receiver has seen.
-    fn log(&self) -> Vec<Value> {
-        let url = self.url("/_log");
-        let body = ureq::get(&url)
-            .call()
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-            .into_body()
-            .read_to_string()
-            .expect("the log");
-        serde_json::from_str(&body).expect("the log is JSON")
-    }
-
-    /// The deliveries of job `id`'s event, once `n` of them have arrived.
-    fn deliveries(&self, id: &str, n: usize) -> Vec<Value> {
-        let msg_id = format!("msg_{id}");
-        testkit::wait_until_seen(
-            DELIVERY_TIMEOUT,
-            &format!("{n} deliveries of {msg_id}"),
-            || {
-                let seen: Vec<Value> = self
-                    .log()
-                    .into_iter()
-                    .filter(|d| d["webhook_id"] == msg_id.as_str())
-                    .collect();
-                if seen.len() >= n { Ok(seen) } else { Err(seen) }
-            },
-        )
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The app, with webhooks allowed to loopback and short delays, and a receiver holding
 /// the test tenant's signing secret.

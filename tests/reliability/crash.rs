@@ -1,5 +1,6 @@
 //! A worker killed (SIGKILL) in the middle of a job: its lease expires, a new worker
 //! runs the job again, and the job ends `succeeded` with both runs counted as attempts.
+//! The same for a webhook delivery: it arrives again, with the same `webhook-id`.
 
 use std::time::{Duration, Instant};
 
@@ -48,4 +49,54 @@ fn a_job_whose_worker_is_killed_mid_run_finishes_on_a_new_worker_with_two_attemp
         Some(SLEEP_MS),
         "{result}"
     );
+}
+
+/// A worker killed while it delivers a webhook: the delivery's lease ends, another worker
+/// delivers the event again, with the same `webhook-id` (at least once), signed.
+#[test]
+fn a_webhook_whose_worker_is_killed_mid_delivery_arrives_again_with_the_same_id() {
+    use e2e::webhooks::Receiver;
+    // Arrange: a receiver that leaves the first delivery unanswered.
+    let (app, mut workers) = fleet(
+        1,
+        &[
+            ("webhook_allow_insecure", "true"),
+            ("webhook_allowed_hosts", "http://127.0.0.1:*"),
+        ],
+    );
+    let secret = app.admin("GET", "/admin/tenants/default/webhook-secret", None);
+    secret.expect_status(200);
+    let receiver = Receiver::start(secret.json()["current"].as_str().unwrap(), 0);
+    let job = app.submit_ok(&inputs::with(
+        inputs::echo(serde_json::json!({})),
+        serde_json::json!({ "callback_url": receiver.url("/hang/1") }),
+    ));
+    receiver.deliveries(&job.id, 1);
+
+    // Act: kill the worker while its delivery waits for an answer; start another.
+    workers.pop().expect("one worker").kill();
+    app.wait_for_subscribers(0, Duration::from_secs(30));
+    let _second = app.start_worker();
+    // Polling the job rings the doorbell once the dead worker's delivery is overdue.
+    let delivered = testkit::wait_until_seen(
+        Duration::from_secs(90),
+        "the webhook delivered by the second worker",
+        || {
+            let seen = app.job(&job.id).json;
+            if seen["webhook"]["state"] == "delivered" {
+                Ok(seen)
+            } else {
+                Err(seen)
+            }
+        },
+    );
+
+    // Assert
+    let deliveries = receiver.deliveries(&job.id, 2);
+    let id = format!("msg_{}", job.id);
+    for d in &deliveries {
+        assert_eq!(d["webhook_id"], id.as_str(), "{d}");
+        assert_eq!(d["verified"], true, "{d}");
+    }
+    assert_eq!(delivered["webhook"]["attempts"], 2, "{delivered}");
 }

@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod inputs;
 pub mod reply;
 pub mod resource;
+pub mod webhooks;
 
 pub use app::{
     AppSpec, Client, Store, TEST_ADMIN_TOKEN, TestApp, check_receipt, spawn_app, spawn_app_with,

@@ -145,6 +145,7 @@ impl Outbox {
             last_status: d.last_status,
             next_attempt_at: (d.state == "pending")
                 .then(|| Timestamp::from_ms(d.next_ms).to_rfc3339()),
+            next_attempt_ms: (d.state == "pending").then_some(d.next_ms),
         })
     }
 

@@ -50,6 +50,9 @@ pub struct HookState {
     pub last_status: Option<u16>,
     /// When the next attempt is due (RFC 3339), while pending.
     pub next_attempt_at: Option<String>,
+    /// The same, in ms (not shown).
+    #[serde(skip)]
+    pub next_attempt_ms: Option<u64>,
 }
 
 /// The outcome of [`super::Queue::redeliver_hook`].
@@ -200,14 +203,15 @@ pub(super) fn state<R: Redis>(
     let Some(state) = field("state") else {
         return Ok(None);
     };
+    let next_attempt_ms: Option<u64> = (state == "pending")
+        .then(|| field("next_ms").and_then(|n| n.parse().ok()))
+        .flatten();
     Ok(Some(HookState {
         state: state.to_owned(),
         attempts: field("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
         last_status: field("last_status").and_then(|s| s.parse().ok()),
-        next_attempt_at: (state == "pending")
-            .then(|| field("next_ms").and_then(|n| n.parse().ok()))
-            .flatten()
-            .map(|ms| crate::job::Timestamp::from_ms(ms).to_rfc3339()),
+        next_attempt_at: next_attempt_ms.map(|ms| crate::job::Timestamp::from_ms(ms).to_rfc3339()),
+        next_attempt_ms,
     }))
 }
 

@@ -41,6 +41,16 @@ pub fn get(ctx: &Context<'_>, id: &str) -> Result<JobResource, GetError> {
     let mut resource = JobResource::from_job(&job);
     if job.callback_url.is_some() && job.status.is_terminal() {
         resource.webhook = ctx.queue.hook(&ctx.tenant, &id).map_err(StoreError::from)?;
+        // A delivery long overdue may have lost its doorbell (a worker died holding it):
+        // a poll rings again, as for a job.
+        let overdue = resource
+            .webhook
+            .as_ref()
+            .and_then(|w| w.next_attempt_ms)
+            .is_some_and(|at| now > at.saturating_add(STALE_QUEUED_MS));
+        if overdue {
+            ctx.ring_again("webhook");
+        }
     }
     Ok(resource)
 }

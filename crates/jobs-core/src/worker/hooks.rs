@@ -17,7 +17,8 @@ use crate::webhook::{
 /// How often a draining worker looks for due deliveries.
 pub const HOOK_POLL_MS: u64 = 100;
 /// How long a claimed delivery is held: its timeout and a margin for the writes around it.
-const HOOK_LEASE_MS: u64 = SEND_TIMEOUT_MS + 15_000;
+/// A worker that dies holding one delays it by this much.
+pub const HOOK_LEASE_MS: u64 = SEND_TIMEOUT_MS + 5_000;
 
 /// When the drain looks for deliveries next, and when the next one is due.
 #[derive(Debug, Default)]
