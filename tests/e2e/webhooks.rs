@@ -202,3 +202,32 @@ fn a_receiver_that_hangs_does_not_delay_other_jobs() {
     wait_for_webhook(&app, &hanging, "delivered");
     assert_eq!(receiver.deliveries(&hanging, 2).len(), 2);
 }
+
+#[test]
+fn a_callback_whose_address_is_in_block_networks_is_refused_at_send_time() {
+    // Arrange: 127.0.0.2 is blocked by the runtime config (as a deployment blocks its
+    // private networks); a receiver listens there all the same. The URL check allows it
+    // (webhook_allow_insecure), so only the check after resolution can refuse it.
+    let app = e2e::spawn_app_with_spec(e2e::AppSpec {
+        variables: [
+            ("webhook_allow_insecure", "true"),
+            ("webhook_allowed_hosts", "http://127.0.0.2:*"),
+            ("webhook_retry_schedule", "0,200ms"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect(),
+        block_networks: &["127.0.0.2/32"],
+        ..e2e::AppSpec::default()
+    });
+    let receiver = Receiver::start_on("127.0.0.2", &secret(&app), 0);
+
+    // Act
+    let id = submit_with_callback(&app, inputs::echo(json!({})), &receiver.url("/ok"));
+    let job = wait_for_webhook(&app, &id, "failed");
+
+    // Assert: both attempts were refused before any connection.
+    assert_eq!(job["webhook"]["attempts"], 2, "{job}");
+    assert_eq!(job["webhook"]["last_status"], Value::Null, "{job}");
+    assert!(receiver.log().is_empty(), "{:?}", receiver.log());
+}

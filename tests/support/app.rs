@@ -44,6 +44,8 @@ pub struct AppSpec {
     /// `max_instance_memory` in the runtime config: how far one instance's memory may
     /// grow, in bytes (a hosted Spin platform gives 128 MiB).
     pub max_instance_memory: Option<usize>,
+    /// `[outbound_networking] block_networks` in the runtime config.
+    pub block_networks: &'static [&'static str],
 }
 
 /// The key-value store of a test's app, chosen by the runtime config file.
@@ -91,6 +93,7 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
         },
         store: spec.store,
         max_instance_memory: spec.max_instance_memory,
+        block_networks: spec.block_networks,
     });
     let channel = spec
         .variables

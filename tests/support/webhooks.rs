@@ -14,10 +14,16 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Receiver {
     child: Child,
     pub port: u16,
+    ip: String,
 }
 
 impl Receiver {
     pub fn start(secret: &str, port: u16) -> Receiver {
+        Receiver::start_on("127.0.0.1", secret, port)
+    }
+
+    /// A receiver listening on `ip` (another loopback address, say).
+    pub fn start_on(ip: &str, secret: &str, port: u16) -> Receiver {
         let python = testkit::workspace_root().join(".venv/bin/python");
         assert!(
             python.exists(),
@@ -29,6 +35,7 @@ impl Receiver {
             .arg(script)
             .arg(secret)
             .arg(port.to_string())
+            .arg(ip)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the receiver");
@@ -41,11 +48,15 @@ impl Receiver {
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("the receiver said {line:?}"));
-        Receiver { child, port }
+        Receiver {
+            child,
+            port,
+            ip: ip.to_owned(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.ip, self.port)
     }
 
     /// Every delivery the receiver has seen.

@@ -2,7 +2,8 @@
 the `standardwebhooks` package (an implementation independent of ours) and behaves as
 the callback URL's path says.
 
-    receiver.py SECRET [PORT]     prints "listening PORT", then serves 127.0.0.1:PORT
+    receiver.py SECRET [PORT [HOST]]   prints "listening PORT", then serves HOST:PORT
+                                       (default 127.0.0.1)
 
 Paths: /ok (204), /fail/N (500 for the first N deliveries of a webhook-id, then 200),
 /gone (410), /busy/S (503 with Retry-After: S the first time, then 200), /hang/N (the
@@ -20,6 +21,7 @@ from standardwebhooks import Webhook
 
 SECRET = sys.argv[1]
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+HOST = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 LOCK = threading.Lock()
 LOG = []
 SEEN = {}
@@ -90,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+server = ThreadingHTTPServer((HOST, PORT), Handler)
 server.daemon_threads = True
 print(f"listening {server.server_address[1]}", flush=True)
 server.serve_forever()

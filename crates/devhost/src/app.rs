@@ -212,6 +212,7 @@ impl App {
                 environment: decl.environment.clone().into_iter().collect(),
                 output: ComponentOutput::new(id),
                 max_instance_memory: runtime_config.max_instance_memory,
+                blocked_networks: Arc::new(runtime_config.blocked_networks.clone()),
             });
 
             let component = crate::engine::load_component(&engine, &source, &cache_dir)?;

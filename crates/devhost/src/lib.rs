@@ -23,6 +23,7 @@
 
 pub mod allowed_hosts;
 pub mod app;
+pub mod blocked_networks;
 pub mod cli;
 pub mod engine;
 pub mod host;

@@ -1,6 +1,7 @@
 //! The runtime config file (`--runtime-config-file`): which backend serves
-//! each key-value store label, and `max_instance_memory` (bytes of linear
-//! memory one instance may grow to, as Spin's). Only those are understood; any
+//! each key-value store label, `max_instance_memory` (bytes of linear
+//! memory one instance may grow to, as Spin's) and `[outbound_networking]
+//! block_networks` (see `blocked_networks`). Only those are understood; any
 //! other table or field is refused. Owns parsing; opening the stores is
 //! `host::key_value`, the memory limit `host`.
 
@@ -29,6 +30,17 @@ struct RawRuntimeConfig {
     /// Most bytes of memory one instance may grow to; none means wasmtime's 4 GiB.
     #[serde(default)]
     max_instance_memory: Option<usize>,
+    /// `[outbound_networking]`: only `block_networks`.
+    #[serde(default)]
+    outbound_networking: Option<RawOutboundNetworking>,
+}
+
+/// The `[outbound_networking]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutboundNetworking {
+    #[serde(default)]
+    block_networks: Vec<String>,
 }
 
 /// One `[key_value_store.<label>]` table.
@@ -53,6 +65,8 @@ pub struct RuntimeConfig {
     pub key_value: BTreeMap<String, KvBackend>,
     /// `max_instance_memory`: a memory growth past it fails inside the guest.
     pub max_instance_memory: Option<usize>,
+    /// `[outbound_networking] block_networks`.
+    pub blocked_networks: crate::blocked_networks::BlockedNetworks,
 }
 
 impl RuntimeConfig {
@@ -93,6 +107,10 @@ impl RuntimeConfig {
         Ok(RuntimeConfig {
             key_value,
             max_instance_memory: raw.max_instance_memory,
+            blocked_networks: crate::blocked_networks::BlockedNetworks::parse(
+                &raw.outbound_networking.unwrap_or_default().block_networks,
+            )
+            .with_context(|| format!("invalid runtime config {}", path.display()))?,
         })
     }
 }

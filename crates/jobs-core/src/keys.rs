@@ -112,15 +112,10 @@ pub fn tenant_keys(tenant: &Tenant) -> String {
 }
 
 /// Redis ZSET tenant → place in line: the tenants with ready jobs, served in turn by
-/// claims (the place comes from [`turn_counter`]). Like every key below it but the API
-/// keys, one for all tenants (no hash tag); the Lua prelude names the same keys.
+/// claims (a new place is one past the last). Like every key below it but the API keys,
+/// one for all tenants (no hash tag); the Lua prelude names the same keys.
 pub fn turns() -> String {
     "aj:turns".to_owned()
-}
-
-/// Redis STRING: the last place in line handed out.
-pub fn turn_counter() -> String {
-    "aj:turn".to_owned()
 }
 
 /// Redis ZSET tenant → ms: when each tenant's earliest delayed job is due (it then joins
@@ -137,12 +132,6 @@ pub fn expiry() -> String {
 /// Redis ZSET tenant → ms: when each tenant's earliest finished job finished (retention).
 pub fn retain() -> String {
     "aj:retain".to_owned()
-}
-
-/// Redis STRING: set once the `default` tenant's work from before tenants had turns has
-/// joined the schedules.
-pub fn adopted() -> String {
-    "aj:adopted".to_owned()
 }
 
 /// Redis ZSET tenant → created ms: every tenant.
@@ -216,14 +205,7 @@ mod tests {
     #[test]
     fn the_lua_prelude_names_the_shared_schedules_as_here() {
         let prelude = include_str!("queue/lua/prelude.lua");
-        for key in [
-            turns(),
-            turn_counter(),
-            later(),
-            expiry(),
-            retain(),
-            adopted(),
-        ] {
+        for key in [turns(), later(), expiry(), retain(), hooks()] {
             assert!(
                 prelude.contains(&format!("'{key}'")),
                 "{key} in prelude.lua"

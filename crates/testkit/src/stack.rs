@@ -26,6 +26,8 @@ pub struct StackOptions {
     pub store: KvStore,
     /// `max_instance_memory` in the runtime config, in bytes.
     pub max_instance_memory: Option<usize>,
+    /// `[outbound_networking] block_networks` in the runtime config.
+    pub block_networks: &'static [&'static str],
 }
 
 /// The runtime config text that puts the key-value store `default` on the Redis at
@@ -68,8 +70,22 @@ impl Stack {
             .max_instance_memory
             .map(|bytes| format!("max_instance_memory = {bytes}\n"))
             .unwrap_or_default();
+        let blocked = if opts.block_networks.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = opts
+                .block_networks
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect();
+            format!(
+                "[outbound_networking]\nblock_networks = [{}]\n",
+                list.join(", ")
+            )
+        };
         let runtime_config = dir.path().join("runtime-config.toml");
-        std::fs::write(&runtime_config, limits + &store).expect("write the runtime config");
+        std::fs::write(&runtime_config, limits + &blocked + &store)
+            .expect("write the runtime config");
         Stack {
             redis,
             runtime_config,

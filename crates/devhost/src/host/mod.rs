@@ -68,6 +68,8 @@ pub struct ComponentEnv {
     pub output: ComponentOutput,
     /// The runtime config's `max_instance_memory`, as Spin applies it to each instance.
     pub max_instance_memory: Option<usize>,
+    /// The runtime config's `block_networks`, checked on outbound HTTP.
+    pub blocked_networks: Arc<crate::blocked_networks::BlockedNetworks>,
 }
 
 /// The data of one `Store`: one guest instance.
@@ -105,7 +107,11 @@ impl HostState {
             wasi: builder.build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            hooks: outbound_http::OutboundHooks::new(env.id.clone(), env.allowed_hosts.clone()),
+            hooks: outbound_http::OutboundHooks::new(
+                env.id.clone(),
+                env.allowed_hosts.clone(),
+                env.blocked_networks.clone(),
+            ),
             env: env.clone(),
         }
     }

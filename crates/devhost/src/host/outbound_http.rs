@@ -7,18 +7,25 @@ use std::sync::Arc;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::allowed_hosts::AllowedHosts;
+use crate::blocked_networks::BlockedNetworks;
 
 /// Per-instance hooks; cheap to build (two `Arc`s).
 pub struct OutboundHooks {
     component: Arc<str>,
     allowed: Arc<AllowedHosts>,
+    blocked: Arc<BlockedNetworks>,
 }
 
 impl OutboundHooks {
-    pub fn new(component: String, allowed: Arc<AllowedHosts>) -> OutboundHooks {
+    pub fn new(
+        component: String,
+        allowed: Arc<AllowedHosts>,
+        blocked: Arc<BlockedNetworks>,
+    ) -> OutboundHooks {
         OutboundHooks {
             component: component.into(),
             allowed,
+            blocked,
         }
     }
 }
@@ -48,8 +55,32 @@ impl WasiHttpHooks for OutboundHooks {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let blocked = self.blocked.clone();
+        let component = self.component.clone();
+        let target = format!(
+            "{host}:{}",
+            port.unwrap_or(if scheme == "https" { 443 } else { 80 })
+        );
         Box::new(async move {
             use http_body_util::BodyExt;
+            if !blocked.is_empty() {
+                // As Spin: what the name resolves to must not be in block_networks.
+                let host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => vec![std::net::SocketAddr::new(ip, 0)],
+                    Err(_) => tokio::net::lookup_host(target.as_str())
+                        .await
+                        .map_err(|_| Error::DestinationNotFound)?
+                        .collect(),
+                };
+                if addrs.iter().any(|a| blocked.is_blocked(a.ip())) {
+                    eprintln!(
+                        "[{component}] outbound HTTP to {target} is refused by block_networks"
+                    );
+                    return Err(Error::DestinationIpProhibited);
+                }
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Io))
         })

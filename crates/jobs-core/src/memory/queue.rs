@@ -20,7 +20,7 @@ use crate::queue::{
 struct State {
     tenants: BTreeMap<Tenant, TenantState>,
     hooks: Outbox,
-    /// The last place in line handed out (`aj:turn`).
+    /// The last place in line handed out.
     places: u64,
     rung_until: u64,
     /// The watch: its token and when it lapses.

@@ -8,18 +8,16 @@
 -- single Redis, not a Cluster (docs/architecture.md). So do the schedules every tenant
 -- shares, named here (keys.rs names them the same way):
 --   TURNS    ZSET tenant -> place in line: the tenants with ready jobs, served in turn
---   TURN_SEQ STRING: the last place handed out
+--            (a new place is one past the last, so the line needs no counter)
 --   LATER    ZSET tenant -> ms: when the tenant's earliest delayed job is due
 --   EXPIRY   ZSET tenant -> ms: when the tenant's earliest lease may expire
 --   RETAIN   ZSET tenant -> ms: when the tenant's earliest finished job finished
---   ADOPTED  STRING: set once the `default` tenant's work from before turns is in line
 --   HOOKS    ZSET 'tenant/id' -> ms: webhook deliveries due (or leased until then)
 -- A job's delivery state is the HASH aj:{tenant}:hook:{id} (`state` pending, delivered
 -- or failed, `attempts`, `last_status`, `next_ms`, `token` while one is being sent).
 -- Replies are flat arrays of strings and integers, never nil: Spin flattens nested
 -- arrays and (on 3.x) drops nil entries, which would shift positions.
-local TURNS, TURN_SEQ, LATER = 'aj:turns', 'aj:turn', 'aj:later'
-local EXPIRY, RETAIN, ADOPTED = 'aj:expiry', 'aj:retain', 'aj:adopted'
+local TURNS, LATER, EXPIRY, RETAIN = 'aj:turns', 'aj:later', 'aj:expiry', 'aj:retain'
 local HOOKS = 'aj:hooks'
 local READY, DELAYED, LEASES, OWNER, ALL, CANCEL, FINISHED, COUNTERS
 local STATUS = {}
@@ -145,10 +143,16 @@ local function reexpire()
   end
 end
 
+-- The place at the end of the line.
+local function next_place()
+  local last = redis.call('ZRANGE', TURNS, -1, -1, 'WITHSCORES')
+  return (last[2] and tonumber(last[2]) or 0) + 1
+end
+
 -- Tenant `t` joins the end of the line, unless it is in line already.
 local function queue_turn(t)
   if not redis.call('ZSCORE', TURNS, t) then
-    redis.call('ZADD', TURNS, redis.call('INCR', TURN_SEQ), t)
+    redis.call('ZADD', TURNS, next_place(), t)
   end
 end
 
@@ -157,7 +161,7 @@ end
 -- it; in LATER at its earliest delayed job; in EXPIRY at its earliest lease.
 local function reschedule(t)
   if redis.call('LLEN', READY) > 0 then
-    redis.call('ZADD', TURNS, redis.call('INCR', TURN_SEQ), t)
+    redis.call('ZADD', TURNS, next_place(), t)
   else
     redis.call('ZREM', TURNS, t)
   end
@@ -172,17 +176,22 @@ local function first_score(schedule)
   return head[2] and tonumber(head[2]) or -1
 end
 
--- Once: the `default` tenant's work from before tenants had turns (an upgraded
--- deployment) joins the schedules, finished jobs included.
+-- The `default` tenant's work from before tenants had turns (an upgraded deployment)
+-- joins the schedules, finished jobs included: checked on every claim while `default` is
+-- not in line (a few reads), so no marker key is needed and nothing is missed.
 local function adopt_default()
-  if not redis.call('SET', ADOPTED, '1', 'NX') then return end
+  if redis.call('ZSCORE', TURNS, 'default') then return end
   bind(tenant_keys('default'))
   if redis.call('LLEN', READY) > 0 then queue_turn('default') end
-  local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
-  if first[2] then redis.call('ZADD', LATER, 'LT', first[2], 'default') end
-  reexpire()
-  first = redis.call('ZRANGE', FINISHED, 0, 0, 'WITHSCORES')
-  if first[2] then redis.call('ZADD', RETAIN, 'LT', first[2], 'default') end
+  if not redis.call('ZSCORE', LATER, 'default') then
+    local first = redis.call('ZRANGE', DELAYED, 0, 0, 'WITHSCORES')
+    if first[2] then redis.call('ZADD', LATER, first[2], 'default') end
+  end
+  if not redis.call('ZSCORE', EXPIRY, 'default') then reexpire() end
+  if not redis.call('ZSCORE', RETAIN, 'default') then
+    local first = redis.call('ZRANGE', FINISHED, 0, 0, 'WITHSCORES')
+    if first[2] then redis.call('ZADD', RETAIN, first[2], 'default') end
+  end
 end
 
 -- claim: fair across tenants. The tenants whose delayed jobs or leases came due by `now`
