@@ -187,3 +187,150 @@ fn secrets(ctx: &Context<'_>, claim: &HookClaim) -> Result<Vec<Secret>, String> 
     }
     Ok(secrets)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use serde_json::json;
+
+    use crate::job::JobId;
+    use crate::ports::{Clock, HttpAnswer, HttpPost, PortError, Sending};
+    use crate::queue::{Queue, SecretChange};
+    use crate::service::testing::World;
+    use crate::webhook::{Schedule, Secret};
+
+    /// Outbound HTTP that answers from a script (`None`: never answers) and keeps what
+    /// was sent.
+    #[derive(Default)]
+    struct Scripted {
+        answers: RefCell<VecDeque<Option<u16>>>,
+        sent: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
+    }
+
+    impl HttpPost for Scripted {
+        fn post<'a>(
+            &'a self,
+            url: &'a str,
+            headers: &'a [(String, String)],
+            body: &'a [u8],
+        ) -> Sending<'a> {
+            self.sent
+                .borrow_mut()
+                .push((url.to_owned(), headers.to_vec(), body.to_vec()));
+            match self.answers.borrow_mut().pop_front().flatten() {
+                Some(status) => Box::pin(async move {
+                    Ok::<_, PortError>(HttpAnswer {
+                        status,
+                        retry_after: None,
+                    })
+                }),
+                None => Box::pin(futures::future::pending()),
+            }
+        }
+    }
+
+    fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    fn with_callback(w: &World) -> JobId {
+        w.submit(json!({
+            "kind": "echo",
+            "input": {},
+            "callback_url": "https://hooks.example.com/done"
+        }))
+    }
+
+    #[test]
+    fn a_finished_job_is_delivered_signed_in_the_drain_that_ran_it() {
+        let w = World::new();
+        let http = Scripted::default();
+        http.answers.borrow_mut().push_back(Some(204));
+        let id = with_callback(&w);
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        let report = w.clock.block_on(super::super::drain(&ctx, 2_000));
+
+        assert_eq!(
+            (report.succeeded, report.webhooks_delivered),
+            (1, 1),
+            "{report:?}"
+        );
+        let sent = http.sent.borrow();
+        let (url, headers, body) = &sent[0];
+        assert_eq!(url, "https://hooks.example.com/done");
+        assert_eq!(header(headers, "webhook-id"), format!("msg_{id}"));
+        let (secret, _) = w
+            .queue
+            .hook_secrets(
+                &crate::job::Tenant::default_tenant(),
+                SecretChange::Init,
+                "",
+            )
+            .unwrap();
+        let timestamp: u64 = header(headers, "webhook-timestamp").parse().unwrap();
+        let expected = Secret::parse(&secret)
+            .unwrap()
+            .sign(&format!("msg_{id}"), timestamp, body);
+        assert_eq!(header(headers, "webhook-signature"), expected);
+        let event: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["type"], "job.succeeded");
+        let state = w
+            .queue
+            .hook(&crate::job::Tenant::default_tenant(), &id)
+            .unwrap();
+        assert_eq!(state.unwrap().state, "delivered");
+    }
+
+    #[test]
+    fn a_receiver_that_never_answers_times_out_and_other_jobs_go_on() {
+        let mut w = World::new();
+        w.settings.webhook_retry_schedule = Schedule::parse("0,1s").unwrap();
+        let http = Scripted::default();
+        http.answers.borrow_mut().extend([None, Some(200)]);
+        let hooked = with_callback(&w);
+        let start = w.clock.now_ms();
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+        // Another job arrives while the first delivery hangs.
+        let report = w.clock.block_on(async {
+            let drain = super::super::drain(&ctx, 60_000);
+            let later = async {
+                w.clock.wait_ms(1_000).await;
+                w.submit(json!({"kind": "echo", "input": {}}))
+            };
+            futures::future::join(drain, later).await
+        });
+        let (report, other) = report;
+
+        assert_eq!(
+            (report.webhooks_retried, report.webhooks_delivered),
+            (1, 1),
+            "{report:?}"
+        );
+        assert_eq!(report.succeeded, 2, "{report:?}");
+        let other = w.job(&other);
+        assert!(
+            other.finished_at.unwrap().as_ms() < start + super::SEND_TIMEOUT_MS,
+            "the other job did not wait for the hanging delivery"
+        );
+        let state = w
+            .queue
+            .hook(&crate::job::Tenant::default_tenant(), &hooked)
+            .unwrap()
+            .unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("delivered", 2));
+        assert!(w.clock.now_ms() >= start + super::SEND_TIMEOUT_MS + 1_000);
+    }
+}
