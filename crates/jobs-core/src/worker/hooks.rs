@@ -201,12 +201,15 @@ mod tests {
     use crate::service::testing::World;
     use crate::webhook::{Schedule, Secret};
 
+    /// One request as sent: URL, headers, body.
+    type Sent = (String, Vec<(String, String)>, Vec<u8>);
+
     /// Outbound HTTP that answers from a script (`None`: never answers) and keeps what
     /// was sent.
     #[derive(Default)]
     struct Scripted {
         answers: RefCell<VecDeque<Option<u16>>>,
-        sent: RefCell<Vec<(String, Vec<(String, String)>, Vec<u8>)>>,
+        sent: RefCell<Vec<Sent>>,
     }
 
     impl HttpPost for Scripted {
