@@ -6,8 +6,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-/// Who owns a job. One tenant, `default`, until authentication arrives; it is already in
-/// every record and key so isolation needs no migration.
+/// Who owns a job: the tenant of the API key that submitted it (`default` with `auth`
+/// off, and for jobs from before API keys). It is in every record and key.
 ///
 /// Valid names are 1 to 32 characters of `a-z`, `0-9` and `-`: safe inside key names
 /// (no `:`, `{` or `}`) and URLs without escaping.
@@ -23,10 +23,10 @@ pub struct InvalidTenant {
 }
 
 impl Tenant {
-    /// The name of the single tenant that exists before authentication.
+    /// The tenant of requests with `auth` off, and of jobs from before API keys.
     pub const DEFAULT: &'static str = "default";
 
-    /// The single tenant that exists before authentication.
+    /// The tenant [`Tenant::DEFAULT`].
     pub fn default_tenant() -> Tenant {
         Tenant(Tenant::DEFAULT.to_owned())
     }
