@@ -323,3 +323,36 @@ fn a_backlog_of_one_tenant_does_not_starve_another() {
         "{before_b} of A's 400 jobs started before B's single job"
     );
 }
+
+#[test]
+fn without_an_admin_token_a_local_client_needs_no_key_and_others_do() {
+    // Arrange: as a plain `spin up`: auth on (the default), no admin token.
+    let app = spawn_app_with(&[("admin_token", "")]);
+    let body = inputs::echo(json!({"local": true})).to_string();
+    let json = ("content-type", "application/json");
+
+    // Act
+    let local = app.request_raw("POST", "/jobs", &[json], Some(body.as_bytes()));
+    let proxied = app.request_raw(
+        "POST",
+        "/jobs",
+        &[json, ("x-forwarded-for", "203.0.113.9")],
+        Some(body.as_bytes()),
+    );
+    let forged = app.request_raw(
+        "GET",
+        "/stats",
+        &[("spin-client-addr", "127.0.0.1:1234")],
+        None,
+    );
+
+    // Assert: the local client is the tenant `default`, and follows its Location.
+    let job = e2e::check_receipt(&local);
+    let location = local.header("location").unwrap().to_owned();
+    app.request_raw("GET", &location, &[], None)
+        .expect_status(200);
+    app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
+    // Through a proxy, or with a client-addr of its own making, a key is required.
+    proxied.expect_problem_type(401, "unauthorized");
+    forged.expect_problem_type(401, "unauthorized");
+}

@@ -135,6 +135,7 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
         wiring.tenants(),
         wiring.settings(),
         req.header("authorization"),
+        req.origin(),
     )?;
     let ctx = wiring.context_for(caller);
     match (&req.method, &route) {

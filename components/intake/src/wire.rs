@@ -4,6 +4,7 @@
 use futures::StreamExt;
 use jobs_core::api::problem;
 use jobs_core::api::{ApiError, RequestError};
+use jobs_core::service::Origin;
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 
@@ -45,6 +46,34 @@ impl Req {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Where the request came from: [`Origin::Loopback`] only when the runtime gave
+    /// exactly one `spin-client-addr` and it is a loopback address, and no proxy header
+    /// says the request was forwarded. (Spin appends its own `spin-client-addr` to one a
+    /// client sent, so a forged one makes two and counts as [`Origin::Other`].)
+    pub fn origin(&self) -> Origin {
+        let addrs: Vec<&[u8]> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("spin-client-addr"))
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| self.header(h).is_some());
+        let loopback = match addrs.as_slice() {
+            [addr] => std::str::from_utf8(addr)
+                .ok()
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                .is_some_and(|a| a.ip().is_loopback()),
+            _ => false,
+        };
+        if loopback && !forwarded {
+            Origin::Loopback
+        } else {
+            Origin::Other
+        }
     }
 
     /// Read the body, refusing more than `limit` bytes without reading them all.

@@ -100,8 +100,10 @@ fn status(code: StatusCode) -> Response<HyperOutgoingBody> {
     response
 }
 
-/// Sets the `spin-*` headers for a match, as Spin computes them (a value
-/// that is not a valid header value is left out).
+/// Adds the `spin-*` headers for a match, as Spin computes them (a value
+/// that is not a valid header value is left out). Like Spin, after any the
+/// client sent under the same name: a forged `spin-client-addr` stays, and
+/// the real one follows it.
 fn insert_spin_headers(
     headers: &mut hyper::HeaderMap,
     m: &RouteMatch<'_>,
@@ -110,7 +112,7 @@ fn insert_spin_headers(
 ) {
     let mut set = |name: HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
+            headers.append(name, value);
         }
     };
     set(HeaderName::from_static("spin-path-info"), &m.path_info);

@@ -271,10 +271,15 @@ mod tests {
         let header = format!("Bearer {}", issued.key);
         let settings = Settings::default();
         assert_eq!(
-            authenticate(&store, &settings, Some(&header))
-                .unwrap()
-                .tenant
-                .as_str(),
+            authenticate(
+                &store,
+                &settings,
+                Some(&header),
+                crate::service::auth::Origin::Other
+            )
+            .unwrap()
+            .tenant
+            .as_str(),
             "acme"
         );
         let listed = list_keys(&store, "acme").unwrap();
@@ -286,7 +291,12 @@ mod tests {
         let revoked = revoke_key(&store, 3_000, "acme", &issued.info.id).unwrap();
         assert!(revoked.revoked_at.is_some());
         assert_eq!(
-            authenticate(&store, &settings, Some(&header)),
+            authenticate(
+                &store,
+                &settings,
+                Some(&header),
+                crate::service::auth::Origin::Other
+            ),
             Err(AuthError::Revoked)
         );
         // Revoking again changes nothing.

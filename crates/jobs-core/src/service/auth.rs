@@ -19,14 +19,30 @@ pub struct Caller {
     pub quota: Option<QuotaSeen>,
 }
 
+/// Where a request came from, as far as the runtime says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client on this machine, straight to the runtime (no proxy in between).
+    Loopback,
+    /// Anything else, or not known.
+    Other,
+}
+
 /// The caller whose API key the raw `Authorization` header value carries. With `auth`
 /// off every request is the tenant `default`, and nothing is looked up.
+///
+/// Local mode: while no `admin_token` is configured, no key can be issued, so a request
+/// without a key from [`Origin::Loopback`] is served as the tenant `default` (a plain
+/// `spin up` on a laptop works at once); from anywhere else keys are required all the
+/// same. Setting `admin_token` ends local mode.
 pub fn authenticate(
     store: &dyn TenantStore,
     settings: &Settings,
     authorization: Option<&str>,
+    origin: Origin,
 ) -> Result<Caller, AuthError> {
-    if !settings.auth {
+    let local = settings.admin_token.is_none() && origin == Origin::Loopback;
+    if !settings.auth || (local && authorization.is_none()) {
         return Ok(Caller {
             tenant: Tenant::default_tenant(),
             quota: None,
@@ -106,11 +122,14 @@ mod tests {
     fn a_key_names_its_tenant_and_nothing_else_gets_in() {
         let (store, key) = store_with("acme");
         let on = Settings::default();
-        let ok = authenticate(&store, &on, Some(&bearer(key.reveal())));
+        let ok = authenticate(&store, &on, Some(&bearer(key.reveal())), Origin::Other);
         assert_eq!(ok.unwrap().tenant.as_str(), "acme");
-        assert_eq!(authenticate(&store, &on, None), Err(AuthError::Missing));
         assert_eq!(
-            authenticate(&store, &on, Some("Basic abc")),
+            authenticate(&store, &on, None, Origin::Other),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            authenticate(&store, &on, Some("Basic abc"), Origin::Other),
             Err(AuthError::Missing)
         );
         let unknown = ApiKey::generate().unwrap();
@@ -118,7 +137,7 @@ mod tests {
         let forged = format!("{}{}", &key.reveal()[..21], &unknown.reveal()[21..]);
         for refused in ["not-a-key", unknown.reveal(), &forged] {
             assert_eq!(
-                authenticate(&store, &on, Some(&bearer(refused))),
+                authenticate(&store, &on, Some(&bearer(refused)), Origin::Other),
                 Err(AuthError::Invalid),
                 "{refused}"
             );
@@ -133,7 +152,7 @@ mod tests {
             .revoke_key(&Tenant::parse("acme").unwrap(), key.id(), 3)
             .unwrap();
         assert_eq!(
-            authenticate(&store, &on, Some(&bearer(key.reveal()))),
+            authenticate(&store, &on, Some(&bearer(key.reveal())), Origin::Other),
             Err(AuthError::Revoked)
         );
         let off = Settings {
@@ -141,8 +160,40 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            authenticate(&store, &off, None).unwrap().tenant,
+            authenticate(&store, &off, None, Origin::Other)
+                .unwrap()
+                .tenant,
             Tenant::default_tenant()
+        );
+    }
+
+    #[test]
+    fn without_an_admin_token_only_local_requests_need_no_key() {
+        let (store, key) = store_with("acme");
+        let on = Settings::default();
+        assert!(on.admin_token.is_none());
+        let local = authenticate(&store, &on, None, Origin::Loopback).unwrap();
+        assert_eq!(local.tenant, Tenant::default_tenant());
+        assert_eq!(
+            authenticate(&store, &on, None, Origin::Other),
+            Err(AuthError::Missing),
+            "from anywhere else a key is required"
+        );
+        // A key sent locally is checked as anywhere.
+        let with_key = authenticate(&store, &on, Some(&bearer(key.reveal())), Origin::Loopback);
+        assert_eq!(with_key.unwrap().tenant.as_str(), "acme");
+        assert_eq!(
+            authenticate(&store, &on, Some("Bearer nope"), Origin::Loopback),
+            Err(AuthError::Invalid)
+        );
+        // An admin token ends local mode.
+        let configured = Settings {
+            admin_token: Some("adm1n".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            authenticate(&store, &configured, None, Origin::Loopback),
+            Err(AuthError::Missing)
         );
     }
 

@@ -21,7 +21,7 @@ pub mod ops;
 pub mod submit;
 
 pub use crate::worker::{DrainReport, drain};
-pub use auth::{Caller, admin_allowed, authenticate};
+pub use auth::{Caller, Origin, admin_allowed, authenticate};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, redeliver, result};
 pub use ops::{Health, Stats, health, stats};
