@@ -196,12 +196,7 @@ impl TestApp {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
         match &self.api_key {
-            Some(key) if !has_own => {
-                let bearer = format!("Bearer {key}");
-                let mut with_key = headers.to_vec();
-                with_key.push(("authorization", &bearer));
-                self.request_raw(method, path, &with_key, body)
-            }
+            Some(key) if !has_own => self.as_client(key).request(method, path, headers, body),
             _ => self.request_raw(method, path, headers, body),
         }
     }

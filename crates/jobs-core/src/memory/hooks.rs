@@ -25,19 +25,24 @@ pub(super) struct Outbox {
     secrets: BTreeMap<Tenant, (String, Option<String>)>,
 }
 
+impl Delivery {
+    /// A delivery from its first attempt, due at `now_ms`.
+    fn pending(now_ms: u64) -> Delivery {
+        Delivery {
+            state: "pending",
+            attempts: 0,
+            last_status: None,
+            next_ms: now_ms,
+            token: None,
+        }
+    }
+}
+
 impl Outbox {
     /// A finished job's event, due at `now_ms` (`enqueue_hook`).
     pub(super) fn enqueue(&mut self, tenant: &Tenant, id: &JobId, now_ms: u64) {
-        self.deliveries.insert(
-            (tenant.clone(), *id),
-            Delivery {
-                state: "pending",
-                attempts: 0,
-                last_status: None,
-                next_ms: now_ms,
-                token: None,
-            },
-        );
+        self.deliveries
+            .insert((tenant.clone(), *id), Delivery::pending(now_ms));
     }
 
     pub(super) fn forget(&mut self, tenant: &Tenant, id: &JobId) {
@@ -125,13 +130,7 @@ impl Outbox {
             None => Redeliver::NoEvent,
             Some(d) if d.state == "pending" => Redeliver::Pending,
             Some(d) => {
-                *d = Delivery {
-                    state: "pending",
-                    attempts: 0,
-                    last_status: None,
-                    next_ms: now_ms,
-                    token: None,
-                };
+                *d = Delivery::pending(now_ms);
                 Redeliver::Queued
             }
         }

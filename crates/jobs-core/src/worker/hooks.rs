@@ -24,6 +24,8 @@ pub const HOOK_LEASE_MS: u64 = SEND_TIMEOUT_MS + 5_000;
 #[derive(Debug, Default)]
 pub(super) struct Hooks {
     next_look: u64,
+    /// Finishes just sent put events in the outbox that nobody has looked for yet.
+    expected: bool,
     /// When the earliest delivery not yet claimed is due, as last seen.
     pub(super) next_due: Option<u64>,
 }
@@ -31,12 +33,12 @@ pub(super) struct Hooks {
 impl Hooks {
     /// Finishes just sent put events in the outbox: look for them at once.
     pub(super) fn expect_events(&mut self) {
-        self.next_look = 0;
+        self.expected = true;
     }
 
     /// Whether events are expected that nobody has looked for yet.
     pub(super) fn look_now(&self) -> bool {
-        self.next_look == 0
+        self.expected
     }
 
     /// Claim due deliveries into the free slots (at most every [`HOOK_POLL_MS`], or at
@@ -48,7 +50,7 @@ impl Hooks {
         side: &mut SideBySide<'d>,
     ) {
         let now = ctx.now();
-        let due_now = self.next_due.is_some_and(|at| at <= now);
+        let due_now = self.expected || self.next_due.is_some_and(|at| at <= now);
         if now < self.next_look && !due_now {
             return;
         }
@@ -56,7 +58,8 @@ impl Hooks {
         if free == 0 {
             return;
         }
-        self.next_look = now.max(1) + HOOK_POLL_MS;
+        self.next_look = now + HOOK_POLL_MS;
+        self.expected = false;
         let token = ctx.random.token();
         let claims = match ctx
             .queue
@@ -78,7 +81,7 @@ impl Hooks {
         }
         // More may be due than there were slots: look again soon.
         if side.free_slots() == 0 {
-            self.next_look = now.max(1);
+            self.next_look = now;
         }
     }
 }
