@@ -23,11 +23,6 @@ pub fn authorize(wiring: &Wiring, req: &Req) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
-}
-
 fn now() -> u64 {
     SystemClock.now_ms()
 }
@@ -47,7 +42,7 @@ pub async fn create_tenant(wiring: &Wiring, req: &mut Req) -> Result<Response, A
 
 pub fn list_tenants(wiring: &Wiring) -> Result<Response, ApiError> {
     let items = admin::list_tenants(wiring.tenants())?;
-    Ok(json(200, &Items { items }))
+    Ok(json(200, &admin::TenantList { items }))
 }
 
 pub fn get_tenant(wiring: &Wiring, name: &str) -> Result<Response, ApiError> {
@@ -74,7 +69,7 @@ pub fn issue_key(wiring: &Wiring, name: &str) -> Result<Response, ApiError> {
 
 pub fn list_keys(wiring: &Wiring, name: &str) -> Result<Response, ApiError> {
     let items = admin::list_keys(wiring.tenants(), name)?;
-    Ok(json(200, &Items { items }))
+    Ok(json(200, &admin::KeyList { items }))
 }
 
 pub fn webhook_secret(

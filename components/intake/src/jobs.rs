@@ -3,9 +3,8 @@
 
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::api::{etag_of, if_none_match};
-use jobs_core::resource::{JobResource, job_path};
+use jobs_core::resource::{JobPage, JobResource, job_path};
 use jobs_core::service::{self, CancelResult, Context, ListQuery};
-use serde::Serialize;
 use spin_sdk::http::Response;
 
 use crate::wire::{Req, json};
@@ -87,13 +86,6 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-struct PageBody {
-    items: Vec<JobResource>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    next_cursor: Option<String>,
-}
-
 pub fn list(ctx: &Context<'_>, req: &Req) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&req.query, &ctx.registry.names())?;
     let page = service::list(ctx, &query)?;
@@ -102,7 +94,7 @@ pub fn list(ctx: &Context<'_>, req: &Req) -> Result<Response, ApiError> {
     }
     Ok(json(
         200,
-        &PageBody {
+        &JobPage {
             items: page.items,
             next_cursor: page.next_cursor,
         },

@@ -1,4 +1,4 @@
-//! `GET /stats` and `GET /healthz`.
+//! `GET /stats`, `GET /healthz` and `GET /openapi.json`.
 
 use jobs_core::api::ApiError;
 use jobs_core::service::{self, Context};
@@ -8,6 +8,18 @@ use crate::wire::json;
 
 pub fn stats(ctx: &Context<'_>) -> Result<Response, ApiError> {
     Ok(json(200, &service::stats(ctx)?))
+}
+
+/// The API's OpenAPI description: docs/openapi.json, which `jobs_core::openapi` generates
+/// (a test keeps the file in step with the code).
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+pub fn openapi() -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(OPENAPI)
+        .build()
 }
 
 pub fn health(ctx: &Context<'_>) -> Result<Response, ApiError> {

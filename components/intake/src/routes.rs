@@ -2,7 +2,7 @@
 //! each. A known path with another method is `405` with `Allow`; any other path is a
 //! `404` problem.
 //!
-//! - `/healthz`: anyone.
+//! - `/healthz`, `/openapi.json`: anyone.
 //! - `/internal/drain`, `/admin/...`: their secret token, else a `404` for any method.
 //! - everything else: an API key, whose tenant the request then acts as (`401` without).
 
@@ -30,6 +30,8 @@ enum Route<'a> {
     Stats,
     /// `/healthz`
     Health,
+    /// `/openapi.json`
+    OpenApi,
     /// `/internal/drain`: hidden (a `404` for any method) unless the request carries the
     /// drain token.
     InternalDrain,
@@ -58,6 +60,7 @@ impl<'a> Route<'a> {
             ["jobs", id, "webhook"] if !id.is_empty() => Some(Route::JobWebhook(id)),
             ["stats"] => Some(Route::Stats),
             ["healthz"] => Some(Route::Health),
+            ["openapi.json"] => Some(Route::OpenApi),
             ["internal", "drain"] => Some(Route::InternalDrain),
             ["admin", "tenants"] => Some(Route::AdminTenants),
             ["admin", "tenants", t] if !t.is_empty() => Some(Route::AdminTenant(t)),
@@ -79,7 +82,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::JobResult(_) | Route::Stats | Route::Health => "GET",
+            Route::JobResult(_) | Route::Stats | Route::Health | Route::OpenApi => "GET",
             Route::InternalDrain => "POST",
             Route::AdminTenants | Route::AdminKeys(_) => "GET, POST",
             Route::AdminTenant(_) => "GET, PATCH",
@@ -114,6 +117,12 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
             let ctx = wiring.context(Tenant::default_tenant());
             return match req.method {
                 Method::Get => ops::health(&ctx),
+                _ => Err(not_allowed(req, &route)),
+            };
+        }
+        Route::OpenApi => {
+            return match req.method {
+                Method::Get => Ok(ops::openapi()),
                 _ => Err(not_allowed(req, &route)),
             };
         }

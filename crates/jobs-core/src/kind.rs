@@ -5,11 +5,14 @@
 //!
 //! No I/O here: a kind computes; the worker (through the ports) stores and reports.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use thiserror::Error;
@@ -27,8 +30,17 @@ pub trait JobKind: Send + Sync + 'static {
     const NAME: &'static str;
     /// Whether the kind mostly waits rather than computes (see [`Kind::waits`]).
     const WAITS: bool = false;
-    /// The input, as clients send it.
-    type Input: DeserializeOwned;
+    /// The input, as clients send it. Its JSON Schema is the kind's input in the OpenAPI
+    /// description (`GET /openapi.json`), so declare on the type, with `#[schemars(...)]`,
+    /// what [`check`](JobKind::check) enforces where a schema can say it (ranges,
+    /// lengths).
+    type Input: DeserializeOwned + JsonSchema;
+    /// What a successful run returns, as the OpenAPI description shows it: the type
+    /// `run` serializes with [`Output::json`], or [`File`] for a kind whose result is a
+    /// file (its media types in [`RESULT_MEDIA_TYPES`](JobKind::RESULT_MEDIA_TYPES)).
+    type Result: JsonSchema;
+    /// The media types the result may have.
+    const RESULT_MEDIA_TYPES: &'static [&'static str] = &["application/json"];
 
     /// What serde cannot say: ranges, lengths, rules across fields, a file's header.
     /// Runs at intake, so it must stay cheap (no real work on the request path).
@@ -71,12 +83,68 @@ impl<K: JobKind> Kind for K {
 /// what the client sent.
 const MAX_QUOTED: usize = 200;
 
+/// JSON Schema, and so the API's description, counts `5.0` as an integer: `value` with
+/// every whole number written with a fraction made an integer. Borrowed (no copy) when
+/// it has none.
+pub fn whole_numbers(value: &Value) -> Cow<'_, Value> {
+    fn whole_float(value: &Value) -> Option<Value> {
+        value.as_number().filter(|n| n.is_f64()).and(whole(value))
+    }
+    fn has_any(value: &Value) -> bool {
+        match value {
+            Value::Array(items) => items.iter().any(has_any),
+            Value::Object(fields) => fields.values().any(has_any),
+            _ => whole_float(value).is_some(),
+        }
+    }
+    fn rewrite(value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(rewrite),
+            Value::Object(fields) => fields.values_mut().for_each(rewrite),
+            _ => {
+                if let Some(n) = whole_float(value) {
+                    *value = n;
+                }
+            }
+        }
+    }
+    if !has_any(value) {
+        return Cow::Borrowed(value);
+    }
+    let mut value = value.clone();
+    rewrite(&mut value);
+    Cow::Owned(value)
+}
+
+/// The integer a JSON number stands for, if it is a whole number in range of `i64` or
+/// `u64` (`5`, `5.0`, `-3`).
+fn whole(value: &Value) -> Option<Value> {
+    if value.is_i64() || value.is_u64() {
+        return Some(value.clone());
+    }
+    let f = value.as_f64().filter(|f| f.fract() == 0.0)?;
+    // Within ±2^63 every whole f64 is exact as an integer.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if (0.0..2.0 * LIMIT).contains(&f) {
+        Some(Value::from(f as u64))
+    } else if (-LIMIT..0.0).contains(&f) {
+        Some(Value::from(f as i64))
+    } else {
+        None
+    }
+}
+
+/// A non-negative whole number (`5` or `5.0`), as [`whole_numbers`] reads it.
+pub fn whole_u64(value: &Value) -> Option<u64> {
+    whole(value).and_then(|n| n.as_u64())
+}
+
 /// Parses a kind's input (a JSON object) as `T`; an error names the field at fault.
 pub fn parse_input<T: DeserializeOwned>(input: &Value) -> Result<T, InvalidInput> {
     if !input.is_object() {
         return Err(InvalidInput::whole("must be a JSON object"));
     }
-    serde_path_to_error::deserialize(input).map_err(|e| {
+    serde_path_to_error::deserialize(&*whole_numbers(input)).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // serde quotes names in backticks: "missing field `ms`", "unknown field `x`,
@@ -184,12 +252,31 @@ pub struct Output {
 }
 
 impl Output {
-    /// A JSON result (`application/json`).
-    pub fn json(value: &Value) -> Output {
+    /// A JSON result (`application/json`): a kind's [`JobKind::Result`].
+    pub fn json(value: &impl Serialize) -> Output {
         Output {
             content_type: "application/json".to_owned(),
-            bytes: value.to_string().into_bytes(),
+            bytes: serde_json::to_vec(value).expect("a kind's result always serializes"),
         }
+    }
+}
+
+/// The [`JobKind::Result`] of a kind whose result is a file (an image, say) rather than
+/// JSON: any bytes, of one of the kind's `RESULT_MEDIA_TYPES`.
+pub struct File;
+
+impl JsonSchema for File {
+    fn schema_name() -> Cow<'static, str> {
+        "File".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // OpenAPI 3.1 describes a binary body by its media type alone.
+        json_schema!({})
     }
 }
 
@@ -347,6 +434,24 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        use serde_json::json;
+        let input = json!({"a": 5.0, "b": [1.5, -3.0, 7], "c": {"d": 1e3}});
+        assert_eq!(
+            *super::whole_numbers(&input),
+            json!({"a": 5, "b": [1.5, -3, 7], "c": {"d": 1000}})
+        );
+        let plain = json!({"a": 5, "b": 1.5});
+        assert!(matches!(
+            super::whole_numbers(&plain),
+            super::Cow::Borrowed(_)
+        ));
+        assert_eq!(super::whole_u64(&json!(25.0)), Some(25));
+        assert_eq!(super::whole_u64(&json!(-1.0)), None);
+        assert_eq!(super::whole_u64(&json!(1e30)), None);
+    }
+
     use super::testing::TestContext;
     use super::*;
     use serde_json::json;

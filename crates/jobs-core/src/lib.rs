@@ -23,6 +23,7 @@
 //! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
 //! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
 //! - [`service`]: submit, status, result, cancel, list, stats, health, drain.
+//! - [`openapi`]: the OpenAPI 3.1 description of the HTTP API (docs/openapi.json).
 //! - `memory`: in-memory ports for unit tests (feature `testing`).
 #![forbid(unsafe_code)]
 
@@ -41,6 +42,7 @@ pub mod keys;
 pub mod liveness;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod openapi;
 pub mod ports;
 pub mod queue;
 pub mod resource;

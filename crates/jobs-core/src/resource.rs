@@ -2,13 +2,14 @@
 //! plus links, and its strong ETag. Depends on the record only; the intake serializes it.
 //! Internal fields (tenant, input, callback URL, idempotency key) never appear here.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::job::{ErrorInfo, Job, JobId, Progress, Status, Timestamp};
 use crate::queue::HookState;
 
 /// A job resource: `GET /jobs/{id}`, the body of `202` on submit, an item of a list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct JobResource {
     pub id: JobId,
     pub kind: String,
@@ -32,12 +33,20 @@ pub struct JobResource {
 
 /// Where to go next. Always all three, so clients need no special cases: `result` answers
 /// `409` until the job has succeeded, `cancel` answers `409` once it has finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Links {
     #[serde(rename = "self")]
     pub self_: String,
     pub result: String,
     pub cancel: String,
+}
+
+/// A page of `GET /jobs`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct JobPage {
+    pub items: Vec<JobResource>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The path of a job: `/jobs/{id}` (the `Location` of a submit).

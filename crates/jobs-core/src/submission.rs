@@ -2,6 +2,7 @@
 //! shape, its one conversion into the domain, the typed reasons a submission is refused,
 //! and the body fingerprint that idempotency compares. No I/O.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -9,7 +10,7 @@ use thiserror::Error;
 
 use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
 use crate::job::{Job, JobId, JobInput, Status, Tenant, Timestamp};
-use crate::kind::InvalidInput;
+use crate::kind::{InvalidInput, whole_u64};
 use crate::kinds::Registry;
 
 /// The longest accepted delay: one day.
@@ -127,6 +128,25 @@ pub struct Submission {
     pub delay_ms: Option<Value>,
 }
 
+/// The options of a submission beside `kind` and `input`, as the OpenAPI description
+/// shows them: the limits the conversion into [`NewJob`] checks.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // describes the wire; `Submission` reads it
+pub struct SubmissionOptions {
+    /// Attempts before the job fails (transient errors are retried with backoff); the
+    /// deployment's `default_max_attempts` (3) when absent.
+    #[schemars(range(min = *MAX_ATTEMPTS_RANGE.start(), max = *MAX_ATTEMPTS_RANGE.end()))]
+    max_attempts: Option<u32>,
+    /// Called with a signed event (Standard Webhooks) when the job finishes: an `https`
+    /// URL to a public host (plain `http` and internal hosts only where the deployment
+    /// sets `webhook_allow_insecure`).
+    #[schemars(url, length(max = MAX_CALLBACK_URL_LEN))]
+    callback_url: Option<String>,
+    /// Do not start the job before this many milliseconds from now (at most one day).
+    #[schemars(range(min = 0, max = MAX_DELAY_MS))]
+    delay_ms: Option<u64>,
+}
+
 impl NewJob {
     /// Parses and validates a request body. Checks run in this order, so a client sees
     /// the most basic problem first: shape, kind, options, input.
@@ -157,7 +177,7 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
         let max_attempts = match wire.max_attempts {
             // The settings checked the range when they were read.
             None => MaxAttempts(settings.default_max_attempts),
-            Some(v) => v.as_u64().and_then(MaxAttempts::new).ok_or_else(|| {
+            Some(v) => whole_u64(&v).and_then(MaxAttempts::new).ok_or_else(|| {
                 SubmissionError::InvalidField {
                     field: "max_attempts",
                     detail: format!(
@@ -171,12 +191,12 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
 
         let delay_ms = match wire.delay_ms {
             None => 0,
-            Some(v) => v.as_u64().filter(|n| *n <= MAX_DELAY_MS).ok_or_else(|| {
-                SubmissionError::InvalidField {
+            Some(v) => whole_u64(&v)
+                .filter(|n| *n <= MAX_DELAY_MS)
+                .ok_or_else(|| SubmissionError::InvalidField {
                     field: "delay_ms",
                     detail: format!("must be an integer from 0 to {MAX_DELAY_MS} (one day)"),
-                }
-            })?,
+                })?,
         };
 
         let callback_url = match wire.callback_url {

@@ -5,6 +5,7 @@
 //! 4xx problems carry a useful `detail`; 5xx problems are opaque (the cause goes to the
 //! log through the error's `Display`, never to the client).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::error::{ApiError, RequestError};
@@ -145,7 +146,7 @@ impl ProblemType {
 }
 
 /// An RFC 9457 problem, ready to serialize as `application/problem+json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,
@@ -198,7 +199,7 @@ fn malformed_id(e: &InvalidJobId) -> Problem {
 
 fn route_not_found(path: &str) -> Problem {
     ProblemType::RouteNotFound.with(format!(
-        "No resource at {path}. See GET /jobs, POST /jobs, GET /stats, GET /healthz."
+        "No resource at {path}. The API is described at GET /openapi.json."
     ))
 }
 

@@ -2,10 +2,11 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The class of a job's error: decides whether it is retried and tells clients why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// The kind said retrying cannot help (bad data found only while running).
@@ -49,7 +50,7 @@ impl fmt::Display for ErrorType {
 }
 
 /// A job's error, as recorded and shown: `{"type": "transient", "message": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorInfo {
     #[serde(rename = "type")]
     pub kind: ErrorType,

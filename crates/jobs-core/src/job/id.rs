@@ -1,8 +1,10 @@
 //! A job's id: a UUIDv7.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 use uuid::Uuid;
@@ -110,6 +112,22 @@ impl FromStr for JobId {
     type Err = InvalidJobId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         JobId::parse(s)
+    }
+}
+
+impl JsonSchema for JobId {
+    fn schema_name() -> Cow<'static, str> {
+        "JobId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "uuid",
+            "description": "A job's id: a UUIDv7, lowercase and hyphenated.",
+            "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+            "examples": ["0193b5a2-6f1e-7c3d-9a41-2b8e5d7f0c16"],
+        })
     }
 }
 

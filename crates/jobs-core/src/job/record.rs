@@ -1,15 +1,17 @@
 //! The job record and the state machine that is the only way it changes status.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{ErrorInfo, JobId, JobInput, Status, Tenant, Timestamp};
 
 /// How far a running job has come, as its kind reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Progress {
     /// 0 to 100; larger values are capped at 100 by [`Progress::new`] and
     /// [`Job::set_progress`].
+    #[schemars(range(max = 100), description = "0 to 100.")]
     pub percent: u8,
     /// A short human note ("resized"), if the kind gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,13 +2,17 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where a job is in its life. The lowercase names are the one spelling used on the wire,
 /// in stored records and in Redis index keys (`as_str`, `parse` and serde agree; a test
 /// checks it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
+#[schemars(description = "Where a job is in its life.")]
 pub enum Status {
     /// Waiting to be claimed (possibly delayed until `not_before`, or waiting to retry).
     Queued,

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::job::JobId;
 use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
@@ -32,21 +32,34 @@ pub fn per_job(id: &JobId) -> String {
     format!("job:{}", id.as_str())
 }
 
-/// The input of [`Count`].
-#[derive(Debug, Deserialize)]
+/// The input of `count`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CountInput {
-    /// Wait after counting, in milliseconds: 0 to [`MAX_MS`].
+    /// Wait after counting, in milliseconds.
     #[serde(default)]
+    #[schemars(range(min = 0, max = MAX_MS))]
     pub ms: u64,
-    /// Block the instance on the first attempt, in milliseconds: 0 to [`MAX_MS`].
+    /// Block the instance on the first attempt, in milliseconds.
     #[serde(default)]
+    #[schemars(range(min = 0, max = MAX_MS))]
     pub stall_ms: u64,
+}
+
+/// The result of `count`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CountResult {
+    /// This job's executions so far, this one included.
+    pub executions: u64,
+    /// Executions of every `count` job so far.
+    pub total: u64,
+    pub attempt: u32,
 }
 
 impl JobKind for Count {
     const NAME: &'static str = "count";
     type Input = CountInput;
+    type Result = CountResult;
 
     fn check(&self, input: &CountInput) -> Result<(), InvalidInput> {
         super::in_range("ms", input.ms, 0..=MAX_MS)?;
@@ -78,11 +91,11 @@ impl JobKind for Count {
             if ms > 0 {
                 ctx.sleep(Duration::from_millis(ms)).await;
             }
-            Ok(Output::json(&json!({
-                "executions": executions,
-                "total": total,
-                "attempt": ctx.attempt(),
-            })))
+            Ok(Output::json(&CountResult {
+                executions,
+                total,
+                attempt: ctx.attempt(),
+            }))
         })
     }
 }
@@ -95,6 +108,7 @@ mod tests {
     use crate::kind::{Cancelled, Counter};
     use crate::memory::MemoryCounter;
     use serde_json::Value;
+    use serde_json::json;
 
     /// A context that names the job and lends counters, as the worker does.
     struct Counting<'a> {

@@ -10,6 +10,7 @@ pub struct Echo;
 impl JobKind for Echo {
     const NAME: &'static str = "echo";
     type Input = Map<String, Value>;
+    type Result = Map<String, Value>;
 
     fn run<'a>(&'a self, input: Self::Input, _ctx: &'a mut dyn RunContext) -> Running<'a> {
         Box::pin(async move { Ok(Output::json(&Value::Object(input))) })

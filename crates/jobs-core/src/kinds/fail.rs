@@ -1,8 +1,8 @@
 //! `fail`: fails on purpose, a given number of times or always, then succeeds. For
 //! tests and demos of retries, backoff and dead jobs.
 
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
@@ -15,13 +15,15 @@ use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
 pub struct Fail;
 
 const MAX_MESSAGE_CHARS: usize = 1000;
+const MAX_FAIL_TIMES: u64 = 25;
 
-/// The input of [`Fail`].
-#[derive(Debug, Deserialize)]
+/// The input of `fail`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailInput {
-    /// Fail attempts 1 to `fail_times` (0 to 25).
+    /// Fail attempts 1 to `fail_times`.
     #[serde(default)]
+    #[schemars(range(min = 0, max = MAX_FAIL_TIMES))]
     pub fail_times: u64,
     /// Fail with a permanent error (never retried) rather than a transient one.
     #[serde(default)]
@@ -29,16 +31,25 @@ pub struct FailInput {
     /// Fail on every attempt.
     #[serde(default)]
     pub always: bool,
-    /// The error message, at most 1000 characters.
+    /// The error message.
+    #[schemars(length(max = MAX_MESSAGE_CHARS))]
     pub message: Option<String>,
+}
+
+/// The result of `fail`, once an attempt got through.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FailResult {
+    /// The attempt that succeeded.
+    pub attempts: u32,
 }
 
 impl JobKind for Fail {
     const NAME: &'static str = "fail";
     type Input = FailInput;
+    type Result = FailResult;
 
     fn check(&self, input: &FailInput) -> Result<(), InvalidInput> {
-        super::in_range("fail_times", input.fail_times, 0..=25)?;
+        super::in_range("fail_times", input.fail_times, 0..=MAX_FAIL_TIMES)?;
         if input
             .message
             .as_ref()
@@ -65,7 +76,7 @@ impl JobKind for Fail {
                     RunError::Transient(message)
                 });
             }
-            Ok(Output::json(&json!({ "attempts": attempt })))
+            Ok(Output::json(&FailResult { attempts: attempt }))
         })
     }
 }
@@ -73,6 +84,7 @@ impl JobKind for Fail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::kind::Kind;
     use crate::kind::testing::{TestContext, finish};
     use serde_json::Value;

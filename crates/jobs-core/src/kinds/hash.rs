@@ -1,8 +1,8 @@
 //! `hash`: SHA-256 or BLAKE3 of the input, optionally iterated. CPU-bound and
 //! deterministic: good for benchmarks.
 
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
@@ -19,7 +19,7 @@ pub const MAX_ITERATIONS: u64 = 100_000;
 /// Iterations between two progress reports (each report costs the worker a write).
 const REPORT_EVERY: u64 = 25_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     #[default]
@@ -43,19 +43,38 @@ impl Algorithm {
     }
 }
 
-/// The input of [`Hash`].
-#[derive(Debug, Deserialize)]
+/// The input of `hash`: exactly one of `data` and `data_base64`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Exactly one of the two as a string (null is absent): with `data`, no `data_base64`;
+// without it, `data_base64`.
+#[schemars(extend(
+    "if" = {"required": ["data"], "properties": {"data": {"type": "string"}}},
+    "then" = {"not": {"required": ["data_base64"], "properties": {"data_base64": {"type": "string"}}}},
+    "else" = {"required": ["data_base64"], "properties": {"data_base64": {"type": "string"}}},
+))]
 pub struct HashInput {
     #[serde(default)]
     pub algorithm: Algorithm,
     /// The data as text (its UTF-8 bytes); or give `data_base64`.
     pub data: Option<String>,
-    /// The data as base64.
+    /// The data as base64 (standard alphabet, padding optional).
+    #[schemars(regex(pattern = super::BASE64_PATTERN), extend("contentEncoding" = "base64"))]
     pub data_base64: Option<String>,
-    /// 1 to [`MAX_ITERATIONS`], default 1.
+    /// How many times to hash: the data, then each digest again.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = MAX_ITERATIONS))]
     pub iterations: u64,
+}
+
+/// The result of `hash`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HashResult {
+    pub algorithm: Algorithm,
+    pub iterations: u64,
+    /// The final digest, 64 lowercase hex digits.
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
+    pub hex: String,
 }
 
 fn one() -> u64 {
@@ -83,6 +102,7 @@ impl HashInput {
 impl JobKind for Hash {
     const NAME: &'static str = "hash";
     type Input = HashInput;
+    type Result = HashResult;
 
     fn check(&self, input: &HashInput) -> Result<(), InvalidInput> {
         super::in_range("iterations", input.iterations, 1..=MAX_ITERATIONS)?;
@@ -100,11 +120,11 @@ impl JobKind for Hash {
                     ctx.progress(percent, Some("hashing"))?;
                 }
             }
-            Ok(Output::json(&json!({
-                "algorithm": p.algorithm.as_str(),
-                "iterations": p.iterations,
-                "hex": hex::encode(digest),
-            })))
+            Ok(Output::json(&HashResult {
+                algorithm: p.algorithm,
+                iterations: p.iterations,
+                hex: hex::encode(digest),
+            }))
         })
     }
 }
@@ -115,7 +135,7 @@ mod tests {
     use crate::kind::Kind;
     use crate::kind::RunError;
     use crate::kind::testing::{TestContext, finish};
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     const BLAKE3_ABC: &str = "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85";

@@ -5,7 +5,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::kind::{InvalidInput, Kind};
+use crate::kind::{InvalidInput, JobKind, Kind};
 
 /// Declares each built-in kind's module and lists it in [`builtin`]: adding a kind is
 /// its file in this directory and one line here (docs/kinds.md).
@@ -17,7 +17,18 @@ macro_rules! builtin_kinds {
         pub fn builtin() -> Vec<Box<dyn Kind>> {
             vec![$(Box::new($module::$kind)),*]
         }
+
+        /// Shows `visitor` every built-in kind as its type (the OpenAPI description
+        /// reads each one's input and result types this way).
+        pub fn visit_builtin(visitor: &mut impl KindVisitor) {
+            $(visitor.visit::<$module::$kind>();)*
+        }
     };
+}
+
+/// Something that looks at kinds by type: see [`visit_builtin`].
+pub trait KindVisitor {
+    fn visit<K: JobKind>(&mut self);
 }
 
 builtin_kinds! {
@@ -60,13 +71,21 @@ pub fn in_range(name: &str, value: u64, range: RangeInclusive<u64>) -> Result<u6
     }
 }
 
-/// Base64 as clients send it: the standard alphabet, padding optional.
+/// Base64 as clients send it, as a JSON Schema pattern: the standard alphabet, padding
+/// optional.
+pub const BASE64_PATTERN: &str =
+    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$";
+
+/// Base64 as clients send it: the standard alphabet, padding optional, and the unused
+/// bits of the last character ignored (exactly what [`BASE64_PATTERN`] accepts).
 pub(crate) fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     use base64::Engine as _;
     use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
     const LENIENT: GeneralPurpose = GeneralPurpose::new(
         &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
     );
     LENIENT.decode(text)
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::kind::{InvalidInput, JobKind, Output, RunContext, Running};
 
@@ -20,18 +20,26 @@ pub const MAX_MS: u64 = 600_000;
 pub const SLICE_MS: u64 = 100;
 pub const REPORT_EVERY_MS: u64 = 500;
 
-/// The input of [`Sleep`].
-#[derive(Debug, Deserialize)]
+/// The input of `sleep`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SleepInput {
-    /// How long to wait, in milliseconds: 0 to [`MAX_MS`].
+    /// How long to wait, in milliseconds.
+    #[schemars(range(min = 0, max = MAX_MS))]
     pub ms: u64,
+}
+
+/// The result of `sleep`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SleepResult {
+    pub slept_ms: u64,
 }
 
 impl JobKind for Sleep {
     const NAME: &'static str = "sleep";
     const WAITS: bool = true;
     type Input = SleepInput;
+    type Result = SleepResult;
 
     fn check(&self, input: &SleepInput) -> Result<(), InvalidInput> {
         super::in_range("ms", input.ms, 0..=MAX_MS).map(drop)
@@ -56,7 +64,7 @@ impl JobKind for Sleep {
                     since_report = 0;
                 }
             }
-            Ok(Output::json(&json!({ "slept_ms": total })))
+            Ok(Output::json(&SleepResult { slept_ms: total }))
         })
     }
 }
@@ -64,6 +72,7 @@ impl JobKind for Sleep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::kind::Kind;
     use crate::kind::RunError;
     use crate::kind::testing::{TestContext, finish};

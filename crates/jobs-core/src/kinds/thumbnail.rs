@@ -8,9 +8,10 @@ use image::codecs::png::PngEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::kind::{InvalidInput, JobKind, Output, RunContext, RunError, Running};
+use crate::kind::{File, InvalidInput, JobKind, Output, RunContext, RunError, Running};
 
 /// Input: `{"image": base64 of a PNG, JPEG or WebP file, "width": 1..=2048, "height":
 /// 1..=2048, "format"?: "png" | "jpeg" | "webp"}`.
@@ -49,7 +50,7 @@ pub const MAX_BOX_SIDE: u64 = 2048;
 const JPEG_QUALITY: u8 = 85;
 
 /// The image formats read and written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Png,
@@ -88,14 +89,21 @@ impl Format {
     }
 }
 
-/// The input of [`Thumbnail`].
-#[derive(Debug, Deserialize)]
+/// The input of `thumbnail`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThumbnailInput {
-    /// Base64 of a PNG, JPEG or WebP file.
+    /// Base64 of a PNG, JPEG or WebP file, at most 8192 pixels a side.
+    #[schemars(
+        regex(pattern = super::BASE64_PATTERN),
+        extend("contentEncoding" = "base64", "contentMediaType" = "image/*")
+    )]
     pub image: String,
-    /// The box to fit, 1 to [`MAX_BOX_SIDE`] pixels per side.
+    /// The width of the box to fit, in pixels.
+    #[schemars(range(min = 1, max = MAX_BOX_SIDE))]
     pub width: u64,
+    /// The height of the box to fit, in pixels.
+    #[schemars(range(min = 1, max = MAX_BOX_SIDE))]
     pub height: u64,
     /// The output format; by default JPEG for JPEG, PNG otherwise.
     pub format: Option<Format>,
@@ -251,6 +259,8 @@ fn encode(image: &DynamicImage, format: Format) -> Result<Vec<u8>, image::ImageE
 impl JobKind for Thumbnail {
     const NAME: &'static str = "thumbnail";
     type Input = ThumbnailInput;
+    type Result = File;
+    const RESULT_MEDIA_TYPES: &'static [&'static str] = &["image/png", "image/jpeg", "image/webp"];
 
     fn check(&self, input: &ThumbnailInput) -> Result<(), InvalidInput> {
         inspect(input).map(drop)

@@ -40,9 +40,10 @@ pub enum HookDone {
 }
 
 /// A job's delivery, as `GET /jobs/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct HookState {
     /// `pending`, `delivered` or `failed`.
+    #[schemars(extend("enum" = ["pending", "delivered", "failed"]))]
     pub state: String,
     pub attempts: u32,
     /// The HTTP status of the last attempt; `null` before the first answer, or when the

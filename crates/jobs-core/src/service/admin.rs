@@ -2,36 +2,42 @@
 //! `auth::admin_allowed`). A key is shown once, when it is issued; afterwards only its
 //! prefix, creation and revocation times are.
 
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::AdminError;
 use crate::context::StoreError;
 use crate::job::{Tenant, Timestamp};
+use crate::kind::{whole_numbers, whole_u64};
 use crate::ports::PortError;
 use crate::queue::QueueError;
 use crate::tenancy::{ApiKey, KeyInfo, TenantInfo, TenantStore, Written, api_key};
 
 /// A tenant as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TenantResource {
     pub name: String,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
     /// Its own quota; `null` takes the app-wide `max_queued_jobs`.
     pub max_queued_jobs: Option<u64>,
 }
 
 /// An API key as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct KeyResource {
     pub id: String,
     /// The start of the key, to recognise it: `ajk_{id}`.
     pub prefix: String,
+    #[schemars(extend("format" = "date-time"))]
     pub created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     pub revoked_at: Option<String>,
 }
 
 /// A key just issued: the only time the key itself is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct IssuedKey {
     pub tenant: String,
     /// The API key. Store it now: it cannot be shown again.
@@ -41,7 +47,7 @@ pub struct IssuedKey {
 }
 
 /// A tenant's webhook signing secrets: receivers verify with either while both are set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SecretResource {
     pub tenant: String,
     /// Signs every delivery: `whsec_` + base64.
@@ -50,22 +56,48 @@ pub struct SecretResource {
     pub previous: Option<String>,
 }
 
+/// `GET /admin/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TenantList {
+    pub items: Vec<TenantResource>,
+}
+
+/// `GET /admin/tenants/{name}/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyResource>,
+}
+
 /// `POST /admin/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewTenant {
+pub struct NewTenant {
+    /// 1 to 32 characters of `a-z`, `0-9` and `-`.
+    #[schemars(regex(pattern = TENANT_PATTERN))]
     name: String,
+    /// Its own quota; absent or `null` takes the app-wide `max_queued_jobs`.
     #[serde(default)]
+    #[schemars(range(min = 1, max = u64::MAX))]
     max_queued_jobs: Option<u64>,
 }
 
 /// `PATCH /admin/tenants/{name}`: `max_queued_jobs` a number, or `null` for the default;
 /// required, so that `{}` changes nothing by mistake.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TenantChange {
+pub struct TenantChange {
+    /// Its own quota, or `null` for the app-wide `max_queued_jobs`.
+    #[schemars(
+        with = "Option<u64>",
+        range(min = 1, max = u64::MAX),
+        required,
+        extend("type" = ["integer", "null"])
+    )]
     max_queued_jobs: serde_json::Value,
 }
+
+/// A tenant name, as a JSON Schema pattern ([`Tenant::parse`]).
+pub const TENANT_PATTERN: &str = "^[a-z0-9-]{1,32}$";
 
 fn store(e: PortError) -> AdminError {
     AdminError::Store(StoreError::Queue(QueueError::Port(e)))
@@ -97,8 +129,10 @@ pub fn tenant_name(name: &str) -> Result<Tenant, AdminError> {
     Tenant::parse(name).map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, AdminError> {
-    serde_json::from_slice(body).map_err(|e| AdminError::Invalid(format!("the body: {e}")))
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    let invalid = |e: serde_json::Error| AdminError::Invalid(format!("the body: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    T::deserialize(&*whole_numbers(&value)).map_err(invalid)
 }
 
 fn valid_max(max: Option<u64>) -> Result<Option<u64>, AdminError> {
@@ -160,7 +194,7 @@ pub fn update_tenant(
     let change: TenantChange = parse(body)?;
     let max = match change.max_queued_jobs {
         serde_json::Value::Null => None,
-        n => Some(n.as_u64().ok_or_else(|| {
+        n => Some(whole_u64(&n).ok_or_else(|| {
             AdminError::Invalid("max_queued_jobs must be a whole number or null".into())
         })?),
     };

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::Context;
@@ -10,7 +11,7 @@ use super::error::{HealthError, StoreError};
 use crate::queue::QueueStats;
 
 /// The body of `GET /stats`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Stats {
     /// Jobs per status (every status present, finished jobs until retention removes them).
     pub counts: BTreeMap<&'static str, u64>,
@@ -31,7 +32,7 @@ pub struct Stats {
 }
 
 /// `GET /stats`' `webhooks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct WebhookCounts {
     pub pending: u64,
     pub failed: u64,
@@ -75,10 +76,13 @@ pub fn stats(ctx: &Context<'_>) -> Result<Stats, HealthError> {
 }
 
 /// The body of a healthy `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Health {
+    #[schemars(extend("const" = "ok"))]
     pub status: &'static str,
+    #[schemars(extend("const" = "ok"))]
     pub kv: &'static str,
+    #[schemars(extend("const" = "ok"))]
     pub redis: &'static str,
 }
 

@@ -1,9 +1,10 @@
 //! What one drain did, for the worker's one-line log and the drain route's answer.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Why a drain stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stop {
     /// Nothing ready, nothing due within the budget, nothing running.
@@ -16,7 +17,7 @@ pub enum Stop {
 }
 
 /// What one drain did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
 pub struct DrainReport {
     pub claimed: u32,
     pub succeeded: u32,
