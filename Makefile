@@ -38,11 +38,13 @@ REDIS_DIR ?= .spin/redis
 # The admin token `make up` generates once and passes as the variable admin_token.
 ADMIN_TOKEN_FILE ?= .spin/admin_token
 
-# The webhook tests' receiver checks signatures with the standardwebhooks package, in a
-# project-local virtual environment that `make setup` makes.
+# The Python tools of the tests (tests/requirements.txt: the standardwebhooks package for
+# the webhook receiver, Schemathesis, openapi-spec-validator, openapi-python-client), in a
+# project-local virtual environment that `make setup` makes; a stamp file remembers which
+# requirements it holds, so a change installs again.
 PYTHON ?= python3
 VENV ?= .venv
-STANDARDWEBHOOKS_VERSION ?= 1.1.0
+PY_REQUIREMENTS ?= tests/requirements.txt
 
 # Integration and end-to-end tests start a redis-server and a runtime each;
 # two at a time suits a 2-core machine.
@@ -59,7 +61,7 @@ define redis_answers
   fi; }
 endef
 
-.PHONY: help setup build up admin test lint fmt clean
+.PHONY: help setup build up admin test lint fmt clean openapi
 
 help: ## List the targets
 	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
@@ -68,7 +70,7 @@ help: ## List the targets
 	@echo
 	@echo "Variables (override as VAR=value): CARGO SPIN SPIN_BIN SPIN_FOR_TESTS LISTEN ARGS RUNTIME_CONFIG TEST_THREADS"
 
-setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get), .venv with standardwebhooks
+setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get), .venv with the tests' Python tools
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "setup: '$(CARGO)' not found. Install Rust with rustup (https://rustup.rs) and run 'make setup' again." >&2; \
 	  exit 1; }
@@ -96,14 +98,19 @@ setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (
 	  $$sudo apt-get update; \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
 	fi
-	@if ! $(VENV)/bin/python -c 'import standardwebhooks' >/dev/null 2>&1; then \
+	@if ! cmp -s $(PY_REQUIREMENTS) $(VENV)/.requirements 2>/dev/null || [[ ! -x $(VENV)/bin/python ]]; then \
 	  command -v $(PYTHON) >/dev/null 2>&1 || { \
-	    echo "setup: $(PYTHON) not found: install Python 3.9 or later (the webhook tests check signatures with the standardwebhooks package)" >&2; \
+	    echo "setup: $(PYTHON) not found: install Python 3.10 or later (the tests run Schemathesis and check webhook signatures with Python packages)" >&2; \
 	    exit 1; }; \
-	  echo "setup: creating $(VENV)/ with the standardwebhooks package (for the webhook tests)"; \
-	  $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet 'standardwebhooks==$(STANDARDWEBHOOKS_VERSION)'; \
+	  $(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || { \
+	    echo "setup: $(PYTHON) cannot make virtual environments: install python3-venv (apt-get install -y python3-venv)" >&2; \
+	    exit 1; }; \
+	  echo "setup: installing $(PY_REQUIREMENTS) into $(VENV)/ (the tests' Python tools)"; \
+	  [[ -x $(VENV)/bin/python ]] || $(PYTHON) -m venv $(VENV); \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS); \
+	  cp $(PY_REQUIREMENTS) $(VENV)/.requirements; \
 	fi
-	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $(VENV) with standardwebhooks)"
+	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $(VENV) with $(PY_REQUIREMENTS))"
 
 # The native crates are built exactly as `cargo test` builds them (the
 # workspace's default members, same features), so the tests reuse this build.
@@ -172,6 +179,11 @@ test: setup build ## Run all tests: unit, integration and end-to-end on the devh
 	  SPIN_BIN="$(SPIN_FOR_TESTS)" RUST_TEST_THREADS=$(TEST_THREADS) \
 	    $(CARGO) test --release --test e2e --test reliability --test devhost; \
 	fi
+
+# docs/openapi.json is generated from the code (jobs_core::openapi); a unit test fails
+# while it is out of date.
+openapi: ## Write docs/openapi.json again from the code (after changing a route, kind or type)
+	OPENAPI_WRITE=1 $(CARGO) test --release -p jobs-core --lib openapi::tests::the_checked_in_description_is_the_generated_one
 
 lint: ## Check formatting and clippy (native and wasm), warnings are errors
 	$(CARGO) fmt --all -- --check

@@ -24,6 +24,8 @@
 //!   never wait behind a long sleep.
 //! - [`webhooks`]: completion webhooks, signed per Standard Webhooks and checked by the
 //!   `standardwebhooks` package in a receiver on loopback.
+//! - [`openapi`]: `GET /openapi.json` is valid OpenAPI 3.1, Schemathesis finds nothing
+//!   wrong, and a client generated from it runs a job.
 //! - [`tenants`]: API keys, tenant isolation, revocation, the hidden admin API, quotas,
 //!   and fair claims across tenants.
 
@@ -36,6 +38,7 @@ mod hostile;
 mod idempotency;
 mod kinds;
 mod listing;
+mod openapi;
 mod outage;
 mod results;
 mod retries;
