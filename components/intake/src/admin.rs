@@ -61,8 +61,9 @@ pub async fn update_tenant(
     ))
 }
 
-pub fn issue_key(wiring: &Wiring, name: &str) -> Result<Response, ApiError> {
-    let issued = admin::issue_key(wiring.tenants(), now(), name)?;
+pub async fn issue_key(wiring: &Wiring, req: &mut Req, name: &str) -> Result<Response, ApiError> {
+    let body = req.body(MAX_ADMIN_BODY).await?;
+    let issued = admin::issue_key(wiring.tenants(), now(), name, &body)?;
     let location = format!("/admin/tenants/{}/keys/{}", issued.tenant, issued.info.id);
     Ok(created(location, &issued))
 }

@@ -4,7 +4,8 @@
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::api::{etag_of, if_none_match};
 use jobs_core::resource::{JobPage, JobResource, job_path};
-use jobs_core::service::{self, CancelResult, Context, ListQuery};
+use jobs_core::service::actions::{self, BulkAction};
+use jobs_core::service::{self, CancelResult, Context, ListQuery, Submitted};
 use spin_sdk::http::Response;
 
 use crate::wire::{Req, json};
@@ -38,14 +39,18 @@ pub async fn submit(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiErr
     }
     let body = req.body(ctx.settings.max_body_bytes).await?;
     let key = req.header("idempotency-key").map(str::to_owned);
-    let submitted = service::submit(ctx, &body, key.as_deref())?;
+    Ok(submitted(service::submit(ctx, &body, key.as_deref())?))
+}
+
+/// `202` with the job, its `Location` and `Retry-After`.
+fn submitted(submitted: Submitted) -> Response {
     let mut response = resource(202, &submitted.job);
     response.set_header("location", job_path(&submitted.job.id));
     response.set_header("retry-after", POLL_AFTER_S);
     if submitted.replayed {
         response.set_header("idempotent-replayed", "true");
     }
-    Ok(response)
+    response
 }
 
 pub fn get(ctx: &Context<'_>, req: &Req, id: &str) -> Result<Response, ApiError> {
@@ -72,6 +77,22 @@ pub fn result(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
         .header("content-type", output.content_type)
         .body(output.bytes)
         .build())
+}
+
+/// `GET /jobs/{id}/input`: the input as submitted.
+pub fn input(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
+    Ok(json(200, &actions::input(ctx, id)?))
+}
+
+/// `POST /jobs/{id}/retry`: `202` with the new job and its `Location`, as a submit.
+pub fn retry(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
+    Ok(submitted(actions::retry(ctx, id)?))
+}
+
+/// `POST /jobs/bulk-cancel` and `/jobs/bulk-retry`: `200` with what one page did.
+pub fn bulk(ctx: &Context<'_>, req: &Req, action: BulkAction) -> Result<Response, ApiError> {
+    let query = actions::bulk_query(&req.query, &ctx.registry.names())?;
+    Ok(json(200, &actions::bulk(ctx, &query, action)?))
 }
 
 /// `POST /jobs/{id}/webhook`: `202` with the job and its webhook state.

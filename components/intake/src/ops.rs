@@ -2,6 +2,7 @@
 
 use jobs_core::api::ApiError;
 use jobs_core::service::{self, Context};
+use jobs_core::tenancy::Role;
 use spin_sdk::http::Response;
 
 use crate::wire::json;
@@ -20,6 +21,17 @@ pub fn openapi() -> Response {
         .header("content-type", "application/json")
         .body(OPENAPI)
         .build()
+}
+
+/// `GET /me`: who the key is.
+pub fn me(ctx: &Context<'_>, role: Role) -> Response {
+    json(
+        200,
+        &service::Me {
+            tenant: ctx.tenant.to_string(),
+            role,
+        },
+    )
 }
 
 pub fn health(ctx: &Context<'_>) -> Result<Response, ApiError> {

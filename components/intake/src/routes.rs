@@ -4,12 +4,16 @@
 //!
 //! - `/healthz`, `/openapi.json`: anyone.
 //! - `/internal/drain`, `/admin/...`: their secret token, else a `404` for any method.
-//! - everything else: an API key, whose tenant the request then acts as (`401` without).
+//! - everything else: an API key, whose tenant the request then acts as (`401` without);
+//!   what changes a job needs a key of role `full` (`403` with a read-only key).
 
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::job::Tenant;
 use jobs_core::queue::SecretChange;
 use jobs_core::service;
+use jobs_core::service::actions::BulkAction;
+use jobs_core::service::error::AuthError;
+use jobs_core::tenancy::Role;
 use spin_adapters::Wiring;
 use spin_sdk::http::{Method, Response};
 
@@ -26,6 +30,14 @@ enum Route<'a> {
     JobResult(&'a str),
     /// `/jobs/{id}/webhook`
     JobWebhook(&'a str),
+    /// `/jobs/{id}/input`
+    JobInput(&'a str),
+    /// `/jobs/{id}/retry`
+    JobRetry(&'a str),
+    /// `/jobs/bulk-cancel`, `/jobs/bulk-retry`
+    JobsBulk(BulkAction),
+    /// `/me`: the caller's tenant and role.
+    Me,
     /// `/stats`
     Stats,
     /// `/healthz`
@@ -55,9 +67,14 @@ impl<'a> Route<'a> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match segments.as_slice() {
             ["jobs"] => Some(Route::Jobs),
+            ["jobs", "bulk-cancel"] => Some(Route::JobsBulk(BulkAction::Cancel)),
+            ["jobs", "bulk-retry"] => Some(Route::JobsBulk(BulkAction::Retry)),
+            ["me"] => Some(Route::Me),
             ["jobs", id] if !id.is_empty() => Some(Route::Job(id)),
             ["jobs", id, "result"] if !id.is_empty() => Some(Route::JobResult(id)),
             ["jobs", id, "webhook"] if !id.is_empty() => Some(Route::JobWebhook(id)),
+            ["jobs", id, "input"] if !id.is_empty() => Some(Route::JobInput(id)),
+            ["jobs", id, "retry"] if !id.is_empty() => Some(Route::JobRetry(id)),
             ["stats"] => Some(Route::Stats),
             ["healthz"] => Some(Route::Health),
             ["openapi.json"] => Some(Route::OpenApi),
@@ -82,7 +99,13 @@ impl<'a> Route<'a> {
         match self {
             Route::Jobs => "GET, POST",
             Route::Job(_) => "GET, DELETE",
-            Route::JobResult(_) | Route::Stats | Route::Health | Route::OpenApi => "GET",
+            Route::JobResult(_)
+            | Route::JobInput(_)
+            | Route::Stats
+            | Route::Health
+            | Route::OpenApi
+            | Route::Me => "GET",
+            Route::JobRetry(_) | Route::JobsBulk(_) => "POST",
             Route::InternalDrain => "POST",
             Route::AdminTenants | Route::AdminKeys(_) => "GET, POST",
             Route::AdminTenant(_) => "GET, PATCH",
@@ -146,9 +169,25 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
         req.header("authorization"),
         req.origin(),
     )?;
+    let role = caller.role;
     let ctx = wiring.context_for(caller);
+    let changes = matches!(
+        (&req.method, &route),
+        (Method::Post, Route::Jobs)
+            | (Method::Delete, Route::Job(_))
+            | (Method::Post, Route::JobWebhook(_))
+            | (Method::Post, Route::JobRetry(_))
+            | (Method::Post, Route::JobsBulk(_))
+    );
+    if changes && role != Role::Full {
+        return Err(AuthError::ReadOnly.into());
+    }
     match (&req.method, &route) {
         (Method::Post, Route::Jobs) => jobs::submit(&ctx, req).await,
+        (Method::Get, Route::JobInput(id)) => jobs::input(&ctx, id),
+        (Method::Post, Route::JobRetry(id)) => jobs::retry(&ctx, id),
+        (Method::Post, Route::JobsBulk(action)) => jobs::bulk(&ctx, req, *action),
+        (Method::Get, Route::Me) => Ok(ops::me(&ctx, role)),
         (Method::Get, Route::Jobs) => jobs::list(&ctx, req),
         (Method::Get, Route::Job(id)) => jobs::get(&ctx, req, id),
         (Method::Delete, Route::Job(id)) => jobs::cancel(&ctx, id),
@@ -170,7 +209,7 @@ async fn admin_route(
         (Method::Get, Route::AdminTenant(t)) => admin::get_tenant(wiring, t),
         (Method::Patch, Route::AdminTenant(t)) => admin::update_tenant(wiring, req, t).await,
         (Method::Get, Route::AdminKeys(t)) => admin::list_keys(wiring, t),
-        (Method::Post, Route::AdminKeys(t)) => admin::issue_key(wiring, t),
+        (Method::Post, Route::AdminKeys(t)) => admin::issue_key(wiring, req, t).await,
         (Method::Delete, Route::AdminKey(t, id)) => admin::revoke_key(wiring, t, id),
         (Method::Get, Route::AdminSecret(t)) => {
             admin::webhook_secret(wiring, t, SecretChange::Init)

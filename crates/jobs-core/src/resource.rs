@@ -24,6 +24,9 @@ pub struct JobResource {
     /// `{type, message}`: why it failed or was cancelled, or the last attempt's error
     /// while it waits to retry.
     pub error: Option<ErrorInfo>,
+    /// The failed or cancelled job this one retries, if it was made by
+    /// `POST /jobs/{id}/retry`.
+    pub retry_of: Option<JobId>,
     pub links: Links,
     /// The delivery of its completion webhook, once it has finished with a `callback_url`
     /// (`GET /jobs/{id}` only).
@@ -71,6 +74,7 @@ impl JobResource {
             started_at: job.started_at,
             finished_at: job.finished_at,
             error: job.error.clone(),
+            retry_of: job.retry_of,
             links: Links {
                 result: format!("{path}/result"),
                 cancel: path.clone(),
@@ -125,6 +129,7 @@ mod tests {
                 "started_at": null,
                 "finished_at": null,
                 "error": null,
+                "retry_of": null,
                 "links": {
                     "self": "/jobs/01890a5d-ac96-774b-bcce-b302099a8057",
                     "result": "/jobs/01890a5d-ac96-774b-bcce-b302099a8057/result",

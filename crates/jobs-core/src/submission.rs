@@ -85,6 +85,7 @@ impl NewJob {
             callback_url: self.callback_url,
             idempotency_key: None,
             not_before: (self.delay_ms > 0).then(|| now.plus_ms(self.delay_ms)),
+            retry_of: None,
         }
     }
 }

@@ -92,6 +92,7 @@ impl Wiring {
     pub fn context(&self, tenant: Tenant) -> Context<'_> {
         self.context_for(Caller {
             tenant,
+            role: jobs_core::tenancy::Role::Full,
             quota: None,
         })
     }

@@ -2,8 +2,8 @@
 
 use crate::config::ConfigError;
 use crate::service::error::{
-    AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
-    WebhookError,
+    AdminError, AuthError, BulkError, CancelError, DrainError, GetError, HealthError, ListError,
+    RetryError, SubmitError, WebhookError,
 };
 
 /// Failures of the HTTP exchange itself, before any service runs.
@@ -46,4 +46,8 @@ pub enum ApiError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    #[error(transparent)]
+    Retry(#[from] RetryError),
+    #[error(transparent)]
+    Bulk(#[from] BulkError),
 }

@@ -12,8 +12,8 @@ use super::error::{ApiError, RequestError};
 use crate::context::StoreError;
 use crate::job::{InvalidJobId, Status};
 use crate::service::error::{
-    AdminError, AuthError, CancelError, DrainError, GetError, HealthError, ListError, SubmitError,
-    WebhookError,
+    AdminError, AuthError, BulkError, CancelError, DrainError, GetError, HealthError, ListError,
+    RetryError, SubmitError, WebhookError,
 };
 use crate::submission::SubmissionError;
 
@@ -38,6 +38,7 @@ pub enum ProblemType {
     MethodNotAllowed,
     ResultNotReady,
     JobFinished,
+    NotRetryable,
     WebhookUnavailable,
     IdempotencyKeyInFlight,
     PayloadTooLarge,
@@ -46,6 +47,7 @@ pub enum ProblemType {
     InvalidInput,
     IdempotencyKeyReused,
     Unauthorized,
+    Forbidden,
     QuotaExceeded,
     TenantNotFound,
     TenantExists,
@@ -56,7 +58,7 @@ pub enum ProblemType {
 
 impl ProblemType {
     /// Every type, in the order of docs/problems.md.
-    pub const ALL: [ProblemType; 23] = [
+    pub const ALL: [ProblemType; 25] = [
         ProblemType::MalformedRequest,
         ProblemType::InvalidIdempotencyKey,
         ProblemType::MalformedId,
@@ -66,6 +68,7 @@ impl ProblemType {
         ProblemType::MethodNotAllowed,
         ProblemType::ResultNotReady,
         ProblemType::JobFinished,
+        ProblemType::NotRetryable,
         ProblemType::WebhookUnavailable,
         ProblemType::IdempotencyKeyInFlight,
         ProblemType::PayloadTooLarge,
@@ -74,6 +77,7 @@ impl ProblemType {
         ProblemType::InvalidInput,
         ProblemType::IdempotencyKeyReused,
         ProblemType::Unauthorized,
+        ProblemType::Forbidden,
         ProblemType::QuotaExceeded,
         ProblemType::TenantNotFound,
         ProblemType::TenantExists,
@@ -114,6 +118,7 @@ impl ProblemType {
             MethodNotAllowed => ("method-not-allowed", 405, "Method not allowed"),
             ResultNotReady => ("result-not-ready", 409, "Result not available"),
             JobFinished => ("job-finished", 409, "Job already finished"),
+            NotRetryable => ("not-retryable", 409, "Job cannot be retried"),
             WebhookUnavailable => ("webhook-unavailable", 409, "No webhook to deliver"),
             IdempotencyKeyInFlight => ("idempotency-key-in-flight", 409, "Request in flight"),
             PayloadTooLarge => ("payload-too-large", 413, "Payload too large"),
@@ -122,6 +127,7 @@ impl ProblemType {
             InvalidInput => ("invalid-input", 422, "Invalid job"),
             IdempotencyKeyReused => ("idempotency-key-reused", 422, "Idempotency-Key reused"),
             Unauthorized => ("unauthorized", 401, "Unauthorized"),
+            Forbidden => ("forbidden", 403, "Forbidden"),
             QuotaExceeded => ("quota-exceeded", 429, "Too many queued jobs"),
             TenantNotFound => ("tenant-not-found", 404, "Tenant not found"),
             TenantExists => ("tenant-exists", 409, "Tenant exists"),
@@ -274,6 +280,16 @@ pub fn problem(err: &ApiError) -> Problem {
             DrainError::Stopped(_) => unavailable(),
         },
         ApiError::Webhook(e) => ProblemType::WebhookUnavailable.with(e.to_string()),
+        ApiError::Bulk(e) => match e {
+            BulkError::List(e) => problem(&ApiError::List(e.clone())),
+            BulkError::Cancel(e) => problem(&ApiError::Cancel(e.clone())),
+            BulkError::Retry(e) => problem(&ApiError::Retry(e.clone())),
+        },
+        ApiError::Retry(e) => match e {
+            RetryError::Get(e) => problem(&ApiError::Get(e.clone())),
+            RetryError::Submit(e) => problem(&ApiError::Submit(e.clone())),
+            RetryError::NotRetryable(_) => ProblemType::NotRetryable.with(e.to_string()),
+        },
         ApiError::Auth(e) => match e {
             AuthError::Missing => unauthorized(
                 "Send an API key: Authorization: Bearer <key>.",
@@ -283,6 +299,7 @@ pub fn problem(err: &ApiError) -> Problem {
                 &format!("{e}. Ask the operator for a new key."),
                 r#"Bearer realm="async-jobs", error="invalid_token""#,
             ),
+            AuthError::ReadOnly => ProblemType::Forbidden.with(e.to_string()),
             AuthError::Store(s) => store(s),
         },
         ApiError::Admin(e) => match e {

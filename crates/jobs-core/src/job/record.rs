@@ -84,6 +84,9 @@ pub struct Job {
     pub idempotency_key: Option<String>,
     /// Not to be run before this instant (a submission's `delay_ms`).
     pub not_before: Option<Timestamp>,
+    /// The failed or cancelled job this one retries (`POST /jobs/{id}/retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<JobId>,
 }
 
 impl Job {

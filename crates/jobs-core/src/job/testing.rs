@@ -22,6 +22,7 @@ pub(crate) fn new_job(max_attempts: u32) -> Job {
         callback_url: None,
         idempotency_key: None,
         not_before: None,
+        retry_of: None,
     }
 }
 

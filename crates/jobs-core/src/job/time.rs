@@ -61,14 +61,28 @@ impl Timestamp {
     /// Parses any RFC 3339 timestamp (any offset, any fraction precision) at or after
     /// the epoch; sub-millisecond digits are dropped.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, InvalidTimestamp> {
-        let refuse = |reason| InvalidTimestamp {
+        let ms = Timestamp::parse_rfc3339_ms(s)?;
+        u64::try_from(ms)
+            .map(Timestamp::from_ms)
+            .map_err(|_| InvalidTimestamp {
+                value: s.chars().take(64).collect(),
+                reason: "before 1970",
+            })
+    }
+
+    /// Parses any RFC 3339 timestamp, a time before the epoch as the epoch: for the
+    /// bounds of a filter, where "after 1900" means "from the start".
+    pub fn parse_rfc3339_clamped(s: &str) -> Result<Timestamp, InvalidTimestamp> {
+        let ms = Timestamp::parse_rfc3339_ms(s)?;
+        Ok(Timestamp::from_ms(u64::try_from(ms).unwrap_or(0)))
+    }
+
+    fn parse_rfc3339_ms(s: &str) -> Result<i128, InvalidTimestamp> {
+        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| InvalidTimestamp {
             value: s.chars().take(64).collect(),
-            reason,
-        };
-        let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| refuse("not RFC 3339"))?;
-        let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-        let ms = u64::try_from(ms).map_err(|_| refuse("before 1970"))?;
-        Ok(Timestamp::from_ms(ms))
+            reason: "not RFC 3339",
+        })?;
+        Ok(t.unix_timestamp_nanos().div_euclid(1_000_000))
     }
 }
 

@@ -1,4 +1,7 @@
 //! [`MemoryQueue`]: the queue with the semantics of the Lua scripts, in memory.
+//! Its read side (listing, stats) is in `queue/read.rs`.
+
+mod read;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,8 +14,8 @@ use crate::job::{JobId, Status, Tenant};
 use crate::ports::Clock;
 use crate::queue::{
     CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim, HookClaims,
-    HookDone, HookState, IdempotencyRecord, LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue,
-    QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
+    HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue, QueueError,
+    QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
 };
 
 /// Every tenant's queue, and what all tenants share.
@@ -377,27 +380,8 @@ impl Queue for MemoryQueue {
 
     fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError> {
         let mut state = self.state()?;
-        let (hooks_pending, hooks_failed) = state.hooks.counts(tenant);
-        let s = state.tenant(tenant);
-        Ok(QueueStats {
-            by_status: Status::ALL.iter().map(|st| (*st, s.count(*st))).collect(),
-            ready: s.ready.len() as u64,
-            delayed: s.delayed.len() as u64,
-            delayed_due: s.delayed.values().filter(|at| **at <= now_ms).count() as u64,
-            leased: s.leases.len() as u64,
-            leases_expired: s.leases.values().filter(|at| **at <= now_ms).count() as u64,
-            retries: s.retries,
-            dead: s.dead,
-            oldest_ready: s.ready.back().copied(),
-            oldest_due_ms: s
-                .delayed
-                .values()
-                .filter(|at| **at <= now_ms)
-                .min()
-                .copied(),
-            hooks_pending,
-            hooks_failed,
-        })
+        let hooks = state.hooks.counts(tenant);
+        Ok(state.tenant(tenant).stats(now_ms, hooks))
     }
 
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
@@ -449,40 +433,7 @@ impl Queue for MemoryQueue {
         before: Option<&JobId>,
         limit: u32,
     ) -> Result<Listed, QueueError> {
-        let mut state = self.state()?;
-        let s = state.tenant(tenant);
-        let in_index = |id: &JobId| match &filter.kind {
-            Some(kind) => s.kind.get(id) == Some(kind),
-            None => filter.status.is_none_or(|st| s.status.get(id) == Some(&st)),
-        };
-        let mut listed = Listed::default();
-        // As the script: a kind and a status together look at LIST_SCAN_MAX ids at most.
-        let mut scanned = 0;
-        let both = filter.kind.is_some() && filter.status.is_some();
-        for id in s.all.iter().rev() {
-            if before.is_some_and(|b| id.as_str() >= b.as_str()) || !in_index(id) {
-                continue;
-            }
-            if listed.ids.len() == limit as usize {
-                break;
-            }
-            scanned += 1;
-            if !both
-                || filter
-                    .status
-                    .is_some_and(|st| s.status.get(id) == Some(&st))
-            {
-                listed.ids.push(*id);
-                if listed.ids.len() == limit as usize {
-                    break;
-                }
-            }
-            if both && scanned >= LIST_SCAN_MAX {
-                listed.scanned_to = Some(*id);
-                break;
-            }
-        }
-        Ok(listed)
+        Ok(self.state()?.tenant(tenant).list(filter, before, limit))
     }
 
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {

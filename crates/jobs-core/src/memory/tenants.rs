@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use super::lock;
 use crate::job::Tenant;
 use crate::ports::PortError;
-use crate::tenancy::{ApiKey, KeyInfo, QuotaSeen, StoredKey, TenantInfo, TenantStore, Written};
+use crate::tenancy::{
+    ApiKey, KeyInfo, QuotaSeen, Role, StoredKey, TenantInfo, TenantStore, Written,
+};
 
 #[derive(Debug, Default)]
 struct State {
     tenants: BTreeMap<Tenant, TenantInfo>,
-    /// key id → (tenant, hash, created, revoked)
-    keys: BTreeMap<String, (Tenant, String, u64, Option<u64>)>,
+    /// key id → (tenant, hash, created, revoked, role)
+    keys: BTreeMap<String, (Tenant, String, u64, Option<u64>, Role)>,
 }
 
 /// Tenants and keys in memory. Clones share one state.
@@ -25,15 +27,18 @@ pub struct MemoryTenants {
 impl TenantStore for MemoryTenants {
     fn key(&self, id: &str) -> Result<Option<StoredKey>, PortError> {
         let s = lock(&self.state);
-        Ok(s.keys.get(id).map(|(tenant, hash, _, revoked)| StoredKey {
-            tenant: tenant.clone(),
-            hash: hash.clone(),
-            revoked: revoked.is_some(),
-            quota: QuotaSeen {
-                queued: 0,
-                max_queued_jobs: s.tenants.get(tenant).and_then(|t| t.max_queued_jobs),
-            },
-        }))
+        Ok(s.keys
+            .get(id)
+            .map(|(tenant, hash, _, revoked, role)| StoredKey {
+                tenant: tenant.clone(),
+                hash: hash.clone(),
+                revoked: revoked.is_some(),
+                role: *role,
+                quota: QuotaSeen {
+                    queued: 0,
+                    max_queued_jobs: s.tenants.get(tenant).and_then(|t| t.max_queued_jobs),
+                },
+            }))
     }
 
     fn create_tenant(
@@ -76,7 +81,13 @@ impl TenantStore for MemoryTenants {
         }
     }
 
-    fn issue_key(&self, tenant: &Tenant, key: &ApiKey, now_ms: u64) -> Result<Written, PortError> {
+    fn issue_key(
+        &self,
+        tenant: &Tenant,
+        key: &ApiKey,
+        role: Role,
+        now_ms: u64,
+    ) -> Result<Written, PortError> {
         let mut s = lock(&self.state);
         if !s.tenants.contains_key(tenant) {
             return Ok(Written::Missing);
@@ -84,7 +95,7 @@ impl TenantStore for MemoryTenants {
         if s.keys.contains_key(key.id()) {
             return Ok(Written::Exists);
         }
-        let record = (tenant.clone(), key.hash(), now_ms, None);
+        let record = (tenant.clone(), key.hash(), now_ms, None, role);
         s.keys.insert(key.id().to_owned(), record);
         Ok(Written::Done)
     }
@@ -98,10 +109,11 @@ impl TenantStore for MemoryTenants {
             .keys
             .iter()
             .filter(|(_, (t, ..))| t == tenant)
-            .map(|(id, (_, _, created, revoked))| KeyInfo {
+            .map(|(id, (_, _, created, revoked, role))| KeyInfo {
                 id: id.clone(),
                 created_ms: *created,
                 revoked_ms: *revoked,
+                role: *role,
             })
             .collect();
         keys.sort_by_key(|k| (k.created_ms, k.id.clone()));
@@ -116,12 +128,13 @@ impl TenantStore for MemoryTenants {
     ) -> Result<Option<KeyInfo>, PortError> {
         let mut s = lock(&self.state);
         match s.keys.get_mut(id) {
-            Some((t, _, created, revoked)) if t == tenant => {
+            Some((t, _, created, revoked, role)) if t == tenant => {
                 let revoked_ms = *revoked.get_or_insert(now_ms);
                 Ok(Some(KeyInfo {
                     id: id.to_owned(),
                     created_ms: *created,
                     revoked_ms: Some(revoked_ms),
+                    role: *role,
                 }))
             }
             _ => Ok(None),

@@ -7,7 +7,7 @@ use super::paths::{Access, Op, Operations, json_response, tenant_param};
 use super::schemas::Schemas;
 use crate::api::ProblemType::*;
 use crate::service::admin::{
-    IssuedKey, KeyList, KeyResource, NewTenant, SecretResource, TenantChange, TenantList,
+    IssuedKey, KeyList, KeyResource, NewKey, NewTenant, SecretResource, TenantChange, TenantList,
     TenantResource,
 };
 
@@ -116,12 +116,16 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
                 "issueKey",
                 "admin",
                 "Issue an API key",
-                "A new key for the tenant, shown this once (only its SHA-256 is stored).",
+                "A new key for the tenant, shown this once (only its SHA-256 is stored). Without a body, or without `role`, a key with every right (`full`); `read` makes a read-only key.",
             )
             .access(Access::Admin)
             .param(tenant_param())
+            .optional_body(
+                schemas.read::<NewKey>(),
+                json!({ "viewer": { "summary": "A read-only key", "value": { "role": "read" } } }),
+            )
             .answer(201, created("The key.", schemas.written::<IssuedKey>()))
-            .problems(&tenant_ops)
+            .problems(&[MalformedRequest, TenantNotFound, PayloadTooLarge])
             .build(),
         ),
         (

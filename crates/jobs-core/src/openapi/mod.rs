@@ -8,6 +8,7 @@
 //! generator. A test fails while the file and `document()` differ: `make openapi` writes
 //! it again.
 
+mod actions;
 mod admin;
 mod paths;
 mod schemas;
@@ -37,7 +38,7 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "summary": "Asynchronous-by-default job processing on Spin.",
             "description": DESCRIPTION,
-            "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" },
+            "license": { "name": env!("CARGO_PKG_LICENSE"), "identifier": env!("CARGO_PKG_LICENSE") },
         },
         "servers": [{ "url": "/", "description": "The app itself (`make up`: http://127.0.0.1:3000)." }],
         "security": [{ "apiKey": [] }],

@@ -64,6 +64,25 @@ impl Op {
         self
     }
 
+    pub(super) fn params(mut self, params: Vec<Value>) -> Op {
+        for param in params {
+            self = self.param(param);
+        }
+        self
+    }
+
+    /// An operation that changes a job: a read-only key gets `403`.
+    pub(super) fn changes(self) -> Op {
+        self.problems(&[Forbidden])
+    }
+
+    /// A request body the client may leave out.
+    pub(super) fn optional_body(mut self, schema: Value, examples: Value) -> Op {
+        self = self.body(schema, examples);
+        self.value["requestBody"]["required"] = json!(false);
+        self
+    }
+
     pub(super) fn body(mut self, schema: Value, examples: Value) -> Op {
         self.value["requestBody"] = json!({
             "required": true,
@@ -126,7 +145,7 @@ fn job_response(description: &str, schemas: &mut Schemas, extra: &[(&str, Value)
     response
 }
 
-fn job_id_param(schemas: &mut Schemas) -> Value {
+pub(super) fn job_id_param(schemas: &mut Schemas) -> Value {
     json!({
         "name": "id",
         "in": "path",
@@ -144,6 +163,35 @@ pub(super) fn tenant_param() -> Value {
         "description": "The tenant's name.",
         "schema": { "type": "string", "pattern": TENANT_PATTERN },
     })
+}
+
+/// The query parameters of `GET /jobs`, which the bulk routes take too; `limit` defaults
+/// to `default_limit`.
+pub(super) fn list_params(schemas: &mut Schemas, default_limit: u32) -> Vec<Value> {
+    let kind_names = crate::kinds::Registry::builtin().names();
+    vec![
+        json!({ "name": "status", "in": "query", "required": false, "schema": schemas.read::<Status>() }),
+        json!({ "name": "kind", "in": "query", "required": false, "schema": { "type": "string", "enum": kind_names } }),
+        json!({ "name": "created_after", "in": "query", "required": false, "description": "Only jobs created at or after this time (RFC 3339; a `+` in an offset sent as `%2B`). Millisecond precision: a job's id holds its creation time.", "schema": { "type": "string", "format": "date-time" } }),
+        json!({ "name": "created_before", "in": "query", "required": false, "description": "Only jobs created strictly before this time (RFC 3339; a `+` in an offset sent as `%2B`). With `created_after` at or after it, the page is empty.", "schema": { "type": "string", "format": "date-time" } }),
+        json!({ "name": "id_prefix", "in": "query", "required": false, "description": "Only jobs whose id starts with this: 1 to 36 lowercase hex digits and hyphens, e.g. the first 13 characters of an id for the jobs created in the same millisecond.", "schema": { "type": "string", "pattern": "^[0-9a-f-]{1,36}$" } }),
+        json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": LIMIT_RANGE.start(), "maximum": LIMIT_RANGE.end(), "default": default_limit } }),
+        json!({ "name": "cursor", "in": "query", "required": false, "description": "A page's `next_cursor`: jobs older than that one follow.", "schema": schemas.read::<JobId>() }),
+    ]
+}
+
+/// `202` with a job just submitted: its `Location`, and the links from its `id`.
+pub(super) fn accepted(description: &str, schemas: &mut Schemas) -> Value {
+    let mut response = job_response(
+        description,
+        schemas,
+        &[
+            ("Location", header_ref("Location")),
+            ("Idempotent-Replayed", header_ref("IdempotentReplayed")),
+        ],
+    );
+    response["links"] = job_links();
+    response
 }
 
 /// Where a job's `id` leads, for clients and for stateful testing.
@@ -176,6 +224,9 @@ pub fn all(schemas: &mut Schemas) -> Value {
     for (path, method, op) in operations(schemas) {
         add(path, method, op);
     }
+    for (path, method, op) in super::actions::operations(schemas) {
+        add(path, method, op);
+    }
     for (path, method, op) in super::admin::operations(schemas) {
         add(path, method, op);
     }
@@ -187,7 +238,6 @@ pub(super) type Operations = Vec<(&'static str, &'static str, Value)>;
 fn jobs(schemas: &mut Schemas) -> Operations {
     let kinds = schemas.kinds();
     let submission = schemas.submission(&kinds);
-    let kind_names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
     let mut results = Map::new();
     for kind in &kinds {
         for (media, schema) in &kind.results {
@@ -240,6 +290,7 @@ fn jobs(schemas: &mut Schemas) -> Operations {
                 "Submit a job",
                 "Validates and records the job and answers at once; a worker runs it later. Nothing is stored when the answer is an error. A body that fits the schema can still be refused with `422` for what a schema cannot say: an `Idempotency-Key` sent before with another body, or a `thumbnail` image that does not decode.",
             )
+            .changes()
             .param(idempotency_key)
             .body(
                 submission,
@@ -250,21 +301,7 @@ fn jobs(schemas: &mut Schemas) -> Operations {
                     "delayed": { "summary": "Start in a minute, retry up to 5 times, call back when done", "value": { "kind": "sleep", "input": { "ms": 1000 }, "max_attempts": 5, "delay_ms": 60000, "callback_url": "https://example.com/hooks/jobs" } },
                 }),
             )
-            .answer(
-                202,
-                {
-                    let mut response = job_response(
-                        "Accepted: the job as recorded (`status: queued`). Poll the `Location`.",
-                        schemas,
-                        &[
-                            ("Location", header_ref("Location")),
-                            ("Idempotent-Replayed", header_ref("IdempotentReplayed")),
-                        ],
-                    );
-                    response["links"] = job_links();
-                    response
-                },
-            )
+            .answer(202, accepted("Accepted: the job as recorded (`status: queued`). Poll the `Location`.", schemas))
             .problems(&[
                 MalformedRequest,
                 InvalidIdempotencyKey,
@@ -287,10 +324,7 @@ fn jobs(schemas: &mut Schemas) -> Operations {
                 "List jobs",
                 "The tenant's jobs, newest first, one page at a time. Pass a page's `next_cursor` as `cursor` for the next. Unknown and repeated parameters are refused.",
             )
-            .param(json!({ "name": "status", "in": "query", "required": false, "schema": schemas.read::<Status>() }))
-            .param(json!({ "name": "kind", "in": "query", "required": false, "schema": { "type": "string", "enum": kind_names } }))
-            .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": LIMIT_RANGE.start(), "maximum": LIMIT_RANGE.end(), "default": DEFAULT_LIMIT } }))
-            .param(json!({ "name": "cursor", "in": "query", "required": false, "description": "A page's `next_cursor`: jobs older than that one follow.", "schema": schemas.read::<JobId>() }))
+            .params(list_params(schemas, DEFAULT_LIMIT))
             .answer(200, json_response("A page of jobs.", schemas.written::<JobPage>()))
             .problems(&[InvalidFilter])
             .build(),
@@ -315,6 +349,7 @@ fn jobs(schemas: &mut Schemas) -> Operations {
                 "Cancel a job",
                 "Cancels a queued job at once (`200`), or asks a running one to stop (`202`; it ends `cancelled` within about a second). The job is not removed: it stays readable with `status: cancelled`.",
             )
+            .changes()
             .param(job_id_param(schemas))
             .answer(200, job_response("Cancelled.", schemas, &[]))
             .answer(202, job_response("Running: asked to stop.", schemas, &[]))
@@ -344,6 +379,7 @@ fn jobs(schemas: &mut Schemas) -> Operations {
                 "Deliver a job's webhook again",
                 "Queues the completion event of a finished job with a `callback_url` again, from the first attempt, with the same `webhook-id`.",
             )
+            .changes()
             .param(job_id_param(schemas))
             .answer(202, job_response("Queued; `webhook` shows the delivery.", schemas, &[]))
             .problems(&[MalformedId, NotFound, WebhookUnavailable])

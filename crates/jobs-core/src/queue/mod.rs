@@ -8,11 +8,13 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
 pub mod hooks;
+mod range;
 mod redis;
 pub mod scripts;
 pub(crate) mod wire;
 
 pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
+pub use range::{IdPrefix, IdRange, InvalidIdPrefix};
 pub use redis::RedisQueue;
 
 use crate::job::{JobId, Status, Tenant};
@@ -50,11 +52,16 @@ pub struct Enqueue {
     pub max_queued: u64,
 }
 
-/// Which jobs a listing wants: one status, one kind, both, or all.
+/// Which jobs a listing wants: one status, one kind, both, or all; and of those, the ids
+/// in a range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     pub status: Option<Status>,
     pub kind: Option<String>,
+    /// The ids wanted: a creation-time window, an id prefix, or both ([`IdRange::ALL`]:
+    /// any). The listing's cursor narrows it further; it bounds the scan of the index
+    /// itself, so ids outside it cost nothing (nor count towards [`LIST_SCAN_MAX`]).
+    pub ids: IdRange,
 }
 
 /// A listing's ids, and where its scan stopped when it stopped early.
@@ -243,6 +250,28 @@ pub struct QueueStats {
     /// Webhook deliveries on their way (due now or later) and given up on.
     pub hooks_pending: u64,
     pub hooks_failed: u64,
+    /// Jobs submitted and finished per minute: the last [`THROUGHPUT_MINUTES`] ending
+    /// with the current (partial) one, oldest first. Minutes before the epoch are left
+    /// out (a clock in 1970 is a test's).
+    pub throughput: Vec<MinuteCounts>,
+}
+
+/// How many minutes [`QueueStats::throughput`] covers.
+pub const THROUGHPUT_MINUTES: u32 = 10;
+
+/// One minute, in ms.
+pub const MINUTE_MS: u64 = 60_000;
+
+/// One minute of [`QueueStats::throughput`], counted from the indexes (no counter is
+/// written for it), so jobs retention removed no longer count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteCounts {
+    /// The minute's first ms since the epoch (a multiple of [`MINUTE_MS`]).
+    pub start_ms: u64,
+    /// Jobs whose id was made in the minute (ids hold their creation time).
+    pub submitted: u64,
+    /// Jobs that finished in the minute: succeeded, failed or cancelled.
+    pub finished: u64,
 }
 
 impl QueueStats {
@@ -346,17 +375,18 @@ pub trait Queue {
         now_ms: u64,
         hook: bool,
     ) -> Result<CancelOutcome, QueueError>;
-    /// Counts per status, queue depth and counters of one tenant.
+    /// Counts per status, queue depth, counters and the throughput of the last minutes
+    /// of one tenant.
     fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError>;
     /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first, of the tenant
     /// whose earliest finished job is oldest; `None` when no tenant has any.
     fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError>;
     /// Remove ids of `tenant` from the queue and every index.
     fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError>;
-    /// Up to `limit` ids of `tenant` that `filter` wants, newest first, strictly older
-    /// than `before` when given: from the index of the kind (keeping those also in the
-    /// status's index when both are given, looking at most at [`LIST_SCAN_MAX`] ids), of
-    /// the status, or of all jobs.
+    /// Up to `limit` ids of `tenant` that `filter` wants, newest first, in its range and
+    /// strictly older than `before` when given: from the index of the kind (keeping those
+    /// also in the status's index when both are given, looking at most at
+    /// [`LIST_SCAN_MAX`] ids), of the status, or of all jobs. An empty range lists none.
     fn list(
         &self,
         tenant: &Tenant,

@@ -13,8 +13,8 @@ use super::wire::{
 };
 use super::{
     CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, IdempotencyRecord,
-    LIST_SCAN_MAX, ListFilter, Listed, Ownership, Queue, QueueError, QueueStats, RetryOutcome,
-    SubmitOutcome,
+    LIST_SCAN_MAX, ListFilter, Listed, MinuteCounts, Ownership, Queue, QueueError, QueueStats,
+    RetryOutcome, SubmitOutcome, THROUGHPUT_MINUTES,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
@@ -293,11 +293,26 @@ impl<R: Redis> Queue for RedisQueue<R> {
         let reply = self.eval(
             &scripts::STATS,
             keys_of(tenant, []),
-            vec![int_param(now_ms)],
+            vec![
+                int_param(now_ms),
+                RedisParam::Int(i64::from(THROUGHPUT_MINUTES)),
+            ],
         )?;
-        if reply.len() != 16 {
+        // 16 counts, then three entries (start, submitted, finished) per minute.
+        let minutes = reply.len().saturating_sub(16);
+        if reply.len() < 16 || minutes % 3 != 0 || minutes / 3 > THROUGHPUT_MINUTES as usize {
             return Err(unexpected("stats", &reply));
         }
+        let throughput = (16..reply.len())
+            .step_by(3)
+            .map(|at| {
+                Ok(MinuteCounts {
+                    start_ms: count("stats", &reply, at)?,
+                    submitted: count("stats", &reply, at + 1)?,
+                    finished: count("stats", &reply, at + 2)?,
+                })
+            })
+            .collect::<Result<_, QueueError>>()?;
         let order = [
             Status::Queued,
             Status::Running,
@@ -323,6 +338,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
             oldest_due_ms: int(reply.get(13)).and_then(|n| u64::try_from(n).ok()),
             hooks_pending: count("stats", &reply, 14)?,
             hooks_failed: count("stats", &reply, 15)?,
+            throughput,
         })
     }
 
@@ -370,14 +386,18 @@ impl<R: Redis> Queue for RedisQueue<R> {
             (None, Some(s)) => vec![keys::by_status(t, s)],
             (None, None) => vec![keys::all(t)],
         };
-        let cursor = before.map(|id| id.as_str().to_owned()).unwrap_or_default();
+        let range = filter.ids.below(before);
+        if range.is_empty() {
+            return Ok(Listed::default());
+        }
         let reply = self.eval(
             &scripts::LIST,
             keys_of(t, indexes),
             vec![
-                cursor.into(),
+                range.upper().unwrap_or_default().into(),
                 RedisParam::Int(i64::from(limit)),
                 RedisParam::Int(i64::from(LIST_SCAN_MAX)),
+                range.lower().unwrap_or_default().into(),
             ],
         )?;
         let scanned_to = text(reply.first())

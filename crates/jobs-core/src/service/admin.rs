@@ -12,7 +12,7 @@ use crate::job::{Tenant, Timestamp};
 use crate::kind::{whole_numbers, whole_u64};
 use crate::ports::PortError;
 use crate::queue::QueueError;
-use crate::tenancy::{ApiKey, KeyInfo, TenantInfo, TenantStore, Written, api_key};
+use crate::tenancy::{ApiKey, KeyInfo, Role, TenantInfo, TenantStore, Written, api_key};
 
 /// A tenant as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -34,6 +34,7 @@ pub struct KeyResource {
     pub created_at: String,
     #[schemars(extend("format" = "date-time"))]
     pub revoked_at: Option<String>,
+    pub role: Role,
 }
 
 /// A key just issued: the only time the key itself is shown.
@@ -121,6 +122,7 @@ fn key_resource(info: &KeyInfo) -> KeyResource {
         prefix: api_key::prefix_of(&info.id),
         created_at: time(info.created_ms),
         revoked_at: info.revoked_ms.map(time),
+        role: info.role,
     }
 }
 
@@ -205,22 +207,43 @@ pub fn update_tenant(
     }
 }
 
-/// `POST /admin/tenants/{name}/keys`: a new API key, shown this once.
+/// `POST /admin/tenants/{name}/keys`: its body, optional.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// `full` (the default) or `read`: a read-only key may list and read, and gets a
+    /// `403` for anything that changes a job.
+    #[serde(default)]
+    role: Role,
+}
+
+/// `POST /admin/tenants/{name}/keys`: a new API key, shown this once. `body` may be
+/// empty (a key with every right).
 pub fn issue_key(
     tenants: &dyn TenantStore,
     now_ms: u64,
     name: &str,
+    body: &[u8],
 ) -> Result<IssuedKey, AdminError> {
     let tenant = tenant_name(name)?;
+    let NewKey { role } = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        parse(body)?
+    };
     // 64 random bits of id: a collision is unlikely, and refused, never overwritten.
     for _ in 0..3 {
         let key = ApiKey::generate().map_err(|e| AdminError::NoRandomness(e.to_string()))?;
-        match tenants.issue_key(&tenant, &key, now_ms).map_err(store)? {
+        match tenants
+            .issue_key(&tenant, &key, role, now_ms)
+            .map_err(store)?
+        {
             Written::Done => {
                 let info = KeyInfo {
                     id: key.id().to_owned(),
                     created_ms: now_ms,
                     revoked_ms: None,
+                    role,
                 };
                 return Ok(IssuedKey {
                     tenant: tenant.to_string(),
@@ -301,7 +324,7 @@ mod tests {
         let store = MemoryTenants::default();
         let t = create_tenant(&store, 1_000, br#"{"name": "acme"}"#).unwrap();
         assert_eq!((t.name.as_str(), t.max_queued_jobs), ("acme", None));
-        let issued = issue_key(&store, 2_000, "acme").unwrap();
+        let issued = issue_key(&store, 2_000, "acme", b"").unwrap();
         let header = format!("Bearer {}", issued.key);
         let settings = Settings::default();
         assert_eq!(
@@ -362,7 +385,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            issue_key(&store, 1, "nobody"),
+            issue_key(&store, 1, "nobody", b""),
             Err(AdminError::TenantNotFound(_))
         ));
         assert!(matches!(
@@ -389,7 +412,7 @@ mod tests {
         let store = MemoryTenants::default();
         create_tenant(&store, 1, br#"{"name": "a"}"#).unwrap();
         create_tenant(&store, 1, br#"{"name": "b"}"#).unwrap();
-        let key = issue_key(&store, 1, "a").unwrap();
+        let key = issue_key(&store, 1, "a", b"").unwrap();
         assert!(matches!(
             revoke_key(&store, 2, "b", &key.info.id),
             Err(AdminError::KeyNotFound { .. })

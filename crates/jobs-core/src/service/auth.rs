@@ -9,13 +9,15 @@ use crate::config::Settings;
 use crate::context::StoreError;
 use crate::job::Tenant;
 use crate::queue::QueueError;
-use crate::tenancy::{ApiKey, QuotaSeen, TenantStore};
+use crate::tenancy::{ApiKey, QuotaSeen, Role, TenantStore};
 
 /// Who a request is: its tenant, and where that tenant stood against its quota when the
 /// key was looked up (`None` with `auth` off: nothing was looked up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub tenant: Tenant,
+    /// What its key may do ([`Role::Full`] with `auth` off, and in local mode).
+    pub role: Role,
     pub quota: Option<QuotaSeen>,
 }
 
@@ -45,6 +47,7 @@ pub fn authenticate(
     if !settings.auth || (local && authorization.is_none()) {
         return Ok(Caller {
             tenant: Tenant::default_tenant(),
+            role: Role::Full,
             quota: None,
         });
     }
@@ -65,6 +68,7 @@ pub fn authenticate(
     }
     Ok(Caller {
         tenant: stored.tenant,
+        role: stored.role,
         quota: Some(stored.quota),
     })
 }
@@ -107,7 +111,7 @@ mod tests {
         let tenant = Tenant::parse(tenant).unwrap();
         store.create_tenant(&tenant, 1, None).unwrap();
         let key = ApiKey::generate().unwrap();
-        store.issue_key(&tenant, &key, 2).unwrap();
+        store.issue_key(&tenant, &key, Role::Full, 2).unwrap();
         (store, key)
     }
 

@@ -43,6 +43,30 @@ pub enum GetError {
     Store(#[from] StoreError),
 }
 
+/// `POST /jobs/{id}/retry`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RetryError {
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// Only a failed or cancelled job can be retried.
+    #[error("the job is {0}; only a failed or cancelled job can be retried")]
+    NotRetryable(Status),
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+}
+
+/// `POST /jobs/bulk-cancel` and `/jobs/bulk-retry`: what stopped a page midway (the jobs
+/// acted on before stay so).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BulkError {
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Cancel(#[from] CancelError),
+    #[error(transparent)]
+    Retry(#[from] RetryError),
+}
+
 /// `DELETE /jobs/{id}`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CancelError {
@@ -124,6 +148,9 @@ pub enum AuthError {
     /// A key that was revoked.
     #[error("the API key was revoked")]
     Revoked,
+    /// A read-only key, for something that changes a job.
+    #[error("this API key is read-only: it may list and read jobs, not change them")]
+    ReadOnly,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

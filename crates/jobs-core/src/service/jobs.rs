@@ -2,8 +2,6 @@
 //! Records are read from key-value; the queue is asked only for what it alone knows
 //! (cancel state, list order) and rung again when a polled job looks forgotten.
 
-use serde::Deserialize;
-
 use super::error::{CancelError, GetError, ListError, StoreError, WebhookError};
 use super::{Context, STALE_QUEUED_MS};
 use crate::codec;
@@ -12,6 +10,10 @@ use crate::keys;
 use crate::kind::Output;
 use crate::queue::{CancelOutcome, ListFilter, Redeliver};
 use crate::resource::JobResource;
+
+mod query;
+
+pub use query::{DEFAULT_LIMIT, LIMIT_RANGE, ListQuery, encode_cursor};
 
 fn load(ctx: &Context<'_>, id: &JobId) -> Result<Job, GetError> {
     ctx.load_job(id)?.ok_or(GetError::NotFound)
@@ -152,105 +154,9 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
     }
 }
 
-/// Page size bounds for `GET /jobs`.
-pub const LIMIT_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
-pub const DEFAULT_LIMIT: u32 = 20;
 /// Most records one list request reads, so records that lag their index cannot make a
 /// request read every record; the page then ends early with a cursor.
 pub const MAX_SCAN: usize = 500;
-
-/// A parsed `GET /jobs` query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListQuery {
-    pub status: Option<Status>,
-    pub kind: Option<String>,
-    pub limit: u32,
-    /// List jobs strictly older than this one.
-    pub after: Option<JobId>,
-}
-
-/// The parameters of `GET /jobs` as sent, before their values are checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListQuery {
-    status: Option<String>,
-    kind: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-impl ListQuery {
-    /// Parse a query string (`status=&kind=&limit=&cursor=`). Unknown and repeated
-    /// parameters are refused, like unknown JSON fields, and so are empty values: leave
-    /// a filter out to not filter.
-    pub fn parse(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
-        let raw: RawListQuery =
-            serde_urlencoded::from_str(query).map_err(|e| ListError::InvalidFilter {
-                name: "query",
-                reason: e.to_string().chars().take(200).collect(),
-            })?;
-        let status = raw
-            .status
-            .map(|value| {
-                Status::parse(&value).ok_or_else(|| ListError::InvalidFilter {
-                    name: "status",
-                    reason: format!(
-                        "expected one of {}",
-                        Status::ALL.map(|s| s.as_str()).join(", ")
-                    ),
-                })
-            })
-            .transpose()?;
-        let kind = raw
-            .kind
-            .map(|value| {
-                if known_kinds.contains(&value.as_str()) {
-                    Ok(value)
-                } else {
-                    Err(ListError::InvalidFilter {
-                        name: "kind",
-                        reason: format!("expected one of {}", known_kinds.join(", ")),
-                    })
-                }
-            })
-            .transpose()?;
-        let limit = raw
-            .limit
-            .map(|value| {
-                value
-                    .parse()
-                    .ok()
-                    .filter(|n| LIMIT_RANGE.contains(n))
-                    .ok_or_else(|| ListError::InvalidFilter {
-                        name: "limit",
-                        reason: format!("expected a whole number from 1 to {}", LIMIT_RANGE.end()),
-                    })
-            })
-            .transpose()?
-            .unwrap_or(DEFAULT_LIMIT);
-        let after = raw.cursor.map(|value| decode_cursor(&value)).transpose()?;
-        Ok(ListQuery {
-            status,
-            kind,
-            limit,
-            after,
-        })
-    }
-}
-
-/// The cursor of the page after `id`: the id itself (jobs strictly older than it
-/// follow), so any job id is a valid cursor and the OpenAPI description can say exactly
-/// what one is.
-pub fn encode_cursor(id: &JobId) -> String {
-    id.as_str().to_owned()
-}
-
-fn decode_cursor(cursor: &str) -> Result<JobId, ListError> {
-    JobId::parse(cursor).map_err(|_| ListError::InvalidFilter {
-        name: "cursor",
-        reason: "expected a job id (the next_cursor of a page)".into(),
-    })
-}
 
 /// A page of jobs, newest first.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,12 +171,14 @@ pub struct Page {
 /// `GET /jobs`: an index in Redis (the kind's, the status's, or all jobs) gives the
 /// order and the ids, so only the records of the page are read (one read each: Spin's
 /// batch read cannot be used, docs/devhost.md). Each record is checked against the filter
-/// again, so the page agrees with it even while an index lags a record.
+/// again, so the page agrees with it even while an index lags a record. The time and
+/// prefix filters narrow the index's scan itself (`ListQuery::ids`).
 pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
     let limit = q.limit as usize;
     let filter = ListFilter {
         status: q.status,
         kind: q.kind.clone(),
+        ids: q.ids(),
     };
     let mut page = Page {
         items: Vec::new(),
@@ -305,7 +213,8 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
             };
             let status_differs = q.status.is_some_and(|s| s != job.status);
             let kind_differs = q.kind.as_ref().is_some_and(|k| *k != job.kind);
-            if !status_differs && !kind_differs {
+            let outside = !filter.ids.contains(&job.id);
+            if !status_differs && !kind_differs && !outside {
                 page.items.push(JobResource::from_job(&job));
             }
         }
@@ -464,27 +373,53 @@ mod tests {
     }
 
     #[test]
-    fn list_queries_are_checked() {
-        let kinds = ["echo"];
-        assert_eq!(ListQuery::parse("", &kinds).unwrap().limit, DEFAULT_LIMIT);
-        for bad in [
-            "status=&kind=",
-            "cursor=",
-            "limit=0",
-            "limit=101",
-            "limit=x",
-            "status=done",
-            "kind=nope",
-            "cursor=zz",
-            "color=red",
-            "limit=5&limit=6",
-        ] {
-            assert!(ListQuery::parse(bad, &kinds).is_err(), "{bad}");
+    fn list_keeps_the_jobs_of_a_time_window_and_an_id_prefix() {
+        let w = World::new();
+        let kinds = w.registry.names();
+        let mut ids: Vec<JobId> = Vec::new();
+        for _ in 0..4 {
+            // Ids take their time from the system clock, not the world's: each its own ms.
+            let last = ids.last().map_or(0, JobId::created_ms);
+            while JobId::new().created_ms() <= last {}
+            ids.push(w.submit(json!({"kind": "echo", "input": {}})));
         }
-        let q = ListQuery::parse("kind=%65cho&status=running&limit=7", &kinds).unwrap();
-        assert_eq!(
-            (q.kind.as_deref(), q.status, q.limit),
-            (Some("echo"), Some(Status::Running), 7)
+        let at = |id: &JobId| Timestamp::from_ms(id.created_ms()).to_rfc3339();
+        let listed = |query: &str| -> Vec<JobId> {
+            let q = ListQuery::parse(query, &kinds).unwrap();
+            list(&w.ctx(), &q)
+                .unwrap()
+                .items
+                .iter()
+                .map(|j| j.id)
+                .collect()
+        };
+        let window = format!(
+            "created_after={}&created_before={}",
+            at(&ids[1]),
+            at(&ids[3])
         );
+        assert_eq!(listed(&window), vec![ids[2], ids[1]]);
+        assert_eq!(
+            listed(&format!("{window}&limit=1&cursor={}", ids[2])),
+            vec![ids[1]]
+        );
+        assert_eq!(
+            listed(&format!("{window}&status=queued&kind=echo")),
+            vec![ids[2], ids[1]]
+        );
+        assert_eq!(
+            listed(&format!("id_prefix={}", &ids[2].as_str()[..13])),
+            vec![ids[2]]
+        );
+        assert_eq!(listed(&format!("id_prefix={}", ids[0])), vec![ids[0]]);
+        let crossed = format!(
+            "created_after={}&created_before={}",
+            at(&ids[3]),
+            at(&ids[1])
+        );
+        assert!(listed(&crossed).is_empty(), "an empty range: an empty page");
+        let first = ListQuery::parse(&format!("{window}&limit=1"), &kinds).unwrap();
+        let page = list(&w.ctx(), &first).unwrap();
+        assert_eq!(page.next_cursor, Some(encode_cursor(&ids[2])));
     }
 }

@@ -12,6 +12,7 @@
 //! - [`admin`]: `/admin/...`, tenants and their API keys.
 //! - [`error`]: the typed errors of each service.
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
 pub mod error;
@@ -24,7 +25,7 @@ pub use crate::worker::{DrainReport, drain};
 pub use auth::{Caller, Origin, admin_allowed, authenticate};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, redeliver, result};
-pub use ops::{Health, Stats, health, stats};
+pub use ops::{Health, Me, Stats, health, stats};
 pub use submit::{Submitted, submit};
 
 pub use crate::context::{Context, RING_WINDOW_MS, STALE_QUEUED_MS};

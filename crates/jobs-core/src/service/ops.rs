@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::Context;
 use super::error::{HealthError, StoreError};
-use crate::queue::QueueStats;
+use crate::job::Timestamp;
+use crate::queue::{MinuteCounts, QueueStats};
 
 /// The body of `GET /stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -29,6 +30,31 @@ pub struct Stats {
     pub leases_expired: u64,
     /// Webhook deliveries on their way, and given up on.
     pub webhooks: WebhookCounts,
+    /// Jobs submitted and finished per minute over the last ten minutes, oldest first,
+    /// the current (partial) minute last. Counted from the jobs still kept, so minutes
+    /// older than the retention period read low.
+    pub throughput: Vec<Minute>,
+}
+
+/// One minute of `GET /stats`' `throughput`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Minute {
+    /// When the minute began (a whole minute, UTC).
+    pub start: Timestamp,
+    /// Jobs created in the minute.
+    pub submitted: u64,
+    /// Jobs that finished in the minute: succeeded, failed or cancelled.
+    pub finished: u64,
+}
+
+impl From<&MinuteCounts> for Minute {
+    fn from(m: &MinuteCounts) -> Minute {
+        Minute {
+            start: Timestamp::from_ms(m.start_ms),
+            submitted: m.submitted,
+            finished: m.finished,
+        }
+    }
 }
 
 /// `GET /stats`' `webhooks`.
@@ -58,6 +84,7 @@ impl Stats {
             },
             dead: q.dead,
             leases_expired: q.leases_expired,
+            throughput: q.throughput.iter().map(Minute::from).collect(),
         }
     }
 }
@@ -73,6 +100,13 @@ pub fn stats(ctx: &Context<'_>) -> Result<Stats, HealthError> {
         ctx.ring_again("stats");
     }
     Ok(Stats::from_queue(&q, now))
+}
+
+/// `GET /me`: the tenant an API key acts as, and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Me {
+    pub tenant: String,
+    pub role: crate::tenancy::Role,
 }
 
 /// The body of a healthy `GET /healthz`.
@@ -122,6 +156,21 @@ mod tests {
         let age = s.oldest_queued_age_ms.unwrap();
         assert!((1500..2500).contains(&age), "{age}");
         assert_eq!(w.queue.published().len(), 3, "two submits and one ring");
+        // Ids take their time from the system clock: both were made within ten minutes.
+        assert_eq!(s.throughput.len(), 10);
+        let submitted: u64 = s.throughput.iter().map(|m| m.submitted).sum();
+        assert_eq!(submitted, 2);
+        assert!(s.throughput.iter().all(|m| m.finished == 0));
+        let starts: Vec<u64> = s.throughput.iter().map(|m| m.start.as_ms()).collect();
+        assert!(
+            starts.windows(2).all(|w| w[1] == w[0] + 60_000),
+            "{starts:?}"
+        );
+        let now = crate::ports::Clock::now_ms(&w.clock);
+        assert!(
+            starts[9] <= now && now < starts[9] + 60_000,
+            "the current minute last"
+        );
     }
 
     #[test]

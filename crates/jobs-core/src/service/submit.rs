@@ -26,7 +26,7 @@ pub struct Submitted {
 
 /// The key of an `Idempotency-Key` header: 1 to 255 printable ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
+pub struct IdempotencyKey(pub(crate) String);
 
 impl IdempotencyKey {
     /// Reads a header value. The draft defines the field as a Structured Field string
@@ -86,6 +86,19 @@ pub fn submit(
 ) -> Result<Submitted, SubmitError> {
     let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
+    submit_new(ctx, new, key, body, None)
+}
+
+/// Records and enqueues `new`: what [`submit`] does once the body is parsed, and what a
+/// retry does with a finished job's submission (`retry_of`). `body` is what an
+/// idempotency key's fingerprint is taken of.
+pub(crate) fn submit_new(
+    ctx: &Context<'_>,
+    new: NewJob,
+    key: Option<IdempotencyKey>,
+    body: &[u8],
+    retry_of: Option<JobId>,
+) -> Result<Submitted, SubmitError> {
     // Over the quota as last seen: refused before anything is written. With an
     // idempotency key the script decides (a replay is answered even at the quota).
     if let Some(seen) = ctx.quota.filter(|_| key.is_none()) {
@@ -101,6 +114,7 @@ pub fn submit(
     let delay_ms = new.delay_ms;
     let mut job = new.into_job(JobId::new(), ctx.tenant.clone(), Timestamp::from_ms(now));
     job.idempotency_key = key.as_ref().map(|key| key.as_str().to_owned());
+    job.retry_of = retry_of;
 
     ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
 

@@ -9,8 +9,39 @@ mod redis;
 pub use api_key::ApiKey;
 pub use redis::RedisTenants;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::job::Tenant;
 use crate::ports::PortError;
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything its tenant may: submit, cancel, retry, read.
+    #[default]
+    Full,
+    /// Read only: a `403` for anything that changes a job (for dashboards and viewers).
+    Read,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Full => "full",
+            Role::Read => "read",
+        }
+    }
+
+    /// A stored role; anything else (a key from before roles) is [`Role::Full`].
+    pub fn from_stored(text: Option<&str>) -> Role {
+        match text {
+            Some("read") => Role::Read,
+            _ => Role::Full,
+        }
+    }
+}
 
 /// A tenant as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +59,7 @@ pub struct KeyInfo {
     pub id: String,
     pub created_ms: u64,
     pub revoked_ms: Option<u64>,
+    pub role: Role,
 }
 
 /// What the store holds for a key id, to check a presented key against, and where its
@@ -38,6 +70,7 @@ pub struct StoredKey {
     /// SHA-256 of the key, hex.
     pub hash: String,
     pub revoked: bool,
+    pub role: Role,
     pub quota: QuotaSeen,
 }
 
@@ -76,7 +109,13 @@ pub trait TenantStore {
     /// Set (or clear) a tenant's own quota.
     fn set_max_queued_jobs(&self, tenant: &Tenant, max: Option<u64>) -> Result<Written, PortError>;
     /// Record `key` (its hash) for `tenant`.
-    fn issue_key(&self, tenant: &Tenant, key: &ApiKey, now_ms: u64) -> Result<Written, PortError>;
+    fn issue_key(
+        &self,
+        tenant: &Tenant,
+        key: &ApiKey,
+        role: Role,
+        now_ms: u64,
+    ) -> Result<Written, PortError>;
     /// The keys of `tenant`, oldest first; `None` when there is no such tenant.
     fn keys(&self, tenant: &Tenant) -> Result<Option<Vec<KeyInfo>>, PortError>;
     /// Revoke the key `id` of `tenant` (idempotent); `None` when it has no such key.

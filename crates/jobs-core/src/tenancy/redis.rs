@@ -1,7 +1,7 @@
 //! [`RedisTenants`]: the [`TenantStore`] over the [`Redis`] port (keys in `crate::keys`,
 //! scripts under `queue/lua/`).
 
-use super::{ApiKey, KeyInfo, QuotaSeen, StoredKey, TenantInfo, TenantStore, Written};
+use super::{ApiKey, KeyInfo, QuotaSeen, Role, StoredKey, TenantInfo, TenantStore, Written};
 use crate::job::Tenant;
 use crate::keys;
 use crate::ports::{PortError, Redis, RedisParam, RedisValue};
@@ -97,6 +97,7 @@ impl<R: Redis> TenantStore for RedisTenants<R> {
             tenant,
             hash,
             revoked: reply.get(2).and_then(RedisValue::to_int) == Some(1),
+            role: Role::from_stored(reply.get(5).and_then(RedisValue::to_text).as_deref()),
             quota: QuotaSeen {
                 queued: optional_ms(reply.get(3)).unwrap_or(0),
                 max_queued_jobs: optional_ms(reply.get(4)),
@@ -158,7 +159,13 @@ impl<R: Redis> TenantStore for RedisTenants<R> {
         written("tenant_update", &reply)
     }
 
-    fn issue_key(&self, tenant: &Tenant, key: &ApiKey, now_ms: u64) -> Result<Written, PortError> {
+    fn issue_key(
+        &self,
+        tenant: &Tenant,
+        key: &ApiKey,
+        role: Role,
+        now_ms: u64,
+    ) -> Result<Written, PortError> {
         let reply = self.run(
             &scripts::KEY_ISSUE,
             vec![
@@ -171,6 +178,7 @@ impl<R: Redis> TenantStore for RedisTenants<R> {
                 key.id().into(),
                 key.hash().into(),
                 now_ms.to_string().into(),
+                role.as_str().into(),
             ],
         )?;
         written("key_issue", &reply)
@@ -187,12 +195,13 @@ impl<R: Redis> TenantStore for RedisTenants<R> {
         }
         Ok(Some(
             reply[1..]
-                .chunks(3)
+                .chunks(4)
                 .filter_map(|k| {
                     Some(KeyInfo {
                         id: k.first()?.to_text()?,
                         created_ms: optional_ms(k.get(1)).unwrap_or(0),
                         revoked_ms: optional_ms(k.get(2)),
+                        role: Role::from_stored(k.get(3).and_then(RedisValue::to_text).as_deref()),
                     })
                 })
                 .collect(),
@@ -217,6 +226,7 @@ impl<R: Redis> TenantStore for RedisTenants<R> {
             id: id.to_owned(),
             created_ms: optional_ms(reply.get(1)).unwrap_or(0),
             revoked_ms: optional_ms(reply.get(2)),
+            role: Role::from_stored(reply.get(3).and_then(RedisValue::to_text).as_deref()),
         }))
     }
 }

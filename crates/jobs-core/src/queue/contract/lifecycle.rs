@@ -146,6 +146,105 @@ pub(super) fn list_pages(q: &dyn Queue) {
     assert_eq!(listed(q, Some(Status::Queued), None, None, 10).len(), 4);
 }
 
+pub(super) fn list_by_id_range(q: &dyn Queue) {
+    // Four jobs made a second apart, kinds even, odd, even, odd; the first one runs.
+    let t0 = 1_700_000_000_000;
+    let ids: Vec<JobId> = (0..4).map(|k| id_at(t0 + 1_000 * k, k)).collect();
+    for (k, id) in ids.iter().enumerate() {
+        submit_as(q, *id, k as u64, t0 + 5_000);
+    }
+    assert_eq!(claimed(q, t0 + 5_000, "a"), ids[0]);
+    let from = |k: u64| IdRange::created_from(Timestamp::from_ms(t0 + 1_000 * k));
+    let before = |k: u64| IdRange::created_before(Timestamp::from_ms(t0 + 1_000 * k));
+    let prefix = |p: &str| IdRange::prefixed(&IdPrefix::parse(p).unwrap());
+    let list = |status: Option<Status>, kind: Option<&str>, ids: IdRange, cursor, limit| {
+        let filter = ListFilter {
+            status,
+            kind: kind.map(str::to_owned),
+            ids,
+        };
+        let listed = q.list(&tenant(), &filter, cursor, limit).unwrap();
+        assert_eq!(listed.scanned_to, None);
+        listed.ids
+    };
+    let all = |ids: IdRange| list(None, None, ids, None, 10);
+    assert_eq!(all(from(1)), vec![ids[3], ids[2], ids[1]]);
+    assert_eq!(all(before(2)), vec![ids[1], ids[0]]);
+    let window = from(1).and(before(3));
+    assert_eq!(all(window.clone()), vec![ids[2], ids[1]]);
+    assert_eq!(list(None, None, from(1), None, 2), vec![ids[3], ids[2]]);
+    // The cursor narrows the range; a cursor above it changes nothing.
+    let page = |cursor| list(None, None, window.clone(), Some(cursor), 10);
+    assert_eq!(page(&ids[2]), vec![ids[1]]);
+    assert_eq!(page(&ids[3]), vec![ids[2], ids[1]]);
+    assert!(page(&ids[1]).is_empty());
+    assert_eq!(all(prefix(&ids[2].as_str()[..13])), vec![ids[2]]);
+    assert_eq!(all(prefix(ids[1].as_str())), vec![ids[1]]);
+    assert_eq!(all(prefix(&ids[0].as_str()[..8])).len(), 4);
+    assert!(all(prefix("f")).is_empty());
+    assert!(all(from(2).and(before(1))).is_empty(), "an empty range");
+    // With one index, and with a kind's index checked against a status's.
+    let queued = Some(Status::Queued);
+    assert_eq!(
+        list(queued, None, from(0), None, 10),
+        vec![ids[3], ids[2], ids[1]]
+    );
+    let running = Some(Status::Running);
+    assert_eq!(list(running, None, before(1), None, 10), vec![ids[0]]);
+    assert_eq!(
+        list(None, Some(KINDS[1]), before(3), None, 10),
+        vec![ids[1]]
+    );
+    assert_eq!(
+        list(queued, Some(KINDS[0]), from(0), None, 10),
+        vec![ids[2]]
+    );
+    // The scan stops at the lower bound: job 0, below it, is never looked at.
+    assert!(list(running, Some(KINDS[0]), from(1), None, 10).is_empty());
+    assert_eq!(
+        list(running, Some(KINDS[0]), from(0), None, 10),
+        vec![ids[0]]
+    );
+}
+
+pub(super) fn throughput_by_minute(q: &dyn Queue) {
+    let minute = 1_699_999_980_000; // a whole minute
+    let now = minute + 30_000;
+    let early = id_at(now - MINUTE_MS, 1); // made in the minute before
+    let late = id_at(now, 2);
+    submit_as(q, early, 1, now - MINUTE_MS);
+    submit_as(q, late, 2, now);
+    submit_as(q, id_at(now - 5 * MINUTE_MS, 3), 3, now); // never finished
+    submit_as(q, id_at(now - 11 * MINUTE_MS, 4), 4, now); // too old to count
+    assert_eq!(claimed(q, now, "a"), early);
+    assert_eq!(claimed(q, now, "a"), late);
+    finish_one(q, &early, "a", Status::Succeeded, now + 1_000, false).unwrap();
+    finish_one(q, &late, "a", Status::Failed, now + 2_000, true).unwrap();
+    let counts = |back: u64, submitted, finished| MinuteCounts {
+        start_ms: minute - back * MINUTE_MS,
+        submitted,
+        finished,
+    };
+    let mut expected: Vec<MinuteCounts> = (0..u64::from(THROUGHPUT_MINUTES))
+        .rev()
+        .map(|back| counts(back, 0, 0))
+        .collect();
+    let current = expected.len() - 1;
+    expected[current] = counts(0, 1, 2);
+    expected[current - 1] = counts(1, 1, 0);
+    expected[current - 5] = counts(5, 1, 0);
+    assert_eq!(
+        q.stats(&tenant(), now + 3_000).unwrap().throughput,
+        expected
+    );
+    // The last of the current minute, and no minute before the epoch.
+    let last_ms = minute + MINUTE_MS - 1;
+    assert_eq!(q.stats(&tenant(), last_ms).unwrap().throughput, expected);
+    let early_days = q.stats(&tenant(), 3 * MINUTE_MS + 1).unwrap().throughput;
+    let starts: Vec<u64> = early_days.iter().map(|m| m.start_ms).collect();
+    assert_eq!(starts, vec![0, MINUTE_MS, 2 * MINUTE_MS, 3 * MINUTE_MS]);
+}
+
 pub(super) fn expiry_and_forget(q: &dyn Queue) {
     for n in 1..=3 {
         submit(q, n, 100);
@@ -192,6 +291,7 @@ pub(super) fn list_scan_is_bounded(q: &dyn Queue) {
     let running = ListFilter {
         status: Some(Status::Running),
         kind: Some(KINDS[1].to_owned()),
+        ids: IdRange::ALL,
     };
     let first = q.list(&tenant(), &running, None, 5).unwrap();
     assert!(first.ids.is_empty(), "{first:?}");

@@ -5,10 +5,11 @@
 //! Each check wants a fresh, empty queue. Test support only: no production caller.
 
 use super::{
-    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdempotencyClaim,
-    LIST_SCAN_MAX, ListFilter, Ownership, Queue, QueueError, RetryOutcome, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedJob, Doorbell, Enqueue, Finish, Heartbeat, IdPrefix, IdRange,
+    IdempotencyClaim, LIST_SCAN_MAX, ListFilter, MINUTE_MS, MinuteCounts, Ownership, Queue,
+    QueueError, RetryOutcome, SubmitOutcome, THROUGHPUT_MINUTES,
 };
-use crate::job::{JobId, Status, Tenant};
+use crate::job::{JobId, Status, Tenant, Timestamp};
 
 mod claims;
 mod hooks;
@@ -92,6 +93,14 @@ pub const CHECKS: &[Check] = &[
         lifecycle::list_scan_is_bounded,
     ),
     (
+        "a listing keeps the ids of a creation-time window and an id prefix",
+        lifecycle::list_by_id_range,
+    ),
+    (
+        "stats count the jobs submitted and finished in each of the last minutes",
+        lifecycle::throughput_by_minute,
+    ),
+    (
         "finished jobs expire and are forgotten",
         lifecycle::expiry_and_forget,
     ),
@@ -151,6 +160,12 @@ pub(super) fn doorbell() -> Doorbell {
     }
 }
 
+/// A valid UUIDv7 id made at `ms` (its first 48 bits), `n` telling apart ids of one ms.
+pub fn id_at(ms: u64, n: u64) -> JobId {
+    let text = format!("{:08x}-{:04x}-7000-8000-{n:012x}", ms >> 16, ms & 0xffff);
+    JobId::parse(&text).expect("valid UUIDv7")
+}
+
 /// The kinds the contract's jobs have: job `n` is of `KINDS[n % 2]`. A queue under
 /// test must be made for these kinds.
 pub const KINDS: [&str; 2] = ["even", "odd"];
@@ -179,8 +194,19 @@ pub(super) fn listed(
     let filter = ListFilter {
         status,
         kind: kind.map(str::to_owned),
+        ids: IdRange::ALL,
     };
     q.list(&tenant(), &filter, before, limit).unwrap().ids
+}
+
+/// Job `n` of the contract's shape (its kind `KINDS[n % 2]`) under the id `id`, ready at
+/// `now`.
+pub(super) fn submit_as(q: &dyn Queue, id: JobId, n: u64, now: u64) {
+    let job = Enqueue {
+        id,
+        ..enqueue(n, now, now)
+    };
+    assert_eq!(q.submit(&job).unwrap(), SubmitOutcome::Enqueued);
 }
 
 pub(super) fn submit(q: &dyn Queue, n: u64, now: u64) {

@@ -1,0 +1,178 @@
+//! What the dashboard needs beyond submit, read and cancel (any client may use it too):
+//! a job's input, a failed or cancelled job submitted again as a new one that records
+//! its origin, and cancel or retry over everything a `GET /jobs` filter matches, a
+//! bounded page per request.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::{
+    BulkError, CancelError, GetError, ListError, RetryError, StoreError, SubmitError,
+};
+use super::jobs::{self, ListQuery};
+use super::submit::{IdempotencyKey, Submitted, submit_new};
+use super::{CancelResult, Context};
+use crate::job::{Job, JobId, Status};
+use crate::keys;
+use crate::submission::{KindName, MaxAttempts, NewJob};
+
+/// `GET /jobs/{id}/input`: the input as it was submitted.
+pub fn input(ctx: &Context<'_>, id: &str) -> Result<Value, GetError> {
+    let id = JobId::parse(id)?;
+    let job = ctx.load_job(&id)?.ok_or(GetError::NotFound)?;
+    let (mut ready, broken) = ctx.load_inputs(vec![job])?;
+    match (ready.pop(), broken.into_iter().next()) {
+        (Some(job), _) => Ok(job.input.value().clone()),
+        (None, Some((job, why))) => Err(GetError::Store(StoreError::Corrupt {
+            key: keys::input(&job.tenant, &job.id),
+            reason: why,
+        })),
+        (None, None) => Err(GetError::NotFound),
+    }
+}
+
+/// Whether a job in `status` may be submitted again as a new one.
+pub fn retryable(status: Status) -> bool {
+    matches!(status, Status::Failed | Status::Cancelled)
+}
+
+/// `POST /jobs/{id}/retry`: a new job with the same kind, input and options, whose
+/// `retry_of` names the old one. Idempotent: the same job again answers the retry made
+/// the first time (`replayed`), so a double click or a repeated bulk retry makes one.
+pub fn retry(ctx: &Context<'_>, id: &str) -> Result<Submitted, RetryError> {
+    let id = JobId::parse(id).map_err(GetError::from)?;
+    let job = ctx
+        .load_job(&id)
+        .map_err(GetError::from)?
+        .ok_or(GetError::NotFound)?;
+    retry_job(ctx, job)
+}
+
+fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
+    if !retryable(job.status) {
+        return Err(RetryError::NotRetryable(job.status));
+    }
+    let (mut ready, broken) = ctx.load_inputs(vec![job]).map_err(GetError::from)?;
+    let Some(job) = ready.pop() else {
+        let (job, why) = broken.into_iter().next().ok_or(GetError::NotFound)?;
+        return Err(GetError::Store(StoreError::Corrupt {
+            key: keys::input(&job.tenant, &job.id),
+            reason: why,
+        })
+        .into());
+    };
+    // A kind that is no longer offered cannot be retried: the same answer as a submit.
+    let kind = KindName::registered(ctx.registry, &job.kind).ok_or_else(|| {
+        SubmitError::Invalid(crate::submission::SubmissionError::UnknownKind {
+            kind: job.kind.clone(),
+            known: ctx.registry.names(),
+        })
+    })?;
+    // A stored job's attempts were in range when it was submitted; should the range
+    // have narrowed since, the deployment's default applies.
+    let max_attempts = MaxAttempts::new(u64::from(job.max_attempts))
+        .or_else(|| MaxAttempts::new(u64::from(ctx.settings.default_max_attempts)))
+        .expect("the settings check default_max_attempts");
+    let new = NewJob {
+        kind,
+        input: job.input.value().clone().into(),
+        max_attempts,
+        callback_url: job.callback_url.clone(),
+        delay_ms: 0,
+    };
+    let origin = format!("retry-of:{}", job.id);
+    let key = IdempotencyKey(origin.clone());
+    Ok(submit_new(
+        ctx,
+        new,
+        Some(key),
+        origin.as_bytes(),
+        Some(job.id),
+    )?)
+}
+
+/// Most jobs one bulk request acts on.
+pub const BULK_LIMIT: u32 = 100;
+
+/// What one bulk request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct BulkOutcome {
+    /// Jobs cancelled (or asked to stop), or retried as new jobs.
+    pub affected: u32,
+    /// Matching jobs left as they were: already finished (cancel), not failed (retry).
+    pub skipped: u32,
+    /// Send the same request again with this `cursor` for the next page of matches;
+    /// `null` when none are left.
+    pub next_cursor: Option<String>,
+}
+
+/// What a bulk request does to each job the filter matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    /// `POST /jobs/bulk-cancel`: every matching job that has not finished.
+    Cancel,
+    /// `POST /jobs/bulk-retry`: every matching failed job, as [`retry`] does.
+    Retry,
+}
+
+/// `POST /jobs/bulk-cancel?...` and `POST /jobs/bulk-retry?...`: `action` on one page
+/// (at most `limit`, and [`BULK_LIMIT`]) of what `GET /jobs?...` lists for the same
+/// query, newest first.
+pub fn bulk(
+    ctx: &Context<'_>,
+    query: &ListQuery,
+    action: BulkAction,
+) -> Result<BulkOutcome, BulkError> {
+    let mut query = query.clone();
+    query.limit = query.limit.min(BULK_LIMIT);
+    let page = jobs::list(ctx, &query)?;
+    let mut outcome = BulkOutcome {
+        affected: 0,
+        skipped: 0,
+        next_cursor: page.next_cursor,
+    };
+    for item in page.items {
+        let id = item.id.as_str();
+        let done = match action {
+            BulkAction::Cancel => match jobs::cancel(ctx, id) {
+                Ok(CancelResult::Cancelled(_) | CancelResult::Requested(_)) => {
+                    item.status != Status::Cancelled
+                }
+                Err(CancelError::Finished(_) | CancelError::NotFound) => false,
+                Err(e) => return Err(e.into()),
+            },
+            BulkAction::Retry => {
+                if item.status != Status::Failed {
+                    false
+                } else {
+                    match retry(ctx, id) {
+                        Ok(submitted) => !submitted.replayed,
+                        Err(RetryError::NotRetryable(_) | RetryError::Get(GetError::NotFound)) => {
+                            false
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        };
+        if done {
+            outcome.affected += 1;
+        } else {
+            outcome.skipped += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+/// A bulk request's query: that of `GET /jobs`, whose `limit` defaults to [`BULK_LIMIT`].
+pub fn bulk_query(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
+    let mut parsed = ListQuery::parse(query, known_kinds)?;
+    if !query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("limit"))
+    {
+        parsed.limit = BULK_LIMIT;
+    }
+    Ok(parsed)
+}
