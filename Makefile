@@ -13,7 +13,7 @@ WASM_TARGET ?= wasm32-wasip2
 # The profile the .wasm files are built with (spin.toml's `source` paths use it).
 COMPONENT_PROFILE ?= component
 # Spin components of the product.
-COMPONENTS ?= intake worker
+COMPONENTS ?= intake worker dashboard
 # Test fixtures of the devhost, found by their Cargo.toml's `name =` line.
 FIXTURES ?= $(foreach manifest,$(wildcard crates/devhost/fixtures/*/Cargo.toml),$(shell awk -F'"' '/^name[[:space:]]*=/ { print $$2; exit }' $(manifest)))
 WASM_PACKAGES := $(addprefix -p ,$(COMPONENTS) $(FIXTURES))
@@ -50,6 +50,30 @@ PY_REQUIREMENTS ?= tests/requirements.txt
 # two at a time suits a 2-core machine.
 TEST_THREADS ?= 2
 
+# The browser the dashboard's tests drive (Debian's chromium package).
+CHROMIUM_COMMAND ?= chromium
+
+# Installs Debian package $(2) with apt-get unless the command $(1) is on PATH ($(3) says
+# what it is, for the message when it cannot): with sudo when not root; without root,
+# sudo or apt-get it stops and says what to install.
+define apt_install
+if ! command -v $(1) >/dev/null 2>&1; then \
+  if ! command -v apt-get >/dev/null 2>&1; then \
+    echo "setup: $(1) not found and there is no apt-get: install $(3) so that $(1) is on PATH." >&2; \
+    exit 1; \
+  fi; \
+  if [[ "$$(id -u)" == 0 ]]; then sudo=""; \
+  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+  else \
+    echo "setup: $(1) not found. Run 'make setup' as root, or install it: apt-get install -y $(2)" >&2; \
+    exit 1; \
+  fi; \
+  echo "setup: installing $(2) with apt-get"; \
+  $$sudo apt-get update; \
+  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $(2); \
+fi
+endef
+
 # Answers 0 if a Redis answers PING at $(REDIS_HOST):$(REDIS_PORT): redis-cli if
 # present, else bash's /dev/tcp.
 define redis_answers
@@ -70,7 +94,7 @@ help: ## List the targets
 	@echo
 	@echo "Variables (override as VAR=value): CARGO SPIN SPIN_BIN SPIN_FOR_TESTS LISTEN ARGS RUNTIME_CONFIG TEST_THREADS"
 
-setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (apt-get), .venv with the tests' Python tools
+setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server and chromium (apt-get), .venv with the tests' Python tools
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "setup: '$(CARGO)' not found. Install Rust with rustup (https://rustup.rs) and run 'make setup' again." >&2; \
 	  exit 1; }
@@ -83,21 +107,8 @@ setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (
 	  echo "setup: the Rust target $(WASM_TARGET) is missing and there is no rustup to add it." >&2; \
 	  exit 1; \
 	fi
-	@if ! command -v redis-server >/dev/null 2>&1; then \
-	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "setup: redis-server not found and there is no apt-get: install Redis 7 or later so that redis-server is on PATH." >&2; \
-	    exit 1; \
-	  fi; \
-	  if [[ "$$(id -u)" == 0 ]]; then sudo=""; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
-	  else \
-	    echo "setup: redis-server not found. Run 'make setup' as root, or install it: apt-get install -y redis-server" >&2; \
-	    exit 1; \
-	  fi; \
-	  echo "setup: installing redis-server with apt-get"; \
-	  $$sudo apt-get update; \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
-	fi
+	@$(call apt_install,redis-server,redis-server,Redis 7 or later)
+	@$(call apt_install,$(CHROMIUM_COMMAND),chromium,Chromium (the dashboard's browser tests))
 	@if ! cmp -s $(PY_REQUIREMENTS) $(VENV)/.requirements 2>/dev/null || [[ ! -x $(VENV)/bin/python ]]; then \
 	  command -v $(PYTHON) >/dev/null 2>&1 || { \
 	    echo "setup: $(PYTHON) not found: install Python 3.10 or later (the tests run Schemathesis and check webhook signatures with Python packages)" >&2; \
@@ -110,7 +121,7 @@ setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server (
 	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS); \
 	  cp $(PY_REQUIREMENTS) $(VENV)/.requirements; \
 	fi
-	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $(VENV) with $(PY_REQUIREMENTS))"
+	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $$($(CHROMIUM_COMMAND) --version 2>/dev/null | head -1), $(VENV) with $(PY_REQUIREMENTS))"
 
 # The native crates are built exactly as `cargo test` builds them (the
 # workspace's default members, same features), so the tests reuse this build.

@@ -6,6 +6,8 @@
 //! `make build`; run with `make test` or `cargo test --release -p e2e`.
 //!
 //! Contents:
+//! - [`actions`]: read-only keys, `GET /me`, a job's input, retry as a new job, bulk
+//!   cancel and retry over a filter.
 //! - [`kinds`]: every job kind runs to `succeeded` and serves its result.
 //! - [`bad_input`]: every class of bad request is a problem document and stores nothing.
 //! - [`idempotency`]: `Idempotency-Key` replays and conflicts.
@@ -14,6 +16,7 @@
 //! - [`caching`]: `ETag` and `304 Not Modified`.
 //! - [`listing`]: newest first, cursors, status filter.
 //! - [`results`]: results of unfinished and failed jobs.
+//! - [`dashboard`]: the `/ui/` pages, and the dashboard driven in headless Chromium.
 //! - [`deployments`]: the store on SQLite, and the hosted-cloud manifest driven by
 //!   drain calls.
 //! - [`outage`]: Redis down at submit: `503`, and nothing half-written.
@@ -29,9 +32,11 @@
 //! - [`tenants`]: API keys, tenant isolation, revocation, the hidden admin API, quotas,
 //!   and fair claims across tenants.
 
+mod actions;
 mod bad_input;
 mod caching;
 mod cancel;
+mod dashboard;
 mod deployments;
 mod health;
 mod hostile;

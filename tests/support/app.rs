@@ -81,7 +81,7 @@ pub fn spawn_app_with_spec(spec: AppSpec) -> TestApp {
             && (spec.component_ids.is_empty() || spec.component_ids.iter().any(|c| c == component))
     };
     // Fail with the command that builds them rather than with a runtime error.
-    for component in ["intake", "worker"] {
+    for component in ["intake", "worker", "dashboard"] {
         if runs(component) {
             testkit::wasm_path(component);
         }
