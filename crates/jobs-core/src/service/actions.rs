@@ -81,7 +81,9 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         callback_url: job.callback_url.clone(),
         delay_ms: 0,
     };
-    let origin = format!("retry-of:{}", job.id);
+    // A key no client can send (theirs are printable ASCII): a client's own keys never
+    // collide with the retries of its jobs.
+    let origin = format!("\u{2192}retry-of:{}", job.id);
     let key = IdempotencyKey(origin.clone());
     Ok(submit_new(
         ctx,
@@ -175,4 +177,79 @@ pub fn bulk_query(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListEr
         parsed.limit = BULK_LIMIT;
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::submit;
+    use crate::service::testing::World;
+    use serde_json::json;
+
+    fn failed(w: &World) -> JobId {
+        let id = w.submit(json!({"kind": "fail", "input": {"always": true}, "max_attempts": 1}));
+        w.drain(1_000);
+        assert_eq!(w.job(&id).status, Status::Failed);
+        id
+    }
+
+    #[test]
+    fn a_retry_is_a_new_job_made_once_whatever_keys_clients_use() {
+        let w = World::new();
+        let old = failed(&w);
+        // A client's own key that looks like the retry's changes nothing.
+        let own = format!("retry-of:{old}");
+        submit(&w.ctx(), br#"{"kind":"echo","input":{}}"#, Some(&own)).unwrap();
+
+        let first = retry(&w.ctx(), old.as_str()).unwrap();
+        let again = retry(&w.ctx(), old.as_str()).unwrap();
+
+        assert!(!first.replayed);
+        assert!(again.replayed);
+        assert_eq!(first.job.id, again.job.id);
+        let new = w.job(&first.job.id);
+        assert_eq!((new.retry_of, new.kind.as_str()), (Some(old), "fail"));
+        assert_eq!(new.input.value(), &json!({"always": true}));
+        // The retry can be retried in turn, once it has failed.
+        w.drain(1_000);
+        let next = retry(&w.ctx(), first.job.id.as_str()).unwrap();
+        assert_eq!(w.job(&next.job.id).retry_of, Some(first.job.id));
+    }
+
+    #[test]
+    fn only_failed_or_cancelled_jobs_are_retried() {
+        let w = World::new();
+        let queued = w.submit(json!({"kind": "echo", "input": {}}));
+        assert_eq!(
+            retry(&w.ctx(), queued.as_str()),
+            Err(RetryError::NotRetryable(Status::Queued))
+        );
+        assert!(matches!(
+            retry(&w.ctx(), "not-an-id"),
+            Err(RetryError::Get(GetError::MalformedId(_)))
+        ));
+    }
+
+    #[test]
+    fn a_bulk_request_acts_on_one_bounded_page() {
+        let w = World::new();
+        for _ in 0..5 {
+            w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 60_000}));
+        }
+        let query = bulk_query("limit=2", &["echo"]).unwrap();
+        let page = bulk(&w.ctx(), &query, BulkAction::Cancel).unwrap();
+        assert_eq!((page.affected, page.skipped), (2, 0));
+        assert!(page.next_cursor.is_some());
+        assert_eq!(bulk_query("", &["echo"]).unwrap().limit, BULK_LIMIT);
+        let rest = bulk(
+            &w.ctx(),
+            &bulk_query("", &["echo"]).unwrap(),
+            BulkAction::Cancel,
+        )
+        .unwrap();
+        assert_eq!(
+            (rest.affected, rest.skipped, rest.next_cursor),
+            (3, 2, None)
+        );
+    }
 }
