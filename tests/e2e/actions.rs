@@ -128,7 +128,7 @@ fn a_failed_job_is_retried_once_as_a_new_job_that_names_its_origin() {
 }
 
 #[test]
-fn the_input_is_shown_to_its_tenant_only() {
+fn another_tenant_can_neither_read_the_input_nor_retry_nor_bulk_cancel() {
     let app = spawn_app();
     let input = json!({"nested": {"list": [1, 2, 3]}, "text": "é"});
     let job = app.submit_ok(&inputs::echo(input.clone()));
@@ -141,6 +141,23 @@ fn the_input_is_shown_to_its_tenant_only() {
     other
         .get(&format!("/jobs/{}/input", job.id))
         .expect_problem_type(404, "not-found");
+    let waiting = app.submit_ok(&inputs::with(
+        inputs::echo(json!({})),
+        json!({"delay_ms": 600_000}),
+    ));
+    app.cancel(&waiting.id).expect_status(200);
+    other
+        .request("POST", &format!("/jobs/{}/retry", waiting.id), &[], None)
+        .expect_problem_type(404, "not-found");
+    let queued = app.submit_ok(&inputs::with(
+        inputs::echo(json!({})),
+        json!({"delay_ms": 600_000}),
+    ));
+    let page = other.request("POST", "/jobs/bulk-cancel", &[], None);
+    page.expect_status(200);
+    assert_eq!(page.json()["affected"], 0);
+    assert_eq!(app.job(&queued.id).status, "queued");
+    assert_eq!(app.list_all_ids("status=queued"), vec![queued.id.clone()]);
 }
 
 /// Calls a bulk route with `query` until it has no page left; the sums of `affected`

@@ -326,6 +326,7 @@ mod tests {
         job.callback_url = Some("https://example.com/hook".into());
         job.idempotency_key = Some("key-1".into());
         job.not_before = Some(Timestamp::from_ms(1_700_000_100_000));
+        job.retry_of = Some(JobId::parse("01890a5d-ac96-774b-bcce-b302099a8057").unwrap());
         job.attempts = 2;
         assert_eq!(decode_job(&encode_job(&job)), Ok(job));
     }

@@ -32,6 +32,13 @@ impl JobInput {
         }
     }
 
+    /// An input made here rather than submitted (a retry's copy of a finished job's):
+    /// stored apart or inline by its encoded size, as a submitted one.
+    pub fn new(value: serde_json::Value) -> Self {
+        let text = serde_json::value::to_raw_value(&value).expect("a JSON value always serializes");
+        JobInput::submitted(value, text)
+    }
+
     /// The input of a record that says it is stored apart, not loaded yet (`null`).
     pub fn apart() -> Self {
         JobInput {

@@ -19,7 +19,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
             200,
             json_response("What this page did.", schemas.written::<BulkOutcome>()),
         )
-        .problems(&[InvalidFilter])
+        .problems(&[InvalidFilter, QuotaExceeded])
         .build()
     };
     vec![
@@ -51,7 +51,14 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
             .changes()
             .param(job_id_param(schemas))
             .answer(202, accepted("Accepted: the new job (`status: queued`).", schemas))
-            .problems(&[MalformedId, NotFound, NotRetryable, UnknownKind, QuotaExceeded])
+            .problems(&[
+                MalformedId,
+                NotFound,
+                NotRetryable,
+                IdempotencyKeyInFlight,
+                UnknownKind,
+                QuotaExceeded,
+            ])
             .build(),
         ),
         (

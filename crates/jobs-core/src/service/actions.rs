@@ -13,7 +13,7 @@ use super::error::{
 use super::jobs::{self, ListQuery};
 use super::submit::{IdempotencyKey, Submitted, submit_new};
 use super::{CancelResult, Context};
-use crate::job::{Job, JobId, Status};
+use crate::job::{Job, JobId, JobInput, Status};
 use crate::keys;
 use crate::submission::{KindName, MaxAttempts, NewJob};
 
@@ -76,7 +76,7 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         .expect("the settings check default_max_attempts");
     let new = NewJob {
         kind,
-        input: job.input.value().clone().into(),
+        input: JobInput::new(job.input.value().clone()),
         max_attempts,
         callback_url: job.callback_url.clone(),
         delay_ms: 0,
@@ -120,7 +120,11 @@ pub enum BulkAction {
 
 /// `POST /jobs/bulk-cancel?...` and `POST /jobs/bulk-retry?...`: `action` on one page
 /// (at most `limit`, and [`BULK_LIMIT`]) of what `GET /jobs?...` lists for the same
-/// query, newest first.
+/// query, newest first (a retry without a `status` lists the failed jobs only).
+///
+/// A job that cannot be acted on for a reason of its own (finished, gone, a kind no
+/// longer offered, an unreadable record or input) is skipped, so that it cannot stop
+/// every later page; only the store, the queue or the quota stops a page midway.
 pub fn bulk(
     ctx: &Context<'_>,
     query: &ListQuery,
@@ -128,6 +132,9 @@ pub fn bulk(
 ) -> Result<BulkOutcome, BulkError> {
     let mut query = query.clone();
     query.limit = query.limit.min(BULK_LIMIT);
+    if action == BulkAction::Retry && query.status.is_none() {
+        query.status = Some(Status::Failed);
+    }
     let page = jobs::list(ctx, &query)?;
     let mut outcome = BulkOutcome {
         affected: 0,
@@ -141,7 +148,11 @@ pub fn bulk(
                 Ok(CancelResult::Cancelled(_) | CancelResult::Requested(_)) => {
                     item.status != Status::Cancelled
                 }
-                Err(CancelError::Finished(_) | CancelError::NotFound) => false,
+                Err(
+                    CancelError::Finished(_)
+                    | CancelError::NotFound
+                    | CancelError::Store(StoreError::Corrupt { .. }),
+                ) => false,
                 Err(e) => return Err(e.into()),
             },
             BulkAction::Retry => {
@@ -150,9 +161,13 @@ pub fn bulk(
                 } else {
                     match retry(ctx, id) {
                         Ok(submitted) => !submitted.replayed,
-                        Err(RetryError::NotRetryable(_) | RetryError::Get(GetError::NotFound)) => {
-                            false
-                        }
+                        Err(
+                            RetryError::NotRetryable(_)
+                            | RetryError::Get(
+                                GetError::NotFound | GetError::Store(StoreError::Corrupt { .. }),
+                            )
+                            | RetryError::Submit(SubmitError::Invalid(_)),
+                        ) => false,
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -169,14 +184,7 @@ pub fn bulk(
 
 /// A bulk request's query: that of `GET /jobs`, whose `limit` defaults to [`BULK_LIMIT`].
 pub fn bulk_query(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
-    let mut parsed = ListQuery::parse(query, known_kinds)?;
-    if !query
-        .split('&')
-        .any(|pair| pair.split('=').next() == Some("limit"))
-    {
-        parsed.limit = BULK_LIMIT;
-    }
-    Ok(parsed)
+    ListQuery::parse_with_limit(query, known_kinds, BULK_LIMIT)
 }
 
 #[cfg(test)]
@@ -217,6 +225,20 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_of_a_large_input_stores_it_apart_as_a_submit_does() {
+        let w = World::new();
+        let big = "x".repeat(crate::job::INLINE_INPUT_MAX * 2);
+        let old = w.submit(json!({"kind": "echo", "input": {"big": big}, "delay_ms": 60_000}));
+        assert!(w.job(&old).input.is_apart());
+        jobs::cancel(&w.ctx(), old.as_str()).unwrap();
+
+        let new = retry(&w.ctx(), old.as_str()).unwrap().job.id;
+
+        assert!(w.job(&new).input.is_apart(), "the record stays small");
+        assert_eq!(input(&w.ctx(), new.as_str()).unwrap()["big"], big.as_str());
+    }
+
+    #[test]
     fn only_failed_or_cancelled_jobs_are_retried() {
         let w = World::new();
         let queued = w.submit(json!({"kind": "echo", "input": {}}));
@@ -251,5 +273,9 @@ mod tests {
             (rest.affected, rest.skipped, rest.next_cursor),
             (3, 2, None)
         );
+        // A retry without a status looks at the failed jobs only: none here.
+        let all = bulk_query("", &["echo"]).unwrap();
+        let retried = bulk(&w.ctx(), &all, BulkAction::Retry).unwrap();
+        assert_eq!((retried.affected, retried.skipped), (0, 0));
     }
 }

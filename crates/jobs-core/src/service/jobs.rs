@@ -227,12 +227,13 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
             return Ok(page);
         }
         if page.items.len() == limit {
-            let more = !ctx
+            // A probe that stopped at its scan bound has not looked at everything: there
+            // may be more.
+            let probe = ctx
                 .queue
                 .list(&ctx.tenant, &filter, after.as_ref(), 1)
-                .map_err(StoreError::from)?
-                .ids
-                .is_empty();
+                .map_err(StoreError::from)?;
+            let more = !probe.ids.is_empty() || probe.scanned_to.is_some();
             page.next_cursor = after.as_ref().filter(|_| more).map(encode_cursor);
             return Ok(page);
         }

@@ -34,11 +34,13 @@ impl Role {
         }
     }
 
-    /// A stored role; anything else (a key from before roles) is [`Role::Full`].
+    /// A stored role. A key from before roles has none: [`Role::Full`]. Anything this
+    /// build does not know (a damaged field, a role of a later version) fails closed:
+    /// [`Role::Read`].
     pub fn from_stored(text: Option<&str>) -> Role {
         match text {
-            Some("read") => Role::Read,
-            _ => Role::Full,
+            None | Some("" | "full") => Role::Full,
+            Some(_) => Role::Read,
         }
     }
 }

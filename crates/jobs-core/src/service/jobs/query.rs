@@ -47,6 +47,15 @@ impl ListQuery {
     /// parameters are refused, like unknown JSON fields, and so are empty values: leave
     /// a filter out to not filter.
     pub fn parse(query: &str, known_kinds: &[&str]) -> Result<ListQuery, ListError> {
+        ListQuery::parse_with_limit(query, known_kinds, DEFAULT_LIMIT)
+    }
+
+    /// [`ListQuery::parse`], with `default_limit` when the query gives no `limit`.
+    pub fn parse_with_limit(
+        query: &str,
+        known_kinds: &[&str],
+        default_limit: u32,
+    ) -> Result<ListQuery, ListError> {
         let raw: RawListQuery =
             serde_urlencoded::from_str(query).map_err(|e| ListError::InvalidFilter {
                 name: "query",
@@ -90,7 +99,7 @@ impl ListQuery {
                     })
             })
             .transpose()?
-            .unwrap_or(DEFAULT_LIMIT);
+            .unwrap_or(default_limit);
         let after = raw.cursor.map(|value| decode_cursor(&value)).transpose()?;
         let time = |name: &'static str, value: Option<String>| {
             value
