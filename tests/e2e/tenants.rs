@@ -355,4 +355,18 @@ fn without_an_admin_token_a_local_client_needs_no_key_and_others_do() {
     // Through a proxy, or with a client-addr of its own making, a key is required.
     proxied.expect_problem_type(401, "unauthorized");
     forged.expect_problem_type(401, "unauthorized");
+    // So it is for a page of another site in a local browser (no preflight is needed for
+    // a POST without a body), and for a name that resolves here (DNS rebinding).
+    let before = app.snapshot();
+    for headers in [
+        [("origin", "https://evil.example")],
+        [("sec-fetch-site", "cross-site")],
+        [("host", "evil.example:3000")],
+    ] {
+        app.request_raw("POST", "/jobs/bulk-cancel", &headers, None)
+            .expect_problem_type(401, "unauthorized");
+        app.request_raw("GET", "/jobs", &headers, None)
+            .expect_problem_type(401, "unauthorized");
+    }
+    assert_eq!(app.snapshot(), before);
 }

@@ -13,6 +13,9 @@ pub struct Req {
     pub method: Method,
     pub path: String,
     pub query: String,
+    /// The host the client asked for (its `Host`, which WASI HTTP gives as the
+    /// authority, not as a header).
+    authority: Option<String>,
     headers: Vec<(String, Vec<u8>)>,
     body: Option<IncomingRequest>,
 }
@@ -21,6 +24,7 @@ impl Req {
     pub fn new(req: IncomingRequest) -> Self {
         let method = req.method();
         let headers: Vec<(String, Vec<u8>)> = req.headers().entries();
+        let authority = req.authority();
         let path_with_query = req.path_with_query().unwrap_or_else(|| "/".to_owned());
         let (uri_path, query) = match path_with_query.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
@@ -30,6 +34,7 @@ impl Req {
             method,
             path: uri_path,
             query,
+            authority,
             headers,
             body: Some(req),
         };
@@ -62,6 +67,14 @@ impl Req {
         let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
             .iter()
             .any(|h| self.header(h).is_some());
+        // A page of another site in a local browser reaches loopback too: a request
+        // that says it comes from a page (`Origin`, `Sec-Fetch-Site` other than `none`),
+        // or names a host that is not this machine (DNS rebinding), is not local.
+        let from_a_page = self.header("origin").is_some()
+            || self
+                .header("sec-fetch-site")
+                .is_some_and(|site| !site.eq_ignore_ascii_case("none"));
+        let local_host = self.authority.as_deref().is_some_and(is_loopback_host);
         let loopback = match addrs.as_slice() {
             [addr] => std::str::from_utf8(addr)
                 .ok()
@@ -69,7 +82,7 @@ impl Req {
                 .is_some_and(|a| a.ip().is_loopback()),
             _ => false,
         };
-        if loopback && !forwarded {
+        if loopback && !forwarded && !from_a_page && local_host {
             Origin::Loopback
         } else {
             Origin::Other
@@ -99,6 +112,19 @@ impl Req {
         }
         Ok(body)
     }
+}
+
+/// Whether a `Host` header names this machine: `localhost` or a loopback address, with
+/// or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A JSON response.
