@@ -154,10 +154,12 @@ function throughput(minutes) {
   const most = Math.max(1, ...minutes.map((m) => m.finished));
   body.replaceChildren(...minutes.map((m) => {
     const row = document.createElement("tr");
+    // The current minute has lasted only so long.
+    const seconds = Math.min(60, Math.max(1, (Date.now() - new Date(m.start)) / 1000));
     const cells = [
       new Date(m.start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
-      (m.submitted / 60).toFixed(2),
-      (m.finished / 60).toFixed(2),
+      (m.submitted / seconds).toFixed(2),
+      (m.finished / seconds).toFixed(2),
     ];
     for (const text of cells) {
       const cell = document.createElement("td");
@@ -216,8 +218,10 @@ async function jobsPage(readOnly) {
     if (element.name && initial.has(element.name)) element.value = initial.get(element.name);
   }
   let cursor = null;
+  // The filter the list shows: what the bulk actions act on (not edits not yet applied).
+  let applied = filterQuery(form);
   const load = async () => {
-    const query = filterQuery(form);
+    const query = new URLSearchParams(applied);
     query.set("limit", "20");
     if (cursor) query.set("cursor", cursor);
     try {
@@ -237,6 +241,7 @@ async function jobsPage(readOnly) {
     event.preventDefault();
     if (!form.reportValidity()) return;
     cursor = null;
+    applied = filterQuery(form);
     const shown = new URLSearchParams();
     for (const [name, value] of new FormData(form)) if (value) shown.set(name, value);
     history.replaceState(null, "", shown.size ? `?${shown}` : location.pathname);
@@ -244,8 +249,8 @@ async function jobsPage(readOnly) {
   });
   form.addEventListener("reset", () => setTimeout(() => form.requestSubmit(), 0));
   if (!readOnly) {
-    $("bulk-cancel").onclick = () => bulk(form, "cancel", load);
-    $("bulk-retry").onclick = () => bulk(form, "retry", load);
+    $("bulk-cancel").onclick = () => bulk(applied, "cancel", load);
+    $("bulk-retry").onclick = () => bulk(applied, "retry", load);
   }
   await load();
   setInterval(() => { if (apiKey() && !cursor) load(); }, REFRESH_MS);
@@ -278,12 +283,13 @@ function jobRows(items) {
   }));
 }
 
-// Cancels, or retries, every job the filter matches: the API does a page per call, so
-// this calls it until no page is left.
-async function bulk(form, action, reload) {
-  const query = filterQuery(form);
+// Cancels, or retries, every job the applied filter matches: the API does a page per
+// call, so this calls it until no page is left.
+async function bulk(applied, action, reload) {
+  const query = new URLSearchParams(applied);
   const what = action === "cancel" ? "cancel every matching job" : "retry every failed matching job";
-  if (!confirm(`Really ${what}?`)) return;
+  const filter = query.size ? [...query].map(([k, v]) => `${k}=${v}`).join(", ") : "no filter: all jobs";
+  if (!confirm(`Really ${what}? (${filter})`)) return;
   let affected = 0;
   let skipped = 0;
   try {
