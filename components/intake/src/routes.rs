@@ -115,6 +115,18 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// Whether `method` on this resource changes a job (a read-only key may not).
+    fn changes(&self, method: &Method) -> bool {
+        matches!(
+            (method, self),
+            (Method::Post, Route::Jobs)
+                | (Method::Delete, Route::Job(_))
+                | (Method::Post, Route::JobWebhook(_))
+                | (Method::Post, Route::JobRetry(_))
+                | (Method::Post, Route::JobsBulk(_))
+        )
+    }
+
     fn is_admin(&self) -> bool {
         matches!(
             self,
@@ -171,15 +183,7 @@ pub async fn dispatch(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiErr
     )?;
     let role = caller.role;
     let ctx = wiring.context_for(caller);
-    let changes = matches!(
-        (&req.method, &route),
-        (Method::Post, Route::Jobs)
-            | (Method::Delete, Route::Job(_))
-            | (Method::Post, Route::JobWebhook(_))
-            | (Method::Post, Route::JobRetry(_))
-            | (Method::Post, Route::JobsBulk(_))
-    );
-    if changes && role != Role::Full {
+    if route.changes(&req.method) && role != Role::Full {
         return Err(AuthError::ReadOnly.into());
     }
     match (&req.method, &route) {
