@@ -83,7 +83,7 @@ pub fn result(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
         .build())
 }
 
-/// `GET /jobs/{id}/input`: the input as submitted.
+/// `GET /jobs/{id}/input`: the input, as JSON.
 pub fn input(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
     Ok(json(200, &actions::input(ctx, id)?))
 }

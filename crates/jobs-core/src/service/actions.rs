@@ -81,15 +81,13 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         callback_url: job.callback_url.clone(),
         delay_ms: 0,
     };
-    // A key no client can send (theirs are printable ASCII): a client's own keys never
-    // collide with the retries of its jobs.
-    let origin = format!("\u{2192}retry-of:{}", job.id);
-    let key = IdempotencyKey(origin.clone());
+    let key = IdempotencyKey::retry_of(&job.id);
+    let fingerprinted = key.as_str().as_bytes().to_vec();
     Ok(submit_new(
         ctx,
         new,
         Some(key),
-        origin.as_bytes(),
+        &fingerprinted,
         Some(job.id),
     )?)
 }

@@ -24,15 +24,22 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
-/// The key of an `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+/// The key of an `Idempotency-Key` header: 1 to 255 printable ASCII characters; or the
+/// service's own key for a retry ([`IdempotencyKey::retry_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(pub(crate) String);
+pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     /// Reads a header value. The draft defines the field as a Structured Field string
     /// (`"abc"`); unquoted keys are accepted too, as most clients send them.
     pub fn parse(raw: &str) -> Result<IdempotencyKey, SubmitError> {
         parse_idempotency_key(raw).map(IdempotencyKey)
+    }
+
+    /// The key of the retry of job `id`: it starts with U+2192, which no client can send
+    /// (theirs are printable ASCII), so a client's own keys never collide with it.
+    pub(crate) fn retry_of(id: &JobId) -> IdempotencyKey {
+        IdempotencyKey(format!("\u{2192}retry-of:{id}"))
     }
 
     pub fn as_str(&self) -> &str {
