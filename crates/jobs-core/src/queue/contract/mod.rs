@@ -130,6 +130,10 @@ pub const CHECKS: &[Check] = &[
         tenants::retention_serves_every_tenant,
     ),
     (
+        "one finish serves several tenants, and each job once",
+        tenants::one_finish_serves_several_tenants_and_each_job_once,
+    ),
+    (
         "an event is delivered under a lease and retried on schedule",
         hooks::an_event_is_delivered_under_a_lease_and_retried_on_schedule,
     ),

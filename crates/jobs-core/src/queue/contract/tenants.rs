@@ -157,3 +157,64 @@ pub(super) fn retention_serves_every_tenant(q: &dyn Queue) {
     q.forget(&b, &second.ids).unwrap();
     assert_eq!(q.expired(1_000, 10).unwrap(), None);
 }
+
+/// The number of `t`'s jobs indexed as `status`.
+fn count_of(q: &dyn Queue, t: &Tenant, status: Status) -> u64 {
+    let stats = q.stats(t, 0).unwrap();
+    stats
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, n)| *n)
+        .unwrap()
+}
+
+pub(super) fn one_finish_serves_several_tenants_and_each_job_once(q: &dyn Queue) {
+    let (a, b) = (named("a"), named("b"));
+    for n in 1..=3 {
+        q.submit(&enqueue_for(&a, n, 100, 100)).unwrap();
+    }
+    q.submit(&enqueue_for(&b, 4, 101, 101)).unwrap();
+    assert_eq!(claim_for(q, 200, 3).0, a);
+    assert_eq!(claim_for(q, 201, 3), (b.clone(), vec![id(4)]));
+    let done = |t: &Tenant, n: u64, status: Status, dead: bool| Finish {
+        tenant: t.clone(),
+        id: id(n),
+        token: "w".into(),
+        status,
+        dead,
+        hook: false,
+    };
+    // Interleaved tenants; job 1 twice (the second is lost: the first released it).
+    let batch = [
+        done(&a, 1, Status::Succeeded, false),
+        done(&b, 4, Status::Failed, true),
+        done(&a, 2, Status::Failed, true),
+        done(&a, 1, Status::Failed, false),
+        done(&a, 3, Status::Cancelled, false),
+    ];
+    let (owned, _) = q.finish_and_claim(&batch, 300, 1_300, "w", 0).unwrap();
+    use Ownership::{Lost, Owned};
+    assert_eq!(owned, vec![Owned, Owned, Owned, Lost, Owned]);
+    let counts = |t: &Tenant| {
+        [
+            Status::Queued,
+            Status::Running,
+            Status::Succeeded,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .map(|s| count_of(q, t, s))
+    };
+    assert_eq!(counts(&a), [0, 0, 1, 1, 1]);
+    assert_eq!(counts(&b), [0, 0, 0, 1, 0]);
+    assert_eq!(q.stats(&a, 300).unwrap().dead, 1);
+    assert_eq!(q.stats(&b, 300).unwrap().dead, 1);
+    // Each finished job is due for retention in its own tenant.
+    let expired = q
+        .expired(301, 10)
+        .unwrap()
+        .expect("finished jobs to expire");
+    let expected = if expired.tenant == a { 3 } else { 1 };
+    assert_eq!(expired.ids.len(), expected);
+}

@@ -1,6 +1,6 @@
 -- finish_and_claim: finish the jobs of one batch and claim the next batch in one round
--- trip, for a worker that goes on draining. Exactly `finish` for each, then `claim`,
--- atomically; with max 0 it only finishes.
+-- trip, for a worker that goes on draining: `finish_jobs`, then `claim`, atomically;
+-- with max 0 it only finishes.
 -- ARGV: 1 now ms  2 lease deadline ms of the next claim  3 its owner token  4 max jobs
 --       5 m, the number of jobs to finish, then 6 entries each:
 --         tenant, id, token, final status, '1' when dead, '1' when its event goes out
@@ -12,13 +12,12 @@ for i = 0, m - 1 do
   local status = ARGV[6 + 6 * i + 3]
   if not FINAL[status] then error('finish: not a final status: ' .. tostring(status)) end
 end
-local reply = {}
+local jobs = {}
 for i = 0, m - 1 do
   local at = 6 + 6 * i
-  bind(tenant_keys(ARGV[at]))
-  table.insert(reply, finish_job(ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], now, ARGV[at + 4],
-    ARGV[at + 5]))
+  jobs[i + 1] = {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]}
 end
+local reply = finish_jobs(jobs, now)
 local claim = claim_jobs(tonumber(now), ARGV[2], ARGV[3], tonumber(ARGV[4]))
 for _, v in ipairs(claim) do
   table.insert(reply, v)

@@ -21,6 +21,8 @@ local TURNS, LATER, EXPIRY, RETAIN = 'aj:turns', 'aj:later', 'aj:expiry', 'aj:re
 local HOOKS = 'aj:hooks'
 local READY, DELAYED, LEASES, OWNER, ALL, CANCEL, FINISHED, COUNTERS
 local STATUS = {}
+-- Most jobs one claim leases.
+local MAX_CLAIM = 1000
 -- The statuses a job ends in.
 local FINAL = {succeeded = true, failed = true, cancelled = true}
 
@@ -204,6 +206,9 @@ end
 --   (the first is `now` when tenants are still in line after 32 tries)
 local function claim_jobs(now, lease, token, max)
   if max < 1 then return {'empty', -1, -1} end
+  -- The batch's ids become the arguments of single commands: keep them well under
+  -- what Lua's unpack takes.
+  max = math.min(max, MAX_CLAIM)
   adopt_default()
   for _, schedule in ipairs({LATER, EXPIRY}) do
     for _, t in ipairs(redis.call('ZRANGEBYSCORE', schedule, '-inf', now, 'LIMIT', 0, 100)) do
@@ -219,13 +224,23 @@ local function claim_jobs(now, lease, token, max)
     promote(now)
     local ids = redis.call('RPOP', READY, max)
     if ids then
+      -- Every id in READY is queued (a cancel takes a job out of READY), so the batch
+      -- moves from queued to running with one command per index, whatever its size.
+      local leases, owners, running = {}, {}, {}
+      for i, id in ipairs(ids) do
+        leases[2 * i - 1], leases[2 * i] = lease, id
+        owners[2 * i - 1], owners[2 * i] = id, token
+        running[2 * i - 1], running[2 * i] = 0, id
+      end
+      redis.call('ZADD', LEASES, unpack(leases))
+      redis.call('HSET', OWNER, unpack(owners))
+      redis.call('ZREM', STATUS.queued, unpack(ids))
+      redis.call('ZADD', STATUS.running, unpack(running))
+      local cancel = redis.call('SMISMEMBER', CANCEL, unpack(ids))
       local reply = {'claimed', t, #ids}
-      for _, id in ipairs(ids) do
-        redis.call('ZADD', LEASES, lease, id)
-        redis.call('HSET', OWNER, id, token)
-        set_status(id, 'running')
+      for i, id in ipairs(ids) do
         table.insert(reply, id)
-        table.insert(reply, redis.call('SISMEMBER', CANCEL, id))
+        table.insert(reply, cancel[i])
       end
       reschedule(t)
       return reply
@@ -237,19 +252,58 @@ local function claim_jobs(now, lease, token, max)
   return {'empty', due, first_score(EXPIRY)}
 end
 
--- finish: the token's holder recorded a final state (one of FINAL); release the lease
--- (moving the tenant's entry in EXPIRY) and index it as finished at `now` (in RETAIN).
+-- finish: each job's lease holder recorded a final state (one of FINAL). Each job still
+-- held by its token releases its lease and is indexed as finished at `now` (in RETAIN);
+-- the others are lost. `jobs` is a list of {tenant, id, token, status, dead, hook}:
 -- `dead` is '1' when the job failed for good, `hook` '1' when its event goes to the
--- outbox. Reply: 'finished' or 'lost'.
-local function finish_job(id, token, status, now, dead, hook)
-  if not owns(id, token) then return 'lost' end
-  if hook == '1' then enqueue_hook(id, now) end
-  redis.call('ZREM', LEASES, id)
-  redis.call('HDEL', OWNER, id)
-  redis.call('SREM', CANCEL, id)
-  reexpire()
-  set_status(id, status)
-  finished_at(id, now)
-  if dead == '1' then redis.call('HINCRBY', COUNTERS, 'dead', 1) end
-  return 'finished'
+-- outbox. The jobs of one tenant are finished together, one command per index (a held
+-- job is running: only a claim makes a holder, and every way out of running drops it).
+-- Reply: 'finished' or 'lost' for each job, in order.
+local function finish_jobs(jobs, now)
+  local outcome, tenants, of = {}, {}, {}
+  for i, job in ipairs(jobs) do
+    outcome[i] = 'lost'
+    if not of[job[1]] then
+      of[job[1]] = {}
+      table.insert(tenants, job[1])
+    end
+    table.insert(of[job[1]], i)
+  end
+  for _, t in ipairs(tenants) do
+    bind(tenant_keys(t))
+    local ids = {}
+    for k, i in ipairs(of[t]) do ids[k] = jobs[i][2] end
+    local holders = redis.call('HMGET', OWNER, unpack(ids))
+    local done, by_status, finished, dead, seen = {}, {}, {}, 0, {}
+    for k, i in ipairs(of[t]) do
+      local id, token, status = jobs[i][2], jobs[i][3], jobs[i][4]
+      -- The same job twice: the first finish releases it, so the second is lost.
+      if holders[k] == token and not seen[id] then
+        seen[id] = true
+        outcome[i] = 'finished'
+        table.insert(done, id)
+        by_status[status] = by_status[status] or {}
+        table.insert(by_status[status], 0)
+        table.insert(by_status[status], id)
+        table.insert(finished, now)
+        table.insert(finished, id)
+        if jobs[i][5] == '1' then dead = dead + 1 end
+        if jobs[i][6] == '1' then enqueue_hook(id, now) end
+      end
+    end
+    if #done > 0 then
+      redis.call('ZREM', LEASES, unpack(done))
+      redis.call('HDEL', OWNER, unpack(done))
+      redis.call('SREM', CANCEL, unpack(done))
+      redis.call('ZREM', STATUS.running, unpack(done))
+      for status, entries in pairs(by_status) do
+        redis.call('ZADD', STATUS[status], unpack(entries))
+      end
+      redis.call('ZADD', FINISHED, unpack(finished))
+      redis.call('ZADD', RETAIN, 'LT', now, t)
+      if dead > 0 then redis.call('HINCRBY', COUNTERS, 'dead', dead) end
+      reexpire()
+    end
+  end
+  return outcome
 end
