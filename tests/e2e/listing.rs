@@ -110,3 +110,81 @@ fn a_kind_and_a_status_together_list_the_jobs_of_that_kind_in_that_status() {
     assert_eq!(succeeded, vec![done.id]);
     assert_eq!(queued, waiting.into_iter().rev().collect::<Vec<_>>());
 }
+
+/// How many times Redis ran each command since its statistics were last reset
+/// (`INFO commandstats`), by lowercase name.
+fn command_calls(app: &e2e::TestApp) -> std::collections::HashMap<String, u64> {
+    let mut con = app.stack.redis.connection();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut con)
+        .expect("INFO commandstats");
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+fn reset_command_stats(app: &e2e::TestApp) {
+    let mut con = app.stack.redis.connection();
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .expect("CONFIG RESETSTAT");
+}
+
+/// Lists 40 queued echo jobs by kind in one page after resetting Redis's command
+/// statistics; returns the page's ids and the statistics.
+fn list_forty_by_kind(app: &e2e::TestApp) -> (Vec<String>, std::collections::HashMap<String, u64>) {
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            app.submit_ok(&inputs::with(
+                inputs::echo(json!({ "n": i })),
+                json!({ "delay_ms": 600_000 }),
+            ))
+            .id
+        })
+        .collect();
+    reset_command_stats(app);
+    let page = app.list_page("kind=echo&limit=50");
+    let calls = command_calls(app);
+    let mut listed = page.ids();
+    listed.sort();
+    let mut expected = ids;
+    expected.sort();
+    assert_eq!(listed, expected, "{}", page.json);
+    (page.ids(), calls)
+}
+
+#[test]
+fn with_the_store_on_the_queues_redis_a_page_is_read_in_a_few_round_trips() {
+    // Arrange: the store on the queue's Redis, as `make up` runs it.
+    let app = spawn_app();
+
+    // Act
+    let (_, calls) = list_forty_by_kind(&app);
+
+    // Assert: the 40 records in two MGETs (32 keys each at most), not 40 GETs; the
+    // few GETs are the marker read both ways.
+    let count = |name: &str| calls.get(name).copied().unwrap_or(0);
+    assert_eq!(count("mget"), 2, "{calls:?}");
+    assert!(count("get") <= 3, "{calls:?}");
+}
+
+#[test]
+fn with_the_store_on_sqlite_a_page_is_read_from_the_store() {
+    // Arrange: the store on SQLite: Redis holds no records, so no MGET may read them.
+    let app = e2e::spawn_app_with_spec(e2e::AppSpec {
+        store: e2e::Store::Sqlite,
+        ..e2e::AppSpec::default()
+    });
+
+    // Act
+    let (_, calls) = list_forty_by_kind(&app);
+
+    // Assert: the listing is complete (checked above) and read from SQLite.
+    assert_eq!(calls.get("mget").copied().unwrap_or(0), 0, "{calls:?}");
+}

@@ -27,6 +27,10 @@ pub fn result(tenant: &Tenant, id: &JobId) -> String {
     format!("r:{}:{}", tenant.as_str(), id.as_str())
 }
 
+/// Key-value and Redis alike: a random token, written through the store, that tells an
+/// instance whether its key-value store is the queue's Redis (`crate::batch_reads`).
+pub const STORE_MARKER: &str = "aj:store-marker";
+
 fn redis(tenant: &Tenant, name: &str) -> String {
     format!("aj:{{{}}}:{name}", tenant.as_str())
 }

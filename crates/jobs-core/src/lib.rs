@@ -19,6 +19,8 @@
 //! - [`keys`]: every key name, in one place.
 //! - [`liveness`]: the key-value store asked only while Redis answers (a Spin bug makes
 //!   a store call during a Redis outage hang for good).
+//! - [`batch_reads`]: batch reads in one `MGET` when the key-value store is the queue's
+//!   Redis (Spin's store reads one key per call).
 //! - [`counter`]: shared counters in Redis, lent to the test-only `count` kind.
 //! - [`queue`]: the durable Redis queue protocol (Lua scripts) behind the ports.
 //! - [`resource`]: the job as the HTTP API shows it (links, timestamps).
@@ -37,6 +39,7 @@ pub mod kinds;
 pub mod retry;
 pub mod submission;
 
+pub mod batch_reads;
 pub mod counter;
 pub mod keys;
 pub mod liveness;

@@ -2,7 +2,8 @@
 //! ([`SpinKv`]), outbound Redis ([`SpinRedis`], one connection per instance, opened on
 //! first use), settings from Spin variables ([`load_settings`]) and the [`Wiring`] that
 //! puts them together into a service [`Context`], with the store asked only while Redis
-//! answers (`jobs_core::liveness`). No application logic: that lives in
+//! answers (`jobs_core::liveness`) and read in batches through Redis when it is Redis
+//! (`jobs_core::batch_reads`). No application logic: that lives in
 //! `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
 
 use std::cell::OnceCell;
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
 
+use jobs_core::batch_reads::BatchReads;
 use jobs_core::config::{ConfigError, Settings};
 use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
@@ -36,7 +38,7 @@ pub fn load_settings() -> Result<Settings, ConfigError> {
 /// component's variables, lent to `jobs_core::service` as a [`Context`].
 pub struct Wiring {
     settings: Settings,
-    kv: RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>,
+    kv: BatchReads<RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>, Rc<AppRedis>, SystemRandom>,
     queue: RedisQueue<Rc<AppRedis>>,
     tenants: RedisTenants<Rc<AppRedis>>,
     registry: Registry,
@@ -61,11 +63,15 @@ impl Wiring {
             SystemClock,
         ));
         let registry = Registry::for_settings(&settings);
-        let kv = RedisFirst::new(
-            SpinKv::default_store(),
+        let kv = BatchReads::new(
+            RedisFirst::new(
+                SpinKv::default_store(),
+                redis.clone(),
+                liveness,
+                SystemClock,
+            ),
             redis.clone(),
-            liveness,
-            SystemClock,
+            SystemRandom::new(),
         );
         Ok(Wiring {
             kv,
@@ -197,7 +203,8 @@ impl Future for PollableWait {
 /// `wasi:keyvalue/batch.get-many`: Spin 4.0.2 implements that with `KEYS` on its Redis
 /// backend and panics on the reply, taking the whole `spin up` down (docs/devhost.md).
 /// Spin's key-value connection to Redis is pooled, so each get is one round trip on a
-/// warm connection.
+/// warm connection; when the store is the queue's Redis, the [`Wiring`] reads batches
+/// with one `MGET` instead (`jobs_core::batch_reads`).
 ///
 /// The store is opened on first use, not before: on Spin's Redis backend even opening it
 /// blocks while Redis is down (docs/devhost.md).

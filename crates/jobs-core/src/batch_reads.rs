@@ -1,0 +1,289 @@
+//! Batch reads in one round trip when the key-value store is the queue's Redis.
+//!
+//! Spin's key-value API reads one key per call (its batch read, `get-many`, crashes Spin
+//! on its Redis backend: docs/devhost.md), so reading n records costs n round trips: a
+//! worker's batch of 32 claimed jobs, a page of 100 in `GET /jobs`. When the store *is*
+//! the queue's Redis, as `make up` and the tests run it (deploy/runtime-config.redis.toml),
+//! one `MGET` on the Redis connection the instance holds anyway reads them all: Spin's
+//! Redis store keeps every key under its own name in the database its URL names.
+//!
+//! Whether it is, an instance finds out on its first batch read, once: it reads one
+//! marker key both ways. The store's value of [`keys::STORE_MARKER`] (a random token,
+//! written through the store when absent) must be exactly what Redis holds under that
+//! name. A store on SQLite, on another Redis or another database, or any error on the
+//! way, keeps the store's own reads; so does everything but `get_many`, and every write
+//! goes through the store.
+
+use std::cell::OnceCell;
+
+use crate::keys;
+use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
+
+/// Most keys in one `MGET`: a reply holds that many values at once (records are small,
+/// inputs stored apart up to the body limit each), well under Spin's 128 MiB per reply.
+pub const MGET_KEYS: usize = 32;
+
+/// A key-value store whose `get_many` reads through `redis` when the two are one.
+pub struct BatchReads<K, R, N> {
+    kv: K,
+    redis: R,
+    random: N,
+    /// Whether the store is `redis`, once the marker has been read.
+    same: OnceCell<bool>,
+}
+
+impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
+    /// `random` makes the marker's token if no instance has written it yet.
+    pub fn new(kv: K, redis: R, random: N) -> Self {
+        BatchReads {
+            kv,
+            redis,
+            random,
+            same: OnceCell::new(),
+        }
+    }
+
+    /// Whether the store is the queue's Redis (asked once per instance).
+    pub fn is_redis(&self) -> bool {
+        *self.same.get_or_init(|| self.probe().unwrap_or(false))
+    }
+
+    /// Reads the marker through the store (writing it first when absent) and through
+    /// Redis: the same bytes both ways means the same keys.
+    fn probe(&self) -> Result<bool, PortError> {
+        let marker = keys::STORE_MARKER;
+        let stored = match self.kv.get(marker)? {
+            Some(token) => token,
+            None => {
+                self.kv.set(marker, self.random.token().as_bytes())?;
+                match self.kv.get(marker)? {
+                    Some(token) => token,
+                    None => return Ok(false),
+                }
+            }
+        };
+        let seen = self.redis.execute("GET", &[RedisParam::from(marker)])?;
+        Ok(matches!(seen.as_slice(), [RedisValue::Bytes(token)] if *token == stored))
+    }
+
+    fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MGET_KEYS) {
+            let args: Vec<RedisParam> =
+                chunk.iter().map(|k| RedisParam::from(k.as_str())).collect();
+            let reply = self.redis.execute("MGET", &args)?;
+            if reply.len() != chunk.len() {
+                return Err(PortError::Backend(format!(
+                    "MGET of {} keys answered {} values",
+                    chunk.len(),
+                    reply.len()
+                )));
+            }
+            for value in reply {
+                values.push(match value {
+                    RedisValue::Nil => None,
+                    RedisValue::Bytes(bytes) => Some(bytes),
+                    other => {
+                        return Err(PortError::Backend(format!("MGET answered {other}")));
+                    }
+                });
+            }
+        }
+        Ok(values)
+    }
+}
+
+impl<K: KeyValue, R: Redis, N: Random> KeyValue for BatchReads<K, R, N> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.kv.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+        self.kv.set(key, value)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.kv.delete(key)
+    }
+
+    /// One `MGET` per [`MGET_KEYS`] keys when the store is Redis, else the store's own.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+        match keys.len() {
+            0 => Ok(Vec::new()),
+            1 => Ok(vec![self.kv.get(&keys[0])?]),
+            _ if self.is_redis() => self.mget(keys),
+            _ => self.kv.get_many(keys),
+        }
+    }
+
+    fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+        self.kv.set_many(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::memory::MemoryKv;
+    use crate::ports::SystemRandom;
+
+    /// Redis over a map: the store's own (`MemoryKv`, the same keys) or another.
+    struct MapRedis<'a> {
+        keys: &'a MemoryKv,
+        calls: RefCell<Vec<String>>,
+    }
+
+    impl<'a> MapRedis<'a> {
+        fn over(keys: &'a MemoryKv) -> Self {
+            MapRedis {
+                keys,
+                calls: RefCell::new(Vec::new()),
+            }
+        }
+
+        fn calls(&self) -> Vec<String> {
+            self.calls.borrow().clone()
+        }
+    }
+
+    fn text(param: &RedisParam) -> String {
+        match param {
+            RedisParam::Bytes(b) => String::from_utf8(b.clone()).unwrap(),
+            RedisParam::Int(i) => i.to_string(),
+        }
+    }
+
+    impl Redis for MapRedis<'_> {
+        fn execute(
+            &self,
+            command: &str,
+            args: &[RedisParam],
+        ) -> Result<Vec<RedisValue>, PortError> {
+            self.calls
+                .borrow_mut()
+                .push(format!("{command} {}", args.len()));
+            let value = |key: String| match self.keys.get(&key).unwrap() {
+                Some(bytes) => RedisValue::Bytes(bytes),
+                None => RedisValue::Nil,
+            };
+            match command {
+                "GET" | "MGET" => Ok(args.iter().map(|a| value(text(a))).collect()),
+                other => Err(PortError::Backend(format!("unexpected {other}"))),
+            }
+        }
+
+        fn publish(&self, _: &str, _: &[u8]) -> Result<(), PortError> {
+            Ok(())
+        }
+    }
+
+    /// A store that counts its reads.
+    struct Counted<'a> {
+        kv: &'a MemoryKv,
+        gets: RefCell<usize>,
+    }
+
+    impl KeyValue for Counted<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            *self.gets.borrow_mut() += 1;
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), PortError> {
+            self.kv.delete(key)
+        }
+    }
+
+    fn records(kv: &MemoryKv, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let key = format!("j:t:{i}");
+                if i % 3 != 0 {
+                    kv.set(&key, format!("record {i}").as_bytes()).unwrap();
+                }
+                key
+            })
+            .collect()
+    }
+
+    fn expected(keys: &[String]) -> Vec<Option<Vec<u8>>> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, _)| (i % 3 != 0).then(|| format!("record {i}").into_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn a_store_that_is_the_queues_redis_is_read_with_one_mget_per_chunk() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 70);
+        let redis = MapRedis::over(&kv);
+        let store = Counted {
+            kv: &kv,
+            gets: RefCell::new(0),
+        };
+        let reads = BatchReads::new(&store, &redis, SystemRandom::new());
+
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert!(reads.is_redis());
+        // The marker: read (absent), written, read again; then never through the store.
+        assert_eq!(*store.gets.borrow(), 2);
+        assert_eq!(redis.calls(), ["GET 1", "MGET 32", "MGET 32", "MGET 6"]);
+
+        // Asked once per instance.
+        assert_eq!(reads.get_many(&keys[..3]).unwrap(), expected(&keys[..3]));
+        assert_eq!(*store.gets.borrow(), 2);
+        assert_eq!(redis.calls().len(), 5);
+    }
+
+    #[test]
+    fn another_store_keeps_its_own_reads() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 40);
+        // Redis holds other keys: the marker read through it is absent.
+        let elsewhere = MemoryKv::new();
+        let redis = MapRedis::over(&elsewhere);
+        let store = Counted {
+            kv: &kv,
+            gets: RefCell::new(0),
+        };
+        let reads = BatchReads::new(&store, &redis, SystemRandom::new());
+
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert!(!reads.is_redis());
+        assert_eq!(*store.gets.borrow(), 2 + keys.len());
+        assert_eq!(redis.calls(), ["GET 1"]);
+    }
+
+    #[test]
+    fn a_marker_that_differs_is_another_store_even_when_both_have_one() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 5);
+        kv.set(keys::STORE_MARKER, b"ours").unwrap();
+        let elsewhere = MemoryKv::new();
+        elsewhere.set(keys::STORE_MARKER, b"theirs").unwrap();
+        let redis = MapRedis::over(&elsewhere);
+        let reads = BatchReads::new(&kv, &redis, SystemRandom::new());
+
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert!(!reads.is_redis());
+        assert_eq!(redis.calls(), ["GET 1"]);
+    }
+
+    #[test]
+    fn one_key_or_none_is_no_reason_to_ask() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 2);
+        let redis = MapRedis::over(&kv);
+        let reads = BatchReads::new(&kv, &redis, SystemRandom::new());
+
+        assert_eq!(reads.get_many(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+        assert_eq!(reads.get_many(&keys[1..]).unwrap(), expected(&keys)[1..]);
+        assert!(redis.calls().is_empty());
+        assert_eq!(kv.get(keys::STORE_MARKER).unwrap(), None);
+    }
+}
