@@ -167,10 +167,10 @@ fn with_the_store_on_the_queues_redis_a_page_is_read_in_a_few_round_trips() {
     // Act
     let (_, calls) = list_forty_by_kind(&app);
 
-    // Assert: the 40 records in two MGETs (32 keys each at most), not 40 GETs; the
-    // few GETs are the marker read both ways.
+    // Assert: the 40 records in one MGET, not 40 GETs; the few GETs are the marker read
+    // both ways.
     let count = |name: &str| calls.get(name).copied().unwrap_or(0);
-    assert_eq!(count("mget"), 2, "{calls:?}");
+    assert_eq!(count("mget"), 1, "{calls:?}");
     assert!(count("get") <= 3, "{calls:?}");
 }
 

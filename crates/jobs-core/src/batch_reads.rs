@@ -2,10 +2,11 @@
 //!
 //! Spin's key-value API reads one key per call (its batch read, `get-many`, crashes Spin
 //! on its Redis backend: docs/devhost.md), so reading n records costs n round trips: a
-//! worker's batch of 32 claimed jobs, a page of 100 in `GET /jobs`. When the store *is*
-//! the queue's Redis, as `make up` and the tests run it (deploy/runtime-config.redis.toml),
-//! one `MGET` on the Redis connection the instance holds anyway reads them all: Spin's
-//! Redis store keeps every key under its own name in the database its URL names.
+//! worker's batch of up to 128 claimed jobs, a page of 100 in `GET /jobs`. When the
+//! store *is* the queue's Redis, as `make up` and the tests run it
+//! (deploy/runtime-config.redis.toml), one `MGET` on the Redis connection the instance
+//! holds anyway reads them all: Spin's Redis store keeps every key under its own name
+//! in the database its URL names.
 //!
 //! Whether it is, an instance finds out on its first batch read, once: it reads one
 //! marker key both ways. The store's value of [`keys::STORE_MARKER`] (a random token,
@@ -19,9 +20,11 @@ use std::cell::OnceCell;
 use crate::keys;
 use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
 
-/// Most keys in one `MGET`: a reply holds that many values at once (records are small,
-/// inputs stored apart up to the body limit each), well under Spin's 128 MiB per reply.
-pub const MGET_KEYS: usize = 32;
+/// Most keys in one `MGET`: as many as a worker's batch of records (small: their inputs
+/// and results are inline only up to 8 KiB). Inputs stored apart, up to the body limit
+/// each, are read at most 32 at a time (`worker::MAX_APART_INPUTS`), so a reply stays
+/// well under Spin's 128 MiB.
+pub const MGET_KEYS: usize = 128;
 
 /// A key-value store whose `get_many` reads through `redis` when the two are one.
 pub struct BatchReads<K, R, N> {
@@ -220,7 +223,7 @@ mod tests {
     #[test]
     fn a_store_that_is_the_queues_redis_is_read_with_one_mget_per_chunk() {
         let kv = MemoryKv::new();
-        let keys = records(&kv, 70);
+        let keys = records(&kv, 300);
         let redis = MapRedis::over(&kv);
         let store = Counted {
             kv: &kv,
@@ -232,7 +235,7 @@ mod tests {
         assert!(reads.is_redis());
         // The marker: read (absent), written, read again; then never through the store.
         assert_eq!(*store.gets.borrow(), 2);
-        assert_eq!(redis.calls(), ["GET 1", "MGET 32", "MGET 32", "MGET 6"]);
+        assert_eq!(redis.calls(), ["GET 1", "MGET 128", "MGET 128", "MGET 44"]);
 
         // Asked once per instance.
         assert_eq!(reads.get_many(&keys[..3]).unwrap(), expected(&keys[..3]));

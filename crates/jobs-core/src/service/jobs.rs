@@ -170,9 +170,10 @@ pub struct Page {
 
 /// `GET /jobs`: an index in Redis (the kind's, the status's, or all jobs) gives the
 /// order and the ids, so only the records of the page are read, in one batch read
-/// (`crate::batch_reads`: one `MGET` per 32 when the store is the queue's Redis, else
-/// one read each, since Spin's batch read cannot be used: docs/devhost.md). Each record is checked against the filter
-/// again, so the page agrees with it even while an index lags a record. The time and
+/// (`crate::batch_reads`: one `MGET` when the store is the queue's Redis, else one read
+/// each, since Spin's batch read cannot be used: docs/devhost.md). Each record is
+/// checked against the filter again, so the page agrees with it even while an index
+/// lags a record. The time and
 /// prefix filters narrow the index's scan itself (`ListQuery::ids`).
 pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
     let limit = q.limit as usize;
