@@ -17,6 +17,10 @@ pub const SETTINGS_TARGET: &str = "GET /sync/settings";
 pub const VARIABLE_TARGET: &str = "GET /sync/variable";
 /// The floor of an acknowledgement: one new key, a fresh Redis connection, one PUBLISH.
 pub const INSERT_PUBLISH_TARGET: &str = "POST /sync/insert-publish";
+/// A page of [`LIST_PAGE`] records listed by kind.
+pub const LIST_TARGET: &str = "GET /jobs?kind=echo&limit=100";
+/// The records on the page the listing scenario reads.
+pub const LIST_PAGE: u64 = 100;
 pub const MODE_SYNC: &str = "sync";
 pub const MODE_RECEIPT: &str = "async receipt";
 pub const MODE_RESULT: &str = "async result";

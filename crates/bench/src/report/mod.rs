@@ -85,6 +85,9 @@ pub struct LoadRow {
     /// CPU per request of each party over the measured window.
     pub cpu: CpuCost,
     pub error_samples: Vec<String>,
+    /// Reads Redis served per request (`GET` and `MGET` calls), where counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_reads: Option<f64>,
 }
 
 /// Fairness across tenants: how long tenant B's single job waited to start while tenant
@@ -263,7 +266,9 @@ impl Report {
              key-value read and one Redis PING: the runtime's floor with I/O; `GET /sync/noop` \
              is a fresh instance that does nothing: the floor without I/O; `POST \
              /sync/insert-publish` inserts one new key, opens Redis and publishes once: the \
-             least an acknowledgement must do.\n"
+             least an acknowledgement must do. `listing` rows read a page of {} queued `echo` \
+             jobs by kind; Redis was emptied and the jobs queued before each.\n",
+            crate::plan::LIST_PAGE
         );
         let _ = writeln!(
             w,
@@ -300,6 +305,22 @@ impl Report {
                 .iter()
                 .map(|r| (format!("{} @{}", r.target, r.clients), &r.cpu)),
         );
+        let reads: Vec<String> = self
+            .load
+            .iter()
+            .filter_map(|r| {
+                r.redis_reads
+                    .map(|n| format!("{:.1} after the row at {} client(s)", n, r.clients))
+            })
+            .collect();
+        if !reads.is_empty() {
+            let _ = writeln!(
+                w,
+                "\nReads Redis served per `{}` request (its `GET` and `MGET` calls from `INFO commandstats`, over 10 requests one after the other after each row): {}.",
+                crate::plan::LIST_TARGET,
+                reads.join(", ")
+            );
+        }
         errors_list(
             w,
             self.load.iter().map(|r| {

@@ -144,6 +144,19 @@ impl Report {
                 let _ = writeln!(w, "| `echo` acknowledgement at 1 client | not measured | |");
             }
         }
+        if let Some(r) = self.load_row("listing", crate::plan::LIST_TARGET, 16)
+            && let Some(reads) = r.redis_reads
+        {
+            // One MGET for the page, and the store-is-Redis marker read both ways.
+            let _ = writeln!(
+                w,
+                "| `GET /jobs?kind=echo` reads a page of {} records in as few round trips as Spin allows (≤ 3 reads: one `MGET`, the marker both ways) | {:.1} Redis reads per request; {:.0}/s at 16 clients | {} |",
+                crate::plan::LIST_PAGE,
+                reads,
+                r.rps,
+                verdict(reads <= 3.0)
+            );
+        }
         let one = self.e2e_row("echo", 1, true);
         let two = self.e2e_row("echo", 2, true);
         if let Some(r) = one {

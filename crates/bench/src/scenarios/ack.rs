@@ -94,6 +94,85 @@ pub fn ack_and_floor(ctx: &Ctx<'_>, report: &mut Report) {
             );
         }
     }
+    listing(ctx, &app, report);
     let _ = ctx.stack.flush();
     drop(app);
+}
+
+/// `GET /jobs?kind=echo` with a full page of records, at each concurrency level, then
+/// how many reads Redis served for 10 more requests one after the other (its command
+/// statistics): the records come in one `MGET` when the store is Redis
+/// (`jobs_core::batch_reads`), else one `GET` each.
+fn listing(ctx: &Ctx<'_>, app: &crate::stack::HttpApp, report: &mut Report) {
+    let op = Arc::new(Call::get(
+        &format!("/jobs?kind=echo&limit={}", plan::LIST_PAGE),
+        200,
+    ));
+    for &clients in &ctx.plan.levels {
+        step(
+            report,
+            &format!("listing: {} @ {clients} clients", plan::LIST_TARGET),
+            |report| {
+                ctx.stack.flush()?;
+                // Queued for good (a day's delay, no worker runs here): the page is full.
+                let body = Bytes::from(
+                    json!({"kind": "echo", "input": {"n": 1}, "delay_ms": 86_400_000}).to_string(),
+                );
+                let queued = ctx.rt.block_on(load::run(
+                    app.addr,
+                    Shape {
+                        clients: 4,
+                        warmup: Duration::ZERO,
+                        measure: Duration::from_secs(60),
+                        max_ops: Some(plan::LIST_PAGE),
+                    },
+                    Arc::new(Call::post("/jobs", body, 202)),
+                ));
+                if queued.ok != plan::LIST_PAGE {
+                    bail!(
+                        "queued {} of {} jobs: {:?}",
+                        queued.ok,
+                        plan::LIST_PAGE,
+                        queued.error_samples
+                    );
+                }
+                let shape = Shape {
+                    clients,
+                    warmup: ctx.plan.warmup,
+                    measure: ctx.plan.measure,
+                    max_ops: None,
+                };
+                let parties = ctx.stack.parties(&[("runtime", &app.app)]);
+                let (stats, cpu) = measured(ctx, &parties, app.addr, shape, Arc::clone(&op));
+                // Then 10 requests one after the other, and what Redis read for them.
+                ctx.stack.reset_command_stats()?;
+                let counted = ctx.rt.block_on(load::run(
+                    app.addr,
+                    Shape {
+                        clients: 1,
+                        warmup: Duration::ZERO,
+                        measure: Duration::from_secs(60),
+                        max_ops: Some(10),
+                    },
+                    Arc::clone(&op),
+                ));
+                let reads = ctx.stack.command_calls("get")? + ctx.stack.command_calls("mget")?;
+                let mut row = load_row("listing", plan::LIST_TARGET, clients, &stats, cpu);
+                row.redis_reads = (counted.ok == 10).then(|| reads as f64 / 10.0);
+                eprintln!(
+                    "bench:   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.1} Redis reads per request, {} errors",
+                    row.rps,
+                    row.latency.p50_ms,
+                    row.latency.p99_ms,
+                    row.redis_reads.unwrap_or(f64::NAN),
+                    row.errors
+                );
+                report.load.push(row);
+                if stats.ok == 0 {
+                    bail!("no request succeeded: {:?}", stats.error_samples);
+                }
+                Ok(())
+            },
+        );
+    }
 }

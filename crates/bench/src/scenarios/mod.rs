@@ -289,5 +289,6 @@ fn load_row(
         latency: Latency::of(&stats.histograms[0]),
         cpu,
         error_samples: stats.error_samples.clone(),
+        redis_reads: None,
     }
 }
