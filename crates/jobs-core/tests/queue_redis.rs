@@ -433,16 +433,15 @@ fn the_services_run_jobs_end_to_end_over_the_scripts() {
     service::health(&ctx).unwrap();
 }
 
-/// The round trips a drain makes per job, counted (not timed): Redis commands from
-/// `INFO commandstats` plus key-value calls. A batch of echo jobs costs the
-/// finish-and-claim script, one read of the records, one write marking them `running` and
-/// one write of the final records with the results inline: 4 per batch, and batches grow
-/// to 32 jobs.
-#[test]
-fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
+/// The round trips a drain of 50 quick jobs makes, counted (not timed): Redis commands
+/// (a `Redis` port that counts them) plus key-value calls, with the store wired as the
+/// components wire it (`BatchReads` over `RedisFirst`). `store_is_redis`: the store keeps
+/// its keys in the queue's Redis (as `make up` runs it), else apart (SQLite).
+fn drain_round_trips(store_is_redis: bool) -> (u64, u64) {
     use std::cell::Cell;
     use std::rc::Rc;
 
+    use jobs_core::batch_reads::BatchReads;
     use jobs_core::config::Settings;
     use jobs_core::kinds::Registry;
     use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
@@ -450,36 +449,68 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
     use jobs_core::ports::{KeyValue, SystemClock, SystemRandom};
     use jobs_core::service::{self, Context};
 
+    /// A key-value store that counts its calls: in the queue's Redis (one command per
+    /// call, as Spin's Redis store), or in memory.
     struct CountingKv {
+        redis: Option<Rc<TestRedis>>,
         kv: MemoryKv,
         calls: Cell<u64>,
+    }
+    impl CountingKv {
+        fn command(&self, name: &str, args: Vec<RedisParam>) -> Result<Vec<RedisValue>, PortError> {
+            self.redis
+                .as_ref()
+                .expect("a store in Redis")
+                .execute(name, &args)
+        }
     }
     impl KeyValue for CountingKv {
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
             self.calls.set(self.calls.get() + 1);
-            self.kv.get(key)
+            if self.redis.is_none() {
+                return self.kv.get(key);
+            }
+            Ok(match self.command("GET", vec![key.into()])?.pop() {
+                Some(RedisValue::Bytes(bytes)) => Some(bytes),
+                _ => None,
+            })
         }
         fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
             self.calls.set(self.calls.get() + 1);
-            self.kv.set(key, value)
+            if self.redis.is_none() {
+                return self.kv.set(key, value);
+            }
+            self.command("SET", vec![key.into(), RedisParam::Bytes(value.to_vec())])
+                .map(drop)
         }
         fn delete(&self, key: &str) -> Result<(), PortError> {
             self.calls.set(self.calls.get() + 1);
-            self.kv.delete(key)
+            if self.redis.is_none() {
+                return self.kv.delete(key);
+            }
+            self.command("DEL", vec![key.into()]).map(drop)
         }
-        // As the Spin adapter reads a batch: one get per key (Spin's get-many is unusable).
+        // As Spin's store reads a batch: one get per key (its get-many is unusable).
         fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
             keys.iter().map(|key| self.get(key)).collect()
         }
         fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+            if self.redis.is_none() {
+                self.calls.set(self.calls.get() + 1);
+                return pairs
+                    .iter()
+                    .try_for_each(|(key, value)| self.kv.set(key, value));
+            }
             self.calls.set(self.calls.get() + 1);
-            pairs
-                .iter()
-                .try_for_each(|(key, value)| self.kv.set(key, value))
+            let mut args = Vec::new();
+            for (key, value) in pairs {
+                args.push(RedisParam::from(key.as_str()));
+                args.push(RedisParam::Bytes(value.clone()));
+            }
+            self.command("MSET", args).map(drop)
         }
     }
 
-    // Wired as the components wire it: the store asked only while Redis answers.
     let server = RedisServer::start();
     let redis = Rc::new(TestRedis::new(&server, Host::Spin3));
     let liveness = Liveness::new();
@@ -490,10 +521,15 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
     ));
     let queue = RedisQueue::new(watched.clone(), &["echo"]);
     let counting = Rc::new(CountingKv {
+        redis: store_is_redis.then(|| Rc::new(TestRedis::new(&server, Host::Spin3))),
         kv: MemoryKv::new(),
         calls: Cell::new(0),
     });
-    let kv = RedisFirst::new(counting.clone(), watched, liveness, SystemClock);
+    let kv = BatchReads::new(
+        RedisFirst::new(counting.clone(), watched.clone(), liveness, SystemClock),
+        watched,
+        SystemRandom::new(),
+    );
     let settings = Settings::default();
     let registry = Registry::builtin();
     let random = SystemRandom::new();
@@ -530,13 +566,33 @@ fn a_drain_of_quick_jobs_costs_one_round_trip_per_job_and_three_per_batch() {
 
     let redis = calls() - redis_before;
     let kv_calls = counting.calls.get() - kv_before;
-    let per_job = (redis + kv_calls) as f64 / f64::from(jobs);
     eprintln!(
-        "{redis} Redis + {kv_calls} key-value round trips for {jobs} jobs: {per_job:.2} per job"
+        "store in Redis: {store_is_redis}: {redis} Redis + {kv_calls} key-value round trips for {jobs} jobs"
     );
-    // 50 jobs in batches of 1, 2, 4, 8, 16 and 19: a read per job, and per batch the
-    // claim, the running write, the final write and at most one PING before a key-value
-    // step (when the last Redis answer is over 2 ms old); plus one retention sweep, the
-    // last finish-and-claim and the first claim's script load.
-    assert!(redis + kv_calls <= 50 + 6 * 4 + 4, "{per_job:.2} per job");
+    (redis, kv_calls)
+}
+
+// 50 jobs in batches of 1, 2, 4, 8, 16 and 19. Per batch: the finish-and-claim script,
+// the records read, the running write, the final write, and at most a PING before each
+// key-value write (when the last Redis answer is over 2 ms old); per drain: the marker
+// read both ways (and written once), one retention sweep, the last finish-and-claim, the
+// first claim's script load.
+
+/// With the store in the queue's Redis, a batch's records are one `MGET`: about 4 round
+/// trips per batch, whatever its size (plus the marker read both ways, once).
+#[test]
+fn a_drain_of_quick_jobs_costs_four_round_trips_per_batch() {
+    let (redis, kv_calls) = drain_round_trips(true);
+    assert!(redis + kv_calls <= 6 * 6 + 4 + 4, "{redis} + {kv_calls}");
+}
+
+/// With the store elsewhere (SQLite), each record is its own read.
+#[test]
+fn a_drain_of_quick_jobs_off_redis_costs_one_read_per_job_and_four_per_batch() {
+    let (redis, kv_calls) = drain_round_trips(false);
+    assert!(
+        redis + kv_calls <= 50 + 6 * 5 + 4 + 4,
+        "{redis} + {kv_calls}"
+    );
+    assert!(kv_calls >= 50, "one read per record: {kv_calls}");
 }
