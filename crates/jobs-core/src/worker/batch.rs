@@ -2,17 +2,15 @@
 //! about to run as running in one write (so each attempt is counted before anything
 //! runs), then run them in order. A computing kind runs to its end here; a waiting kind
 //! starts side by side and the batch moves on. Outcomes are kept back and written
-//! together, sooner once the batch has run [`FLUSH_MS`]. A batch with more than
-//! [`MAX_APART_INPUTS`] inputs stored apart goes through those steps in parts, so it
-//! never holds more of them at once.
+//! together, sooner once the batch has run [`FLUSH_MS`].
 
 use std::rc::Rc;
 
+use super::FLUSH_MS;
 use super::attempt::Attempt;
 use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::side::SideBySide;
-use super::{FLUSH_MS, MAX_APART_INPUTS};
 use crate::context::{Context, StoreError};
 use crate::job::{ErrorInfo, Job, JobId, Status};
 use crate::queue::ClaimedJob;
@@ -74,50 +72,9 @@ pub(super) async fn run<'d>(
         };
         to_run.extend(attempt().prepare(job, claimed.cancel_requested));
     }
-    let mut ran = Ran {
-        run_ms: 0,
-        waiting: false,
-    };
-    // The jobs go on in parts holding at most MAX_APART_INPUTS inputs stored apart (each
-    // up to the body limit), so a batch keeps that many in memory at most; a batch of
-    // small inputs is one part.
-    let mut rest = to_run;
-    while !rest.is_empty() {
-        let mut apart = 0;
-        let cut = rest
-            .iter()
-            .position(|job| {
-                apart += usize::from(job.input.is_apart());
-                apart > MAX_APART_INPUTS
-            })
-            .unwrap_or(rest.len());
-        let tail = rest.split_off(cut);
-        run_part(ctx, outbox, &lease, rest, claimed_at, side, &mut ran).await?;
-        rest = tail;
-    }
-    Ok(ran)
-}
-
-/// Runs `jobs`, part of a batch: reads their inputs stored apart, marks them running,
-/// runs them.
-async fn run_part<'d>(
-    ctx: &'d Context<'_>,
-    outbox: &'d Outbox,
-    lease: &Rc<Lease>,
-    jobs: Vec<Job>,
-    claimed_at: u64,
-    side: &mut SideBySide<'d>,
-    ran: &mut Ran,
-) -> Result<(), StoreError> {
-    let attempt = || Attempt {
-        ctx,
-        outbox,
-        lease: lease.clone(),
-        claimed_at,
-    };
     // Inputs stored apart are read (one call) before anything is marked running; a job
     // whose input is gone cannot run at all.
-    let (to_run, broken) = ctx.load_inputs(jobs)?;
+    let (to_run, broken) = ctx.load_inputs(to_run)?;
     for (job, why) in broken {
         attempt().fail(job, ErrorInfo::internal(why));
     }
@@ -133,6 +90,10 @@ async fn run_part<'d>(
     outbox.note(|r| r.lost += lost);
     ctx.save_jobs(&to_run)?;
 
+    let mut ran = Ran {
+        run_ms: 0,
+        waiting: false,
+    };
     for job in to_run {
         let waits = ctx.registry.get(&job.kind).is_some_and(|kind| kind.waits());
         if waits {
@@ -148,7 +109,7 @@ async fn run_part<'d>(
             outbox.flush(ctx)?;
         }
     }
-    Ok(())
+    Ok(ran)
 }
 
 #[cfg(test)]
@@ -191,55 +152,6 @@ mod tests {
         w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
         assert_eq!(w.drain(2_000).swept, 2);
         assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
-    }
-
-    /// A store that remembers the most inputs stored apart read in one call.
-    struct InputReads<'a> {
-        kv: &'a crate::memory::MemoryKv,
-        most: std::cell::Cell<usize>,
-    }
-
-    impl crate::ports::KeyValue for InputReads<'_> {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::ports::PortError> {
-            self.kv.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), crate::ports::PortError> {
-            self.kv.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), crate::ports::PortError> {
-            self.kv.delete(key)
-        }
-        fn get_many(
-            &self,
-            keys: &[String],
-        ) -> Result<Vec<Option<Vec<u8>>>, crate::ports::PortError> {
-            let inputs = keys.iter().filter(|k| k.starts_with("i:")).count();
-            self.most.set(self.most.get().max(inputs));
-            keys.iter().map(|key| self.kv.get(key)).collect()
-        }
-    }
-
-    #[test]
-    fn a_batch_holds_at_most_so_many_large_inputs_at_once() {
-        let w = World::new();
-        let big = "z".repeat(codec::INLINE_INPUT_MAX);
-        let ids: Vec<JobId> = (0..150)
-            .map(|n| w.submit(json!({"kind": "echo", "input": {"n": n, "s": big}})))
-            .collect();
-        let kv = InputReads {
-            kv: &w.kv,
-            most: std::cell::Cell::new(0),
-        };
-        let ctx = crate::context::Context { kv: &kv, ..w.ctx() };
-
-        let report = w.clock.block_on(crate::worker::drain(&ctx, 10 * w_lease()));
-
-        assert_eq!(report.succeeded, 150, "{report:?}");
-        for id in &ids {
-            assert_eq!(w.job(id).status, Status::Succeeded, "{id}");
-        }
-        // Quick jobs grew the batches past the bound: each ran in parts.
-        assert_eq!(kv.most.get(), crate::worker::MAX_APART_INPUTS);
     }
 
     #[test]

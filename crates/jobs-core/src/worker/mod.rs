@@ -40,9 +40,6 @@ pub const WATCH_POLL_MS: u64 = 20;
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Most jobs claimed in one round trip.
 pub const MAX_BATCH: u32 = 128;
-/// Most inputs stored apart (each up to the body limit) a batch reads and holds at once:
-/// a batch with more runs in parts.
-pub const MAX_APART_INPUTS: usize = 32;
 /// A batch whose jobs averaged at most this long is followed by a larger one.
 pub const QUICK_JOB_MS: u64 = 2;
 /// Outcomes of a batch are written together at its end, or as soon as the batch has
