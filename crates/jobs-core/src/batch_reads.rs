@@ -2,7 +2,7 @@
 //!
 //! Spin's key-value API reads one key per call (its batch read, `get-many`, crashes Spin
 //! on its Redis backend: docs/devhost.md), so reading n records costs n round trips: a
-//! worker's batch of up to 128 claimed jobs, a page of 100 in `GET /jobs`. When the
+//! worker's batch of up to 32 claimed jobs, a page of 100 in `GET /jobs`. When the
 //! store *is* the queue's Redis, as `make up` and the tests run it
 //! (deploy/runtime-config.redis.toml), one `MGET` on the Redis connection the instance
 //! holds anyway reads them all: Spin's Redis store keeps every key under its own name
@@ -20,10 +20,10 @@ use std::cell::OnceCell;
 use crate::keys;
 use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
 
-/// Most keys in one `MGET`: as many as a worker's batch of records (small: their inputs
-/// and results are inline only up to 8 KiB). Inputs stored apart, up to the body limit
-/// each, are read at most 32 at a time (`worker::MAX_APART_INPUTS`), so a reply stays
-/// well under Spin's 128 MiB.
+/// Most keys in one `MGET`: a page of `GET /jobs` (up to 101 records) in one. Records
+/// are small (inputs and results ride inside only up to 8 KiB); inputs stored apart, up
+/// to the body limit each, are read a worker's batch (`worker::MAX_BATCH`, 32) at a
+/// time, so a reply stays well under Spin's 128 MiB.
 pub const MGET_KEYS: usize = 128;
 
 /// A key-value store whose `get_many` reads through `redis` when the two are one.

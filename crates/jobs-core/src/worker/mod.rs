@@ -39,7 +39,7 @@ pub const WATCH_POLL_MS: u64 = 20;
 /// Progress is written (and the lease extended) at most this often.
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Most jobs claimed in one round trip.
-pub const MAX_BATCH: u32 = 128;
+pub const MAX_BATCH: u32 = 32;
 /// A batch whose jobs averaged at most this long is followed by a larger one.
 pub const QUICK_JOB_MS: u64 = 2;
 /// Outcomes of a batch are written together at its end, or as soon as the batch has
