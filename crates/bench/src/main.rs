@@ -15,7 +15,7 @@ use bench::stack::Stack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// `POST /jobs` (echo, 256 KiB hash) and the floor (`/healthz`, `/sync/noop`).
+    /// `POST /jobs` (echo, 256 KiB hash), the floor (`/sync/...`, `/healthz`) and the listing (`GET /jobs?kind=`).
     Ack,
     /// Jobs through intake and 1, then 2, worker processes.
     E2e,
