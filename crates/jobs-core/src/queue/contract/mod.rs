@@ -247,7 +247,12 @@ pub(super) fn claim_of(ids: &[JobId], cancel: &[JobId]) -> Claim {
 }
 
 pub(super) fn count(q: &dyn Queue, status: Status) -> u64 {
-    let stats = q.stats(&tenant(), 0).unwrap();
+    count_of(q, &tenant(), status)
+}
+
+/// The number of `t`'s jobs indexed as `status`.
+pub(super) fn count_of(q: &dyn Queue, t: &Tenant, status: Status) -> u64 {
+    let stats = q.stats(t, 0).unwrap();
     stats
         .by_status
         .iter()

@@ -158,17 +158,6 @@ pub(super) fn retention_serves_every_tenant(q: &dyn Queue) {
     assert_eq!(q.expired(1_000, 10).unwrap(), None);
 }
 
-/// The number of `t`'s jobs indexed as `status`.
-fn count_of(q: &dyn Queue, t: &Tenant, status: Status) -> u64 {
-    let stats = q.stats(t, 0).unwrap();
-    stats
-        .by_status
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map(|(_, n)| *n)
-        .unwrap()
-}
-
 pub(super) fn one_finish_serves_several_tenants_and_each_job_once(q: &dyn Queue) {
     let (a, b) = (named("a"), named("b"));
     for n in 1..=3 {
