@@ -525,16 +525,26 @@ fn drain_round_trips(store_is_redis: bool) -> (u64, u64) {
         kv: MemoryKv::new(),
         calls: Cell::new(0),
     });
-    let kv = BatchReads::new(
-        RedisFirst::new(counting.clone(), watched.clone(), liveness, SystemClock),
-        watched,
-        SystemRandom::new(),
-    );
+    // One store per instance, as on Spin: the intake's that submits, the worker's that
+    // drains (an instance reads back through the store what it wrote itself).
+    let store = || {
+        BatchReads::new(
+            RedisFirst::new(
+                counting.clone(),
+                watched.clone(),
+                liveness.clone(),
+                SystemClock,
+            ),
+            watched.clone(),
+            SystemRandom::new(),
+        )
+    };
+    let (intake_kv, worker_kv) = (store(), store());
     let settings = Settings::default();
     let registry = Registry::builtin();
     let random = SystemRandom::new();
     let ctx = Context {
-        kv: &kv,
+        kv: &intake_kv,
         queue: &queue,
         clock: &SystemClock,
         random: &random,
@@ -561,6 +571,10 @@ fn drain_round_trips(store_is_redis: bool) -> (u64, u64) {
     let redis_before = calls();
     let kv_before = counting.calls.get();
 
+    let ctx = Context {
+        kv: &worker_kv,
+        ..ctx
+    };
     let report = futures::executor::block_on(service::drain(&ctx, 10_000));
     assert_eq!(report.succeeded, jobs, "{report:?}");
 
