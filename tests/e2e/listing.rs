@@ -111,31 +111,6 @@ fn a_kind_and_a_status_together_list_the_jobs_of_that_kind_in_that_status() {
     assert_eq!(queued, waiting.into_iter().rev().collect::<Vec<_>>());
 }
 
-/// How many times Redis ran each command since its statistics were last reset
-/// (`INFO commandstats`), by lowercase name.
-fn command_calls(app: &e2e::TestApp) -> std::collections::HashMap<String, u64> {
-    let mut con = app.stack.redis.connection();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut con)
-        .expect("INFO commandstats");
-    info.lines()
-        .filter_map(|line| {
-            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
-            Some((name.to_owned(), calls.parse().ok()?))
-        })
-        .collect()
-}
-
-fn reset_command_stats(app: &e2e::TestApp) {
-    let mut con = app.stack.redis.connection();
-    let () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query(&mut con)
-        .expect("CONFIG RESETSTAT");
-}
-
 /// Lists 40 queued echo jobs by kind in one page after resetting Redis's command
 /// statistics; returns the page's ids and the statistics.
 fn list_forty_by_kind(app: &e2e::TestApp) -> (Vec<String>, std::collections::HashMap<String, u64>) {
@@ -148,9 +123,9 @@ fn list_forty_by_kind(app: &e2e::TestApp) -> (Vec<String>, std::collections::Has
             .id
         })
         .collect();
-    reset_command_stats(app);
+    app.stack.redis.reset_command_stats();
     let page = app.list_page("kind=echo&limit=50");
-    let calls = command_calls(app);
+    let calls = app.stack.redis.command_calls();
     let mut listed = page.ids();
     listed.sort();
     let mut expected = ids;

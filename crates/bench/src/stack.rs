@@ -149,26 +149,9 @@ impl Stack {
         self.seed()
     }
 
-    /// Starts Redis's command statistics afresh (`CONFIG RESETSTAT`).
-    pub fn reset_command_stats(&self) -> anyhow::Result<()> {
-        let _: () = redis::cmd("CONFIG")
-            .arg("RESETSTAT")
-            .query(&mut self.connection()?)?;
-        Ok(())
-    }
-
-    /// How many times Redis ran `command` (lowercase) since the statistics were reset.
-    pub fn command_calls(&self, command: &str) -> anyhow::Result<u64> {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut self.connection()?)?;
-        let prefix = format!("cmdstat_{command}:calls=");
-        Ok(info
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|calls| calls.parse().ok())
-            .unwrap_or(0))
+    /// The stack's Redis (for its command statistics).
+    pub fn redis(&self) -> &testkit::RedisServer {
+        &self.stack.redis
     }
 
     /// The redis-server's pid, for CPU accounting.

@@ -21,7 +21,7 @@
 //! carry the same marker. Delete `aj:store-marker` from one of them after such a copy.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::keys;
 use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
@@ -84,17 +84,18 @@ impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
     /// nil entries; a reply over Spin's limit is an error): that chunk is read through the
     /// store instead.
     fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        let mut values = Vec::with_capacity(keys.len());
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         let written = self.written.borrow();
-        let (mine, rest): (Vec<&String>, Vec<&String>) =
-            keys.iter().partition(|key| written.contains(key.as_str()));
-        let mut found: HashMap<&str, Option<Vec<u8>>> = HashMap::new();
-        for key in mine {
-            found.insert(key, self.kv.get(key)?);
+        let (mine, rest): (Vec<usize>, Vec<usize>) =
+            (0..keys.len()).partition(|&i| written.contains(keys[i].as_str()));
+        for i in mine {
+            values[i] = self.kv.get(&keys[i])?;
         }
         for chunk in rest.chunks(MGET_KEYS) {
-            let args: Vec<RedisParam> =
-                chunk.iter().map(|k| RedisParam::from(k.as_str())).collect();
+            let args: Vec<RedisParam> = chunk
+                .iter()
+                .map(|&i| RedisParam::from(keys[i].as_str()))
+                .collect();
             let reply = match self.redis.execute("MGET", &args) {
                 Ok(reply) if reply.len() == chunk.len() => reply
                     .into_iter()
@@ -109,14 +110,13 @@ impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
             let reply = match reply {
                 Some(reply) => reply,
                 None => {
-                    let owned: Vec<String> = chunk.iter().map(|k| (*k).clone()).collect();
+                    let owned: Vec<String> = chunk.iter().map(|&i| keys[i].clone()).collect();
                     self.kv.get_many(&owned)?
                 }
             };
-            found.extend(chunk.iter().map(|k| k.as_str()).zip(reply));
-        }
-        for key in keys {
-            values.push(found.get(key.as_str()).cloned().flatten());
+            for (&i, value) in chunk.iter().zip(reply) {
+                values[i] = value;
+            }
         }
         Ok(values)
     }

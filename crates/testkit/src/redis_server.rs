@@ -161,6 +161,30 @@ impl RedisServer {
         );
     }
 
+    /// Starts the server's command statistics afresh (`CONFIG RESETSTAT`).
+    pub fn reset_command_stats(&self) {
+        let () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut self.connection())
+            .expect("CONFIG RESETSTAT");
+    }
+
+    /// How many times the server ran each command since its statistics were last reset
+    /// (`INFO commandstats`), by lowercase name.
+    pub fn command_calls(&self) -> std::collections::HashMap<String, u64> {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.connection())
+            .expect("INFO commandstats");
+        info.lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
