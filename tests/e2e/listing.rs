@@ -142,11 +142,12 @@ fn with_the_store_on_the_queues_redis_a_page_is_read_in_a_few_round_trips() {
     // Act
     let (_, calls) = list_forty_by_kind(&app);
 
-    // Assert: the 40 records in one MGET, not 40 GETs; the few GETs are the marker read
-    // both ways.
+    // Assert: the 40 records in one MGET, not 40 GETs. The few GETs are the marker read
+    // both ways, and any the worker's scripts run meanwhile (its watch for delayed work
+    // reads `aj:watch`: Redis counts commands run inside scripts too).
     let count = |name: &str| calls.get(name).copied().unwrap_or(0);
     assert_eq!(count("mget"), 1, "{calls:?}");
-    assert!(count("get") <= 3, "{calls:?}");
+    assert!(count("get") <= 8, "{calls:?}");
 }
 
 #[test]
