@@ -10,10 +10,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use wasmtime::Engine;
 use wasmtime::component::InstancePre;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::host::{self, ComponentEnv, HostState};
+use crate::http_trigger::HttpHandler;
 use crate::logs::ComponentOutput;
 use crate::manifest::Manifest;
 use crate::redis_trigger::RedisHandlerPre;
@@ -41,7 +41,7 @@ pub struct UpConfig {
 pub struct LoadedComponent {
     pub env: Arc<ComponentEnv>,
     /// Set when an HTTP trigger uses the component.
-    pub http: Option<ProxyPre<HostState>>,
+    pub http: Option<HttpHandler>,
     /// Set when a Redis trigger uses the component.
     pub redis: Option<RedisHandlerPre<HostState>>,
 }
@@ -226,9 +226,10 @@ impl App {
                     )
                 })?;
             let http = if is_http {
-                Some(ProxyPre::new(pre.clone()).map_err(anyhow::Error::from).with_context(|| {
-                    format!("component {id:?} is used by an HTTP trigger but does not export wasi:http/incoming-handler@0.2.x")
-                })?)
+                Some(
+                    HttpHandler::new(&engine, &env, pre.clone())
+                        .with_context(|| format!("component {id:?} is used by an HTTP trigger"))?,
+                )
             } else {
                 None
             };

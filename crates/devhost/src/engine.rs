@@ -1,5 +1,5 @@
 //! The wasmtime engine and the on-disk cache of compiled components. The
-//! engine uses the pooling allocator (instances are created per request, so
+//! engine uses the pooling allocator (instances come and go with requests, so
 //! their memories and stacks are recycled instead of mapped afresh) and falls
 //! back to on-demand allocation where the pool cannot be reserved. Compiled
 //! components are cached under `.spin/devhost-cache/` beside the manifest,
@@ -51,11 +51,11 @@ pub fn engine() -> anyhow::Result<Engine> {
 fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // Guests are served through the p2 (non-concurrent) bindings, so the
-    // component-model-async machinery is never used; with it on, every Store
-    // set up and tore down its concurrent state per request (and building an
-    // error with a captured backtrace on each drop).
-    config.concurrency_support(false);
+    // WASIp3 components (`wasi:http/handler@0.3`) are async components run in
+    // a concurrent store, as Spin 4 runs them. WASIp2 ones run as before; their
+    // stores merely carry concurrent state they never use.
+    config.wasm_component_model_async(true);
+    config.concurrency_support(true);
     // `DEVHOST_PROFILE=perfmap` names guest functions for `perf` (see bench/README.md).
     if std::env::var_os("DEVHOST_PROFILE").is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);

@@ -1,14 +1,23 @@
 //! The HTTP trigger: a hyper 1 server on the given listener that routes each
-//! request, adds Spin's `spin-*` headers, and runs it on a fresh instance of
-//! the route's component through `wasi:http/incoming-handler`. A trap or a
-//! handler that never answers is a 500; the server keeps serving.
+//! request, adds Spin's `spin-*` headers, and runs it on the route's
+//! component, the way Spin 4.0.2 runs that kind of component:
+//! - a WASIp2 component (`wasi:http/incoming-handler@0.2.x`) on a fresh
+//!   instance per request ([`wasip2`]);
+//! - a WASIp3 component (`wasi:http/handler@0.3.0-rc-2026-03-15`) on an
+//!   instance reused for many requests ([`wasip3`]).
+//!
+//! Either way a trap or a handler that never answers is a 500, and the server
+//! keeps serving.
+
+mod wasip2;
+mod wasip3;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::bail;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -17,17 +26,53 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use wasmtime_wasi_http::WasiHttpView;
+use wasmtime::Engine;
+use wasmtime::component::InstancePre;
+use wasmtime_wasi_http::handler::ProxyHandler;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
-use crate::app::{App, LoadedComponent};
-use crate::host::HostState;
+use crate::app::App;
+use crate::host::{ComponentEnv, HostState};
 use crate::routes::{RouteMatch, Router};
 
 /// Paths under this prefix are the host's, not the app's.
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
+/// The WASIp2 export, any 0.2 release.
+const WASIP2_EXPORT: &str = "wasi:http/incoming-handler@0.2.x";
+/// The WASIp3 export, at the one release candidate Spin 4.0.2 runs.
+const WASIP3_EXPORT: &str = "wasi:http/handler@0.3.0-rc-2026-03-15";
+
+/// How a component answers HTTP requests, told by what it exports.
+pub enum HttpHandler {
+    /// A fresh instance per request.
+    Wasip2(ProxyPre<HostState>),
+    /// Instances reused across requests.
+    Wasip3(ProxyHandler<wasip3::Instances>),
+}
+
+impl HttpHandler {
+    /// Picks the handler from the component's exports; like Spin, a component
+    /// must export exactly one of the two.
+    pub fn new(
+        engine: &Engine,
+        env: &Arc<ComponentEnv>,
+        pre: InstancePre<HostState>,
+    ) -> anyhow::Result<HttpHandler> {
+        let p2 = ProxyPre::new(pre.clone()).ok();
+        let p3 = ServicePre::new(pre).ok();
+        match (p2, p3) {
+            (Some(pre), None) => Ok(HttpHandler::Wasip2(pre)),
+            (None, Some(pre)) => Ok(HttpHandler::Wasip3(wasip3::handler(engine, env, pre))),
+            (Some(_), Some(_)) => {
+                bail!("it exports both {WASIP2_EXPORT} and {WASIP3_EXPORT}; export only one")
+            }
+            (None, None) => bail!("it exports neither {WASIP2_EXPORT} nor {WASIP3_EXPORT}"),
+        }
+    }
+}
 
 struct Server {
     app: Arc<App>,
@@ -70,7 +115,8 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
-        let _ = stream.set_nodelay(true);
+        // No TCP_NODELAY, as on Spin 4.0.2: a response body written after its head waits
+        // for the client's delayed ACK there too (docs/devhost.md).
         let server = server.clone();
         let service = hyper::service::service_fn(move |req| {
             let server = server.clone();
@@ -190,67 +236,19 @@ impl Server {
         headers.remove(CONNECTION);
         insert_spin_headers(headers, &m, &full_url, client_addr);
 
-        match invoke(&self.app, component, req).await {
+        let answer = match &component.http {
+            Some(HttpHandler::Wasip2(pre)) => {
+                wasip2::invoke(&self.app.engine, pre, &component.env, req).await
+            }
+            Some(HttpHandler::Wasip3(handler)) => wasip3::invoke(handler, req).await,
+            None => Err(anyhow::anyhow!("component has no HTTP handler")),
+        };
+        match answer {
             Ok(response) => response,
             Err(e) => {
                 eprintln!("[{component_id}] error processing request: {e:#}");
                 status(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
-    }
-}
-
-async fn invoke(
-    app: &App,
-    component: &LoadedComponent,
-    req: Request<Incoming>,
-) -> anyhow::Result<Response<HyperOutgoingBody>> {
-    let pre: &ProxyPre<HostState> = component
-        .http
-        .as_ref()
-        .context("component has no HTTP handler")?;
-    let mut store = HostState::new_store(&app.engine, &component.env);
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, req)
-        .map_err(|e| anyhow!("{e}"))?;
-    let outparam = store
-        .data_mut()
-        .http()
-        .new_response_outparam(sender)
-        .map_err(|e| anyhow!("{e}"))?;
-    let pre = pre.clone();
-    let id = component.env.id.clone();
-    // The guest runs in its own task so it can keep streaming the body after
-    // the head of the response is handed to hyper.
-    let task = tokio::spawn(async move {
-        let result = async {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, incoming, outparam)
-                .await
-        }
-        .await;
-        result.map_err(anyhow::Error::from)
-    });
-    match receiver.await {
-        Ok(Ok(response)) => {
-            // Errors after the head was sent can only be logged.
-            tokio::spawn(async move {
-                if let Ok(Err(e)) = task.await {
-                    eprintln!("[{id}] guest failed after responding: {e:#}");
-                }
-            });
-            Ok(response)
-        }
-        Ok(Err(code)) => Err(anyhow!("guest returned error code {code:?}")),
-        Err(_) => match task.await {
-            Ok(Ok(())) => Err(anyhow!("guest never set a response")),
-            Ok(Err(e)) => Err(e.context("guest trapped")),
-            Err(e) => Err(anyhow!("guest task failed: {e}")),
-        },
     }
 }

@@ -1,8 +1,10 @@
 //! devhost: a local, Spin-compatible host for this project's `spin.toml` and
 //! its spin-sdk 5.2 components, built on wasmtime. It mirrors what an app can
-//! observe on Spin v4 (fresh instance per request and per message, one Redis
-//! message at a time per address, the `spin-*` headers, key-value, outbound
-//! Redis and HTTP, variables) so a test passing here means something on Spin.
+//! observe on Spin v4 (a fresh instance per WASIp2 HTTP request and per
+//! message, a WASIp3 HTTP component's instance reused across requests, one
+//! Redis message at a time per address, the `spin-*` headers, key-value,
+//! outbound Redis and HTTP, variables) so a test passing here means something
+//! on Spin.
 //!
 //! Layout:
 //! - [`cli`]: the `devhost up` command line, mapped onto [`UpConfig`].
@@ -14,7 +16,8 @@
 //! - [`engine`]: the wasmtime engine and the compiled-component cache.
 //! - [`app`]: loading an app: everything checked before anything listens.
 //! - [`host`]: per-instance state and the host interfaces guests import.
-//! - [`http_trigger`], [`redis_trigger`]: the two triggers.
+//! - [`http_trigger`], [`redis_trigger`]: the two triggers (HTTP for WASIp2
+//!   and WASIp3 components).
 //! - [`logs`]: guest output, prefixed with the component id.
 //!
 //! The binary is a thin wrapper over [`run`], which takes an already bound

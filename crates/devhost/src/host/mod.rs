@@ -1,10 +1,13 @@
 //! The per-instance host state a guest sees, and the linker that offers it:
-//! WASI (cli, clocks, random, io; no preopens), `wasi:http` (outgoing requests
-//! checked against `allowed_outbound_hosts`) and Spin's `fermyon:spin`
-//! interfaces. A fresh [`HostState`] is made per request or message, so
-//! nothing a guest does survives its instance; what is shared between
-//! instances (key-value store backends) lives in [`ComponentEnv`] and carries
-//! no per-guest state. Outbound Redis connections are per guest, as on Spin.
+//! WASI p2 and p3 (cli, clocks, random, io; no preopens), `wasi:http` p2 and
+//! p3 (outgoing requests checked against `allowed_outbound_hosts`) and Spin's
+//! `fermyon:spin` interfaces. One [`HostState`] lives exactly as long as one
+//! instance: a WASIp2 HTTP component and a Redis handler get a fresh one per
+//! request or message, a WASIp3 HTTP component's instance (and its state) is
+//! reused for many requests, as on Spin (`http_trigger`). What is shared
+//! between instances (key-value store backends) lives in [`ComponentEnv`] and
+//! carries no per-guest state. Outbound Redis connections are per instance, as
+//! on Spin.
 
 pub mod key_value;
 pub mod outbound_http;
@@ -16,7 +19,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, p2, p3};
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::logs::ComponentOutput;
@@ -130,9 +133,19 @@ impl WasiView for HostState {
     }
 }
 
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
+impl p2::WasiHttpView for HostState {
+    fn http(&mut self) -> p2::WasiHttpCtxView<'_> {
+        p2::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl p3::WasiHttpView for HostState {
+    fn http(&mut self) -> p3::WasiHttpCtxView<'_> {
+        p3::WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: &mut self.hooks,
@@ -145,7 +158,11 @@ impl WasiHttpView for HostState {
 pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    p2::add_only_http_to_linker_async(&mut linker)?;
+    // A WASIp3 component imports both: the p3 interfaces it uses itself and
+    // the p2 ones that spin-sdk's bindings (and the wasip2 target) pull in.
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    p3::add_to_linker(&mut linker)?;
     bindings::Platform::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     key_value::wasi_keyvalue::add_to_linker(&mut linker)?;
     Ok(linker)

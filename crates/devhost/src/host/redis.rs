@@ -5,8 +5,9 @@
 //! As on Spin 4.0.2, every guest `open` opens a TCP connection of its own, at
 //! once (a Redis that is down fails the `open`), used by that guest
 //! connection alone and closed with it. Nothing is pooled across instances:
-//! the cost of a connection per request is part of what an app pays on Spin,
-//! and the devhost does not hide it (docs/devhost.md).
+//! the cost of a connection per request (per instance, for a WASIp3 component
+//! that keeps its connection open) is part of what an app pays on Spin, and
+//! the devhost does not hide it (docs/devhost.md).
 
 use std::time::Duration;
 

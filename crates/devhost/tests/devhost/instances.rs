@@ -1,5 +1,6 @@
-//! One fresh component instance per HTTP request (docs/devhost.md, "HTTP trigger"): guest globals
-//! never survive, and a request that traps harms no other request.
+//! One fresh component instance per HTTP request to a WASIp2 component (docs/devhost.md, "HTTP
+//! trigger"): guest globals never survive, and a request that traps harms no other request. A
+//! WASIp3 component's instances are reused instead (`wasip3`).
 
 use crate::support::AppDir;
 

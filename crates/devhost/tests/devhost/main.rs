@@ -6,7 +6,7 @@
 //!
 //! Needs: the release devhost and the fixtures built
 //! (`cargo build --release -p devhost` and
-//! `cargo build --target wasm32-wasip2 --profile component -p fixture-http -p fixture-redis`),
+//! `cargo build --target wasm32-wasip2 --profile component -p fixture-http -p fixture-http-p3 -p fixture-redis`),
 //! and `redis-server` on PATH.
 
 mod support;
@@ -22,3 +22,4 @@ mod redis_trigger;
 mod routing;
 mod variables;
 mod wasi_keyvalue;
+mod wasip3;

@@ -27,8 +27,8 @@ pub struct AppDir {
 }
 
 impl AppDir {
-    /// Writes `toml` as `spin.toml`, replacing `HTTP_WASM` and `REDIS_WASM`
-    /// with the absolute paths of the built fixtures.
+    /// Writes `toml` as `spin.toml`, replacing `HTTP_WASM`, `HTTP_P3_WASM` and
+    /// `REDIS_WASM` with the absolute paths of the built fixtures.
     pub fn new(toml: &str) -> AppDir {
         let dir = tempfile::Builder::new()
             .prefix("devhost-test-")
@@ -38,6 +38,12 @@ impl AppDir {
         let mut text = toml.to_string();
         if text.contains("HTTP_WASM") {
             text = text.replace("HTTP_WASM", &toml_path(&testkit::wasm_path("fixture-http")));
+        }
+        if text.contains("HTTP_P3_WASM") {
+            text = text.replace(
+                "HTTP_P3_WASM",
+                &toml_path(&testkit::wasm_path("fixture-http-p3")),
+            );
         }
         if text.contains("REDIS_WASM") {
             text = text.replace(
