@@ -122,3 +122,32 @@ fn every_job_accepted_before_or_after_a_redis_restart_finishes() {
         );
     }
 }
+
+/// On Spin 4 the intake's instance serves request after request and keeps its Redis
+/// connection between them (`spin_adapters::Kept`). When Redis restarts in between, that
+/// connection is dead: the next request must find out with a `PING` and open a new one,
+/// not answer `503` on the dead one. (A restart takes well under the second an idle
+/// instance is kept, so the second submission meets the instance of the first.)
+#[test]
+fn the_first_submission_after_a_quick_redis_restart_is_accepted() {
+    // Arrange: an intake instance that has a Redis connection open.
+    let (mut app, _workers) = fleet_with(0, &[], true);
+    let before = app.submit(&inputs::echo(serde_json::json!({"at": "before"})));
+    assert_eq!(before.status, 202, "{before}");
+
+    // Act
+    app.stack.redis.restart();
+    let after = app.submit(&inputs::echo(serde_json::json!({"at": "after"})));
+
+    // Assert
+    assert_eq!(
+        after.status, 202,
+        "the first submission after Redis restarted: {after}"
+    );
+    let ids = [
+        e2e::check_receipt(&before).id,
+        e2e::check_receipt(&after).id,
+    ];
+    let jobs = app.jobs_many(&ids);
+    assert!(jobs.iter().all(|j| j.status == "queued"), "{jobs:?}");
+}

@@ -6,13 +6,15 @@
 //! | Request | Does | Answers |
 //! |---|---|---|
 //! | `POST /sync/{kind}`, body = the kind's `input` JSON | the kind's `validate`, then `run` | `200` with the result and its content type; `422` invalid input; `500` the run failed |
-//! | `GET /sync/noop` | nothing | `204`: the cost of one fresh instance, with no I/O |
-//! | `GET /sync/variable` | reads one Spin variable | `204`: with `noop` and `settings`, whether reading variables costs per variable or per instance |
-//! | `GET /sync/settings` | reads the settings from the Spin variables, as every intake and worker instance does first | `204`: with `noop`, what reading them costs |
+//! | `GET /sync/noop` | nothing | `204`: the cost of a request, with no I/O |
+//! | `GET /sync/variable` | reads one Spin variable | `204`: with `noop` and `settings`, whether reading variables costs per variable or per request |
+//! | `GET /sync/settings` | reads the settings from the Spin variables, as the worker and each new intake instance do first | `204`: with `noop`, what reading them costs |
 //! | `POST /sync/insert-publish` | one new key in the key-value store `default`, then a fresh outbound Redis connection and one `PUBLISH` | `204`: the floor of an acknowledgement (what a submit must at least do), measured on the same runtime |
 //!
 //! The work is the same code the worker runs (`jobs_core::kind::Registry::builtin()`),
-//! so the two designs differ only in where and when it runs.
+//! so the two designs differ only in where and when it runs. Like the intake, it is a
+//! WASIp3 HTTP component (`spin_adapters::http3`), so Spin 4 reuses its instances as it
+//! reuses the intake's: the floors are measured on the same footing as what they floor.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,16 +25,40 @@ use jobs_core::kind::{Cancelled, RunContext};
 use jobs_core::kinds::Registry;
 use jobs_core::ports::Clock;
 use spin_adapters::SpinClock;
-use spin_sdk::http::{Method, Request, Response};
-use spin_sdk::http_component;
+use spin_adapters::http3::{self, Body};
+use spin_sdk::http::{Method, Response};
+use wasip3::http::types::{ErrorCode, Request};
 
-#[http_component]
-async fn handle(req: Request) -> Response {
+wasip3::http::service::export!(BenchSync);
+
+/// Largest input a synchronous run takes (benchmark inputs are a few hundred KiB).
+const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+struct BenchSync;
+
+impl wasip3::exports::http::handler::Guest for BenchSync {
+    async fn handle(req: Request) -> Result<wasip3::http::types::Response, ErrorCode> {
+        let method = http3::method(req.get_method());
+        let path = req.get_path_with_query().unwrap_or_default();
+        let body = match method {
+            Method::Post => http3::read_body(req, MAX_INPUT_BYTES).await,
+            _ => Body::Read(Vec::new()),
+        };
+        let response = match body {
+            Body::Read(body) => spin_executor::run(handle(method, &path, &body)),
+            Body::TooLong => text(413, "input too large"),
+            Body::Failed(why) => text(400, &format!("body: {why}")),
+        };
+        http3::respond(response).await
+    }
+}
+
+async fn handle(method: Method, path: &str, body: &[u8]) -> Response {
     // The last path segment names the kind (`/sync/thumbnail`); the route prefix is
     // whatever the manifest mounts this component on.
-    let path = req.path().split('?').next().unwrap_or("");
+    let path = path.split('?').next().unwrap_or("");
     let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    match (req.method(), name) {
+    match (method, name) {
         (Method::Get, "noop") => Response::builder().status(204).build(),
         (Method::Get, "variable") => match spin_sdk::variables::get("redis_address") {
             Ok(_) => Response::builder().status(204).build(),
@@ -43,7 +69,7 @@ async fn handle(req: Request) -> Response {
             Err(e) => text(500, &format!("settings: {e}")),
         },
         (Method::Post, "insert-publish") => insert_publish(),
-        (Method::Post, kind) => run(kind, req.body()).await,
+        (Method::Post, kind) => run(kind, body).await,
         _ => text(
             405,
             "POST /sync/{kind}, POST /sync/insert-publish, GET /sync/settings, GET /sync/variable or GET /sync/noop",

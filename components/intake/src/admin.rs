@@ -12,7 +12,7 @@ use spin_sdk::http::Response;
 use crate::wire::{Req, json};
 
 /// Largest admin request body: a tenant name and a number.
-const MAX_ADMIN_BODY: usize = 4_096;
+pub const MAX_ADMIN_BODY: usize = 4_096;
 
 /// Refuses, as a missing route, a request without the configured admin token.
 pub fn authorize(wiring: &Wiring, req: &Req) -> Result<(), ApiError> {
@@ -35,7 +35,7 @@ fn created(location: String, value: &impl Serialize) -> Response {
 }
 
 pub async fn create_tenant(wiring: &Wiring, req: &mut Req) -> Result<Response, ApiError> {
-    let body = req.body(MAX_ADMIN_BODY).await?;
+    let body = req.body(MAX_ADMIN_BODY)?;
     let tenant = admin::create_tenant(wiring.tenants(), now(), &body)?;
     Ok(created(format!("/admin/tenants/{}", tenant.name), &tenant))
 }
@@ -54,7 +54,7 @@ pub async fn update_tenant(
     req: &mut Req,
     name: &str,
 ) -> Result<Response, ApiError> {
-    let body = req.body(MAX_ADMIN_BODY).await?;
+    let body = req.body(MAX_ADMIN_BODY)?;
     Ok(json(
         200,
         &admin::update_tenant(wiring.tenants(), name, &body)?,
@@ -62,7 +62,7 @@ pub async fn update_tenant(
 }
 
 pub async fn issue_key(wiring: &Wiring, req: &mut Req, name: &str) -> Result<Response, ApiError> {
-    let body = req.body(MAX_ADMIN_BODY).await?;
+    let body = req.body(MAX_ADMIN_BODY)?;
     let issued = admin::issue_key(wiring.tenants(), now(), name, &body)?;
     let location = format!("/admin/tenants/{}/keys/{}", issued.tenant, issued.info.id);
     Ok(created(location, &issued))

@@ -37,7 +37,7 @@ pub async fn submit(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiErr
     if !is_json(req.header("content-type")) {
         return Err(RequestError::UnsupportedMediaType.into());
     }
-    let body = req.body(ctx.settings.max_body_bytes).await?;
+    let body = req.body(ctx.settings.max_body_bytes)?;
     let key = req.header("idempotency-key").map(str::to_owned);
     Ok(submitted(service::submit(ctx, &body, key.as_deref())?))
 }

@@ -16,23 +16,57 @@ mod ops;
 mod routes;
 mod wire;
 
-use jobs_core::api::{ApiError, RequestError};
-use spin_adapters::Wiring;
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+use std::cell::RefCell;
+use std::rc::Rc;
 
-#[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    let mut req = wire::Req::new(req);
-    let wiring = match Wiring::open() {
-        Ok(wiring) => wiring,
-        Err(e) => {
-            eprintln!("intake: configuration error: {e}");
-            return wire::error(&req, &ApiError::Request(RequestError::Config(e)));
-        }
-    };
-    match routes::dispatch(&wiring, &mut req).await {
-        Ok(response) => response,
-        Err(err) => wire::error(&req, &err),
+use jobs_core::api::{ApiError, RequestError};
+use jobs_core::config::ConfigError;
+use spin_adapters::Kept;
+use wasip3::http::types::{ErrorCode, Request, Response};
+
+wasip3::http::service::export!(Intake);
+
+/// The intake as a WASIp3 HTTP component (`wasi:http/handler@0.3.0-rc-2026-03-15`): on
+/// Spin 4 one instance serves many requests, so it keeps what they share ([`Kept`]).
+struct Intake;
+
+thread_local! {
+    /// What this instance keeps between requests, from its first request that could
+    /// read its settings.
+    static KEPT: RefCell<Option<Rc<Kept>>> = const { RefCell::new(None) };
+}
+
+fn kept() -> Result<Rc<Kept>, ConfigError> {
+    if let Some(kept) = KEPT.with_borrow(|kept| kept.clone()) {
+        return Ok(kept);
+    }
+    let kept = Rc::new(Kept::open()?);
+    KEPT.set(Some(kept.clone()));
+    Ok(kept)
+}
+
+impl wasip3::exports::http::handler::Guest for Intake {
+    async fn handle(request: Request) -> Result<Response, ErrorCode> {
+        let mut req = wire::Req::new(request);
+        let response = match kept() {
+            Ok(kept) => {
+                // The body is read here, in WASIp3's own way; the handlers run on Spin's
+                // executor as before, the waits of `/internal/drain` included. Each
+                // request runs to its end once it gets there: others on this instance
+                // wait only while it reads its body.
+                let bound = kept.settings().max_body_bytes.max(admin::MAX_ADMIN_BODY);
+                req.read_body(bound).await;
+                let wiring = kept.wiring();
+                match spin_executor::run(routes::dispatch(&wiring, &mut req)) {
+                    Ok(response) => response,
+                    Err(err) => wire::error(&req, &err),
+                }
+            }
+            Err(e) => {
+                eprintln!("intake: configuration error: {e}");
+                wire::error(&req, &ApiError::Request(RequestError::Config(e)))
+            }
+        };
+        spin_adapters::http3::respond(response).await
     }
 }

@@ -1,14 +1,17 @@
-//! Wire handling: the incoming request reduced to what the handlers need (method, path,
-//! query, headers, a size-limited body), JSON and problem responses, and the error log.
+//! Wire handling: the incoming request (WASIp3 `wasi:http`) reduced to what the handlers
+//! need (method, path, query, headers, a size-limited body), JSON and problem responses
+//! and their way back out, and the error log.
 
-use futures::StreamExt;
 use jobs_core::api::problem;
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::service::Origin;
 use serde::Serialize;
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_adapters::http3;
+use spin_sdk::http::{Method, Response};
+use wasip3::http::types as wasi;
 
-/// The request. The body stays unread until a handler asks for it with a limit.
+/// The request. Its body is read, up to a bound, before the handlers run
+/// ([`Req::read_body`]); each handler then takes it with its own limit.
 pub struct Req {
     pub method: Method,
     pub path: String,
@@ -17,15 +20,25 @@ pub struct Req {
     /// authority, not as a header).
     authority: Option<String>,
     headers: Vec<(String, Vec<u8>)>,
-    body: Option<IncomingRequest>,
+    body: Body,
+}
+
+/// Where the request body stands.
+enum Body {
+    /// Not read: the request still holds it.
+    Unread(wasi::Request),
+    /// Read, up to the bound.
+    Read(http3::Body),
+    /// Taken by a handler.
+    Taken,
 }
 
 impl Req {
-    pub fn new(req: IncomingRequest) -> Self {
-        let method = req.method();
-        let headers: Vec<(String, Vec<u8>)> = req.headers().entries();
-        let authority = req.authority();
-        let path_with_query = req.path_with_query().unwrap_or_else(|| "/".to_owned());
+    pub fn new(req: wasi::Request) -> Self {
+        let method = http3::method(req.get_method());
+        let headers: Vec<(String, Vec<u8>)> = req.get_headers().copy_all();
+        let authority = req.get_authority();
+        let path_with_query = req.get_path_with_query().unwrap_or_else(|| "/".to_owned());
         let (uri_path, query) = match path_with_query.split_once('?') {
             Some((p, q)) => (p.to_owned(), q.to_owned()),
             None => (path_with_query, String::new()),
@@ -36,7 +49,7 @@ impl Req {
             query,
             authority,
             headers,
-            body: Some(req),
+            body: Body::Unread(req),
         };
         // Spin gives the path below the component's route base; fall back to the URI.
         if let Some(info) = req.header("spin-path-info").filter(|p| !p.is_empty()) {
@@ -89,28 +102,42 @@ impl Req {
         }
     }
 
-    /// Read the body, refusing more than `limit` bytes without reading them all.
-    pub async fn body(&mut self, limit: usize) -> Result<Vec<u8>, ApiError> {
+    /// Reads the body of a request whose method carries one (`POST`, `PUT`, `PATCH`), at
+    /// most `bound` bytes and one more: a longer body, declared or sent, is left unread
+    /// and refused by [`Req::body`]. Nothing is decided here: a request refused for other
+    /// reasons (no API key, say) is refused as before, whatever its body.
+    pub async fn read_body(&mut self, bound: usize) {
+        if !matches!(self.method, Method::Post | Method::Put | Method::Patch)
+            || self.declared_length().is_some_and(|len| len > bound as u64)
+        {
+            return;
+        }
+        let Body::Unread(req) = std::mem::replace(&mut self.body, Body::Taken) else {
+            return;
+        };
+        self.body = Body::Read(http3::read_body(req, bound).await);
+    }
+
+    /// The body, refused when longer than `limit` (which must not exceed the bound it was
+    /// read with).
+    pub fn body(&mut self, limit: usize) -> Result<Vec<u8>, ApiError> {
         let too_large = || ApiError::Request(RequestError::PayloadTooLarge { limit });
-        let declared = self
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit as u64) {
+        if self.declared_length().is_some_and(|len| len > limit as u64) {
             return Err(too_large());
         }
-        let Some(req) = self.body.take() else {
-            return Ok(Vec::new());
-        };
-        let mut stream = req.into_body_stream();
-        let mut body = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| RequestError::BodyUnreadable(e.to_string()))?;
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
+        match std::mem::replace(&mut self.body, Body::Taken) {
+            Body::Read(http3::Body::Read(body)) if body.len() > limit => Err(too_large()),
+            Body::Read(http3::Body::Read(body)) => Ok(body),
+            Body::Read(http3::Body::TooLong) => Err(too_large()),
+            Body::Read(http3::Body::Failed(why)) => Err(RequestError::BodyUnreadable(why).into()),
+            Body::Unread(_) | Body::Taken => Ok(Vec::new()),
         }
-        Ok(body)
+    }
+
+    /// `Content-Length`, when the client sent one that reads as a number.
+    fn declared_length(&self) -> Option<u64> {
+        self.header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
     }
 }
 

@@ -10,10 +10,10 @@ pub const ECHO_TARGET: &str = "POST /jobs echo";
 pub const HASH_TARGET: &str = "POST /jobs hash 256 KiB";
 pub const HEALTH_TARGET: &str = "GET /healthz";
 pub const NOOP_TARGET: &str = "GET /sync/noop";
-/// A fresh instance that reads the settings from the Spin variables, as every app
-/// instance does first: with the no-op floor, what reading them costs.
+/// A request that reads the settings from the Spin variables, as a worker instance and a
+/// new intake instance do first: with the no-op floor, what reading them costs.
 pub const SETTINGS_TARGET: &str = "GET /sync/settings";
-/// A fresh instance that reads one Spin variable.
+/// A request that reads one Spin variable.
 pub const VARIABLE_TARGET: &str = "GET /sync/variable";
 /// The floor of an acknowledgement: one new key, a fresh Redis connection, one PUBLISH.
 pub const INSERT_PUBLISH_TARGET: &str = "POST /sync/insert-publish";

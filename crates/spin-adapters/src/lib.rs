@@ -4,9 +4,12 @@
 //! puts them together into a service [`Context`], with the store asked only while Redis
 //! answers (`jobs_core::liveness`) and read in batches through Redis when it is Redis
 //! (`jobs_core::batch_reads`). No application logic: that lives in
-//! `jobs_core::service`. Builds for `wasm32-wasip2` only in practice.
+//! `jobs_core::service`. [`http3`]: the WASIp3 edge of an HTTP component. Builds for
+//! `wasm32-wasip2` only in practice.
 
-use std::cell::OnceCell;
+pub mod http3;
+
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -34,52 +37,58 @@ pub fn load_settings() -> Result<Settings, ConfigError> {
     Settings::from_lookup(|name| spin_sdk::variables::get(name).ok())
 }
 
-/// The ports of one component instance (one request or one doorbell), built from the
-/// component's variables, lent to `jobs_core::service` as a [`Context`].
-pub struct Wiring {
+/// What a component instance keeps from one request to the next: its settings and its
+/// Redis connections, with the [`Liveness`] of the queue's.
+///
+/// On Spin 4 an instance of a WASIp3 HTTP component (the intake) serves up to 128
+/// requests, 16 at a time, and drops after a second idle; opening these once per instance
+/// instead of once per request is most of what a submission costs (docs/architecture.md,
+/// "One intake instance, many requests"). The worker's instance serves one doorbell and keeps
+/// them for that one. Each request still gets its own [`Wiring`], with the key-value store
+/// opened afresh: Spin's open of a store on Redis pings the connection it shares between
+/// instances, which sets it reconnecting if Redis restarted since (a kept store would
+/// meet the broken connection instead), and what a request learns about the store
+/// (`jobs_core::batch_reads`) starts afresh too.
+pub struct Kept {
     settings: Settings,
-    kv: BatchReads<RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>, Rc<AppRedis>, SystemRandom>,
+    connection: Rc<SpinRedis>,
+    redis: Rc<AppRedis>,
+    liveness: Liveness,
     queue: RedisQueue<Rc<AppRedis>>,
     tenants: RedisTenants<Rc<AppRedis>>,
     registry: Registry,
-    random: SystemRandom,
     /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
-    counter: RedisCounter<SpinRedis>,
+    counter: RedisCounter<Rc<SpinRedis>>,
+    counter_connection: Rc<SpinRedis>,
 }
 
 /// The queue's Redis connection, watched: the store trusts its answers (`liveness`).
-type AppRedis = WatchedRedis<SpinRedis, SystemClock>;
+type AppRedis = WatchedRedis<Rc<SpinRedis>, SystemClock>;
 
-impl Wiring {
+impl Kept {
     /// Reads the settings. Nothing is opened yet: Redis and the key-value store are opened
     /// on first use, Redis first (see `jobs_core::liveness`).
-    pub fn open() -> Result<Wiring, ConfigError> {
+    pub fn open() -> Result<Kept, ConfigError> {
         let settings = load_settings()?;
         let address = settings.redis_address.clone();
         let liveness = Liveness::new();
+        let connection = Rc::new(SpinRedis::new(address.clone()));
         let redis = Rc::new(WatchedRedis::new(
-            SpinRedis::new(address.clone()),
+            connection.clone(),
             liveness.clone(),
             SystemClock,
         ));
         let registry = Registry::for_settings(&settings);
-        let kv = BatchReads::new(
-            RedisFirst::new(
-                SpinKv::default_store(),
-                redis.clone(),
-                liveness,
-                SystemClock,
-            ),
-            redis.clone(),
-            SystemRandom::new(),
-        );
-        Ok(Wiring {
-            kv,
+        let counter_connection = Rc::new(SpinRedis::new(address));
+        Ok(Kept {
             queue: RedisQueue::new(redis.clone(), &registry.names()),
-            tenants: RedisTenants::new(redis),
+            tenants: RedisTenants::new(redis.clone()),
+            connection,
+            redis,
+            liveness,
             registry,
-            random: SystemRandom::new(),
-            counter: RedisCounter::new(SpinRedis::new(address), Tenant::default_tenant()),
+            counter: RedisCounter::new(counter_connection.clone(), Tenant::default_tenant()),
+            counter_connection,
             settings,
         })
     }
@@ -88,9 +97,51 @@ impl Wiring {
         &self.settings
     }
 
+    /// The ports for one request. A connection kept from an earlier request is pinged
+    /// before its first command in this one, and replaced if it does not answer (Redis
+    /// restarted meanwhile), so no command of this request is lost on a dead connection.
+    pub fn wiring(self: &Rc<Kept>) -> Wiring {
+        self.connection.recheck();
+        self.counter_connection.recheck();
+        let kv = BatchReads::new(
+            RedisFirst::new(
+                SpinKv::default_store(),
+                self.redis.clone(),
+                self.liveness.clone(),
+                SystemClock,
+            ),
+            self.redis.clone(),
+            SystemRandom::new(),
+        );
+        Wiring {
+            kept: self.clone(),
+            kv,
+            random: SystemRandom::new(),
+        }
+    }
+}
+
+/// The ports of one request or one doorbell, lent to `jobs_core::service` as a
+/// [`Context`]: what its instance keeps ([`Kept`]), and a key-value store of its own.
+pub struct Wiring {
+    kept: Rc<Kept>,
+    kv: BatchReads<RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>, Rc<AppRedis>, SystemRandom>,
+    random: SystemRandom,
+}
+
+impl Wiring {
+    /// The ports of an instance that serves one request or doorbell (the worker).
+    pub fn open() -> Result<Wiring, ConfigError> {
+        Ok(Rc::new(Kept::open()?).wiring())
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.kept.settings
+    }
+
     /// Tenants and API keys, in the queue's Redis.
     pub fn tenants(&self) -> &RedisTenants<Rc<AppRedis>> {
-        &self.tenants
+        &self.kept.tenants
     }
 
     /// The service context over these ports, for requests of `tenant`. (The worker's
@@ -107,12 +158,12 @@ impl Wiring {
     pub fn context_for(&self, caller: Caller) -> Context<'_> {
         Context {
             kv: &self.kv,
-            queue: &self.queue,
+            queue: &self.kept.queue,
             clock: &SpinClock,
             random: &self.random,
-            settings: &self.settings,
-            registry: &self.registry,
-            counter: Some(&self.counter),
+            settings: &self.kept.settings,
+            registry: &self.kept.registry,
+            counter: Some(&self.kept.counter),
             http: Some(&SpinHttp),
             tenant: caller.tenant,
             quota: caller.quota,
@@ -284,28 +335,62 @@ impl KeyValue for SpinKv {
 }
 
 /// Outbound Redis at one address. Every `Connection::open` is a new TCP connection on
-/// Spin, so one is opened on first use and kept for the instance (one request, or one
-/// doorbell); a failed open is retried on the next call.
+/// Spin (its outbound Redis does not pool), so one is opened on first use and kept for
+/// the instance; a failed open is retried on the next call, and a command that fails
+/// drops the connection, so the next call opens a fresh one.
 pub struct SpinRedis {
     address: String,
-    conn: OnceCell<Connection>,
+    conn: RefCell<Option<Rc<Connection>>>,
+    /// Set by [`SpinRedis::recheck`]: the kept connection must answer a `PING` before
+    /// its next command.
+    unproven: Cell<bool>,
 }
 
 impl SpinRedis {
     pub fn new(address: impl Into<String>) -> Self {
         SpinRedis {
             address: address.into(),
-            conn: OnceCell::new(),
+            conn: RefCell::new(None),
+            unproven: Cell::new(false),
         }
     }
 
-    fn conn(&self) -> Result<&Connection, PortError> {
-        if let Some(conn) = self.conn.get() {
-            return Ok(conn);
+    /// A new request begins: a connection kept from an earlier one may have died since
+    /// (Redis restarted), so it is pinged before it is trusted with a command.
+    pub fn recheck(&self) {
+        self.unproven.set(self.conn.borrow().is_some());
+    }
+
+    /// The connection, and whether Redis answered on it just now (opened, or pinged).
+    fn conn(&self) -> Result<(Rc<Connection>, bool), PortError> {
+        let kept = self.conn.borrow().clone();
+        if let Some(conn) = kept {
+            if !self.unproven.replace(false) {
+                return Ok((conn, false));
+            }
+            if conn.execute("PING", &[]).is_ok() {
+                return Ok((conn, true));
+            }
         }
+        self.conn.replace(None);
         let conn = Connection::open(&self.address)
             .map_err(|e| PortError::Unavailable(format!("open redis {}: {e}", self.address)))?;
-        Ok(self.conn.get_or_init(|| conn))
+        let conn = Rc::new(conn);
+        self.conn.replace(Some(conn.clone()));
+        Ok((conn, true))
+    }
+
+    /// `result`, after dropping the connection if it failed, so that the next command
+    /// goes out on a fresh one. Only NOSCRIPT (a script not cached yet, which the queue
+    /// answers with `EVAL` at once) keeps it: the connection did its job.
+    fn kept<T>(&self, result: Result<T, redis::Error>) -> Result<T, redis::Error> {
+        if let Err(e) = &result {
+            let text = e.to_string().to_ascii_lowercase();
+            if !(text.contains("noscript") || text.contains("no matching script")) {
+                self.conn.replace(None);
+            }
+        }
+        result
     }
 }
 
@@ -325,9 +410,9 @@ impl Redis for SpinRedis {
                 RedisParam::Bytes(b) => RedisParameter::Binary(b.clone()),
             })
             .collect();
+        let (conn, _) = self.conn()?;
         let reply = self
-            .conn()?
-            .execute(command, &params)
+            .kept(conn.execute(command, &params))
             .map_err(|e| redis_error(command, e))?;
         Ok(reply
             .into_iter()
@@ -341,13 +426,12 @@ impl Redis for SpinRedis {
     }
 
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
-        self.conn()?
-            .publish(channel, payload)
+        let (conn, _) = self.conn()?;
+        self.kept(conn.publish(channel, payload))
             .map_err(|e| redis_error("PUBLISH", e))
     }
 
     fn connect(&self) -> Result<bool, PortError> {
-        let opened = self.conn.get().is_none();
-        self.conn().map(|_| opened)
+        self.conn().map(|(_, answered)| answered)
     }
 }

@@ -264,9 +264,10 @@ impl Report {
             "Intake alone (no worker process competing for the cores); fixed duration per \
              row after a warm-up; Redis emptied before each row. `GET /healthz` is one \
              key-value read and one Redis PING: the runtime's floor with I/O; `GET /sync/noop` \
-             is a fresh instance that does nothing: the floor without I/O; `POST \
-             /sync/insert-publish` inserts one new key, opens Redis and publishes once: the \
-             least an acknowledgement must do. `listing` rows read a page of {} queued `echo` \
+             does nothing: the floor without I/O; `POST /sync/insert-publish` inserts one \
+             new key, opens Redis and publishes once: the least an acknowledgement must do. \
+             The intake and the floors are WASIp3 components, whose instances Spin 4 reuses \
+             (up to 128 requests each). `listing` rows read a page of {} queued `echo` \
              jobs by kind; Redis was emptied and the jobs queued before each.\n",
             crate::plan::LIST_PAGE
         );
