@@ -115,7 +115,8 @@ impl Req {
         let Body::Unread(req) = std::mem::replace(&mut self.body, Body::Taken) else {
             return;
         };
-        self.body = Body::Read(http3::read_body(req, bound).await);
+        let declared = self.declared_length();
+        self.body = Body::Read(http3::read_declared(req, bound, declared).await);
     }
 
     /// The body, refused when longer than `limit` (which must not exceed the bound it was

@@ -24,6 +24,12 @@ pub enum Body {
 /// Reads the body of `req`, at most `bound` bytes and one more: memory stays within the
 /// bound whatever the client sends or declares.
 pub async fn read_body(req: wasi::Request, bound: usize) -> Body {
+    read_declared(req, bound, None).await
+}
+
+/// [`read_body`] for a request that declared its length (`Content-Length`): the buffer
+/// is sized for that, not for a whole chunk.
+pub async fn read_declared(req: wasi::Request, bound: usize, declared: Option<u64>) -> Body {
     let (handled, handled_rx) = wit_future::new(|| Ok(()));
     drop(handled);
     let (mut stream, trailers) = wasi::Request::consume_body(req, handled_rx);
@@ -33,6 +39,11 @@ pub async fn read_body(req: wasi::Request, bound: usize) -> Body {
         if room == 0 {
             return Body::TooLong;
         }
+        // One byte past what was declared, to see the end (or a body longer than said).
+        let room = match declared.and_then(|len| usize::try_from(len).ok()) {
+            Some(len) => room.min((len + 1).saturating_sub(body.len()).max(1)),
+            None => room,
+        };
         body.reserve_exact(room);
         let (result, filled) = stream.read(body).await;
         body = filled;

@@ -20,7 +20,7 @@ use jobs_core::config::{ConfigError, Settings};
 use jobs_core::counter::RedisCounter;
 use jobs_core::job::Tenant;
 use jobs_core::kinds::Registry;
-use jobs_core::liveness::{Liveness, RedisFirst, WatchedRedis};
+use jobs_core::liveness::{Liveness, RedisFirst, WINDOW_MS, WatchedRedis};
 use jobs_core::ports::{Clock, HttpAnswer, HttpPost, KeyValue, PortError, Redis, RedisParam};
 use jobs_core::ports::{RedisValue, Sending};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
@@ -344,6 +344,8 @@ pub struct SpinRedis {
     /// Set by [`SpinRedis::recheck`]: the kept connection must answer a `PING` before
     /// its next command.
     unproven: Cell<bool>,
+    /// When Redis last answered on the connection (ms since the epoch).
+    answered_ms: Cell<u64>,
 }
 
 impl SpinRedis {
@@ -352,13 +354,23 @@ impl SpinRedis {
             address: address.into(),
             conn: RefCell::new(None),
             unproven: Cell::new(false),
+            answered_ms: Cell::new(0),
         }
     }
 
     /// A new request begins: a connection kept from an earlier one may have died since
-    /// (Redis restarted), so it is pinged before it is trusted with a command.
+    /// (Redis restarted), so it is pinged before it is trusted with a command, unless it
+    /// answered within `liveness::WINDOW_MS` (2 ms), the window the store's guard trusts
+    /// too (`jobs_core::liveness`). Under load, requests follow each other closer than
+    /// that and skip the ping.
     pub fn recheck(&self) {
-        self.unproven.set(self.conn.borrow().is_some());
+        let quiet_ms = SystemClock.now_ms().saturating_sub(self.answered_ms.get());
+        self.unproven
+            .set(self.conn.borrow().is_some() && quiet_ms > WINDOW_MS);
+    }
+
+    fn answered(&self) {
+        self.answered_ms.set(SystemClock.now_ms());
     }
 
     /// The connection, and whether Redis answered on it just now (opened, or pinged).
@@ -369,6 +381,7 @@ impl SpinRedis {
                 return Ok((conn, false));
             }
             if conn.execute("PING", &[]).is_ok() {
+                self.answered();
                 return Ok((conn, true));
             }
         }
@@ -377,6 +390,7 @@ impl SpinRedis {
             .map_err(|e| PortError::Unavailable(format!("open redis {}: {e}", self.address)))?;
         let conn = Rc::new(conn);
         self.conn.replace(Some(conn.clone()));
+        self.answered();
         Ok((conn, true))
     }
 
@@ -384,10 +398,13 @@ impl SpinRedis {
     /// goes out on a fresh one. Only NOSCRIPT (a script not cached yet, which the queue
     /// answers with `EVAL` at once) keeps it: the connection did its job.
     fn kept<T>(&self, result: Result<T, redis::Error>) -> Result<T, redis::Error> {
-        if let Err(e) = &result {
-            let text = e.to_string().to_ascii_lowercase();
-            if !(text.contains("noscript") || text.contains("no matching script")) {
-                self.conn.replace(None);
+        match &result {
+            Ok(_) => self.answered(),
+            Err(e) => {
+                let text = e.to_string().to_ascii_lowercase();
+                if !(text.contains("noscript") || text.contains("no matching script")) {
+                    self.conn.replace(None);
+                }
             }
         }
         result
