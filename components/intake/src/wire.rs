@@ -1,6 +1,6 @@
 //! Wire handling: the incoming request (WASIp3 `wasi:http`) reduced to what the handlers
 //! need (method, path, query, headers, a size-limited body), JSON and problem responses
-//! and their way back out, and the error log.
+//! (`spin_adapters::http3::respond` sends them), and the error log.
 
 use jobs_core::api::problem;
 use jobs_core::api::{ApiError, RequestError};
