@@ -107,15 +107,15 @@ impl Req {
     /// and refused by [`Req::body`]. Nothing is decided here: a request refused for other
     /// reasons (no API key, say) is refused as before, whatever its body.
     pub async fn read_body(&mut self, bound: usize) {
+        let declared = self.declared_length();
         if !matches!(self.method, Method::Post | Method::Put | Method::Patch)
-            || self.declared_length().is_some_and(|len| len > bound as u64)
+            || declared.is_some_and(|len| len > bound as u64)
         {
             return;
         }
         let Body::Unread(req) = std::mem::replace(&mut self.body, Body::Taken) else {
             return;
         };
-        let declared = self.declared_length();
         self.body = Body::Read(http3::read_declared(req, bound, declared).await);
     }
 

@@ -39,7 +39,7 @@ impl Liveness {
     }
 
     /// Whether Redis answered at most `window_ms` before `now_ms`.
-    fn fresh(&self, now_ms: u64, window_ms: u64) -> bool {
+    pub fn fresh(&self, now_ms: u64, window_ms: u64) -> bool {
         self.0
             .get()
             .is_some_and(|at| now_ms.saturating_sub(at) <= window_ms)

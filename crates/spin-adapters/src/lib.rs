@@ -24,7 +24,7 @@ use jobs_core::liveness::{Liveness, RedisFirst, WINDOW_MS, WatchedRedis};
 use jobs_core::ports::{Clock, HttpAnswer, HttpPost, KeyValue, PortError, Redis, RedisParam};
 use jobs_core::ports::{RedisValue, Sending};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
-use jobs_core::queue::RedisQueue;
+use jobs_core::queue::{RedisQueue, is_noscript};
 use jobs_core::service::{Caller, Context};
 use jobs_core::tenancy::RedisTenants;
 use spin_sdk::key_value::{self, Store};
@@ -101,8 +101,12 @@ impl Kept {
     /// before its first command in this one, and replaced if it does not answer (Redis
     /// restarted meanwhile), so no command of this request is lost on a dead connection.
     pub fn wiring(self: &Rc<Kept>) -> Wiring {
-        self.connection.recheck();
-        self.counter_connection.recheck();
+        // The queue's connection answered a moment ago if its `Liveness` says so (the
+        // window the store's guard trusts, `liveness::WINDOW_MS`): under load, requests
+        // follow each other closer than that and skip the ping.
+        let quiet = !self.liveness.fresh(SystemClock.now_ms(), WINDOW_MS);
+        self.connection.recheck(quiet);
+        self.counter_connection.recheck(true);
         let kv = BatchReads::new(
             RedisFirst::new(
                 SpinKv::default_store(),
@@ -344,8 +348,6 @@ pub struct SpinRedis {
     /// Set by [`SpinRedis::recheck`]: the kept connection must answer a `PING` before
     /// its next command.
     unproven: Cell<bool>,
-    /// When Redis last answered on the connection (ms since the epoch).
-    answered_ms: Cell<u64>,
 }
 
 impl SpinRedis {
@@ -354,23 +356,14 @@ impl SpinRedis {
             address: address.into(),
             conn: RefCell::new(None),
             unproven: Cell::new(false),
-            answered_ms: Cell::new(0),
         }
     }
 
     /// A new request begins: a connection kept from an earlier one may have died since
-    /// (Redis restarted), so it is pinged before it is trusted with a command, unless it
-    /// answered within `liveness::WINDOW_MS` (2 ms), the window the store's guard trusts
-    /// too (`jobs_core::liveness`). Under load, requests follow each other closer than
-    /// that and skip the ping.
-    pub fn recheck(&self) {
-        let quiet_ms = SystemClock.now_ms().saturating_sub(self.answered_ms.get());
-        self.unproven
-            .set(self.conn.borrow().is_some() && quiet_ms > WINDOW_MS);
-    }
-
-    fn answered(&self) {
-        self.answered_ms.set(SystemClock.now_ms());
+    /// (Redis restarted), so it is pinged before it is trusted with a command, unless the
+    /// caller knows Redis answered on it a moment ago (`quiet` false).
+    pub fn recheck(&self, quiet: bool) {
+        self.unproven.set(quiet && self.conn.borrow().is_some());
     }
 
     /// The connection, and whether Redis answered on it just now (opened, or pinged).
@@ -381,7 +374,6 @@ impl SpinRedis {
                 return Ok((conn, false));
             }
             if conn.execute("PING", &[]).is_ok() {
-                self.answered();
                 return Ok((conn, true));
             }
         }
@@ -390,22 +382,17 @@ impl SpinRedis {
             .map_err(|e| PortError::Unavailable(format!("open redis {}: {e}", self.address)))?;
         let conn = Rc::new(conn);
         self.conn.replace(Some(conn.clone()));
-        self.answered();
         Ok((conn, true))
     }
 
     /// `result`, after dropping the connection if it failed, so that the next command
     /// goes out on a fresh one. Only NOSCRIPT (a script not cached yet, which the queue
     /// answers with `EVAL` at once) keeps it: the connection did its job.
-    fn kept<T>(&self, result: Result<T, redis::Error>) -> Result<T, redis::Error> {
-        match &result {
-            Ok(_) => self.answered(),
-            Err(e) => {
-                let text = e.to_string().to_ascii_lowercase();
-                if !(text.contains("noscript") || text.contains("no matching script")) {
-                    self.conn.replace(None);
-                }
-            }
+    fn kept<T>(&self, result: Result<T, PortError>) -> Result<T, PortError> {
+        if let Err(e) = &result
+            && !is_noscript(e)
+        {
+            self.conn.replace(None);
         }
         result
     }
@@ -428,9 +415,10 @@ impl Redis for SpinRedis {
             })
             .collect();
         let (conn, _) = self.conn()?;
-        let reply = self
-            .kept(conn.execute(command, &params))
-            .map_err(|e| redis_error(command, e))?;
+        let reply = self.kept(
+            conn.execute(command, &params)
+                .map_err(|e| redis_error(command, e)),
+        )?;
         Ok(reply
             .into_iter()
             .map(|r| match r {
@@ -444,8 +432,10 @@ impl Redis for SpinRedis {
 
     fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), PortError> {
         let (conn, _) = self.conn()?;
-        self.kept(conn.publish(channel, payload))
-            .map_err(|e| redis_error("PUBLISH", e))
+        self.kept(
+            conn.publish(channel, payload)
+                .map_err(|e| redis_error("PUBLISH", e)),
+        )
     }
 
     fn connect(&self) -> Result<bool, PortError> {

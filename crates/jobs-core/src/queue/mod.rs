@@ -16,6 +16,7 @@ pub(crate) mod wire;
 pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
 pub use range::{IdPrefix, IdRange, InvalidIdPrefix};
 pub use redis::RedisQueue;
+pub use wire::is_noscript;
 
 use crate::job::{JobId, Status, Tenant};
 use crate::ports::PortError;

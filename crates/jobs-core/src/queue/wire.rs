@@ -57,7 +57,7 @@ pub(super) fn keys_of(t: &Tenant, extra: impl IntoIterator<Item = String>) -> Ve
 /// kind before the server's text, and Spin wraps it in `Error::Other`. So look for either
 /// the code or the server's message, in any case, anywhere in the text; any other error
 /// (a script error included) is returned as it is, never retried.
-pub(super) fn is_noscript(e: &PortError) -> bool {
+pub fn is_noscript(e: &PortError) -> bool {
     let text = match e {
         PortError::Backend(t) | PortError::Protocol(t) => t,
         PortError::Unavailable(_) => return false,
