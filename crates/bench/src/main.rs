@@ -55,6 +55,10 @@ struct Args {
     /// measures what the whole pipeline gets through on the shared cores.
     #[arg(long, default_value_t = 10)]
     worker_nice: i32,
+    /// Echo jobs queued before the workers start, in the backlog rows (default: 40,000;
+    /// 2,000 with `--quick`).
+    #[arg(long)]
+    backlog_jobs: Option<u64>,
     /// The command to record in the report as the one that was run.
     #[arg(long, env = "BENCH_COMMAND")]
     command: Option<String>,
@@ -92,6 +96,9 @@ fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().collect();
     let mut plan = Plan::new(args.quick, args.client_threads.max(1));
     plan.worker_nice = args.worker_nice;
+    if let Some(jobs) = args.backlog_jobs {
+        plan.backlog_jobs = jobs;
+    }
 
     let date = format!(
         "{:04}-{:02}-{:02}",

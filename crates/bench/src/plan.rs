@@ -46,6 +46,8 @@ pub struct Plan {
     pub hash_max_requests: u64,
     pub e2e_echo_jobs: u64,
     pub e2e_hash_jobs: u64,
+    /// Echo jobs queued before the workers start, in the backlog rows.
+    pub backlog_jobs: u64,
     pub e2e_workers: Vec<usize>,
     pub e2e_clients: usize,
     /// Give up waiting for jobs to finish after this long without progress.
@@ -77,6 +79,7 @@ impl Plan {
                 measure: Duration::from_secs(2),
                 hash_max_requests: 1_000,
                 e2e_echo_jobs: 2_000,
+                backlog_jobs: 2_000,
                 e2e_hash_jobs: 200,
                 e2e_workers: vec![1, 2],
                 e2e_clients: 16,
@@ -99,6 +102,7 @@ impl Plan {
                 measure: Duration::from_secs(8),
                 hash_max_requests: 3_000,
                 e2e_echo_jobs: 10_000,
+                backlog_jobs: 40_000,
                 e2e_hash_jobs: 1_000,
                 e2e_workers: vec![1, 2],
                 e2e_clients: 16,

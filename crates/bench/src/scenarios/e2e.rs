@@ -75,7 +75,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
                 },
             );
         }
-        let jobs = ctx.plan.e2e_echo_jobs;
+        let jobs = ctx.plan.backlog_jobs;
         step(
             report,
             &format!("end to end: a backlog of {jobs} echo jobs, then {n} worker(s)"),
