@@ -22,6 +22,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use crate::keys;
 use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
@@ -37,8 +38,9 @@ pub struct BatchReads<K, R, N> {
     kv: K,
     redis: R,
     random: N,
-    /// Whether the store is `redis`, once the marker has been read.
-    same: OnceCell<bool>,
+    /// Whether the store is `redis`, once the marker has been read; shared by the requests
+    /// of an instance ([`BatchReads::sharing`]).
+    same: Rc<OnceCell<bool>>,
     /// The keys this instance wrote or deleted one at a time.
     written: RefCell<HashSet<String>>,
 }
@@ -46,18 +48,32 @@ pub struct BatchReads<K, R, N> {
 impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
     /// `random` makes the marker's token if no instance has written it yet.
     pub fn new(kv: K, redis: R, random: N) -> Self {
+        Self::sharing(kv, redis, random, Rc::default())
+    }
+
+    /// As [`BatchReads::new`], with what `same` already knows: whether the store is the
+    /// queue's Redis depends only on the configuration, so an instance asks once for all
+    /// its requests. What a request wrote is its own.
+    pub fn sharing(kv: K, redis: R, random: N, same: Rc<OnceCell<bool>>) -> Self {
         BatchReads {
             kv,
             redis,
             random,
-            same: OnceCell::new(),
+            same,
             written: RefCell::new(HashSet::new()),
         }
     }
 
-    /// Whether the store is the queue's Redis (asked once per instance).
+    /// Whether the store is the queue's Redis (asked once per instance; a probe that
+    /// fails answers no, and is asked again next time).
     pub fn is_redis(&self) -> bool {
-        *self.same.get_or_init(|| self.probe().unwrap_or(false))
+        if let Some(&same) = self.same.get() {
+            return same;
+        }
+        match self.probe() {
+            Ok(same) => *self.same.get_or_init(|| same),
+            Err(_) => false,
+        }
     }
 
     /// Reads the marker through the store (writing it first when absent) and through
@@ -155,6 +171,10 @@ impl<K: KeyValue, R: Redis, N: Random> KeyValue for BatchReads<K, R, N> {
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
         self.kv.set_many(pairs)
+    }
+
+    fn is_queue_redis(&self) -> bool {
+        self.is_redis()
     }
 }
 

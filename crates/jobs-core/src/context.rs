@@ -110,17 +110,24 @@ impl Context<'_> {
         if !job.input.is_apart() {
             return self.save_job(job);
         }
-        let pairs = [
-            (
-                keys::input(&job.tenant, &job.id),
-                codec::encode_input(&job.input),
-            ),
-            (keys::job(&job.tenant, &job.id), codec::encode_job(job)),
-        ];
-        self.kv.set_many(&pairs).map_err(|e| {
+        self.kv.set_many(&Self::new_job_records(job)).map_err(|e| {
             self.forget_new_job(job);
             StoreError::from(e)
         })
+    }
+
+    /// What [`Context::save_new_job`] writes, as key-value pairs: the input stored apart
+    /// (if it is) and the record.
+    pub(crate) fn new_job_records(job: &Job) -> Vec<(String, Vec<u8>)> {
+        let record = (keys::job(&job.tenant, &job.id), codec::encode_job(job));
+        if !job.input.is_apart() {
+            return vec![record];
+        }
+        let input = (
+            keys::input(&job.tenant, &job.id),
+            codec::encode_input(&job.input),
+        );
+        vec![input, record]
     }
 
     /// Deletes what [`Context::save_new_job`] wrote, best effort: for a submit that did

@@ -54,6 +54,11 @@ pub trait KeyValue {
             .iter()
             .try_for_each(|(key, value)| self.set(key, value))
     }
+    /// Whether this store is the queue's Redis, its keys plain strings under their own
+    /// names, so that a queue script may write them (`batch_reads`). False unless known.
+    fn is_queue_redis(&self) -> bool {
+        false
+    }
 }
 
 /// One argument of a Redis command, as Spin's `redis-parameter`.
@@ -278,6 +283,9 @@ macro_rules! forward_key_value {
             }
             fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
                 (**self).set_many(pairs)
+            }
+            fn is_queue_redis(&self) -> bool {
+                (**self).is_queue_redis()
             }
         }
     )*};

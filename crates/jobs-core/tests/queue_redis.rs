@@ -251,6 +251,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
             payload: id.as_str().into(),
         },
         max_queued: 10,
+        records: Vec::new(),
     };
     assert_eq!(q.submit(&job).unwrap(), SubmitOutcome::Enqueued);
     let msg = pubsub.get_message().unwrap();
@@ -287,6 +288,62 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
             .iter()
             .all(|_| keys::ready(&t) == "aj:{default}:ready")
     );
+}
+
+#[test]
+fn a_submit_writes_the_records_it_is_given_only_when_it_enqueues() {
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let mut conn = server.connection();
+    let with_records = |key: &str, max_queued: u64| {
+        let id = JobId::new();
+        let job = Enqueue {
+            tenant: t.clone(),
+            id,
+            kind: "echo".into(),
+            now_ms: 1,
+            due_ms: 1,
+            idempotency: Some(jobs_core::queue::IdempotencyClaim {
+                key: key.into(),
+                fingerprint: "fp".into(),
+                ttl_ms: 60_000,
+            }),
+            doorbell: Doorbell {
+                channel: "jobs-test".into(),
+                payload: id.as_str().into(),
+            },
+            max_queued,
+            records: vec![
+                (keys::input(&t, &id), vec![0, 255, 1]),
+                (keys::job(&t, &id), format!("record of {id}").into_bytes()),
+            ],
+        };
+        (id, q.submit(&job).unwrap())
+    };
+    let get = |conn: &mut redis::Connection, key: String| -> Option<Vec<u8>> {
+        redis::cmd("GET").arg(key).query(conn).unwrap()
+    };
+
+    let (id, outcome) = with_records("k1", 10);
+    assert_eq!(outcome, SubmitOutcome::Enqueued);
+    assert_eq!(get(&mut conn, keys::input(&t, &id)), Some(vec![0, 255, 1]));
+    assert_eq!(
+        get(&mut conn, keys::job(&t, &id)),
+        Some(format!("record of {id}").into_bytes())
+    );
+    // A duplicate key and a full queue write nothing.
+    let (dup, outcome) = with_records("k1", 10);
+    assert!(
+        matches!(outcome, SubmitOutcome::Duplicate(_)),
+        "{outcome:?}"
+    );
+    let (full, outcome) = with_records("k2", 1);
+    assert!(matches!(outcome, SubmitOutcome::Full { .. }), "{outcome:?}");
+    for id in [dup, full] {
+        assert_eq!(get(&mut conn, keys::job(&t, &id)), None);
+        assert_eq!(get(&mut conn, keys::input(&t, &id)), None);
+    }
 }
 
 #[test]
@@ -343,6 +400,7 @@ fn contract_job(n: u64) -> Enqueue {
             payload: "x".into(),
         },
         max_queued: 100,
+        records: Vec::new(),
     }
 }
 

@@ -37,18 +37,18 @@ pub fn load_settings() -> Result<Settings, ConfigError> {
     Settings::from_lookup(|name| spin_sdk::variables::get(name).ok())
 }
 
-/// What a component instance keeps from one request to the next: its settings and its
-/// Redis connections, with the [`Liveness`] of the queue's.
+/// What a component instance keeps from one request to the next: its settings, its
+/// Redis connections, with the [`Liveness`] of the queue's, and its key-value store.
 ///
 /// On Spin 4 an instance of a WASIp3 HTTP component (the intake) serves up to 128
 /// requests, 16 at a time, and drops after a second idle; opening these once per instance
 /// instead of once per request is most of what a submission costs (docs/architecture.md,
 /// "One intake instance, many requests"). The worker's instance serves one doorbell and keeps
-/// them for that one. Each request still gets its own [`Wiring`], with the key-value store
-/// opened afresh: Spin's open of a store on Redis pings the connection it shares between
-/// instances, which sets it reconnecting if Redis restarted since (a kept store would
-/// meet the broken connection instead), and what a request learns about the store
-/// (`jobs_core::batch_reads`) starts afresh too.
+/// them for that one. Each request gets its own [`Wiring`]: the keys it wrote itself
+/// (`jobs_core::batch_reads`) are its own, and whatever was kept is proven again before
+/// it is trusted (a `PING` on a quiet Redis connection, one more try on a store whose
+/// first call fails: [`SpinRedis::recheck`], [`SpinKv::recheck`]). Whether the store is
+/// the queue's Redis is asked once per instance: it follows from the configuration.
 pub struct Kept {
     settings: Settings,
     connection: Rc<SpinRedis>,
@@ -57,6 +57,11 @@ pub struct Kept {
     queue: RedisQueue<Rc<AppRedis>>,
     tenants: RedisTenants<Rc<AppRedis>>,
     registry: Registry,
+    /// The key-value store, opened on the first request that uses it.
+    kv: Rc<SpinKv>,
+    /// Whether the store is the queue's Redis, once a request has asked
+    /// (`jobs_core::batch_reads`).
+    store_is_redis: Rc<OnceCell<bool>>,
     /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
     counter: RedisCounter<Rc<SpinRedis>>,
     counter_connection: Rc<SpinRedis>,
@@ -64,6 +69,11 @@ pub struct Kept {
 
 /// The queue's Redis connection, watched: the store trusts its answers (`liveness`).
 type AppRedis = WatchedRedis<Rc<SpinRedis>, SystemClock>;
+
+/// The instance's store as one request sees it: asked only while Redis answers, and read
+/// in batches through Redis when it is that Redis.
+type RequestKv =
+    BatchReads<RedisFirst<Rc<SpinKv>, Rc<AppRedis>, SystemClock>, Rc<AppRedis>, SystemRandom>;
 
 impl Kept {
     /// Reads the settings. Nothing is opened yet: Redis and the key-value store are opened
@@ -87,6 +97,8 @@ impl Kept {
             redis,
             liveness,
             registry,
+            kv: Rc::new(SpinKv::default_store()),
+            store_is_redis: Rc::default(),
             counter: RedisCounter::new(counter_connection.clone(), Tenant::default_tenant()),
             counter_connection,
             settings,
@@ -107,15 +119,17 @@ impl Kept {
         let quiet = !self.liveness.fresh(SystemClock.now_ms(), WINDOW_MS);
         self.connection.recheck(quiet);
         self.counter_connection.recheck(true);
-        let kv = BatchReads::new(
+        self.kv.recheck();
+        let kv = BatchReads::sharing(
             RedisFirst::new(
-                SpinKv::default_store(),
+                self.kv.clone(),
                 self.redis.clone(),
                 self.liveness.clone(),
                 SystemClock,
             ),
             self.redis.clone(),
             SystemRandom::new(),
+            self.store_is_redis.clone(),
         );
         Wiring {
             kept: self.clone(),
@@ -129,7 +143,7 @@ impl Kept {
 /// [`Context`]: what its instance keeps ([`Kept`]), and a key-value store of its own.
 pub struct Wiring {
     kept: Rc<Kept>,
-    kv: BatchReads<RedisFirst<SpinKv, Rc<AppRedis>, SystemClock>, Rc<AppRedis>, SystemRandom>,
+    kv: RequestKv,
     random: SystemRandom,
 }
 
@@ -262,10 +276,15 @@ impl Future for PollableWait {
 /// with one `MGET` instead (`jobs_core::batch_reads`).
 ///
 /// The store is opened on first use, not before: on Spin's Redis backend even opening it
-/// blocks while Redis is down (docs/devhost.md).
+/// blocks while Redis is down (docs/devhost.md). An instance keeps it for its later
+/// requests ([`Kept`]); the first call of a request on a store kept from an earlier one
+/// that fails is tried once more on the store opened afresh ([`SpinKv::recheck`]).
 pub struct SpinKv {
-    store: OnceCell<Store>,
-    bucket: OnceCell<wasi_kv::store::Bucket>,
+    store: RefCell<Option<Rc<Store>>>,
+    bucket: RefCell<Option<Rc<wasi_kv::store::Bucket>>>,
+    /// Set by [`SpinKv::recheck`]: no call of this request has answered yet on a store
+    /// opened by an earlier one.
+    unproven: Cell<bool>,
 }
 
 impl SpinKv {
@@ -273,26 +292,70 @@ impl SpinKv {
     /// `key_value_stores`), opened on first use.
     pub fn default_store() -> Self {
         SpinKv {
-            store: OnceCell::new(),
-            bucket: OnceCell::new(),
+            store: RefCell::new(None),
+            bucket: RefCell::new(None),
+            unproven: Cell::new(false),
         }
     }
 
-    fn store(&self) -> Result<&Store, PortError> {
-        if let Some(store) = self.store.get() {
-            return Ok(store);
-        }
-        let store = Store::open_default().map_err(|e| kv_error("open store default", e))?;
-        Ok(self.store.get_or_init(|| store))
+    /// A new request begins. If Redis restarted since the store was opened, Spin's store
+    /// meets the broken connection on its next call, which fails and sets that
+    /// connection reconnecting; opening the store again pings it, which waits for the
+    /// reconnection. So a failed first call is tried once more on a store opened afresh.
+    /// Every call the port makes may run twice: writes put whole values.
+    pub fn recheck(&self) {
+        let opened = self.store.borrow().is_some() || self.bucket.borrow().is_some();
+        self.unproven.set(opened);
     }
 
-    fn bucket(&self) -> Result<&wasi_kv::store::Bucket, PortError> {
-        if let Some(bucket) = self.bucket.get() {
-            return Ok(bucket);
+    /// `call` on the handle in `slot` (opened by `open` if there is none), tried once more
+    /// on a handle opened afresh when it fails while the store is unproven.
+    fn call<H, T, E>(
+        &self,
+        slot: &RefCell<Option<Rc<H>>>,
+        open: impl Fn() -> Result<H, PortError>,
+        call: impl Fn(&H) -> Result<T, E>,
+        error: impl Fn(E) -> PortError,
+    ) -> Result<T, PortError> {
+        let handle = |slot: &RefCell<Option<Rc<H>>>| -> Result<Rc<H>, PortError> {
+            if let Some(handle) = slot.borrow().clone() {
+                return Ok(handle);
+            }
+            let handle = Rc::new(open()?);
+            slot.replace(Some(handle.clone()));
+            Ok(handle)
+        };
+        match call(&*handle(slot)?) {
+            Ok(value) => {
+                self.unproven.set(false);
+                Ok(value)
+            }
+            Err(_) if self.unproven.replace(false) => {
+                self.store.replace(None);
+                self.bucket.replace(None);
+                call(&*handle(slot)?).map_err(error)
+            }
+            Err(e) => Err(error(e)),
         }
-        let bucket =
-            wasi_kv::store::open("default").map_err(|e| wasi_kv_error("open bucket default", e))?;
-        Ok(self.bucket.get_or_init(|| bucket))
+    }
+
+    fn with_store<T>(
+        &self,
+        what: impl Fn() -> String,
+        call: impl Fn(&Store) -> Result<T, key_value::Error>,
+    ) -> Result<T, PortError> {
+        let open = || Store::open_default().map_err(|e| kv_error("open store default", e));
+        self.call(&self.store, open, call, |e| kv_error(&what(), e))
+    }
+
+    fn with_bucket<T>(
+        &self,
+        what: impl Fn() -> String,
+        call: impl Fn(&wasi_kv::store::Bucket) -> Result<T, wasi_kv::store::Error>,
+    ) -> Result<T, PortError> {
+        let open =
+            || wasi_kv::store::open("default").map_err(|e| wasi_kv_error("open bucket default", e));
+        self.call(&self.bucket, open, call, |e| wasi_kv_error(&what(), e))
     }
 }
 
@@ -312,29 +375,25 @@ fn kv_error(what: &str, e: key_value::Error) -> PortError {
 
 impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        self.store()?
-            .get(key)
-            .map_err(|e| kv_error(&format!("get {key}"), e))
+        self.with_store(|| format!("get {key}"), |store| store.get(key))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        self.store()?
-            .set(key, value)
-            .map_err(|e| kv_error(&format!("set {key}"), e))
+        self.with_store(|| format!("set {key}"), |store| store.set(key, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.store()?
-            .delete(key)
-            .map_err(|e| kv_error(&format!("delete {key}"), e))
+        self.with_store(|| format!("delete {key}"), |store| store.delete(key))
     }
 
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
         if pairs.is_empty() {
             return Ok(());
         }
-        wasi_kv::batch::set_many(self.bucket()?, pairs)
-            .map_err(|e| wasi_kv_error(&format!("set {} keys", pairs.len()), e))
+        self.with_bucket(
+            || format!("set {} keys", pairs.len()),
+            |bucket| wasi_kv::batch::set_many(bucket, pairs),
+        )
     }
 }
 

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::hooks::Outbox;
 use super::tenant_queue::TenantState;
-use super::{ManualClock, down, lock};
+use super::{ManualClock, MemoryKv, down, lock};
 use crate::job::{JobId, Status, Tenant};
-use crate::ports::Clock;
+use crate::ports::{Clock, KeyValue, PortError};
 use crate::queue::{
     CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim, HookClaims,
     HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue, QueueError,
@@ -123,6 +123,8 @@ pub struct MemoryQueue {
     submit_fault: Arc<Mutex<Option<SubmitFault>>>,
     /// Operations run, each one Redis round trip in [`crate::queue::RedisQueue`].
     calls: Arc<AtomicU64>,
+    /// Where a submit writes the records it is given ([`MemoryQueue::writing_to`]).
+    store: Arc<Mutex<Option<MemoryKv>>>,
 }
 
 impl MemoryQueue {
@@ -134,7 +136,14 @@ impl MemoryQueue {
             down: Arc::default(),
             submit_fault: Arc::default(),
             calls: Arc::default(),
+            store: Arc::default(),
         }
+    }
+
+    /// Submits write the records they are given (`Enqueue::records`) into `kv`, as the
+    /// Redis queue does when the store is its Redis.
+    pub fn writing_to(&self, kv: MemoryKv) {
+        *lock(&self.store) = Some(kv);
     }
 
     /// Make the next submit go wrong as `fault` says.
@@ -190,6 +199,13 @@ impl MemoryQueue {
                 queued,
                 limit: job.max_queued,
             });
+        }
+        if !job.records.is_empty() {
+            let store = lock(&self.store).clone();
+            let kv = store.ok_or_else(|| {
+                PortError::Backend("records to write, but no store to write them to".into())
+            })?;
+            kv.set_many(&job.records)?;
         }
         if let Some(claim) = &job.idempotency {
             let value = IdempotencyRecord::encode(&job.id, &claim.fingerprint);

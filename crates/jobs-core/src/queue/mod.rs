@@ -51,6 +51,10 @@ pub struct Enqueue {
     /// The most jobs the tenant may have queued (waiting or delayed) when its own
     /// settings in Redis name no `max_queued_jobs`: the app-wide default.
     pub max_queued: u64,
+    /// Key-value pairs written with the job, only if it is enqueued (its record, and its
+    /// input stored apart): when the store is the queue's Redis, the submit writes them
+    /// itself, all or nothing. Empty when the store holds them already.
+    pub records: Vec<(String, Vec<u8>)>,
 }
 
 /// Which jobs a listing wants: one status, one kind, both, or all; and of those, the ids

@@ -81,6 +81,21 @@ impl<R: Redis> Queue for RedisQueue<R> {
             ),
             None => (String::new(), 1),
         };
+        let mut args = vec![
+            job.id.as_str().into(),
+            int_param(job.now_ms),
+            int_param(job.due_ms),
+            job.doorbell.channel.as_str().into(),
+            job.doorbell.payload.as_str().into(),
+            idem_value.into(),
+            int_param(idem_ttl),
+            int_param(job.max_queued),
+            int_param(job.records.len() as u64),
+        ];
+        for (key, value) in &job.records {
+            args.push(key.as_str().into());
+            args.push(RedisParam::Bytes(value.clone()));
+        }
         let reply = self.eval(
             &scripts::SUBMIT,
             keys_of(
@@ -89,16 +104,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                     .into_iter()
                     .chain(idem_key),
             ),
-            vec![
-                job.id.as_str().into(),
-                int_param(job.now_ms),
-                int_param(job.due_ms),
-                job.doorbell.channel.as_str().into(),
-                job.doorbell.payload.as_str().into(),
-                idem_value.into(),
-                int_param(idem_ttl),
-                int_param(job.max_queued),
-            ],
+            args,
         )?;
         match text(reply.first()).as_deref() {
             Some("queued") => Ok(SubmitOutcome::Enqueued),

@@ -123,7 +123,21 @@ pub(crate) fn submit_new(
     job.idempotency_key = key.as_ref().map(|key| key.as_str().to_owned());
     job.retry_of = retry_of;
 
-    ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
+    // When the store is the queue's Redis, the submit script writes the record with the
+    // job (one round trip, all or nothing); else the store holds it before the queue
+    // may name it.
+    let records = if ctx.kv.is_queue_redis() {
+        Context::new_job_records(&job)
+    } else {
+        ctx.save_new_job(&job).map_err(SubmitError::Unavailable)?;
+        Vec::new()
+    };
+    let ours_to_forget = records.is_empty();
+    let forget = |job: &crate::job::Job| {
+        if ours_to_forget {
+            ctx.forget_new_job(job);
+        }
+    };
 
     let claim = key.map(|key| IdempotencyClaim {
         key: key.0,
@@ -139,6 +153,7 @@ pub(crate) fn submit_new(
         idempotency: claim.clone(),
         doorbell: ctx.doorbell(job.id.as_str()),
         max_queued: ctx.settings.max_queued_jobs,
+        records,
     };
     match ctx.queue.submit(&enqueue) {
         Ok(SubmitOutcome::Enqueued) => Ok(Submitted {
@@ -146,9 +161,9 @@ pub(crate) fn submit_new(
             replayed: false,
         }),
         Ok(SubmitOutcome::Duplicate(earlier)) => {
-            // Our record is not referenced by anything: remove it. If that fails it is an
-            // unreachable orphan, harmless.
-            ctx.forget_new_job(&job);
+            // Our record (if the store holds it) is not referenced by anything: remove it.
+            // If that fails it is an unreachable orphan, harmless.
+            forget(&job);
             let ours = claim
                 .as_ref()
                 .map(|c| c.fingerprint.as_str())
@@ -171,7 +186,7 @@ pub(crate) fn submit_new(
             }
         }
         Ok(SubmitOutcome::Full { queued, limit }) => {
-            ctx.forget_new_job(&job);
+            forget(&job);
             Err(SubmitError::QuotaExceeded { queued, limit })
         }
         Err(e) => match ctx.queue.knows(&job.tenant, &job.id) {
@@ -181,9 +196,9 @@ pub(crate) fn submit_new(
                 replayed: false,
             }),
             // The script did not run (or found the key taken): nothing refers to the
-            // record, so it goes.
+            // record, so it goes (the script writes it only with the job).
             Ok(false) => {
-                ctx.forget_new_job(&job);
+                forget(&job);
                 Err(SubmitError::Unavailable(StoreError::Queue(e)))
             }
             // Unknown: the queue or an idempotency key may name this job (another
@@ -199,6 +214,7 @@ mod tests {
     use crate::job::Status;
     use crate::memory::SubmitFault;
     use crate::service::testing::World;
+    use crate::{codec, keys};
     use serde_json::json;
 
     fn body(v: serde_json::Value) -> Vec<u8> {
@@ -287,6 +303,70 @@ mod tests {
         assert!(matches!(err, SubmitError::Unavailable(_)), "{err:?}");
         assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
         assert!(w.queue.published().is_empty());
+    }
+
+    /// The store as the queue's Redis: the queue writes what a submit gives it, and the
+    /// store itself refuses every write, so only the queue can have written a record.
+    struct QueueRedis(crate::memory::MemoryKv);
+    impl crate::ports::KeyValue for QueueRedis {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::ports::PortError> {
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, _: &[u8]) -> Result<(), crate::ports::PortError> {
+            panic!("the store wrote {key}: the submit script should have")
+        }
+        fn delete(&self, key: &str) -> Result<(), crate::ports::PortError> {
+            panic!("the store deleted {key}: the submit script wrote nothing to delete")
+        }
+        fn is_queue_redis(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn when_the_store_is_the_queues_redis_the_submit_writes_the_record_with_the_job() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        w.queue.writing_to(w.kv.clone());
+        let kv = QueueRedis(w.kv.clone());
+        let mut ctx = w.ctx();
+        ctx.kv = &kv;
+        let big = "r".repeat(crate::codec::INLINE_INPUT_MAX);
+        let small = submit(&ctx, &body(json!({"kind": "echo", "input": {}})), None).unwrap();
+        let large = submit(
+            &ctx,
+            &body(json!({"kind": "echo", "input": {"s": big}})),
+            None,
+        )
+        .unwrap();
+        let tenant = crate::job::Tenant::default_tenant();
+        for s in [&small, &large] {
+            let record = w.kv.get(&keys::job(&tenant, &s.job.id)).unwrap().unwrap();
+            assert_eq!(codec::decode_job(&record).unwrap().status, Status::Queued);
+            assert_eq!(w.queue.indexed_status(&s.job.id), Some(Status::Queued));
+        }
+        let input = w.kv.get(&keys::input(&tenant, &large.job.id)).unwrap();
+        assert_eq!(
+            codec::decode_input(&input.unwrap()).unwrap(),
+            json!({"s": big})
+        );
+        assert_eq!(w.kv.keys().len(), 3, "{:?}", w.kv.keys());
+
+        // A replay, a full queue and a refused submit write nothing.
+        let key = Some("k-1");
+        let first = submit(&ctx, &body(json!({"kind": "echo", "input": {}})), key).unwrap();
+        let replay = submit(&ctx, &body(json!({"kind": "echo", "input": {}})), key).unwrap();
+        assert!(replay.replayed && replay.job.id == first.job.id);
+        assert_eq!(w.kv.keys().len(), 4, "{:?}", w.kv.keys());
+        w.queue.fault_next_submit(SubmitFault::Refused);
+        let err = submit(&ctx, &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
+        assert!(matches!(err, SubmitError::Unavailable(_)), "{err:?}");
+        let mut settings = w.settings.clone();
+        settings.max_queued_jobs = 3;
+        ctx.settings = &settings;
+        let err = submit(&ctx, &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
+        assert!(matches!(err, SubmitError::QuotaExceeded { .. }), "{err:?}");
+        assert_eq!(w.kv.keys().len(), 4, "{:?}", w.kv.keys());
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub(super) fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
         idempotency: None,
         doorbell: doorbell(),
         max_queued: 1_000_000,
+        records: Vec::new(),
     }
 }
 

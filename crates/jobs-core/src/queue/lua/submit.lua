@@ -1,10 +1,13 @@
--- submit: claim the idempotency key (if any), check the tenant's quota, enqueue, index,
--- put the tenant in line (or in LATER), ring the doorbell.
+-- submit: claim the idempotency key (if any), check the tenant's quota, write the job's
+-- record (if given), enqueue, index, put the tenant in line (or in LATER), ring the
+-- doorbell.
 -- KEYS[14]: the kind's index  KEYS[15]: the tenant's settings (HASH)
 -- KEYS[16]: idempotency key (optional)
 -- ARGV: 1 id  2 now ms  3 due ms (<= now: ready at once)  4 doorbell channel
 --       5 doorbell payload  6 idempotency value "{id} {fingerprint}"  7 idempotency ttl ms
 --       8 most queued jobs when the tenant's settings name no `max_queued_jobs`
+--       9 n, then n pairs: a key-value key and its value, written with the job (its
+--         record when the store is this Redis: all of it or nothing)
 -- Reply: {'queued'}, {'duplicate', existing idempotency value} or
 --        {'full', queued jobs, the limit}
 local id, now, due = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -16,6 +19,8 @@ local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[8
 local queued = redis.call('ZCARD', STATUS.queued)
 if queued >= limit then return {'full', queued, limit} end
 if KEYS[16] then redis.call('SET', KEYS[16], ARGV[6], 'PX', ARGV[7]) end
+local records = tonumber(ARGV[9])
+if records > 0 then redis.call('MSET', unpack(ARGV, 10, 9 + 2 * records)) end
 if due > now then
   redis.call('ZADD', DELAYED, due, id)
   redis.call('ZADD', LATER, 'LT', due, bound_tenant())
