@@ -315,9 +315,8 @@ fn a_backlog_of_one_tenant_does_not_starve_another() {
     let ids: Vec<String> = a_jobs.iter().map(|j| j.id.clone()).collect();
     let a_done = app.jobs_many(&ids);
 
-    // Assert: B's job started after at most a batch or two of A's backlog (claims take
-    // one tenant's batch at a time, and a drain's batches start at one job and double),
-    // not after all 400.
+    // Assert: B's job started before all but a batch or two of A's backlog (claims take
+    // one tenant's batch at a time, batches grow to 32), not after all 400.
     let b_started = b_job["started_at"].as_str().unwrap().to_owned();
     let before_b = a_done
         .iter()

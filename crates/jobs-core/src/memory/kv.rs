@@ -36,8 +36,6 @@ pub struct MemoryKv {
     map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     down: Arc<AtomicBool>,
     reads: Arc<AtomicU64>,
-    /// The keys of every `get_many`, in order.
-    batch_reads: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
 impl MemoryKv {
@@ -55,10 +53,6 @@ impl MemoryKv {
     /// How many reads (`get`) were made so far.
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::SeqCst)
-    }
-    /// The keys of every `get_many` so far, one list per call.
-    pub fn batch_reads(&self) -> Vec<Vec<String>> {
-        lock(&self.batch_reads).clone()
     }
 }
 
@@ -83,10 +77,6 @@ impl KeyValue for MemoryKv {
         }
         lock(&self.map).remove(key);
         Ok(())
-    }
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-        lock(&self.batch_reads).push(keys.to_vec());
-        keys.iter().map(|key| self.get(key)).collect()
     }
 }
 

@@ -6,11 +6,11 @@
 
 use std::rc::Rc;
 
+use super::FLUSH_MS;
 use super::attempt::Attempt;
 use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::side::SideBySide;
-use super::{FLUSH_MS, MAX_APART};
 use crate::context::{Context, StoreError};
 use crate::job::{ErrorInfo, Job, JobId, Status};
 use crate::queue::ClaimedJob;
@@ -72,45 +72,9 @@ pub(super) async fn run<'d>(
         };
         to_run.extend(attempt().prepare(job, claimed.cancel_requested));
     }
-    let mut ran = Ran {
-        run_ms: 0,
-        waiting: false,
-    };
-    // A batch runs in slices of at most MAX_APART inputs stored apart, so a batch of
-    // large inputs holds no more of them at once than a small batch would; a batch of
-    // inputs inside their records is one slice.
-    let mut rest = to_run.into_iter().peekable();
-    while rest.peek().is_some() {
-        let mut slice = Vec::new();
-        let mut apart = 0;
-        while let Some(job) = rest.next_if(|job| !job.input.is_apart() || apart < MAX_APART) {
-            apart += usize::from(job.input.is_apart());
-            slice.push(job);
-        }
-        run_slice(ctx, outbox, slice, &lease, side, &mut ran, claimed_at).await?;
-    }
-    Ok(ran)
-}
-
-/// Read a slice's inputs stored apart, mark its jobs running in one write, and run them.
-async fn run_slice<'d>(
-    ctx: &'d Context<'_>,
-    outbox: &'d Outbox,
-    jobs: Vec<Job>,
-    lease: &Rc<Lease>,
-    side: &mut SideBySide<'d>,
-    ran: &mut Ran,
-    claimed_at: u64,
-) -> Result<(), StoreError> {
-    let attempt = || Attempt {
-        ctx,
-        outbox,
-        lease: lease.clone(),
-        claimed_at,
-    };
     // Inputs stored apart are read (one call) before anything is marked running; a job
     // whose input is gone cannot run at all.
-    let (to_run, broken) = ctx.load_inputs(jobs)?;
+    let (to_run, broken) = ctx.load_inputs(to_run)?;
     for (job, why) in broken {
         attempt().fail(job, ErrorInfo::internal(why));
     }
@@ -126,6 +90,10 @@ async fn run_slice<'d>(
     outbox.note(|r| r.lost += lost);
     ctx.save_jobs(&to_run)?;
 
+    let mut ran = Ran {
+        run_ms: 0,
+        waiting: false,
+    };
     for job in to_run {
         let waits = ctx.registry.get(&job.kind).is_some_and(|kind| kind.waits());
         if waits {
@@ -141,7 +109,7 @@ async fn run_slice<'d>(
             outbox.flush(ctx)?;
         }
     }
-    Ok(())
+    Ok(ran)
 }
 
 #[cfg(test)]
@@ -184,32 +152,6 @@ mod tests {
         w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
         assert_eq!(w.drain(2_000).swept, 2);
         assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
-    }
-
-    #[test]
-    fn a_batch_of_many_inputs_stored_apart_reads_them_a_slice_at_a_time() {
-        use crate::worker::{MAX_APART, MAX_BATCH};
-        let w = World::new();
-        let big = "q".repeat(codec::INLINE_INPUT_MAX);
-        // Enough quick jobs for the batches to grow 1, 2, 4, ... past MAX_APART.
-        let n = 2 * MAX_BATCH as usize;
-        for i in 0..n {
-            w.submit(json!({"kind": "echo", "input": {"s": big, "i": i}}));
-        }
-        let report = w.drain(60_000);
-        assert_eq!(report.succeeded, n as u32, "{report:?}");
-        let reads = w.kv.batch_reads();
-        let records = |keys: &Vec<String>| keys.iter().all(|k| k.starts_with("j:"));
-        let inputs = |keys: &Vec<String>| keys.iter().all(|k| k.starts_with("i:"));
-        let largest_batch = reads.iter().filter(|k| records(k)).map(Vec::len).max();
-        assert!(
-            largest_batch > Some(MAX_APART),
-            "batches: {largest_batch:?}"
-        );
-        assert!(reads.iter().filter(|k| !records(k)).all(inputs));
-        let slices: Vec<usize> = reads.iter().filter(|k| inputs(k)).map(Vec::len).collect();
-        assert_eq!(slices.iter().max(), Some(&MAX_APART), "{slices:?}");
-        assert_eq!(slices.iter().sum::<usize>(), n);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::lease::Lease;
 use super::outbox::Outbox;
 use super::report::{DrainReport, Stop};
 use super::side::SideBySide;
-use super::{BATCH_RUN_MS, MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
+use super::{MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
 use crate::context::Context;
 use crate::job::JobId;
 use crate::queue::{Claim, Finish};
@@ -281,14 +281,14 @@ fn finish_and_claim(
 }
 
 /// The size of the next claim: it doubles (up to [`MAX_BATCH`]) after a full batch whose
-/// jobs took at most [`QUICK_JOB_MS`] each on average, while the doubled batch would run
-/// within [`BATCH_RUN_MS`], and falls back to one job after a slower batch or one with a
-/// waiting kind, so a worker never holds slow jobs that another worker could run.
+/// jobs took at most [`QUICK_JOB_MS`] each on average, and falls back to one job after a
+/// slower batch or one with a waiting kind, so a worker never holds slow jobs that
+/// another worker could run.
 pub(super) fn next_batch(batch: u32, claimed: usize, elapsed_ms: u64, waiting: bool) -> u32 {
     let claimed = claimed.max(1) as u64;
     if waiting || elapsed_ms > QUICK_JOB_MS.saturating_mul(claimed) {
         1
-    } else if claimed >= u64::from(batch) && elapsed_ms.saturating_mul(2) <= BATCH_RUN_MS {
+    } else if claimed >= u64::from(batch) {
         batch.saturating_mul(2).min(MAX_BATCH)
     } else {
         batch
@@ -303,7 +303,7 @@ mod tests {
     use crate::service::result;
     use crate::service::testing::World;
     use crate::worker::drain::next_batch;
-    use crate::worker::{BATCH_RUN_MS, MAX_BATCH, QUICK_JOB_MS, Stop, Watch};
+    use crate::worker::{MAX_BATCH, QUICK_JOB_MS, Stop, Watch};
 
     #[test]
     fn a_drain_runs_queued_jobs_to_success_and_stores_results() {
@@ -427,15 +427,6 @@ mod tests {
         // Slower than quick on average: back to one.
         assert_eq!(next_batch(8, 8, 8 * QUICK_JOB_MS + 1, false), 1);
         assert_eq!(next_batch(1, 1, 500, false), 1);
-    }
-
-    #[test]
-    fn a_batch_grows_past_32_only_while_twice_its_runs_stay_within_the_batch_run_time() {
-        assert_eq!(next_batch(32, 32, 0, false), 64);
-        assert_eq!(next_batch(64, 64, BATCH_RUN_MS / 2, false), MAX_BATCH);
-        // Quick jobs (under QUICK_JOB_MS each) but a long batch: the size stays.
-        assert_eq!(next_batch(32, 32, BATCH_RUN_MS / 2 + 1, false), 32);
-        assert_eq!(next_batch(MAX_BATCH, 128, BATCH_RUN_MS, false), MAX_BATCH);
     }
 
     #[test]

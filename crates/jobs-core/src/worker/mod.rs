@@ -39,15 +39,9 @@ pub const WATCH_POLL_MS: u64 = 20;
 /// Progress is written (and the lease extended) at most this often.
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Most jobs claimed in one round trip.
-pub const MAX_BATCH: u32 = 128;
-/// Most inputs stored apart (each up to `max_body_bytes`) a worker holds at once: a batch
-/// with more runs in slices of this many.
-pub const MAX_APART: usize = 32;
-/// A batch whose jobs averaged at most this long is followed by a larger one...
+pub const MAX_BATCH: u32 = 32;
+/// A batch whose jobs averaged at most this long is followed by a larger one.
 pub const QUICK_JOB_MS: u64 = 2;
-/// ...if twice its runs took at most this long, so another tenant's job waits behind at
-/// most about this much of one tenant's batch.
-pub const BATCH_RUN_MS: u64 = 64;
 /// Outcomes of a batch are written together at its end, or as soon as the batch has
 /// run this long, so a slow job never hides the outcomes of the quick ones before it.
 pub const FLUSH_MS: u64 = 50;
