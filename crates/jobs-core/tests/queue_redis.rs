@@ -9,7 +9,10 @@ use std::sync::Mutex;
 use jobs_core::job::{JobId, Status, Tenant};
 use jobs_core::keys;
 use jobs_core::ports::{PortError, Redis, RedisParam, RedisValue};
-use jobs_core::queue::{Doorbell, Enqueue, Queue, RedisQueue, SubmitOutcome, contract, scripts};
+use jobs_core::queue::{
+    Claim, Doorbell, Enqueue, Finish, Ownership, Queue, RedisQueue, SubmitOutcome, contract,
+    scripts,
+};
 use redis::Value;
 use testkit::RedisServer;
 
@@ -212,6 +215,7 @@ fn a_script_error_is_reported_not_retried_with_eval() {
         status: Status::Running,
         dead: false,
         hook: false,
+        record: None,
     }];
     // finish_and_claim refuses a status that is not final with a script error.
     let err = q.finish_and_claim(&not_final, 1, 2, "t", 1).unwrap_err();
@@ -402,6 +406,56 @@ fn contract_job(n: u64) -> Enqueue {
         max_queued: 100,
         records: Vec::new(),
     }
+}
+
+#[test]
+fn a_finish_writes_its_record_only_while_its_token_holds_the_job() {
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let (a, b) = (contract_job(1), contract_job(2));
+    for job in [&a, &b] {
+        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    assert!(matches!(
+        q.claim(1, 1_000, "mine", 2).unwrap(),
+        Claim::Claimed { .. }
+    ));
+    let finish = |job: &Enqueue, token: &str| Finish {
+        tenant: t.clone(),
+        id: job.id,
+        token: token.into(),
+        status: Status::Succeeded,
+        dead: false,
+        hook: false,
+        record: Some((
+            keys::job(&t, &job.id),
+            format!("final {}", job.id).into_bytes(),
+        )),
+    };
+    let (owned, _) = q
+        .finish_and_claim(
+            &[finish(&a, "mine"), finish(&b, "theirs")],
+            2,
+            1_000,
+            "next",
+            0,
+        )
+        .unwrap();
+    assert_eq!(owned, vec![Ownership::Owned, Ownership::Lost]);
+    let mut conn = server.connection();
+    let get = |conn: &mut redis::Connection, id: &JobId| -> Option<String> {
+        redis::cmd("GET")
+            .arg(keys::job(&t, id))
+            .query(conn)
+            .unwrap()
+    };
+    assert_eq!(get(&mut conn, &a.id), Some(format!("final {}", a.id)));
+    assert_eq!(
+        get(&mut conn, &b.id),
+        None,
+        "a lost job gets nothing written"
+    );
 }
 
 #[test]
@@ -645,17 +699,21 @@ fn drain_round_trips(store_is_redis: bool) -> (u64, u64) {
 }
 
 // 50 jobs in batches of 1, 2, 4, 8, 16 and 19. Per batch: the finish-and-claim script,
-// the records read, the running write, the final write, and at most a PING before each
-// key-value write (when the last Redis answer is over 2 ms old); per drain: the marker
-// read both ways (and written once), one retention sweep, the last finish-and-claim, the
-// first claim's script load.
+// the records read, the running write, the final write (with the store in the queue's
+// Redis, inside the next finish-and-claim), and at most a PING before each key-value
+// write (when the last Redis answer is over 2 ms old); per drain: the marker read both
+// ways (and written once), one retention sweep, the last finish-and-claim, the first
+// claim's script load.
 
-/// With the store in the queue's Redis, a batch's records are one `MGET`: about 4 round
-/// trips per batch, whatever its size (plus the marker read both ways, once).
+/// With the store in the queue's Redis, a batch's records are one `MGET` and its final
+/// records travel with the finish: about 3 round trips per batch, whatever its size
+/// (plus the marker read both ways, once). The only key-value calls left are the
+/// marker's and one running write per batch.
 #[test]
-fn a_drain_of_quick_jobs_costs_four_round_trips_per_batch() {
+fn a_drain_of_quick_jobs_costs_three_round_trips_per_batch() {
     let (redis, kv_calls) = drain_round_trips(true);
-    assert!(redis + kv_calls <= 6 * 6 + 4 + 4, "{redis} + {kv_calls}");
+    assert!(kv_calls <= 6 + 3, "{kv_calls} key-value calls");
+    assert!(redis + kv_calls <= 6 * 4 + 4 + 4, "{redis} + {kv_calls}");
 }
 
 /// With the store elsewhere (SQLite), each record is its own read.

@@ -36,6 +36,8 @@ pub struct MemoryKv {
     map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     down: Arc<AtomicBool>,
     reads: Arc<AtomicU64>,
+    /// Says it is the queue's Redis ([`MemoryKv::be_queue_redis`]).
+    queue_redis: Arc<AtomicBool>,
 }
 
 impl MemoryKv {
@@ -49,6 +51,11 @@ impl MemoryKv {
     /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         lock(&self.map).keys().cloned().collect()
+    }
+    /// Answer `is_queue_redis` with yes: the services then hand records to the queue to
+    /// write (`MemoryQueue::writing_to` must name this store).
+    pub fn be_queue_redis(&self) {
+        self.queue_redis.store(true, Ordering::SeqCst);
     }
     /// How many reads (`get`) were made so far.
     pub fn reads(&self) -> u64 {
@@ -77,6 +84,9 @@ impl KeyValue for MemoryKv {
         }
         lock(&self.map).remove(key);
         Ok(())
+    }
+    fn is_queue_redis(&self) -> bool {
+        self.queue_redis.load(Ordering::SeqCst)
     }
 }
 

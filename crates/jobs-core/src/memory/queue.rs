@@ -320,8 +320,16 @@ impl Queue for MemoryQueue {
                 reply: format!("not a final status: {}", f.status),
             });
         }
+        let store = lock(&self.store).clone();
+        if finishes.iter().any(|f| f.record.is_some()) && store.is_none() {
+            return Err(PortError::Backend("records to write, but no store".into()).into());
+        }
         let mut owned = Vec::with_capacity(finishes.len());
         for f in finishes {
+            let holds = s.tenant(&f.tenant).owns(&f.id, &f.token);
+            if let (true, Some((key, record)), Some(kv)) = (holds, &f.record, &store) {
+                kv.set(key, record)?;
+            }
             let o = s
                 .tenant(&f.tenant)
                 .finish(&f.id, &f.token, f.status, now_ms, f.dead)?;

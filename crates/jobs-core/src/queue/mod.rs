@@ -201,6 +201,9 @@ pub struct Finish {
     pub dead: bool,
     /// Its event goes to the webhook outbox (it has a callback URL).
     pub hook: bool,
+    /// Its final record (key and value), written with the finish only if the token still
+    /// holds the job: when the store is the queue's Redis. `None` when the store has it.
+    pub record: Option<(String, Vec<u8>)>,
 }
 
 /// The outcome of [`Queue::retry`].

@@ -225,6 +225,8 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 (if f.dead { "1" } else { "0" }).into(),
                 (if f.hook { "1" } else { "0" }).into(),
             ]);
+            let (key, record) = f.record.clone().unwrap_or_default();
+            args.extend([key.into(), RedisParam::Bytes(record)]);
         }
         let reply = self.eval(&scripts::FINISH_AND_CLAIM, Vec::new(), args)?;
         let (outcomes, rest) = reply

@@ -90,6 +90,14 @@ pub(crate) mod testing {
         }
 
         /// A worker's drain of `budget_ms`, run to its end on the manual clock.
+        /// The store as the queue's Redis (`make up`'s setup): the queue writes the
+        /// records that submits and finishes hand it.
+        pub fn with_store_in_queue(self) -> Self {
+            self.queue.writing_to(self.kv.clone());
+            self.kv.be_queue_redis();
+            self
+        }
+
         pub fn drain(&self, budget_ms: u64) -> crate::worker::DrainReport {
             self.clock
                 .block_on(crate::worker::drain(&self.ctx(), budget_ms))

@@ -235,7 +235,10 @@ fn keeps_watch(ctx: &Context<'_>, outbox: &Outbox, token: &str, ttl_ms: u64) -> 
 }
 
 /// Write the outcomes kept back, then finish the pending jobs and claim up to `max` in
-/// one round trip, counting the finishes. `Err` is the log line of a failure.
+/// one round trip, counting the finishes. When the store is the queue's Redis the
+/// outcomes travel with the finishes instead, written by the same script only for the
+/// jobs the token still holds: one round trip for both. `Err` is the log line of a
+/// failure.
 fn finish_and_claim(
     ctx: &Context<'_>,
     outbox: &Outbox,
@@ -244,7 +247,12 @@ fn finish_and_claim(
     token: &str,
     max: u32,
 ) -> Result<Claim, String> {
-    if let Err(e) = outbox.flush(ctx) {
+    let written = if ctx.kv.is_queue_redis() {
+        outbox.attach_records(ctx)
+    } else {
+        outbox.flush(ctx)
+    };
+    if let Err(e) = written {
         outbox.drop_pending();
         return Err(format!("writing outcomes: {e}"));
     }

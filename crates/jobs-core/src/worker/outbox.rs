@@ -4,7 +4,8 @@
 //!
 //! The order of writes is the worker's promise: a job's final record is written (by
 //! [`Outbox::flush`], only while this worker holds the job) before its queue-side finish
-//! is sent (by the drain loop, with its next claim).
+//! is sent (by the drain loop, with its next claim), or with it, by the same script, when
+//! the store is the queue's Redis ([`Outbox::attach_records`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -66,6 +67,7 @@ impl Pending {
                 status,
                 dead,
                 hook,
+                record: None,
             },
             count,
         }
@@ -142,6 +144,35 @@ impl Outbox {
     /// worker still holds. Another worker's job gets nothing written by this one (its
     /// queue-side finish, token-checked, then counts it as lost).
     pub(super) fn flush(&self, ctx: &Context<'_>) -> Result<(), StoreError> {
+        let pairs: Vec<(String, Vec<u8>)> = self
+            .take_held(ctx)?
+            .into_iter()
+            .map(|(_, key, record)| (key, record))
+            .collect();
+        if !pairs.is_empty() {
+            ctx.kv.set_many(&pairs)?;
+        }
+        Ok(())
+    }
+
+    /// Give each pending finish its job's final record kept back, for the queue to write
+    /// with the finish, in the same script, if the token still holds the job then: when
+    /// the store is the queue's Redis. The records of jobs this worker knows it lost are
+    /// dropped, as [`Outbox::flush`] drops them.
+    pub(super) fn attach_records(&self, ctx: &Context<'_>) -> Result<(), StoreError> {
+        let mut held: std::collections::HashMap<JobId, (String, Vec<u8>)> = self
+            .take_held(ctx)?
+            .into_iter()
+            .map(|(id, key, record)| (id, (key, record)))
+            .collect();
+        for pending in self.pending.borrow_mut().iter_mut() {
+            pending.finish.record = held.remove(&pending.finish.id);
+        }
+        Ok(())
+    }
+
+    /// The final records kept back whose jobs this worker still holds, taken out.
+    fn take_held(&self, ctx: &Context<'_>) -> Result<Vec<(JobId, String, Vec<u8>)>, StoreError> {
         let mut rest = std::mem::take(&mut *self.finals.borrow_mut());
         let mut pairs = Vec::with_capacity(rest.len());
         while let Some(first) = rest.first() {
@@ -154,13 +185,10 @@ impl Outbox {
             pairs.extend(
                 mine.into_iter()
                     .zip(held)
-                    .filter_map(|(f, held)| held.then_some((f.key, f.record))),
+                    .filter_map(|(f, held)| held.then_some((f.id, f.key, f.record))),
             );
         }
-        if !pairs.is_empty() {
-            ctx.kv.set_many(&pairs)?;
-        }
-        Ok(())
+        Ok(pairs)
     }
 }
 
@@ -174,7 +202,29 @@ mod tests {
 
     #[test]
     fn a_buffered_outcome_is_not_written_once_another_worker_holds_the_job() {
-        let mut w = World::new();
+        lost_lease_writes_nothing(World::new());
+    }
+
+    #[test]
+    fn a_buffered_outcome_sent_with_the_finish_is_not_written_once_another_worker_holds_the_job() {
+        lost_lease_writes_nothing(World::new().with_store_in_queue());
+    }
+
+    #[test]
+    fn with_the_store_in_the_queue_outcomes_are_written_by_the_finish() {
+        let w = World::new().with_store_in_queue();
+        let ids: Vec<_> = (0..5)
+            .map(|i| w.submit(json!({"kind": "echo", "input": {"i": i}})))
+            .collect();
+        let report = w.drain(60_000);
+        assert_eq!(report.succeeded, 5, "{report:?}");
+        for id in ids {
+            assert_eq!(w.job(&id).status, Status::Succeeded);
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+        }
+    }
+
+    fn lost_lease_writes_nothing(mut w: World) {
         let victim = std::sync::Arc::new(std::sync::Mutex::new(None));
         w.registry
             .register(Box::new(StallWhileAnotherWorkerFinishes {

@@ -138,6 +138,7 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
                 status: Status::Succeeded,
                 dead: false,
                 hook: false,
+                record: None,
             };
             let (owned, _) = self
                 .queue

@@ -289,6 +289,7 @@ pub(super) fn finish_one(
         status,
         dead,
         hook: false,
+        record: None,
     };
     let (owned, _) = q.finish_and_claim(&[finish], now_ms, now_ms, "", 0)?;
     Ok(owned[0])
@@ -302,5 +303,6 @@ pub(super) fn finish(n: u64, token: &str, status: Status, dead: bool) -> Finish 
         status,
         dead,
         hook: false,
+        record: None,
     }
 }

@@ -174,6 +174,7 @@ pub(super) fn one_finish_serves_several_tenants_and_each_job_once(q: &dyn Queue)
         status,
         dead,
         hook: false,
+        record: None,
     };
     // Interleaved tenants; job 1 twice (the second is lost: the first released it).
     let batch = [

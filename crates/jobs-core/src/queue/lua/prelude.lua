@@ -254,9 +254,9 @@ end
 
 -- finish: each job's lease holder recorded a final state (one of FINAL). Each job still
 -- held by its token releases its lease and is indexed as finished at `now` (in RETAIN);
--- the others are lost. `jobs` is a list of {tenant, id, token, status, dead, hook}:
--- `dead` is '1' when the job failed for good, `hook` '1' when its event goes to the
--- outbox. The jobs of one tenant are finished together, one command per index (a held
+-- the others are lost. `jobs` is a list of {tenant, id, token, status, dead, hook[, key,
+-- record]}: `dead` is '1' when the job failed for good, `hook` '1' when its event goes to
+-- the outbox, and a held job's final record (a non-empty `key`) is written first. The jobs of one tenant are finished together, one command per index (a held
 -- job is running: only a claim makes a holder, and every way out of running drops it).
 -- Reply: 'finished' or 'lost' for each job, in order.
 local function finish_jobs(jobs, now)
@@ -274,7 +274,7 @@ local function finish_jobs(jobs, now)
     local ids = {}
     for k, i in ipairs(of[t]) do ids[k] = jobs[i][2] end
     local holders = redis.call('HMGET', OWNER, unpack(ids))
-    local done, by_status, finished, dead, seen = {}, {}, {}, 0, {}
+    local done, by_status, finished, dead, seen, records = {}, {}, {}, 0, {}, {}
     for k, i in ipairs(of[t]) do
       local id, token, status = jobs[i][2], jobs[i][3], jobs[i][4]
       -- The same job twice: the first finish releases it, so the second is lost.
@@ -287,10 +287,15 @@ local function finish_jobs(jobs, now)
         table.insert(by_status[status], id)
         table.insert(finished, now)
         table.insert(finished, id)
+        if jobs[i][7] and jobs[i][7] ~= '' then
+          table.insert(records, jobs[i][7])
+          table.insert(records, jobs[i][8])
+        end
         if jobs[i][5] == '1' then dead = dead + 1 end
         if jobs[i][6] == '1' then enqueue_hook(id, now) end
       end
     end
+    if #records > 0 then redis.call('MSET', unpack(records)) end
     if #done > 0 then
       redis.call('ZREM', LEASES, unpack(done))
       redis.call('HDEL', OWNER, unpack(done))
