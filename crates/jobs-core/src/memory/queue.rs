@@ -140,8 +140,9 @@ impl MemoryQueue {
         }
     }
 
-    /// Submits write the records they are given (`Enqueue::records`) into `kv`, as the
-    /// Redis queue does when the store is its Redis.
+    /// Submits and finishes write the records they are given (`Enqueue::records`,
+    /// `Finish::record`) into `kv`, as the Redis queue's scripts do when the store is its
+    /// Redis.
     pub fn writing_to(&self, kv: MemoryKv) {
         *lock(&self.store) = Some(kv);
     }

@@ -1,5 +1,6 @@
 //! `POST /jobs`: validate, write the record, run the submit script (idempotency claim,
-//! enqueue, index, doorbell in one round trip). A failure after the record was written is
+//! enqueue, index, doorbell in one round trip; with the store in the queue's Redis the
+//! script writes the record too, all or nothing). A failure after the record was written is
 //! settled by asking the queue whether the submit took effect: the record is deleted only
 //! when nothing refers to it, so nothing half-written remains and nothing acknowledged
 //! vanishes (docs/architecture.md, step 1).
