@@ -256,7 +256,8 @@ end
 -- held by its token releases its lease and is indexed as finished at `now` (in RETAIN);
 -- the others are lost. `jobs` is a list of {tenant, id, token, status, dead, hook[, key,
 -- record]}: `dead` is '1' when the job failed for good, `hook` '1' when its event goes to
--- the outbox, and a held job's final record (a non-empty `key`) is written first. The jobs of one tenant are finished together, one command per index (a held
+-- the outbox, and a held job's final record (a non-empty `key`) is written with its
+-- finish. The jobs of one tenant are finished together, one command per index (a held
 -- job is running: only a claim makes a holder, and every way out of running drops it).
 -- Reply: 'finished' or 'lost' for each job, in order.
 local function finish_jobs(jobs, now)
