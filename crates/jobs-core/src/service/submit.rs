@@ -306,8 +306,8 @@ mod tests {
         assert!(w.queue.published().is_empty());
     }
 
-    /// The store as the queue's Redis: the queue writes what a submit gives it, and the
-    /// store itself refuses every write, so only the queue can have written a record.
+    /// The store of [`World::with_store_in_queue`], refusing every write itself, so only
+    /// the queue can have written a record.
     struct QueueRedis(crate::memory::MemoryKv);
     impl crate::ports::KeyValue for QueueRedis {
         fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::ports::PortError> {
@@ -320,15 +320,14 @@ mod tests {
             panic!("the store deleted {key}: the submit script wrote nothing to delete")
         }
         fn is_queue_redis(&self) -> bool {
-            true
+            self.0.is_queue_redis()
         }
     }
 
     #[test]
     fn when_the_store_is_the_queues_redis_the_submit_writes_the_record_with_the_job() {
         use crate::ports::KeyValue;
-        let w = World::new();
-        w.queue.writing_to(w.kv.clone());
+        let w = World::new().with_store_in_queue();
         let kv = QueueRedis(w.kv.clone());
         let mut ctx = w.ctx();
         ctx.kv = &kv;
