@@ -17,8 +17,11 @@ use bench::stack::Stack;
 enum Scenario {
     /// `POST /jobs` (echo, 256 KiB hash), the floor (`/sync/...`, `/healthz`) and the listing (`GET /jobs?kind=`).
     Ack,
-    /// Jobs through intake and 1, then 2, worker processes.
+    /// Jobs through intake and 1, then 2, worker processes (the backlog rows included).
     E2e,
+    /// Only the backlog rows of `e2e`: echo jobs queued first, then drained by 1, then 2,
+    /// worker processes.
+    Backlog,
     /// `thumbnail` in the request versus submit and poll.
     Sync,
     /// One tenant's single job behind another tenant's backlog.
@@ -153,7 +156,9 @@ fn main() -> anyhow::Result<()> {
                 scenarios::ack_and_floor(&ctx, &mut report);
             }
             if wanted(Scenario::E2e) {
-                scenarios::end_to_end(&ctx, &mut report);
+                scenarios::end_to_end(&ctx, &mut report, scenarios::Rows::All);
+            } else if args.only.contains(&Scenario::Backlog) {
+                scenarios::end_to_end(&ctx, &mut report, scenarios::Rows::Backlog);
             }
             if wanted(Scenario::Fair) {
                 scenarios::fairness(&ctx, &mut report);

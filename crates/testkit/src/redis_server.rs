@@ -172,6 +172,16 @@ impl RedisServer {
     /// How many times the server ran each command since its statistics were last reset
     /// (`INFO commandstats`), by lowercase name.
     pub fn command_calls(&self) -> std::collections::HashMap<String, u64> {
+        self.command_stats()
+            .into_iter()
+            .map(|(name, (calls, _))| (name, calls))
+            .collect()
+    }
+
+    /// Each command's calls and the microseconds the server spent in them since its
+    /// statistics were last reset (`INFO commandstats`), by lowercase name. A script's
+    /// time counts under `evalsha` and again under each command it ran.
+    pub fn command_stats(&self) -> std::collections::HashMap<String, (u64, u64)> {
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
             .query(&mut self.connection())
@@ -179,8 +189,13 @@ impl RedisServer {
         info.lines()
             .filter_map(|line| {
                 let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?;
-                Some((name.to_owned(), calls.parse().ok()?))
+                let field = |key: &str| {
+                    rest.split(',')
+                        .find_map(|f| f.strip_prefix(key))?
+                        .parse::<u64>()
+                        .ok()
+                };
+                Some((name.to_owned(), (field("calls=")?, field("usec=")?)))
             })
             .collect()
     }

@@ -136,7 +136,20 @@ pub struct E2eRow {
     pub total_p99_ms: f64,
     /// CPU per finished job of each party, submission and draining together.
     pub cpu: CpuCost,
+    /// Backlog rows: what Redis ran per finished job while the workers drained, busiest
+    /// first (`INFO commandstats`).
+    pub redis_per_job: Vec<RedisCost>,
     pub error_samples: Vec<String>,
+}
+
+/// One Redis command's share of a drain, per finished job.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisCost {
+    /// Lowercase command name (`evalsha` is a whole script; the commands a script runs
+    /// are counted again under their own names).
+    pub command: String,
+    pub calls: f64,
+    pub usec: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -394,6 +407,7 @@ impl Report {
                 )
             }),
         );
+        self.redis_per_job_table(w);
         errors_list(
             w,
             self.e2e.iter().map(|r| {
@@ -403,6 +417,48 @@ impl Report {
                 )
             }),
         );
+    }
+
+    /// What Redis did per drained job in the backlog rows, one column pair per row.
+    fn redis_per_job_table(&self, w: &mut String) {
+        let rows: Vec<&E2eRow> = self
+            .e2e
+            .iter()
+            .filter(|r| r.backlog && !r.redis_per_job.is_empty())
+            .collect();
+        let Some(first) = rows.first() else { return };
+        let _ = writeln!(
+            w,
+            "\nRedis per drained job in the backlog rows (`INFO commandstats` from the workers' \
+             start to the last finish; the bench's `/stats` polls, one script every {} ms, are \
+             in it too). `evalsha` is the scripts' whole time; the commands they run are \
+             counted again under their own names. Redis's whole CPU per job is in the table \
+             above:\n",
+            crate::scenarios::STATS_POLL.as_millis()
+        );
+        let mut head = String::from("| Command |");
+        let mut rule = String::from("|---|");
+        for r in &rows {
+            let _ = write!(
+                head,
+                " calls, {0} worker(s) | µs, {0} worker(s) |",
+                r.workers
+            );
+            rule.push_str("---:|---:|");
+        }
+        let _ = writeln!(w, "{head}\n{rule}");
+        for c in &first.redis_per_job {
+            let mut line = format!("| {} |", c.command);
+            for r in &rows {
+                match r.redis_per_job.iter().find(|o| o.command == c.command) {
+                    Some(o) => {
+                        let _ = write!(line, " {:.3} | {:.1} |", o.calls, o.usec);
+                    }
+                    None => line.push_str(" | |"),
+                }
+            }
+            let _ = writeln!(w, "{line}");
+        }
     }
 
     fn sync_section(&self, w: &mut String) {

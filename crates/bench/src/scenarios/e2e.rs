@@ -2,8 +2,17 @@
 
 use super::*;
 
+/// Which rows of the end-to-end scenario run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Submitting while the workers drain, then the backlog.
+    All,
+    /// Only the backlog.
+    Backlog,
+}
+
 /// End to end: intake in its own process, then 1 and 2 worker processes.
-pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
+pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report, rows: Rows) {
     let mut intake = None;
     step(report, "end to end: start intake", |_| {
         intake = Some(ctx.stack.http(&["intake"])?);
@@ -12,26 +21,31 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
     let Some(intake) = intake else { return };
     let mut workers = Vec::new();
     for &n in &ctx.plan.e2e_workers {
+        let kinds = match rows {
+            Rows::All => vec![
+                ("echo", ctx.plan.e2e_echo_jobs, echo_body()),
+                ("hash", ctx.plan.e2e_hash_jobs, hash_body()),
+            ],
+            Rows::Backlog => Vec::new(),
+        };
         let mut ready = true;
-        step(
-            report,
-            &format!("end to end: start {n} worker process(es)"),
-            |_| {
-                ready = false;
-                while workers.len() < n {
-                    workers.push(ctx.stack.worker(workers.len() + 1, false)?);
-                }
-                ready = true;
-                Ok(())
-            },
-        );
+        if !kinds.is_empty() {
+            step(
+                report,
+                &format!("end to end: start {n} worker process(es)"),
+                |_| {
+                    ready = false;
+                    while workers.len() < n {
+                        workers.push(ctx.stack.worker(workers.len() + 1, false)?);
+                    }
+                    ready = true;
+                    Ok(())
+                },
+            );
+        }
         if !ready {
             break;
         }
-        let kinds = [
-            ("echo", ctx.plan.e2e_echo_jobs, echo_body()),
-            ("hash", ctx.plan.e2e_hash_jobs, hash_body()),
-        ];
         let names: Vec<String> = (1..=workers.len()).map(|i| format!("worker {i}")).collect();
         let mut runtimes = vec![("intake", &intake.app)];
         runtimes.extend(names.iter().map(String::as_str).zip(&workers));
@@ -87,6 +101,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
                 let submit = ctx
                     .rt
                     .block_on(submit_all(ctx.plan, intake.addr, echo_body(), jobs));
+                ctx.stack.redis().reset_command_stats();
                 while workers.len() < n {
                     workers.push(ctx.stack.worker(workers.len() + 1, false)?);
                 }
@@ -103,6 +118,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report) {
                     ("echo", jobs, n),
                     submit,
                     (before, Instant::now()),
+                    Some(ctx.stack.redis()),
                 ))?;
                 row.backlog = true;
                 eprintln!(
@@ -154,12 +170,14 @@ async fn e2e_run(
         (kind, jobs, workers),
         submit,
         (before, t0),
+        None,
     )
     .await
 }
 
 /// Wait until every accepted job has finished (or nothing moves for `e2e_stall`), then
-/// read the records back into a row. CPU is counted from `before`, taken at `t0`.
+/// read the records back into a row. CPU is counted from `before`, taken at `t0`; with
+/// `redis`, so are the commands Redis ran (from its last statistics reset).
 async fn collect(
     plan: &Plan,
     parties: &[(String, Who)],
@@ -167,6 +185,7 @@ async fn collect(
     (kind, jobs, workers): (&str, u64, usize),
     submit: load::LoadStats,
     (before, t0): (Snapshot, Instant),
+    redis: Option<&testkit::RedisServer>,
 ) -> anyhow::Result<E2eRow> {
     let mut errors = submit.error_samples.clone();
 
@@ -193,6 +212,7 @@ async fn collect(
 
     let cpu_after = Snapshot::take(parties);
     let wall = t0.elapsed().as_secs_f64();
+    let commands = redis.map(testkit::RedisServer::command_stats);
 
     // Read the records back.
     let succeeded = list_all(&mut conn, "succeeded").await?;
@@ -252,8 +272,26 @@ async fn collect(
         total_p50_ms: total_l.p50_ms,
         total_p99_ms: total_l.p99_ms,
         cpu: before.cost(&cpu_after, done, wall),
+        redis_per_job: commands.map_or_else(Vec::new, |c| per_job(c, done)),
         error_samples: errors,
     })
+}
+
+/// Commands' calls and time per finished job, busiest first, leaving out what ran less
+/// than once per thousand jobs.
+fn per_job(commands: HashMap<String, (u64, u64)>, done: u64) -> Vec<RedisCost> {
+    let jobs = done.max(1) as f64;
+    let mut costs: Vec<RedisCost> = commands
+        .into_iter()
+        .map(|(command, (calls, usec))| RedisCost {
+            command,
+            calls: calls as f64 / jobs,
+            usec: usec as f64 / jobs,
+        })
+        .filter(|c| c.calls >= 0.001)
+        .collect();
+    costs.sort_by(|a, b| b.usec.total_cmp(&a.usec));
+    costs
 }
 
 /// Every job with `status`, page by page, newest first.

@@ -8,6 +8,7 @@
 //! - [`sync_vs_async`]: `thumbnail` inside the request against submit and poll.
 //! - [`fairness`]: one tenant's single job behind another tenant's backlog.
 
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -26,7 +27,7 @@ use crate::cpu::{CpuCost, Snapshot, Who};
 use crate::http::Conn;
 use crate::load::{self, LoadStats, Operation, Shape};
 use crate::plan::{self, Plan};
-use crate::report::{E2eRow, Latency, LoadRow, Problem, Report, SyncRow, one_line};
+use crate::report::{E2eRow, Latency, LoadRow, Problem, RedisCost, Report, SyncRow, one_line};
 use crate::stack::{Stack, panic_text};
 
 mod ack;
@@ -35,14 +36,14 @@ mod fair;
 mod sync;
 
 pub use ack::ack_and_floor;
-pub use e2e::end_to_end;
+pub use e2e::{Rows, end_to_end};
 pub use fair::fairness;
 pub use sync::sync_vs_async;
 
 /// How long one submit-and-poll cycle may take before it counts as an error.
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the end-to-end scenario asks `GET /stats` whether all jobs finished.
-const STATS_POLL: Duration = Duration::from_millis(100);
+pub const STATS_POLL: Duration = Duration::from_millis(100);
 
 /// What the scenarios share.
 pub struct Ctx<'a> {
