@@ -101,9 +101,8 @@ impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
     /// store instead.
     fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
         let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-        let written = self.written.borrow();
         let (mine, rest): (Vec<usize>, Vec<usize>) =
-            (0..keys.len()).partition(|&i| written.contains(keys[i].as_str()));
+            (0..keys.len()).partition(|&i| self.wrote_alone(&keys[i]));
         for i in mine {
             values[i] = self.kv.get(&keys[i])?;
         }
@@ -175,6 +174,10 @@ impl<K: KeyValue, R: Redis, N: Random> KeyValue for BatchReads<K, R, N> {
 
     fn is_queue_redis(&self) -> bool {
         self.is_redis()
+    }
+
+    fn wrote_alone(&self, key: &str) -> bool {
+        self.written.borrow().contains(key)
     }
 }
 

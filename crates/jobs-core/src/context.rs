@@ -88,19 +88,29 @@ impl Context<'_> {
     ) -> Result<Vec<Result<Option<Job>, StoreError>>, StoreError> {
         let keys: Vec<String> = ids.iter().map(|id| keys::job(tenant, id)).collect();
         let values = self.kv.get_many(&keys)?;
-        Ok(keys
-            .into_iter()
+        Ok(self.decode_jobs(tenant, ids, values))
+    }
+
+    /// The records of `tenant`'s `ids` from the stored `values`, in order, as
+    /// [`Context::load_jobs`] reads them.
+    pub(crate) fn decode_jobs(
+        &self,
+        tenant: &Tenant,
+        ids: &[JobId],
+        values: Vec<Option<Vec<u8>>>,
+    ) -> Vec<Result<Option<Job>, StoreError>> {
+        ids.iter()
             .zip(values)
-            .map(|(key, value)| {
+            .map(|(id, value)| {
                 value
                     .map(|bytes| codec::decode_job(&bytes))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt {
-                        key,
+                        key: keys::job(tenant, id),
                         reason: e.to_string(),
                     })
             })
-            .collect())
+            .collect()
     }
 
     /// Writes a job just submitted: its record, and its input under its own key when it is

@@ -59,6 +59,12 @@ pub trait KeyValue {
     fn is_queue_redis(&self) -> bool {
         false
     }
+    /// Whether this instance wrote (or deleted) `key` alone, so that a value of it read
+    /// past the store (by a queue script) must be read through the store instead: a
+    /// store may apply such a write after the call returns (Spin 3.0 to 3.1 did).
+    fn wrote_alone(&self, _key: &str) -> bool {
+        false
+    }
 }
 
 /// One argument of a Redis command, as Spin's `redis-parameter`.
@@ -286,6 +292,9 @@ macro_rules! forward_key_value {
             }
             fn is_queue_redis(&self) -> bool {
                 (**self).is_queue_redis()
+            }
+            fn wrote_alone(&self, key: &str) -> bool {
+                (**self).wrote_alone(key)
             }
         }
     )*};

@@ -37,6 +37,8 @@ mod tests {
     fn memory_queue_keeps_the_queue_contract() {
         for (name, check) in contract::CHECKS {
             let q = MemoryQueue::new(ManualClock::new(0));
+            // As the Redis queue, whose store is its own Redis in the contract's checks.
+            q.writing_to(MemoryKv::new());
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&q)));
             assert!(result.is_ok(), "contract check failed: {name}");
         }

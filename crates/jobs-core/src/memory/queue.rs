@@ -11,11 +11,12 @@ use super::hooks::Outbox;
 use super::tenant_queue::TenantState;
 use super::{ManualClock, MemoryKv, down, lock};
 use crate::job::{JobId, Status, Tenant};
+use crate::keys;
 use crate::ports::{Clock, KeyValue, PortError};
 use crate::queue::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim, HookClaims,
-    HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue, QueueError,
-    QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedRecords, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim,
+    HookClaims, HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue,
+    QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
 };
 
 /// Every tenant's queue, and what all tenants share.
@@ -183,6 +184,43 @@ impl MemoryQueue {
 }
 
 impl MemoryQueue {
+    /// `finish_and_claim` in the state `s` the caller has locked: a status that is not
+    /// final is refused before anything changes, as the script does.
+    fn finish_and_claim_in(
+        &self,
+        s: &mut State,
+        finishes: &[Finish],
+        (now_ms, lease_until_ms): (u64, u64),
+        token: &str,
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim), QueueError> {
+        if let Some(f) = finishes.iter().find(|f| !f.status.is_terminal()) {
+            return Err(QueueError::Reply {
+                script: "finish_and_claim",
+                reply: format!("not a final status: {}", f.status),
+            });
+        }
+        let store = lock(&self.store).clone();
+        if finishes.iter().any(|f| f.record.is_some()) && store.is_none() {
+            return Err(PortError::Backend("records to write, but no store".into()).into());
+        }
+        let mut owned = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let holds = s.tenant(&f.tenant).owns(&f.id, &f.token);
+            if let (true, Some((key, record)), Some(kv)) = (holds, &f.record, &store) {
+                kv.set(key, record)?;
+            }
+            let o = s
+                .tenant(&f.tenant)
+                .finish(&f.id, &f.token, f.status, now_ms, f.dead)?;
+            if o == Ownership::Owned && f.hook {
+                s.hooks.enqueue(&f.tenant, &f.id, now_ms);
+            }
+            owned.push(o);
+        }
+        Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
+    }
+
     /// What a submit does when nothing goes wrong.
     fn submit_now(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
         let mut state = self.state()?;
@@ -312,34 +350,32 @@ impl Queue for MemoryQueue {
         token: &str,
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim), QueueError> {
-        // One lock for all, as the script is one atomic call; a status that is not final
-        // is refused before anything changes, as the script does.
+        // One lock for all, as the script is one atomic call.
         let mut s = self.state()?;
-        if let Some(f) = finishes.iter().find(|f| !f.status.is_terminal()) {
-            return Err(QueueError::Reply {
-                script: "finish_and_claim",
-                reply: format!("not a final status: {}", f.status),
-            });
-        }
-        let store = lock(&self.store).clone();
-        if finishes.iter().any(|f| f.record.is_some()) && store.is_none() {
-            return Err(PortError::Backend("records to write, but no store".into()).into());
-        }
-        let mut owned = Vec::with_capacity(finishes.len());
-        for f in finishes {
-            let holds = s.tenant(&f.tenant).owns(&f.id, &f.token);
-            if let (true, Some((key, record)), Some(kv)) = (holds, &f.record, &store) {
-                kv.set(key, record)?;
+        self.finish_and_claim_in(&mut s, finishes, (now_ms, lease_until_ms), token, max)
+    }
+
+    fn finish_and_claim_reading(
+        &self,
+        finishes: &[Finish],
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError> {
+        let mut s = self.state()?;
+        let Some(kv) = lock(&self.store).clone() else {
+            return Err(PortError::Backend("records to read, but no store".into()).into());
+        };
+        let (owned, claim) =
+            self.finish_and_claim_in(&mut s, finishes, (now_ms, lease_until_ms), token, max)?;
+        let mut records = Vec::new();
+        if let Claim::Claimed { tenant, jobs, .. } = &claim {
+            for job in jobs {
+                records.push(kv.get(&keys::job(tenant, &job.id))?);
             }
-            let o = s
-                .tenant(&f.tenant)
-                .finish(&f.id, &f.token, f.status, now_ms, f.dead)?;
-            if o == Ownership::Owned && f.hook {
-                s.hooks.enqueue(&f.tenant, &f.id, now_ms);
-            }
-            owned.push(o);
         }
-        Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
+        Ok((owned, claim, records))
     }
 
     fn retry(

@@ -155,6 +155,10 @@ pub enum Claim {
     },
 }
 
+/// The records read with a claim ([`Queue::finish_and_claim_reading`]), one per claimed
+/// job in order: what the key-value store holds under `keys::job`, `None` when nothing.
+pub type ClaimedRecords = Vec<Option<Vec<u8>>>;
+
 /// One job of a [`Claim::Claimed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimedJob {
@@ -363,6 +367,18 @@ pub trait Queue {
         token: &str,
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim), QueueError>;
+    /// [`Queue::finish_and_claim`], reading the claimed jobs' records in the same atomic
+    /// step, for a key-value store that is this queue's Redis
+    /// ([`crate::ports::KeyValue::is_queue_redis`]): it saves the read that follows a
+    /// claim. The records are in the order of the claimed jobs (none when nothing was).
+    fn finish_and_claim_reading(
+        &self,
+        finishes: &[Finish],
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError>;
     /// Release the lease and queue the job again at `due_ms` (a cancel requested meanwhile
     /// finishes it instead, its event to the outbox when `hook`).
     fn retry(

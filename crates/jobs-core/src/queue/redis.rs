@@ -9,12 +9,13 @@
 use super::hooks::{self, HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
 use super::scripts::{self, Script};
 use super::wire::{
-    count, eval, ids, int, int_param, keys_of, parse_claim, parse_finish, text, unexpected,
+    count, eval, ids, int, int_param, keys_of, parse_claim, parse_claim_reading, parse_finish,
+    text, unexpected,
 };
 use super::{
-    CancelOutcome, Claim, Doorbell, Enqueue, Expired, Finish, Heartbeat, IdempotencyRecord,
-    LIST_SCAN_MAX, ListFilter, Listed, MinuteCounts, Ownership, Queue, QueueError, QueueStats,
-    RetryOutcome, SubmitOutcome, THROUGHPUT_MINUTES,
+    CancelOutcome, Claim, ClaimedRecords, Doorbell, Enqueue, Expired, Finish, Heartbeat,
+    IdempotencyRecord, LIST_SCAN_MAX, ListFilter, Listed, MinuteCounts, Ownership, Queue,
+    QueueError, QueueStats, RetryOutcome, SubmitOutcome, THROUGHPUT_MINUTES,
 };
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
@@ -55,6 +56,47 @@ impl<R: Redis> RedisQueue<R> {
             self.eval(&scripts::FORGET, keys_of(tenant, []), args)?;
         }
         Ok(claim)
+    }
+
+    /// The `finish_and_claim` script, the claimed records read with the claim when `read`.
+    fn finish_and_claim_with(
+        &self,
+        finishes: &[Finish],
+        (now_ms, lease_until_ms): (u64, u64),
+        token: &str,
+        max: u32,
+        read: bool,
+    ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError> {
+        let mut args = vec![
+            int_param(now_ms),
+            int_param(lease_until_ms),
+            token.into(),
+            int_param(max.into()),
+            (if read { "1" } else { "0" }).into(),
+            int_param(finishes.len() as u64),
+        ];
+        for f in finishes {
+            args.extend([
+                f.tenant.as_str().into(),
+                f.id.as_str().into(),
+                f.token.as_str().into(),
+                f.status.as_str().into(),
+                (if f.dead { "1" } else { "0" }).into(),
+                (if f.hook { "1" } else { "0" }).into(),
+            ]);
+            let (key, record) = f.record.clone().unwrap_or_default();
+            args.extend([key.into(), RedisParam::Bytes(record)]);
+        }
+        let reply = self.eval(&scripts::FINISH_AND_CLAIM, Vec::new(), args)?;
+        let (outcomes, rest) = reply
+            .split_at_checked(finishes.len())
+            .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
+        let owned = outcomes
+            .iter()
+            .map(|o| parse_finish("finish_and_claim", std::slice::from_ref(o)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (claim, records) = parse_claim_reading("finish_and_claim", rest, read)?;
+        Ok((owned, self.claimed(claim)?, records))
     }
 
     fn eval(
@@ -209,35 +251,20 @@ impl<R: Redis> Queue for RedisQueue<R> {
         if finishes.is_empty() {
             return Ok((Vec::new(), self.claim(now_ms, lease_until_ms, token, max)?));
         }
-        let mut args = vec![
-            int_param(now_ms),
-            int_param(lease_until_ms),
-            token.into(),
-            int_param(max.into()),
-            int_param(finishes.len() as u64),
-        ];
-        for f in finishes {
-            args.extend([
-                f.tenant.as_str().into(),
-                f.id.as_str().into(),
-                f.token.as_str().into(),
-                f.status.as_str().into(),
-                (if f.dead { "1" } else { "0" }).into(),
-                (if f.hook { "1" } else { "0" }).into(),
-            ]);
-            let (key, record) = f.record.clone().unwrap_or_default();
-            args.extend([key.into(), RedisParam::Bytes(record)]);
-        }
-        let reply = self.eval(&scripts::FINISH_AND_CLAIM, Vec::new(), args)?;
-        let (outcomes, rest) = reply
-            .split_at_checked(finishes.len())
-            .ok_or_else(|| unexpected("finish_and_claim", &reply))?;
-        let owned = outcomes
-            .iter()
-            .map(|o| parse_finish("finish_and_claim", std::slice::from_ref(o)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let claim = parse_claim("finish_and_claim", rest)?;
-        Ok((owned, self.claimed(claim)?))
+        let (owned, claim, _) =
+            self.finish_and_claim_with(finishes, (now_ms, lease_until_ms), token, max, false)?;
+        Ok((owned, claim))
+    }
+
+    fn finish_and_claim_reading(
+        &self,
+        finishes: &[Finish],
+        now_ms: u64,
+        lease_until_ms: u64,
+        token: &str,
+        max: u32,
+    ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError> {
+        self.finish_and_claim_with(finishes, (now_ms, lease_until_ms), token, max, true)
     }
 
     fn retry(

@@ -3,7 +3,7 @@
 //! the webhook outbox and the tenant store.
 
 use super::scripts::Script;
-use super::{Claim, ClaimedJob, Ownership, QueueError};
+use super::{Claim, ClaimedJob, ClaimedRecords, Ownership, QueueError};
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
 use crate::ports::{PortError, Redis, RedisParam, RedisValue};
@@ -68,44 +68,65 @@ pub fn is_noscript(e: &PortError) -> bool {
 
 /// Parse the three claim entries at the start of `reply` (`script` names the caller).
 pub(super) fn parse_claim(script: &'static str, reply: &[RedisValue]) -> Result<Claim, QueueError> {
+    parse_claim_reading(script, reply, false).map(|(claim, _)| claim)
+}
+
+/// A claim reply; with `read`, each entry carries the job's record too (see
+/// `claim_jobs` in prelude.lua), returned in the order of the claimed jobs.
+pub(super) fn parse_claim_reading(
+    script: &'static str,
+    reply: &[RedisValue],
+    read: bool,
+) -> Result<(Claim, ClaimedRecords), QueueError> {
     let whole = || unexpected(script, reply);
+    let width = if read { 4 } else { 2 };
     match text(reply.first()).as_deref() {
         Some("claimed") => {
             let tenant = text(reply.get(1))
                 .and_then(|t| Tenant::parse(&t).ok())
                 .ok_or_else(whole)?;
             let n = int(reply.get(2)).and_then(|n| usize::try_from(n).ok());
-            let pairs = n
-                .and_then(|n| reply.get(3..3 + 2 * n))
-                .filter(|pairs| !pairs.is_empty())
+            let entries = n
+                .and_then(|n| reply.get(3..3 + width * n))
+                .filter(|entries| !entries.is_empty())
                 .ok_or_else(whole)?;
-            let (mut jobs, mut invalid) = (Vec::new(), Vec::new());
-            for pair in pairs.chunks(2) {
-                let raw = text(pair.first()).ok_or_else(whole)?;
-                let cancel_requested = int(pair.get(1)) == Some(1);
-                match JobId::parse(&raw) {
-                    Ok(id) => jobs.push(ClaimedJob {
-                        id,
-                        cancel_requested,
-                    }),
-                    Err(_) => invalid.push(raw),
+            let (mut jobs, mut invalid, mut records) = (Vec::new(), Vec::new(), Vec::new());
+            for entry in entries.chunks(width) {
+                let raw = text(entry.first()).ok_or_else(whole)?;
+                let cancel_requested = int(entry.get(1)) == Some(1);
+                let Ok(id) = JobId::parse(&raw) else {
+                    invalid.push(raw);
+                    continue;
+                };
+                jobs.push(ClaimedJob {
+                    id,
+                    cancel_requested,
+                });
+                if read {
+                    records.push(match (int(entry.get(2)), entry.get(3)) {
+                        (Some(1), Some(RedisValue::Bytes(bytes))) => Some(bytes.clone()),
+                        (Some(0), Some(_)) => None,
+                        _ => return Err(whole()),
+                    });
                 }
             }
-            Ok(Claim::Claimed {
+            let claim = Claim::Claimed {
                 tenant,
                 jobs,
                 invalid,
-            })
+            };
+            Ok((claim, records))
         }
         Some("empty") => {
             let (due, expiry) = match (int(reply.get(1)), int(reply.get(2))) {
                 (Some(due), Some(expiry)) => (due, expiry),
                 _ => return Err(whole()),
             };
-            Ok(Claim::Empty {
+            let claim = Claim::Empty {
                 next_due_ms: u64::try_from(due).ok(),
                 next_expiry_ms: u64::try_from(expiry).ok(),
-            })
+            };
+            Ok((claim, Vec::new()))
         }
         _ => Err(whole()),
     }

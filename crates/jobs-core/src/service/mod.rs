@@ -89,15 +89,15 @@ pub(crate) mod testing {
                 .id
         }
 
-        /// A worker's drain of `budget_ms`, run to its end on the manual clock.
         /// The store as the queue's Redis (`make up`'s setup): the queue writes the
-        /// records that submits and finishes hand it.
+        /// records that submits and finishes hand it, and reads those a claim takes.
         pub fn with_store_in_queue(self) -> Self {
             self.queue.writing_to(self.kv.clone());
             self.kv.be_queue_redis();
             self
         }
 
+        /// A worker's drain of `budget_ms`, run to its end on the manual clock.
         pub fn drain(&self, budget_ms: u64) -> crate::worker::DrainReport {
             self.clock
                 .block_on(crate::worker::drain(&self.ctx(), budget_ms))

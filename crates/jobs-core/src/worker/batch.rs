@@ -12,8 +12,9 @@ use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::side::SideBySide;
 use crate::context::{Context, StoreError};
-use crate::job::{ErrorInfo, Job, JobId, Status};
-use crate::queue::ClaimedJob;
+use crate::job::{ErrorInfo, Job, JobId, Status, Tenant};
+use crate::keys;
+use crate::queue::{ClaimedJob, ClaimedRecords};
 
 /// What a batch's runs took, for the size of the next claim.
 pub(super) struct Ran {
@@ -23,12 +24,13 @@ pub(super) struct Ran {
     pub(super) waiting: bool,
 }
 
-/// Run the batch `jobs`, claimed under `lease`. `Err` only when the store or queue fails
-/// (the drain stops; the leases expire and the jobs run again).
+/// Run the batch `jobs`, claimed under `lease`, their records read now unless the claim
+/// brought them. `Err` only when the store or queue fails (the drain stops; the leases
+/// expire and the jobs run again).
 pub(super) async fn run<'d>(
     ctx: &'d Context<'_>,
     outbox: &'d Outbox,
-    jobs: &[ClaimedJob],
+    (jobs, records): (&[ClaimedJob], Option<ClaimedRecords>),
     lease: Rc<Lease>,
     side: &mut SideBySide<'d>,
 ) -> Result<Ran, StoreError> {
@@ -39,7 +41,13 @@ pub(super) async fn run<'d>(
         lease: lease.clone(),
         claimed_at,
     };
-    let records = ctx.load_jobs(lease.tenant(), lease.ids())?;
+    let records = match records {
+        Some(values) => {
+            let values = reread_own_writes(ctx, lease.tenant(), lease.ids(), values)?;
+            ctx.decode_jobs(lease.tenant(), lease.ids(), values)
+        }
+        None => ctx.load_jobs(lease.tenant(), lease.ids())?,
+    };
     let mut to_run = Vec::with_capacity(jobs.len());
     for (claimed, record) in jobs.iter().zip(records) {
         let id = claimed.id;
@@ -110,6 +118,23 @@ pub(super) async fn run<'d>(
         }
     }
     Ok(ran)
+}
+
+/// The records a claim read, with those this instance wrote alone read again through the
+/// store ([`crate::ports::KeyValue::wrote_alone`]): a job retried within this drain.
+fn reread_own_writes(
+    ctx: &Context<'_>,
+    tenant: &Tenant,
+    ids: &[JobId],
+    mut values: ClaimedRecords,
+) -> Result<ClaimedRecords, StoreError> {
+    for (id, value) in ids.iter().zip(values.iter_mut()) {
+        let key = keys::job(tenant, id);
+        if ctx.kv.wrote_alone(&key) {
+            *value = ctx.kv.get(&key)?;
+        }
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -190,6 +215,69 @@ mod tests {
         assert_eq!(report.warnings.len(), 1);
         assert_eq!(w.job(&good).status, Status::Succeeded);
         assert_eq!(w.queue.indexed_status(&bad), Some(Status::Failed));
+    }
+
+    #[test]
+    fn with_the_store_in_the_queue_records_read_with_the_claim_are_handled_alike() {
+        use crate::ports::KeyValue;
+        let w = World::new().with_store_in_queue();
+        let tenant = crate::job::Tenant::default_tenant();
+        // Batches of 1 then 2 then 4: the first claim reads apart, the later ones read
+        // with their claim (they follow a finish).
+        let first = w.submit(json!({"kind": "echo", "input": {}}));
+        let bad = w.submit(json!({"kind": "echo", "input": {}}));
+        let gone = w.submit(json!({"kind": "echo", "input": {}}));
+        let good = w.submit(json!({"kind": "echo", "input": {"n": 4}}));
+        w.kv.set(&keys::job(&tenant, &bad), b"\xff not json")
+            .unwrap();
+        w.kv.delete(&keys::job(&tenant, &gone)).unwrap();
+        let report = w.drain(2_000);
+        assert_eq!(
+            (report.claimed, report.succeeded, report.skipped),
+            (4, 2, 2),
+            "{report:?}"
+        );
+        assert_eq!(w.job(&first).status, Status::Succeeded);
+        assert_eq!(w.job(&good).status, Status::Succeeded);
+        // The unreadable one is indexed as failed, the one with no record forgotten.
+        assert_eq!(w.queue.indexed_status(&bad), Some(Status::Failed));
+        assert_eq!(w.queue.indexed_status(&gone), None);
+        let output = result(&w.ctx(), good.as_str()).unwrap();
+        let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
+        assert_eq!(echoed, json!({"n": 4}));
+    }
+
+    #[test]
+    fn a_record_this_instance_wrote_alone_is_read_again_through_the_store() {
+        use crate::ports::{KeyValue, PortError};
+        /// The world's store, saying it wrote `mine` alone.
+        struct Wrote<'a>(&'a crate::memory::MemoryKv, String);
+        impl KeyValue for Wrote<'_> {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+                self.0.set(key, value)
+            }
+            fn delete(&self, key: &str) -> Result<(), PortError> {
+                self.0.delete(key)
+            }
+            fn wrote_alone(&self, key: &str) -> bool {
+                key == self.1
+            }
+        }
+        let w = World::new();
+        let tenant = crate::job::Tenant::default_tenant();
+        let (mine, other) = (JobId::new(), JobId::new());
+        w.kv.set(&keys::job(&tenant, &mine), b"as stored").unwrap();
+        let kv = Wrote(&w.kv, keys::job(&tenant, &mine));
+        let ctx = crate::context::Context { kv: &kv, ..w.ctx() };
+        let claimed = vec![Some(b"stale".to_vec()), Some(b"as read".to_vec())];
+        let values = super::reread_own_writes(&ctx, &tenant, &[mine, other], claimed).unwrap();
+        assert_eq!(
+            values,
+            vec![Some(b"as stored".to_vec()), Some(b"as read".to_vec())]
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use super::side::SideBySide;
 use super::{MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
 use crate::context::Context;
 use crate::job::JobId;
-use crate::queue::{Claim, Finish};
+use crate::queue::{Claim, ClaimedRecords, Finish};
 
 /// Whether a drain keeps the watch for work due after its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +82,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         let token = ctx.random.token();
         let lease_until = now.saturating_add(ctx.settings.lease_ms);
         let max = if side.is_full() { 1 } else { size };
-        let claim =
+        let (claim, records) =
             match finish_and_claim(ctx, &outbox, &mut hooks, (now, lease_until), &token, max) {
-                Ok(claim) => claim,
+                Ok(claimed) => claimed,
                 Err(e) => {
                     // As a failed finish: the records are final, the leases expire, and the
                     // next claim repairs the queue side.
@@ -115,7 +115,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                         lease_until,
                         ctx.settings.lease_ms,
                     ));
-                    match batch::run(ctx, &outbox, &jobs, lease, &mut side).await {
+                    match batch::run(ctx, &outbox, (&jobs, records), lease, &mut side).await {
                         Ok(ran) => size = next_batch(size, n, ran.run_ms, ran.waiting),
                         Err(e) => {
                             // The jobs stay leased; their leases expire and they run again.
@@ -237,8 +237,8 @@ fn keeps_watch(ctx: &Context<'_>, outbox: &Outbox, token: &str, ttl_ms: u64) -> 
 /// Write the outcomes kept back, then finish the pending jobs and claim up to `max` in
 /// one round trip, counting the finishes. When the store is the queue's Redis the
 /// outcomes travel with the finishes instead, written by the same script only for the
-/// jobs the token still holds: one round trip for both. `Err` is the log line of a
-/// failure.
+/// jobs the token still holds, and the claimed jobs' records come back with the claim:
+/// one round trip for all three. `Err` is the log line of a failure.
 fn finish_and_claim(
     ctx: &Context<'_>,
     outbox: &Outbox,
@@ -246,9 +246,10 @@ fn finish_and_claim(
     (now, lease_until): (u64, u64),
     token: &str,
     max: u32,
-) -> Result<Claim, String> {
+) -> Result<(Claim, Option<ClaimedRecords>), String> {
     // Asked only with finishes to send: a drain that finds nothing reads no marker.
-    let written = if outbox.has_pending() && ctx.kv.is_queue_redis() {
+    let in_queue = outbox.has_pending() && ctx.kv.is_queue_redis();
+    let written = if in_queue {
         outbox.attach_records(ctx)
     } else {
         outbox.flush(ctx)
@@ -259,11 +260,17 @@ fn finish_and_claim(
     }
     let pending = outbox.take_pending();
     let finishes: Vec<Finish> = pending.iter().map(|p| p.finish.clone()).collect();
-    match ctx
-        .queue
-        .finish_and_claim(&finishes, now, lease_until, token, max)
-    {
-        Ok((owned, claim)) => {
+    let done = if in_queue {
+        ctx.queue
+            .finish_and_claim_reading(&finishes, now, lease_until, token, max)
+            .map(|(owned, claim, records)| (owned, claim, Some(records)))
+    } else {
+        ctx.queue
+            .finish_and_claim(&finishes, now, lease_until, token, max)
+            .map(|(owned, claim)| (owned, claim, None))
+    };
+    match done {
+        Ok((owned, claim, records)) => {
             if pending
                 .iter()
                 .zip(&owned)
@@ -276,7 +283,7 @@ fn finish_and_claim(
                     p.count(owned, r);
                 }
             });
-            Ok(claim)
+            Ok((claim, records))
         }
         Err(e) => {
             let ids: Vec<String> = finishes.iter().map(|f| f.id.to_string()).collect();

@@ -170,6 +170,49 @@ pub(super) fn token_checked(q: &dyn Queue) {
     );
 }
 
+pub(super) fn finish_and_claim_reads_the_claimed_records(q: &dyn Queue) {
+    // Records written with the submits (as when the store is the queue's Redis): job 2's
+    // is empty, job 3 has none.
+    let record = |n: u64, value: &[u8]| (crate::keys::job(&tenant(), &id(n)), value.to_vec());
+    for (n, records) in [
+        (1, vec![record(1, b"one")]),
+        (2, vec![record(2, b"")]),
+        (3, vec![]),
+        (4, vec![record(4, b"four")]),
+    ] {
+        let job = Enqueue {
+            records,
+            ..enqueue(n, 100, 100)
+        };
+        assert_eq!(q.submit(&job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    let (owned, claim, records) = q.finish_and_claim_reading(&[], 100, 1_100, "a", 3).unwrap();
+    assert_eq!(owned, vec![]);
+    assert_eq!(claim, claim_of(&[id(1), id(2), id(3)], &[]));
+    assert_eq!(
+        records,
+        vec![Some(b"one".to_vec()), Some(Vec::new()), None],
+        "in the order of the claimed jobs; an empty record is not a missing one"
+    );
+    // With a finish, and the rest of the queue.
+    let (owned, claim, records) = q
+        .finish_and_claim_reading(
+            &[finish(1, "a", Status::Succeeded, false)],
+            200,
+            1_200,
+            "b",
+            3,
+        )
+        .unwrap();
+    assert_eq!(owned, vec![Ownership::Owned]);
+    assert_eq!(claim, claim_of(&[id(4)], &[]));
+    assert_eq!(records, vec![Some(b"four".to_vec())]);
+    // Nothing claimed, nothing read.
+    let (_, claim, records) = q.finish_and_claim_reading(&[], 300, 1_300, "c", 3).unwrap();
+    assert!(matches!(claim, Claim::Empty { .. }), "{claim:?}");
+    assert_eq!(records, Vec::<Option<Vec<u8>>>::new());
+}
+
 pub(super) fn finish_and_claim_chains(q: &dyn Queue) {
     submit(q, 1, 100);
     submit(q, 2, 100);

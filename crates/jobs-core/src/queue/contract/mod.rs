@@ -59,6 +59,10 @@ pub const CHECKS: &[Check] = &[
         claims::finish_and_claim_chains,
     ),
     (
+        "finish_and_claim_reading brings the claimed jobs' records",
+        claims::finish_and_claim_reads_the_claimed_records,
+    ),
+    (
         "finish_and_claim checks the token and still claims",
         claims::finish_and_claim_token_checked,
     ),

@@ -200,11 +200,14 @@ end
 -- join the line; the tenant first in line does its housekeeping, leases up to `max` of
 -- its oldest ready jobs to `token` until `lease`, and goes to the end of the line if it
 -- has more. A tenant with nothing to claim after all (its jobs were cancelled) leaves the
--- line and the next is tried, at most 32 of them (max 0: nothing at all).
+-- line and the next is tried, at most 32 of them (max 0: nothing at all). With `read`,
+-- each claimed job's record comes too, read under its key-value key (keys.rs `job`) in
+-- the same step: for a key-value store that is this Redis.
 -- Reply: {'claimed', tenant, n, then n pairs: id, cancel requested 0|1}
+--   (with `read`, n quadruples: id, cancel requested 0|1, record found 0|1, record or '')
 --   or {'empty', ms when the next delayed job is due or -1, ms of the next lease expiry or -1}
 --   (the first is `now` when tenants are still in line after 32 tries)
-local function claim_jobs(now, lease, token, max)
+local function claim_jobs(now, lease, token, max, read)
   if max < 1 then return {'empty', -1, -1} end
   -- The batch's ids become the arguments of single commands: keep them well under
   -- what Lua's unpack takes.
@@ -237,10 +240,21 @@ local function claim_jobs(now, lease, token, max)
       redis.call('ZREM', STATUS.queued, unpack(ids))
       redis.call('ZADD', STATUS.running, unpack(running))
       local cancel = redis.call('SMISMEMBER', CANCEL, unpack(ids))
+      local records
+      if read then
+        local names = {}
+        for i, id in ipairs(ids) do names[i] = 'j:' .. t .. ':' .. id end
+        records = redis.call('MGET', unpack(names))
+      end
       local reply = {'claimed', t, #ids}
       for i, id in ipairs(ids) do
         table.insert(reply, id)
         table.insert(reply, cancel[i])
+        if read then
+          -- A missing key is false here, and Spin drops nil entries: say it with a flag.
+          table.insert(reply, records[i] and 1 or 0)
+          table.insert(reply, records[i] or '')
+        end
       end
       reschedule(t)
       return reply
