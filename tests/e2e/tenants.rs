@@ -174,6 +174,65 @@ fn a_revoked_key_is_refused_and_a_rotated_key_works() {
     app.as_client(&new).get("/stats").expect_status(200);
 }
 
+/// An intake instance that has looked a key up lets the next submissions with it skip the
+/// lookup (the submit script checks the key with the job instead), yet a key revoked
+/// meanwhile is refused at once, with a `401` whatever else is wrong with the request,
+/// and nothing is queued for it.
+#[test]
+fn a_known_key_skips_its_lookup_yet_a_revoked_one_is_refused_at_once() {
+    // Arrange: the intake alone, so Redis serves only the submissions.
+    let app = spawn_app_with_spec(AppSpec {
+        component_ids: vec!["intake".into()],
+        ..AppSpec::default()
+    });
+    let key = tenant_with_key(&app, "known");
+    let client = app.as_client(&key);
+    client
+        .submit(&inputs::echo(json!({"n": 0})))
+        .expect_status(202);
+
+    // Act
+    app.stack.redis.reset_command_stats();
+    for n in 1..=10 {
+        client
+            .submit(&inputs::echo(json!({ "n": n })))
+            .expect_status(202);
+    }
+    let calls = app.stack.redis.command_calls();
+    app.admin(
+        "DELETE",
+        &format!("/admin/tenants/known/keys/{}", &key[4..20]),
+        None,
+    )
+    .expect_status(200);
+    let valid = client.submit(&inputs::echo(json!({"n": 11})));
+    let malformed = client.request(
+        "POST",
+        "/jobs",
+        &[("content-type", "application/json")],
+        Some(b"{not json"),
+    );
+    let not_json = client.request(
+        "POST",
+        "/jobs",
+        &[("content-type", "text/plain")],
+        Some(b"x"),
+    );
+
+    // Assert: one script per submission (the submit), not two (the key's lookup too). A
+    // runtime that started a fresh instance in between looks the key up once more.
+    let scripts =
+        calls.get("evalsha").copied().unwrap_or(0) + calls.get("eval").copied().unwrap_or(0);
+    assert!((10..=12).contains(&scripts), "{calls:?}");
+    for refused in [&valid, &malformed, &not_json] {
+        refused.expect_problem_type(401, "unauthorized");
+    }
+    let other = app.issue_key("known");
+    let stats = app.as_client(&other).get("/stats");
+    stats.expect_status(200);
+    assert_eq!(stats.json()["counts"]["queued"], json!(11), "{stats}");
+}
+
 #[test]
 fn the_admin_api_is_hidden_without_its_token() {
     // Arrange

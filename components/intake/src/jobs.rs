@@ -3,11 +3,17 @@
 
 use jobs_core::api::{ApiError, RequestError};
 use jobs_core::api::{etag_of, if_none_match};
+use jobs_core::config::Settings;
+use jobs_core::queue::KeyProof;
 use jobs_core::resource::{JobPage, JobResource, job_path};
 use jobs_core::service::actions::{self, BulkAction};
-use jobs_core::service::{self, CancelResult, Context, ListQuery, Submitted};
+use jobs_core::service::error::{AuthError, SubmitError};
+use jobs_core::service::{self, Caller, CancelResult, Context, ListQuery, Submitted};
+use jobs_core::tenancy::Role;
+use spin_adapters::Wiring;
 use spin_sdk::http::Response;
 
+use crate::routes;
 use crate::wire::{Req, json};
 
 /// Seconds a client should wait before polling a job that has not finished.
@@ -34,12 +40,54 @@ fn resource(status: u16, job: &JobResource) -> Response {
 }
 
 pub async fn submit(ctx: &Context<'_>, req: &mut Req) -> Result<Response, ApiError> {
+    let (body, key) = submission(ctx.settings, req)?;
+    Ok(submitted(service::submit(ctx, &body, key.as_deref())?))
+}
+
+/// `POST /jobs` by a caller whose key was not looked up (`service::KnownKeys::vouch`).
+/// Whatever refuses it, the key is then looked up as any request's is: a key no longer
+/// valid is a `401` (or `403`) before anything else is said, as without the shortcut; a
+/// key the script refused that is valid after all submits the job the usual way.
+pub async fn submit_vouched(
+    wiring: &Wiring,
+    caller: Caller,
+    proof: KeyProof,
+    req: &mut Req,
+) -> Result<Response, ApiError> {
+    let (body, key) = match submission(wiring.settings(), req) {
+        Ok(parts) => parts,
+        Err(e) => {
+            routes::authenticate(wiring, req)?;
+            return Err(e);
+        }
+    };
+    let id = proof.id.clone();
+    let ctx = wiring.context_for(caller);
+    match service::submit_vouched(&ctx, &body, key.as_deref(), proof) {
+        Ok(done) => Ok(submitted(done)),
+        Err(e) => {
+            wiring.known_keys().forget(&id);
+            let caller = routes::authenticate(wiring, req)?;
+            if e != SubmitError::KeyRefused {
+                return Err(e.into());
+            }
+            if caller.role != Role::Full {
+                return Err(AuthError::ReadOnly.into());
+            }
+            let ctx = wiring.context_for(caller);
+            Ok(submitted(service::submit(&ctx, &body, key.as_deref())?))
+        }
+    }
+}
+
+/// The JSON body and the `Idempotency-Key` of a submission.
+fn submission(settings: &Settings, req: &mut Req) -> Result<(Vec<u8>, Option<String>), ApiError> {
     if !is_json(req.header("content-type")) {
         return Err(RequestError::UnsupportedMediaType.into());
     }
-    let body = req.body(ctx.settings.max_body_bytes)?;
+    let body = req.body(settings.max_body_bytes)?;
     let key = req.header("idempotency-key").map(str::to_owned);
-    Ok(submitted(service::submit(ctx, &body, key.as_deref())?))
+    Ok((body, key))
 }
 
 /// `202` with the job, its `Location` and `Retry-After`.

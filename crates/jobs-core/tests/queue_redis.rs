@@ -256,6 +256,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
         },
         max_queued: 10,
         records: Vec::new(),
+        key: None,
     };
     assert_eq!(q.submit(&job).unwrap(), SubmitOutcome::Enqueued);
     let msg = pubsub.get_message().unwrap();
@@ -322,6 +323,7 @@ fn a_submit_writes_the_records_it_is_given_only_when_it_enqueues() {
                 (keys::input(&t, &id), vec![0, 255, 1]),
                 (keys::job(&t, &id), format!("record of {id}").into_bytes()),
             ],
+            key: None,
         };
         (id, q.submit(&job).unwrap())
     };
@@ -405,7 +407,72 @@ fn contract_job(n: u64) -> Enqueue {
         },
         max_queued: 100,
         records: Vec::new(),
+        key: None,
     }
+}
+
+/// A submission whose key was not looked up carries the key as its instance read it: the
+/// script enqueues (and writes the record) only while the key is still that tenant's,
+/// with that hash, unrevoked and allowed to submit, and changes nothing otherwise.
+#[test]
+fn a_submit_with_a_key_proof_goes_through_only_while_the_key_is_as_read() {
+    use jobs_core::queue::KeyProof;
+    use jobs_core::tenancy::{ApiKey, RedisTenants, Role, TenantStore};
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let tenants = RedisTenants::new(TestRedis::new(&server, Host::Spin4));
+    let (t, other) = (Tenant::default_tenant(), Tenant::parse("other").unwrap());
+    for tenant in [&t, &other] {
+        tenants.create_tenant(tenant, 1, None).unwrap();
+    }
+    let (full, viewer) = (ApiKey::generate().unwrap(), ApiKey::generate().unwrap());
+    tenants.issue_key(&t, &full, Role::Full, 1).unwrap();
+    tenants.issue_key(&t, &viewer, Role::Read, 1).unwrap();
+    let proof = |key: &ApiKey, hash: String| KeyProof {
+        id: key.id().to_owned(),
+        hash,
+    };
+    let mut n = 0;
+    let mut submit = |tenant: &Tenant, proof: KeyProof| {
+        n += 1;
+        let id = contract::id(3_000 + n);
+        let job = Enqueue {
+            tenant: tenant.clone(),
+            id,
+            records: vec![(keys::job(tenant, &id), b"record".to_vec())],
+            key: Some(proof),
+            ..contract_job(n)
+        };
+        (id, q.submit(&job).unwrap())
+    };
+    let mut conn = server.connection();
+    let exists = |conn: &mut redis::Connection, tenant: &Tenant, id: &JobId| -> bool {
+        redis::cmd("EXISTS")
+            .arg(keys::job(tenant, id))
+            .query(conn)
+            .unwrap()
+    };
+
+    // As read: enqueued, its record written.
+    let (id, outcome) = submit(&t, proof(&full, full.hash()));
+    assert_eq!(outcome, SubmitOutcome::Enqueued);
+    assert!(exists(&mut conn, &t, &id));
+    // Not as read: another hash, another tenant, a read-only key, then the key revoked.
+    let refused = [
+        submit(&t, proof(&full, viewer.hash())),
+        submit(&other, proof(&full, full.hash())),
+        submit(&t, proof(&viewer, viewer.hash())),
+    ];
+    tenants.revoke_key(&t, full.id(), 2).unwrap().unwrap();
+    let revoked = submit(&t, proof(&full, full.hash()));
+    for (id, outcome) in refused.iter().chain([&revoked]) {
+        assert_eq!(*outcome, SubmitOutcome::KeyRefused, "{id}");
+        for tenant in [&t, &other] {
+            assert!(!exists(&mut conn, tenant, id), "{id}: nothing written");
+            assert!(!q.knows(tenant, id).unwrap(), "{id}: nothing enqueued");
+        }
+    }
+    assert_eq!(q.stats(&t, 0).unwrap().ready, 1);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use jobs_core::ports::{Clock, HttpAnswer, HttpPost, KeyValue, PortError, Redis, 
 use jobs_core::ports::{RedisValue, Sending};
 use jobs_core::ports::{SystemClock, SystemRandom, Wait};
 use jobs_core::queue::{RedisQueue, is_noscript};
-use jobs_core::service::{Caller, Context};
+use jobs_core::service::{Caller, Context, KnownKeys};
 use jobs_core::tenancy::RedisTenants;
 use spin_sdk::key_value::{self, Store};
 use spin_sdk::redis::{self, Connection, RedisParameter, RedisResult};
@@ -65,6 +65,8 @@ pub struct Kept {
     /// For the test-only `count` kind. Its own connection, opened only if that kind runs.
     counter: RedisCounter<Rc<SpinRedis>>,
     counter_connection: Rc<SpinRedis>,
+    /// The API keys this instance has looked up that may submit (`KnownKeys`).
+    known_keys: KnownKeys,
 }
 
 /// The queue's Redis connection, watched: the store trusts its answers (`liveness`).
@@ -101,6 +103,7 @@ impl Kept {
             store_is_redis: Rc::default(),
             counter: RedisCounter::new(counter_connection.clone(), Tenant::default_tenant()),
             counter_connection,
+            known_keys: KnownKeys::default(),
             settings,
         })
     }
@@ -160,6 +163,17 @@ impl Wiring {
     /// Tenants and API keys, in the queue's Redis.
     pub fn tenants(&self) -> &RedisTenants<Rc<AppRedis>> {
         &self.kept.tenants
+    }
+
+    /// The API keys this instance has looked up that may submit.
+    pub fn known_keys(&self) -> &KnownKeys {
+        &self.kept.known_keys
+    }
+
+    /// Whether an earlier request of this instance found the store to be the queue's
+    /// Redis (false when none has asked yet: this asks nothing).
+    pub fn store_is_queue_redis(&self) -> bool {
+        self.kept.store_is_redis.get() == Some(&true)
     }
 
     /// The service context over these ports, for requests of `tenant`. (The worker's

@@ -250,6 +250,7 @@ pub fn problem(err: &ApiError) -> Problem {
                 ))
                 .retry_after(QUOTA_RETRY_AFTER_S),
             SubmitError::Unavailable(_) => unavailable(),
+            SubmitError::KeyRefused => problem(&ApiError::Auth(AuthError::Invalid)),
         },
         ApiError::Webhook(WebhookError::Get(e)) | ApiError::Get(e) => match e {
             GetError::MalformedId(id) => malformed_id(id),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::hooks::Outbox;
 use super::tenant_queue::TenantState;
-use super::{ManualClock, MemoryKv, down, lock};
+use super::{ManualClock, MemoryKv, MemoryTenants, down, lock};
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
 use crate::ports::{Clock, KeyValue, PortError};
@@ -18,6 +18,7 @@ use crate::queue::{
     HookClaims, HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue,
     QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
 };
+use crate::tenancy::{Role, TenantStore};
 
 /// Every tenant's queue, and what all tenants share.
 #[derive(Debug, Default)]
@@ -126,6 +127,8 @@ pub struct MemoryQueue {
     calls: Arc<AtomicU64>,
     /// Where a submit writes the records it is given ([`MemoryQueue::writing_to`]).
     store: Arc<Mutex<Option<MemoryKv>>>,
+    /// Where a submit checks the key it is given ([`MemoryQueue::checking_keys_in`]).
+    tenants: Arc<Mutex<Option<MemoryTenants>>>,
 }
 
 impl MemoryQueue {
@@ -138,7 +141,14 @@ impl MemoryQueue {
             submit_fault: Arc::default(),
             calls: Arc::default(),
             store: Arc::default(),
+            tenants: Arc::default(),
         }
+    }
+
+    /// Submits check the key they are given (`Enqueue::key`) in `tenants`, as the Redis
+    /// queue's script reads the key's record beside the queue.
+    pub fn checking_keys_in(&self, tenants: MemoryTenants) {
+        *lock(&self.tenants) = Some(tenants);
     }
 
     /// Submits and finishes write the records they are given (`Enqueue::records`,
@@ -224,6 +234,17 @@ impl MemoryQueue {
     /// What a submit does when nothing goes wrong.
     fn submit_now(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
         let mut state = self.state()?;
+        if let Some(proof) = &job.key {
+            let tenants = lock(&self.tenants).clone().ok_or_else(|| {
+                PortError::Backend("a key to check, but no tenants to check it in".into())
+            })?;
+            let holds = tenants.key(&proof.id)?.is_some_and(|k| {
+                k.tenant == job.tenant && k.hash == proof.hash && !k.revoked && k.role == Role::Full
+            });
+            if !holds {
+                return Ok(SubmitOutcome::KeyRefused);
+            }
+        }
         let s = state.tenant(&job.tenant);
         let now = self.clock.now_ms();
         if let Some(claim) = &job.idempotency

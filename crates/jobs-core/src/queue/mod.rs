@@ -55,6 +55,19 @@ pub struct Enqueue {
     /// input stored apart): when the store is the queue's Redis, the submit writes them
     /// itself, all or nothing. Empty when the store holds them already.
     pub records: Vec<(String, Vec<u8>)>,
+    /// The API key the submission came with, when it was not looked up for this request
+    /// (the instance checked it against what it read earlier): the submit makes sure, in
+    /// the same atomic step and before anything else, that the key still belongs to the
+    /// tenant, with that hash, unrevoked and allowed to submit, and refuses the job
+    /// otherwise ([`SubmitOutcome::KeyRefused`]).
+    pub key: Option<KeyProof>,
+}
+
+/// An API key as an instance last read it: its id and the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProof {
+    pub id: String,
+    pub hash: String,
 }
 
 /// Which jobs a listing wants: one status, one kind, both, or all; and of those, the ids
@@ -133,6 +146,8 @@ pub enum SubmitOutcome {
     Duplicate(IdempotencyRecord),
     /// The tenant has `limit` jobs queued already (`queued`); nothing was changed.
     Full { queued: u64, limit: u64 },
+    /// The [`Enqueue::key`] is no longer what the instance read: nothing was changed.
+    KeyRefused,
 }
 
 /// The outcome of [`Queue::claim`].

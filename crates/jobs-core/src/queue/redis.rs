@@ -138,6 +138,10 @@ impl<R: Redis> Queue for RedisQueue<R> {
             args.push(key.as_str().into());
             args.push(RedisParam::Bytes(value.clone()));
         }
+        if let Some(proof) = &job.key {
+            args.push(keys::api_key(&proof.id).into());
+            args.push(proof.hash.as_str().into());
+        }
         let reply = self.eval(
             &scripts::SUBMIT,
             keys_of(
@@ -158,6 +162,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 queued: count("submit", &reply, 1)?,
                 limit: count("submit", &reply, 2)?,
             }),
+            Some("key") if job.key.is_some() => Ok(SubmitOutcome::KeyRefused),
             _ => Err(unexpected("submit", &reply)),
         }
     }

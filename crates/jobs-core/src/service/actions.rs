@@ -88,7 +88,7 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         new,
         Some(key),
         &fingerprinted,
-        Some(job.id),
+        (Some(job.id), None),
     )?)
 }
 

@@ -2,13 +2,16 @@
 //! API and the drain route. Keys are checked against their stored hash in constant time
 //! (`tenancy::api_key`); tokens likewise ([`same_secret`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 use super::error::AuthError;
 use crate::config::Settings;
 use crate::context::StoreError;
 use crate::job::Tenant;
-use crate::queue::QueueError;
+use crate::queue::{KeyProof, QueueError};
 use crate::tenancy::{ApiKey, QuotaSeen, Role, TenantStore};
 
 /// Who a request is: its tenant, and where that tenant stood against its quota when the
@@ -43,18 +46,32 @@ pub fn authenticate(
     authorization: Option<&str>,
     origin: Origin,
 ) -> Result<Caller, AuthError> {
-    let local = settings.admin_token.is_none() && origin == Origin::Loopback;
-    if !settings.auth || (local && authorization.is_none()) {
+    authenticate_remembering(
+        store,
+        settings,
+        authorization,
+        origin,
+        &KnownKeys::default(),
+    )
+}
+
+/// [`authenticate`], remembering in `known` a key that may submit, so that the next
+/// submission with it in this instance needs no lookup ([`KnownKeys::vouch`]).
+pub fn authenticate_remembering(
+    store: &dyn TenantStore,
+    settings: &Settings,
+    authorization: Option<&str>,
+    origin: Origin,
+    known: &KnownKeys,
+) -> Result<Caller, AuthError> {
+    if !needs_key(settings, authorization, origin) {
         return Ok(Caller {
             tenant: Tenant::default_tenant(),
             role: Role::Full,
             quota: None,
         });
     }
-    let given = authorization
-        .and_then(bearer_token)
-        .ok_or(AuthError::Missing)?;
-    let key = ApiKey::parse(given).ok_or(AuthError::Invalid)?;
+    let key = presented(authorization)?;
     let stored = store
         .key(key.id())
         .map_err(|e| AuthError::Store(StoreError::Queue(QueueError::Port(e))))?
@@ -64,13 +81,91 @@ pub fn authenticate(
         return Err(AuthError::Invalid);
     }
     if stored.revoked {
+        known.forget(key.id());
         return Err(AuthError::Revoked);
+    }
+    if stored.role == Role::Full {
+        known.remember(key.id(), &stored.tenant, &stored.hash);
     }
     Ok(Caller {
         tenant: stored.tenant,
         role: stored.role,
         quota: Some(stored.quota),
     })
+}
+
+/// Whether a request must present a key: `auth` is on, and it is not a keyless request
+/// in local mode.
+fn needs_key(settings: &Settings, authorization: Option<&str>, origin: Origin) -> bool {
+    let local = settings.admin_token.is_none() && origin == Origin::Loopback;
+    settings.auth && !(local && authorization.is_none())
+}
+
+/// The API key of the raw `Authorization` header value.
+fn presented(authorization: Option<&str>) -> Result<ApiKey, AuthError> {
+    let given = authorization
+        .and_then(bearer_token)
+        .ok_or(AuthError::Missing)?;
+    ApiKey::parse(given).ok_or(AuthError::Invalid)
+}
+
+/// Most keys an instance remembers ([`KnownKeys`]); past that it starts afresh.
+const KNOWN_KEYS_MAX: usize = 64;
+
+/// The API keys an instance has looked up that may submit: each one's tenant and the
+/// hash of its secret, never the secret. A submission with one of them skips the lookup
+/// (one Redis round trip): the submit script checks, atomically with the job, that the
+/// key is still as read, and the request falls back to the lookup when it is not
+/// (`intake` routes). Nothing else trusts it: every other request looks its key up.
+#[derive(Debug, Default)]
+pub struct KnownKeys {
+    keys: RefCell<HashMap<String, (Tenant, String)>>,
+}
+
+impl KnownKeys {
+    fn remember(&self, id: &str, tenant: &Tenant, hash: &str) {
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= KNOWN_KEYS_MAX && !keys.contains_key(id) {
+            keys.clear();
+        }
+        keys.insert(id.to_owned(), (tenant.clone(), hash.to_owned()));
+    }
+
+    /// Forget the key with this id: it was refused.
+    pub fn forget(&self, id: &str) {
+        self.keys.borrow_mut().remove(id);
+    }
+
+    /// The caller of a submission whose key this instance knows and whose secret matches
+    /// the known hash (compared as [`authenticate`] does), with the proof the submit
+    /// script checks. `None` when the request needs no key or its key is not known here
+    /// (or does not match): it is looked up as any other.
+    pub fn vouch(
+        &self,
+        settings: &Settings,
+        authorization: Option<&str>,
+        origin: Origin,
+    ) -> Option<(Caller, KeyProof)> {
+        if !needs_key(settings, authorization, origin) {
+            return None;
+        }
+        let key = presented(authorization).ok()?;
+        let keys = self.keys.borrow();
+        let (tenant, hash) = keys.get(key.id())?;
+        if !key.matches(hash) {
+            return None;
+        }
+        let caller = Caller {
+            tenant: tenant.clone(),
+            role: Role::Full,
+            quota: None,
+        };
+        let proof = KeyProof {
+            id: key.id().to_owned(),
+            hash: hash.clone(),
+        };
+        Some((caller, proof))
+    }
 }
 
 /// Whether the raw `Authorization` header value carries the configured admin token.
@@ -166,6 +261,75 @@ mod tests {
                 .tenant,
             Tenant::default_tenant()
         );
+    }
+
+    #[test]
+    fn an_instance_vouches_only_for_keys_it_looked_up_that_may_submit() {
+        let (store, key) = store_with("acme");
+        let acme = Tenant::parse("acme").unwrap();
+        let viewer = ApiKey::generate().unwrap();
+        store.issue_key(&acme, &viewer, Role::Read, 3).unwrap();
+        let on = Settings::default();
+        let known = KnownKeys::default();
+        let vouch = |k: &str| known.vouch(&on, Some(&bearer(k)), Origin::Other);
+        assert_eq!(vouch(key.reveal()), None, "not looked up yet");
+
+        for k in [&key, &viewer] {
+            authenticate_remembering(
+                &store,
+                &on,
+                Some(&bearer(k.reveal())),
+                Origin::Other,
+                &known,
+            )
+            .unwrap();
+        }
+
+        let (caller, proof) = vouch(key.reveal()).expect("a full key once looked up");
+        assert_eq!((caller.tenant, caller.role), (acme.clone(), Role::Full));
+        assert_eq!(caller.quota, None, "the submit script checks the quota");
+        assert_eq!((proof.id.as_str(), proof.hash), (key.id(), key.hash()));
+        assert_eq!(
+            vouch(viewer.reveal()),
+            None,
+            "a read-only key is always looked up"
+        );
+        // The right id with another secret is not vouched for: looked up, it is a 401.
+        let forged = format!("{}{}", &key.reveal()[..21], &viewer.reveal()[21..]);
+        assert_eq!(vouch(&forged), None);
+        // Auth off and keyless local requests need no key at all.
+        let off = Settings {
+            auth: false,
+            ..Settings::default()
+        };
+        assert_eq!(
+            known.vouch(&off, Some(&bearer(key.reveal())), Origin::Other),
+            None
+        );
+        assert_eq!(known.vouch(&on, None, Origin::Loopback), None);
+        // A lookup that finds the key revoked forgets it.
+        store.revoke_key(&acme, key.id(), 4).unwrap();
+        assert_eq!(
+            authenticate_remembering(
+                &store,
+                &on,
+                Some(&bearer(key.reveal())),
+                Origin::Other,
+                &known
+            ),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(vouch(key.reveal()), None);
+    }
+
+    #[test]
+    fn an_instance_remembers_a_bounded_number_of_keys() {
+        let known = KnownKeys::default();
+        let acme = Tenant::parse("acme").unwrap();
+        for n in 0..KNOWN_KEYS_MAX * 3 {
+            known.remember(&format!("{n:016x}"), &acme, "h");
+            assert!(known.keys.borrow().len() <= KNOWN_KEYS_MAX);
+        }
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub enum SubmitError {
     /// Nothing was kept: the store or the queue failed, and the record was removed.
     #[error("submit failed and was rolled back: {0}")]
     Unavailable(#[source] StoreError),
+    /// Nothing was kept: the API key checked with the job ([`super::submit_vouched`]) is
+    /// no longer what the instance read (revoked, say). The caller looks the key up to say
+    /// why.
+    #[error("the API key is not valid")]
+    KeyRefused,
 }
 
 /// `GET /jobs/{id}` and `GET /jobs/{id}/result`.

@@ -22,11 +22,11 @@ pub mod ops;
 pub mod submit;
 
 pub use crate::worker::{DrainReport, drain};
-pub use auth::{Caller, Origin, admin_allowed, authenticate};
+pub use auth::{Caller, KnownKeys, Origin, admin_allowed, authenticate, authenticate_remembering};
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, redeliver, result};
 pub use ops::{Health, Me, Stats, health, stats};
-pub use submit::{Submitted, submit};
+pub use submit::{Submitted, submit, submit_vouched};
 
 pub use crate::context::{Context, RING_WINDOW_MS, STALE_QUEUED_MS};
 

@@ -9,7 +9,7 @@
 use super::Context;
 use super::error::{StoreError, SubmitError};
 use crate::job::{JobId, Timestamp};
-use crate::queue::{Enqueue, IdempotencyClaim, SubmitOutcome};
+use crate::queue::{Enqueue, IdempotencyClaim, KeyProof, SubmitOutcome};
 use crate::resource::JobResource;
 use crate::submission::{NewJob, body_fingerprint};
 
@@ -94,18 +94,34 @@ pub fn submit(
 ) -> Result<Submitted, SubmitError> {
     let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
-    submit_new(ctx, new, key, body, None)
+    submit_new(ctx, new, key, body, (None, None))
+}
+
+/// [`submit`] for a caller whose API key was not looked up for this request but checked
+/// against the hash the instance read earlier (`service::KnownKeys`): the submit script
+/// makes sure the key is still as read, atomically with the job, and refuses it with
+/// [`SubmitError::KeyRefused`] (nothing kept) when it is not.
+pub fn submit_vouched(
+    ctx: &Context<'_>,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    proof: KeyProof,
+) -> Result<Submitted, SubmitError> {
+    let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
+    let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
+    submit_new(ctx, new, key, body, (None, Some(proof)))
 }
 
 /// Records and enqueues `new`: what [`submit`] does once the body is parsed, and what a
 /// retry does with a finished job's submission (`retry_of`). `body` is what an
-/// idempotency key's fingerprint is taken of.
+/// idempotency key's fingerprint is taken of; `proof`, the API key the queue checks
+/// ([`submit_vouched`]).
 pub(crate) fn submit_new(
     ctx: &Context<'_>,
     new: NewJob,
     key: Option<IdempotencyKey>,
     body: &[u8],
-    retry_of: Option<JobId>,
+    (retry_of, proof): (Option<JobId>, Option<KeyProof>),
 ) -> Result<Submitted, SubmitError> {
     // Over the quota as last seen: refused before anything is written. With an
     // idempotency key the script decides (a replay is answered even at the quota).
@@ -155,6 +171,7 @@ pub(crate) fn submit_new(
         doorbell: ctx.doorbell(job.id.as_str()),
         max_queued: ctx.settings.max_queued_jobs,
         records,
+        key: proof,
     };
     match ctx.queue.submit(&enqueue) {
         Ok(SubmitOutcome::Enqueued) => Ok(Submitted {
@@ -189,6 +206,10 @@ pub(crate) fn submit_new(
         Ok(SubmitOutcome::Full { queued, limit }) => {
             forget(&job);
             Err(SubmitError::QuotaExceeded { queued, limit })
+        }
+        Ok(SubmitOutcome::KeyRefused) => {
+            forget(&job);
+            Err(SubmitError::KeyRefused)
         }
         Err(e) => match ctx.queue.knows(&job.tenant, &job.id) {
             // Only the reply was lost: the job is queued, indexed and rung.
@@ -322,6 +343,45 @@ mod tests {
         fn is_queue_redis(&self) -> bool {
             self.0.is_queue_redis()
         }
+    }
+
+    #[test]
+    fn a_vouched_submission_is_kept_only_while_its_key_is_as_read() {
+        use crate::memory::MemoryTenants;
+        use crate::queue::KeyProof;
+        use crate::tenancy::{ApiKey, Role, TenantStore};
+        let w = World::new().with_store_in_queue();
+        let tenants = MemoryTenants::default();
+        w.queue.checking_keys_in(tenants.clone());
+        let tenant = crate::job::Tenant::default_tenant();
+        tenants.create_tenant(&tenant, 1, None).unwrap();
+        let key = ApiKey::generate().unwrap();
+        tenants.issue_key(&tenant, &key, Role::Full, 1).unwrap();
+        let proof = || KeyProof {
+            id: key.id().to_owned(),
+            hash: key.hash(),
+        };
+        let body = body(json!({"kind": "echo", "input": {}}));
+        let kv = QueueRedis(w.kv.clone());
+        let mut ctx = w.ctx();
+        ctx.kv = &kv;
+
+        let kept = submit_vouched(&ctx, &body, None, proof()).unwrap();
+        tenants.revoke_key(&tenant, key.id(), 2).unwrap();
+        let refused = submit_vouched(&ctx, &body, Some("k-2"), proof());
+
+        assert_eq!(w.job(&kept.job.id).status, Status::Queued);
+        assert_eq!(refused.unwrap_err(), SubmitError::KeyRefused);
+        assert_eq!(
+            w.kv.keys().len(),
+            1,
+            "only the first job's record: {:?}",
+            w.kv.keys()
+        );
+        assert_eq!(w.queue.published().len(), 1);
+        // Its idempotency key was not taken either.
+        let again = submit(&ctx, &body, Some("k-2")).unwrap();
+        assert!(!again.replayed);
     }
 
     #[test]

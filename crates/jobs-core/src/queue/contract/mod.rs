@@ -189,6 +189,7 @@ pub(super) fn enqueue(n: u64, now: u64, due: u64) -> Enqueue {
         doorbell: doorbell(),
         max_queued: 1_000_000,
         records: Vec::new(),
+        key: None,
     }
 }
 

@@ -108,6 +108,7 @@ pub(super) fn a_full_tenant_is_refused_and_nothing_changes(q: &dyn Queue) {
     let limited = |t: &Tenant, n: u64| Enqueue {
         max_queued: 2,
         records: Vec::new(),
+        key: None,
         ..enqueue_for(t, n, 100, 100)
     };
     assert_eq!(q.submit(&limited(&a, 1)).unwrap(), SubmitOutcome::Enqueued);
