@@ -348,7 +348,13 @@ fn throughput_chart(report: &Report, path: &Path) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("{e}"))?;
         let panels = root.split_evenly((1, 2));
         for (area, kind) in panels.iter().zip(["echo", "hash"]) {
-            let rows: Vec<_> = report.e2e.iter().filter(|r| r.kind == kind).collect();
+            // Of the backlog rounds, the median one (the report lists them all).
+            let shown = report.shown_backlog_round();
+            let rows: Vec<_> = report
+                .e2e
+                .iter()
+                .filter(|r| r.kind == kind && (!r.backlog || r.round == shown))
+                .collect();
             let top = rows
                 .iter()
                 .map(|r| r.jobs_per_s.max(r.drain_per_s))

@@ -62,6 +62,10 @@ struct Args {
     /// 2,000 with `--quick`).
     #[arg(long)]
     backlog_jobs: Option<u64>,
+    /// Rounds of backlog rows, each 1 then 2 worker processes on a fresh backlog; the
+    /// report's verdicts take the median round (default: 3; 1 with `--quick`).
+    #[arg(long)]
+    backlog_rounds: Option<u32>,
     /// The command to record in the report as the one that was run.
     #[arg(long, env = "BENCH_COMMAND")]
     command: Option<String>,
@@ -101,6 +105,9 @@ fn main() -> anyhow::Result<()> {
     plan.worker_nice = args.worker_nice;
     if let Some(jobs) = args.backlog_jobs {
         plan.backlog_jobs = jobs;
+    }
+    if let Some(rounds) = args.backlog_rounds {
+        plan.backlog_rounds = rounds.max(1);
     }
 
     let date = format!(

@@ -48,6 +48,9 @@ pub struct Plan {
     pub e2e_hash_jobs: u64,
     /// Echo jobs queued before the workers start, in the backlog rows.
     pub backlog_jobs: u64,
+    /// Rounds of backlog rows (each: 1, then 2, worker processes on a fresh backlog); the
+    /// report takes the median round.
+    pub backlog_rounds: u32,
     pub e2e_workers: Vec<usize>,
     pub e2e_clients: usize,
     /// Give up waiting for jobs to finish after this long without progress.
@@ -80,6 +83,7 @@ impl Plan {
                 hash_max_requests: 1_000,
                 e2e_echo_jobs: 2_000,
                 backlog_jobs: 2_000,
+                backlog_rounds: 1,
                 e2e_hash_jobs: 200,
                 e2e_workers: vec![1, 2],
                 e2e_clients: 16,
@@ -103,6 +107,7 @@ impl Plan {
                 hash_max_requests: 3_000,
                 e2e_echo_jobs: 10_000,
                 backlog_jobs: 40_000,
+                backlog_rounds: 3,
                 e2e_hash_jobs: 1_000,
                 e2e_workers: vec![1, 2],
                 e2e_clients: 16,

@@ -103,13 +103,15 @@ pub struct FairRow {
     pub wait: Latency,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct E2eRow {
     pub kind: String,
     pub workers: usize,
     /// A backlog run: every job was queued before the workers started, so the drain rate
     /// is the workers' alone, with no submission competing for the cores.
     pub backlog: bool,
+    /// Backlog rows: the round they belong to, from 1 (0: not a backlog row).
+    pub round: u32,
     /// Jobs the run set out to submit.
     pub jobs: u64,
     /// Submissions answered `202`.
@@ -140,6 +142,17 @@ pub struct E2eRow {
     /// first (`INFO commandstats`).
     pub redis_per_job: Vec<RedisCost>,
     pub error_samples: Vec<String>,
+}
+
+impl E2eRow {
+    /// What the row's kind is followed by in the tables: a backlog row's round.
+    fn label(&self) -> String {
+        if self.backlog {
+            format!(" (backlog, round {})", self.round)
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// One Redis command's share of a drain, per finished job.
@@ -270,6 +283,24 @@ impl Report {
             .find(|r| r.kind == kind && r.workers == workers && r.backlog == backlog)
     }
 
+    fn backlog_median(&self, workers: usize) -> Option<&E2eRow> {
+        backlog_median(&self.e2e, workers)
+    }
+
+    fn backlog_pairs(&self) -> Vec<(&E2eRow, &E2eRow)> {
+        backlog_pairs(&self.e2e)
+    }
+
+    /// The round the report shows in detail (charts, Redis commands): the one whose ratio
+    /// of two workers to one is the median, else the first.
+    pub fn shown_backlog_round(&self) -> u32 {
+        let pairs = self.backlog_pairs();
+        median(&pairs)
+            .map(|(one, _)| one.round)
+            .or_else(|| self.e2e.iter().find(|r| r.backlog).map(|r| r.round))
+            .unwrap_or(0)
+    }
+
     fn load_section(&self, w: &mut String) {
         let _ = writeln!(w, "\n## Acknowledgement and floor\n");
         let _ = writeln!(
@@ -372,7 +403,7 @@ impl Report {
                 w,
                 "| {}{} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
                 r.kind,
-                if r.backlog { " (backlog)" } else { "" },
+                r.label(),
                 r.workers,
                 r.jobs,
                 r.submit_rps,
@@ -400,7 +431,7 @@ impl Report {
                         "{} × {}{}, {} worker(s)",
                         r.jobs,
                         r.kind,
-                        if r.backlog { " (backlog)" } else { "" },
+                        r.label(),
                         r.workers
                     ),
                     &r.cpu,
@@ -421,19 +452,21 @@ impl Report {
 
     /// What Redis did per drained job in the backlog rows, one column pair per row.
     fn redis_per_job_table(&self, w: &mut String) {
+        let shown = self.shown_backlog_round();
         let rows: Vec<&E2eRow> = self
             .e2e
             .iter()
-            .filter(|r| r.backlog && !r.redis_per_job.is_empty())
+            .filter(|r| r.backlog && r.round == shown && !r.redis_per_job.is_empty())
             .collect();
         let Some(first) = rows.first() else { return };
         let _ = writeln!(
             w,
-            "\nRedis per drained job in the backlog rows (`INFO commandstats` from the workers' \
-             start to the last finish; the bench's `/stats` polls, one script every {} ms, are \
+            "\nRedis per drained job in the backlog rows of round {} (`INFO commandstats` from \
+             the workers' start to the last finish; the bench's `/stats` polls, one script every {} ms, are \
              in it too). `evalsha` is the scripts' whole time; the commands they run are \
              counted again under their own names. Redis's whole CPU per job is in the table \
              above:\n",
+            first.round,
             crate::scenarios::STATS_POLL.as_millis()
         );
         let mut head = String::from("| Command |");
@@ -592,5 +625,92 @@ pub fn one_line(s: &str, max: usize) -> String {
         format!("{cut}…")
     } else {
         flat
+    }
+}
+
+/// The middle one of `sorted` (of two middle ones, the lower).
+fn median<T: Copy>(sorted: &[T]) -> Option<T> {
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+}
+
+/// The backlog row of `workers` worker processes whose drain rate is the median of its
+/// rounds.
+fn backlog_median(rows: &[E2eRow], workers: usize) -> Option<&E2eRow> {
+    let mut rows: Vec<&E2eRow> = rows
+        .iter()
+        .filter(|r| r.backlog && r.workers == workers)
+        .collect();
+    rows.sort_by(|a, b| a.drain_per_s.total_cmp(&b.drain_per_s));
+    median(&rows)
+}
+
+/// The rounds that drained with 1 and with 2 workers: both rows of each, by the ratio of
+/// two workers' rate to one's, lowest first.
+fn backlog_pairs(rows: &[E2eRow]) -> Vec<(&E2eRow, &E2eRow)> {
+    let row = |round, workers| {
+        rows.iter()
+            .find(|r| r.backlog && r.round == round && r.workers == workers)
+    };
+    let mut rounds: Vec<u32> = rows.iter().filter(|r| r.backlog).map(|r| r.round).collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    let mut pairs: Vec<(&E2eRow, &E2eRow)> = rounds
+        .into_iter()
+        .filter_map(|round| Some((row(round, 1)?, row(round, 2)?)))
+        .filter(|(one, _)| one.drain_per_s > 0.0)
+        .collect();
+    pairs.sort_by(|a, b| ratio(*a).total_cmp(&ratio(*b)));
+    pairs
+}
+
+/// Two workers' drain rate over one's, in one round.
+fn ratio((one, two): (&E2eRow, &E2eRow)) -> f64 {
+    two.drain_per_s / one.drain_per_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(round: u32, workers: usize, drain_per_s: f64) -> E2eRow {
+        E2eRow {
+            kind: "echo".to_owned(),
+            workers,
+            backlog: true,
+            round,
+            drain_per_s,
+            ..E2eRow::default()
+        }
+    }
+
+    #[test]
+    fn the_verdicts_take_the_median_round() {
+        let rows = vec![
+            // A streaming row is no round.
+            E2eRow {
+                kind: "echo".to_owned(),
+                workers: 1,
+                drain_per_s: 99_000.0,
+                ..E2eRow::default()
+            },
+            backlog(1, 1, 20_000.0),
+            backlog(1, 2, 24_000.0), // 1.2×
+            backlog(2, 1, 15_000.0),
+            backlog(2, 2, 27_000.0), // 1.8×
+            backlog(3, 1, 18_000.0),
+            backlog(3, 2, 27_000.0), // 1.5×
+            // A round whose second drain failed has no ratio.
+            backlog(4, 1, 30_000.0),
+        ];
+        // 15, 18, 20 and 30 thousand: of the middle two, the lower.
+        assert_eq!(backlog_median(&rows, 1).unwrap().drain_per_s, 18_000.0);
+        assert_eq!(backlog_median(&rows, 2).unwrap().drain_per_s, 27_000.0);
+        let pairs = backlog_pairs(&rows);
+        let rounds: Vec<u32> = pairs.iter().map(|(one, _)| one.round).collect();
+        assert_eq!(rounds, [1, 3, 2]);
+        assert_eq!(median(&pairs).unwrap().0.round, 3);
+        assert!(backlog_pairs(&rows[..2]).is_empty());
+        assert_eq!(median::<u32>(&[]), None);
+        assert_eq!(median(&[1, 2]), Some(1));
     }
 }
