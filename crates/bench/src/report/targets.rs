@@ -170,7 +170,7 @@ impl Report {
         // A round's two drains ran within half a minute of each other, on backlogs of the
         // same size: the verdict takes the round whose ratio is the median.
         let pairs = self.backlog_pairs();
-        if let Some((one, two)) = super::median(&pairs) {
+        if let Some((one, two)) = super::backlog::median(&pairs) {
             let each = if pairs.len() > 1 {
                 let mut by_round = pairs.clone();
                 by_round.sort_by_key(|(one, _)| one.round);

@@ -1,0 +1,168 @@
+//! The backlog rows come in rounds (1, then 2, worker processes on a fresh backlog): which
+//! round and which rates the report's verdicts, chart and tables take.
+
+use std::fmt::Write as _;
+
+use super::{E2eRow, Report};
+
+impl Report {
+    /// What Redis did per drained job in the backlog rows, one column pair per row.
+    pub(super) fn redis_per_job_table(&self, w: &mut String) {
+        let shown = self.shown_backlog_round();
+        let rows: Vec<&E2eRow> = self
+            .e2e
+            .iter()
+            .filter(|r| r.backlog && r.round == shown && !r.redis_per_job.is_empty())
+            .collect();
+        let Some(first) = rows.first() else { return };
+        let _ = writeln!(
+            w,
+            "\nRedis per drained job in the backlog rows of round {} (`INFO commandstats` from \
+             the workers' start to the last finish; the bench's `/stats` polls, one script every {} ms, are \
+             in it too). `evalsha` is the scripts' whole time; the commands they run are \
+             counted again under their own names. Redis's whole CPU per job is in the table \
+             above:\n",
+            first.round,
+            crate::scenarios::STATS_POLL.as_millis()
+        );
+        let mut head = String::from("| Command |");
+        let mut rule = String::from("|---|");
+        for r in &rows {
+            let _ = write!(
+                head,
+                " calls, {0} worker(s) | µs, {0} worker(s) |",
+                r.workers
+            );
+            rule.push_str("---:|---:|");
+        }
+        let _ = writeln!(w, "{head}\n{rule}");
+        for c in &first.redis_per_job {
+            let mut line = format!("| {} |", c.command);
+            for r in &rows {
+                match r.redis_per_job.iter().find(|o| o.command == c.command) {
+                    Some(o) => {
+                        let _ = write!(line, " {:.3} | {:.1} |", o.calls, o.usec);
+                    }
+                    None => line.push_str(" | |"),
+                }
+            }
+            let _ = writeln!(w, "{line}");
+        }
+    }
+
+    pub(super) fn backlog_median(&self, workers: usize) -> Option<&E2eRow> {
+        backlog_median(&self.e2e, workers)
+    }
+
+    pub(super) fn backlog_pairs(&self) -> Vec<(&E2eRow, &E2eRow)> {
+        backlog_pairs(&self.e2e)
+    }
+
+    /// The round the report shows in detail (charts, Redis commands): the one whose ratio
+    /// of two workers to one is the median, else the first.
+    pub fn shown_backlog_round(&self) -> u32 {
+        let pairs = self.backlog_pairs();
+        median(&pairs)
+            .map(|(one, _)| one.round)
+            .or_else(|| self.e2e.iter().find(|r| r.backlog).map(|r| r.round))
+            .unwrap_or(0)
+    }
+}
+
+impl E2eRow {
+    /// What the row's kind is followed by in the tables: a backlog row's round.
+    pub(super) fn label(&self) -> String {
+        if self.backlog {
+            format!(" (backlog, round {})", self.round)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The middle one of `sorted` (of two middle ones, the lower).
+pub(super) fn median<T: Copy>(sorted: &[T]) -> Option<T> {
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+}
+
+/// The backlog row of `workers` worker processes whose drain rate is the median of its
+/// rounds.
+fn backlog_median(rows: &[E2eRow], workers: usize) -> Option<&E2eRow> {
+    let mut rows: Vec<&E2eRow> = rows
+        .iter()
+        .filter(|r| r.backlog && r.workers == workers)
+        .collect();
+    rows.sort_by(|a, b| a.drain_per_s.total_cmp(&b.drain_per_s));
+    median(&rows)
+}
+
+/// The rounds that drained with 1 and with 2 workers: both rows of each, by the ratio of
+/// two workers' rate to one's, lowest first.
+fn backlog_pairs(rows: &[E2eRow]) -> Vec<(&E2eRow, &E2eRow)> {
+    let row = |round, workers| {
+        rows.iter()
+            .find(|r| r.backlog && r.round == round && r.workers == workers)
+    };
+    let mut rounds: Vec<u32> = rows.iter().filter(|r| r.backlog).map(|r| r.round).collect();
+    rounds.sort_unstable();
+    rounds.dedup();
+    let mut pairs: Vec<(&E2eRow, &E2eRow)> = rounds
+        .into_iter()
+        .filter_map(|round| Some((row(round, 1)?, row(round, 2)?)))
+        .filter(|(one, _)| one.drain_per_s > 0.0)
+        .collect();
+    pairs.sort_by(|a, b| ratio(*a).total_cmp(&ratio(*b)));
+    pairs
+}
+
+/// Two workers' drain rate over one's, in one round.
+fn ratio((one, two): (&E2eRow, &E2eRow)) -> f64 {
+    two.drain_per_s / one.drain_per_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(round: u32, workers: usize, drain_per_s: f64) -> E2eRow {
+        E2eRow {
+            kind: "echo".to_owned(),
+            workers,
+            backlog: true,
+            round,
+            drain_per_s,
+            ..E2eRow::default()
+        }
+    }
+
+    #[test]
+    fn the_verdicts_take_the_median_round() {
+        let rows = vec![
+            // A streaming row is no round.
+            E2eRow {
+                kind: "echo".to_owned(),
+                workers: 1,
+                drain_per_s: 99_000.0,
+                ..E2eRow::default()
+            },
+            backlog(1, 1, 20_000.0),
+            backlog(1, 2, 24_000.0), // 1.2×
+            backlog(2, 1, 15_000.0),
+            backlog(2, 2, 27_000.0), // 1.8×
+            backlog(3, 1, 18_000.0),
+            backlog(3, 2, 27_000.0), // 1.5×
+            // A round whose second drain failed has no ratio.
+            backlog(4, 1, 30_000.0),
+        ];
+        // 15, 18, 20 and 30 thousand: of the middle two, the lower.
+        assert_eq!(backlog_median(&rows, 1).unwrap().drain_per_s, 18_000.0);
+        assert_eq!(backlog_median(&rows, 2).unwrap().drain_per_s, 27_000.0);
+        let pairs = backlog_pairs(&rows);
+        let rounds: Vec<u32> = pairs.iter().map(|(one, _)| one.round).collect();
+        assert_eq!(rounds, [1, 3, 2]);
+        assert_eq!(median(&pairs).unwrap().0.round, 3);
+        assert!(backlog_pairs(&rows[..2]).is_empty());
+        assert_eq!(median::<u32>(&[]), None);
+        assert_eq!(median(&[1, 2]), Some(1));
+    }
+}
