@@ -50,6 +50,25 @@ impl Report {
         }
     }
 
+    /// After a median drain rate: of how many rounds, and each round's rate.
+    pub(super) fn rounds_note(&self, workers: usize) -> String {
+        let rates: Vec<String> = self
+            .e2e
+            .iter()
+            .filter(|r| r.backlog && r.workers == workers)
+            .map(|r| format!("{:.0}", r.drain_per_s))
+            .collect();
+        if rates.len() > 1 {
+            format!(
+                " (median of {} rounds: {}/s)",
+                rates.len(),
+                rates.join(", ")
+            )
+        } else {
+            String::new()
+        }
+    }
+
     pub(super) fn backlog_median(&self, workers: usize) -> Option<&E2eRow> {
         backlog_median(&self.e2e, workers)
     }
@@ -116,7 +135,7 @@ fn backlog_pairs(rows: &[E2eRow]) -> Vec<(&E2eRow, &E2eRow)> {
 }
 
 /// Two workers' drain rate over one's, in one round.
-fn ratio((one, two): (&E2eRow, &E2eRow)) -> f64 {
+pub(super) fn ratio((one, two): (&E2eRow, &E2eRow)) -> f64 {
     two.drain_per_s / one.drain_per_s
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
+use super::backlog::{median, ratio};
 
 impl Report {
     pub(super) fn targets_section(&self, w: &mut String) {
@@ -170,18 +171,18 @@ impl Report {
         // A round's two drains ran within half a minute of each other, on backlogs of the
         // same size: the verdict takes the round whose ratio is the median.
         let pairs = self.backlog_pairs();
-        if let Some((one, two)) = super::backlog::median(&pairs) {
+        if let Some((one, two)) = median(&pairs) {
             let each = if pairs.len() > 1 {
                 let mut by_round = pairs.clone();
                 by_round.sort_by_key(|(one, _)| one.round);
                 let ratios: Vec<String> = by_round
                     .iter()
-                    .map(|(a, b)| {
+                    .map(|&(a, b)| {
                         format!(
                             "{:.0} / {:.0} = {:.2}×",
                             a.drain_per_s,
                             b.drain_per_s,
-                            b.drain_per_s / a.drain_per_s
+                            ratio((a, b))
                         )
                     })
                     .collect();
@@ -199,33 +200,14 @@ impl Report {
                 "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each} | {} |",
                 two.drain_per_s,
                 one.drain_per_s,
-                two.drain_per_s / one.drain_per_s,
-                verdict(two.drain_per_s >= 1.6 * one.drain_per_s)
+                ratio((one, two)),
+                verdict(ratio((one, two)) >= 1.6)
             );
         }
     }
 }
 
 impl Report {
-    /// After a median drain rate: of how many rounds, and each round's rate.
-    fn rounds_note(&self, workers: usize) -> String {
-        let rates: Vec<String> = self
-            .e2e
-            .iter()
-            .filter(|r| r.backlog && r.workers == workers)
-            .map(|r| format!("{:.0}", r.drain_per_s))
-            .collect();
-        if rates.len() > 1 {
-            format!(
-                " (median of {} rounds: {}/s)",
-                rates.len(),
-                rates.join(", ")
-            )
-        } else {
-            String::new()
-        }
-    }
-
     /// Fairness (issue 13): B's single job behind A's backlog.
     pub(super) fn fair_section(&self, w: &mut String) {
         if self.fair.is_empty() {
