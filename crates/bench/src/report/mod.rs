@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 mod backlog;
+mod tail;
 mod targets;
 
 use hdrhistogram::Histogram;
@@ -137,12 +138,33 @@ pub struct E2eRow {
     /// `created_at` to `finished_at`, ms.
     pub total_p50_ms: f64,
     pub total_p99_ms: f64,
-    /// CPU per finished job of each party, submission and draining together.
+    /// CPU per finished job of each party, submission and draining together, until the
+    /// last job finished.
     pub cpu: CpuCost,
+    /// Streaming rows: the doorbells rung, and what the workers did after the last job
+    /// finished.
+    pub tail: Option<Tail>,
     /// Backlog rows: what Redis ran per finished job while the workers drained, busiest
     /// first (`INFO commandstats`).
     pub redis_per_job: Vec<RedisCost>,
     pub error_samples: Vec<String>,
+}
+
+/// What a streaming row cost after its last job finished: every submission rings the
+/// doorbell, and every worker process takes every doorbell in turn, a fresh instance
+/// each, so a worker can still be at them when the jobs are long done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tail {
+    /// `PUBLISH`es Redis served per finished job, from the first submission until the
+    /// workers were quiet (`INFO commandstats`).
+    pub doorbells_per_job: f64,
+    /// Seconds from the last job finished until the runtimes and Redis were quiet (under
+    /// 5% of a core over 200 ms).
+    pub seconds: f64,
+    /// Whether they were quiet within a minute.
+    pub settled: bool,
+    /// CPU per finished job of each party over those seconds.
+    pub cpu: CpuCost,
 }
 
 /// One Redis command's share of a drain, per finished job.
@@ -410,6 +432,7 @@ impl Report {
                 )
             }),
         );
+        self.tail_table(w);
         self.redis_per_job_table(w);
         errors_list(
             w,

@@ -1,6 +1,7 @@
 //! A fixed number of jobs through the intake and one, then two, worker processes.
 
 use super::*;
+use crate::report::Tail;
 
 /// Which rows of the end-to-end scenario run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +60,8 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report, rows: Rows) {
                     let row = ctx.rt.block_on(e2e_run(
                         ctx.plan,
                         &parties,
-                        intake.addr,
-                        kind,
-                        jobs,
-                        n,
+                        (intake.addr, ctx.stack.redis()),
+                        (kind, jobs, n),
                         body,
                     ))?;
                     eprintln!(
@@ -127,7 +126,7 @@ pub fn end_to_end(ctx: &Ctx<'_>, report: &mut Report, rows: Rows) {
                         ("echo", jobs, n),
                         submit,
                         (before, Instant::now()),
-                        Some(ctx.stack.redis()),
+                        (ctx.stack.redis(), Rows::Backlog),
                     ))?;
                     row.backlog = true;
                     row.round = round;
@@ -168,13 +167,12 @@ async fn submit_all(plan: &Plan, addr: SocketAddr, body: Bytes, jobs: u64) -> lo
 async fn e2e_run(
     plan: &Plan,
     parties: &[(String, Who)],
-    addr: SocketAddr,
-    kind: &str,
-    jobs: u64,
-    workers: usize,
+    (addr, redis): (SocketAddr, &testkit::RedisServer),
+    (kind, jobs, workers): (&str, u64, usize),
     body: Bytes,
 ) -> anyhow::Result<E2eRow> {
     // Submit everything as fast as the clients can.
+    redis.reset_command_stats();
     let before = Snapshot::take(parties);
     let t0 = Instant::now();
     let submit = submit_all(plan, addr, body, jobs).await;
@@ -185,14 +183,16 @@ async fn e2e_run(
         (kind, jobs, workers),
         submit,
         (before, t0),
-        None,
+        (redis, Rows::All),
     )
     .await
 }
 
 /// Wait until every accepted job has finished (or nothing moves for `e2e_stall`), then
-/// read the records back into a row. CPU is counted from `before`, taken at `t0`; with
-/// `redis`, so are the commands Redis ran (from its last statistics reset).
+/// read the records back into a row. CPU is counted from `before`, taken at `t0`, and the
+/// commands Redis ran from its last statistics reset. A backlog row keeps those
+/// commands per job; a streaming row (`Rows::All`) waits for the workers to be quiet
+/// first and keeps what they did after the last job finished ([`Tail`]).
 async fn collect(
     plan: &Plan,
     parties: &[(String, Who)],
@@ -200,7 +200,7 @@ async fn collect(
     (kind, jobs, workers): (&str, u64, usize),
     submit: load::LoadStats,
     (before, t0): (Snapshot, Instant),
-    redis: Option<&testkit::RedisServer>,
+    (redis, rows): (&testkit::RedisServer, Rows),
 ) -> anyhow::Result<E2eRow> {
     let mut errors = submit.error_samples.clone();
 
@@ -227,7 +227,11 @@ async fn collect(
 
     let cpu_after = Snapshot::take(parties);
     let wall = t0.elapsed().as_secs_f64();
-    let commands = redis.map(testkit::RedisServer::command_stats);
+    let quiet = match rows {
+        Rows::All => Some(until_quiet(parties).await),
+        Rows::Backlog => None,
+    };
+    let commands = redis.command_stats();
 
     // Read the records back.
     let succeeded = list_all(&mut conn, "succeeded").await?;
@@ -288,9 +292,52 @@ async fn collect(
         total_p50_ms: total_l.p50_ms,
         total_p99_ms: total_l.p99_ms,
         cpu: before.cost(&cpu_after, done, wall),
-        redis_per_job: commands.map_or_else(Vec::new, |c| per_job(c, done)),
+        tail: quiet.map(|(at, seconds, settled)| Tail {
+            doorbells_per_job: commands.get("publish").map_or(0, |c| c.0) as f64
+                / done.max(1) as f64,
+            seconds,
+            settled,
+            cpu: cpu_after.cost(&at, done, seconds),
+        }),
+        redis_per_job: match rows {
+            Rows::Backlog => per_job(commands, done),
+            Rows::All => Vec::new(),
+        },
         error_samples: errors,
     })
+}
+
+/// How long [`until_quiet`] waits at most for the workers to be quiet.
+const QUIET_DEADLINE: Duration = Duration::from_secs(60);
+/// The window over which the runtimes and Redis together must use under
+/// [`QUIET_CORES`] of a core to count as quiet.
+const QUIET_WINDOW: Duration = Duration::from_millis(200);
+const QUIET_CORES: f64 = 0.05;
+
+/// Wait until the parties other than the load generator are quiet, at most
+/// [`QUIET_DEADLINE`]: a doorbell that was rung per submission goes on costing every
+/// worker an instance after the work is done. Answers the CPU snapshot when they became
+/// quiet, the seconds until then (the start of the first quiet window), and whether they
+/// did.
+async fn until_quiet(parties: &[(String, Who)]) -> (Snapshot, f64, bool) {
+    let busy: Vec<(String, Who)> = parties
+        .iter()
+        .filter(|(name, _)| name != "client")
+        .cloned()
+        .collect();
+    let start = Instant::now();
+    let mut last = Snapshot::take(&busy);
+    loop {
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let now = Snapshot::take(&busy);
+        let window = QUIET_WINDOW.as_secs_f64();
+        let cores = last.cost(&now, 0, window).busy_cores;
+        let seconds = (start.elapsed().as_secs_f64() - window).max(0.0);
+        if cores < QUIET_CORES || start.elapsed() > QUIET_DEADLINE {
+            return (Snapshot::take(parties), seconds, cores < QUIET_CORES);
+        }
+        last = now;
+    }
 }
 
 /// Commands' calls and time per finished job, busiest first, leaving out what ran less
