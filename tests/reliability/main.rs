@@ -22,6 +22,8 @@
 //! - [`crash`]: a worker killed mid-job; the job finishes on a new one, with 2 attempts.
 //! - [`delayed`]: a delayed job starts on time with nobody polling, on one worker and on
 //!   three.
+//! - [`doorbells`]: a burst of submissions rings fewer doorbells than it has jobs, and
+//!   waves of jobs, each submitted just after the last ran, all run with nobody polling.
 //! - [`lost_doorbell`]: jobs submitted while no worker listens run once one starts.
 //! - [`replicas`]: three workers share the queue: every job runs exactly once, and with
 //!   a worker killed twice, each job's executions equal its attempts.
@@ -37,6 +39,7 @@
 mod common;
 mod crash;
 mod delayed;
+mod doorbells;
 mod drain_endpoint;
 mod lost_doorbell;
 mod redis_restart;

@@ -70,6 +70,17 @@ impl TestApp {
             .expect("PUBLISH on the test's Redis");
     }
 
+    /// How many doorbells have been rung on the test's Redis so far: the `PUBLISH`
+    /// commands it served (`INFO commandstats`), scripts' included.
+    pub fn doorbells_rung(&self) -> u64 {
+        self.stack
+            .redis
+            .command_calls()
+            .get("publish")
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// How many keys the test's Redis holds (the queue and, through the runtime
     /// config, the key-value store): `DBSIZE`.
     pub fn redis_key_count(&self) -> u64 {

@@ -154,6 +154,12 @@ pub fn rung() -> String {
     "aj:rung".to_owned()
 }
 
+/// Redis STRING with a short expiry: "a submission rang the doorbell and no claim has
+/// found the line empty since" (`queue::DOORBELL_ARMED_MS`).
+pub fn armed() -> String {
+    "aj:armed".to_owned()
+}
+
 /// Redis STRING with an expiry: the token of the worker that keeps the watch for work
 /// due later (see `Queue::watch`).
 pub fn watch() -> String {

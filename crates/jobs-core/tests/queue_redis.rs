@@ -295,6 +295,51 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
     );
 }
 
+/// A submission rings the doorbell only when it is not armed: after a ring, later
+/// submissions stay quiet until a claim finds no tenant in line (or the ring's expiry).
+#[test]
+fn a_submission_rings_only_when_no_drain_will_claim_its_job() {
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let publishes = || command_calls(&server).get("publish").copied().unwrap_or(0);
+    let armed_ms = || -> i64 {
+        redis::cmd("PTTL")
+            .arg(keys::armed())
+            .query(&mut server.connection())
+            .unwrap()
+    };
+    let submit = |n| assert_eq!(q.submit(&contract_job(n)).unwrap(), SubmitOutcome::Enqueued);
+
+    submit(1);
+    submit(2);
+    assert_eq!(publishes(), 1, "the second found the doorbell armed");
+    let ttl = armed_ms();
+    assert!(
+        ttl > 0 && ttl <= jobs_core::queue::DOORBELL_ARMED_MS as i64,
+        "{ttl}"
+    );
+    // A drain claims both, and one more submitted meanwhile: no ring needed.
+    assert!(matches!(
+        q.claim(1, 1_000, "t", 2).unwrap(),
+        jobs_core::queue::Claim::Claimed { .. }
+    ));
+    submit(3);
+    assert_eq!(publishes(), 1);
+    assert!(matches!(
+        q.claim(1, 1_000, "t", 2).unwrap(),
+        jobs_core::queue::Claim::Claimed { .. }
+    ));
+    assert!(armed_ms() > 0, "a claim that found work leaves it armed");
+    // The drain finds the line empty: it disarms, and the next submission rings.
+    assert!(matches!(
+        q.claim(1, 1_000, "t", 2).unwrap(),
+        jobs_core::queue::Claim::Empty { .. }
+    ));
+    assert_eq!(armed_ms(), -2, "disarmed");
+    submit(4);
+    assert_eq!(publishes(), 2);
+}
+
 #[test]
 fn a_submit_writes_the_records_it_is_given_only_when_it_enqueues() {
     let server = RedisServer::start();

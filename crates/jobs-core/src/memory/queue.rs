@@ -1,108 +1,25 @@
 //! [`MemoryQueue`]: the queue with the semantics of the Lua scripts, in memory.
-//! Its read side (listing, stats) is in `queue/read.rs`.
+//! Its read side (listing, stats) is in `queue/read.rs`, the line of tenants and what
+//! they all share in `queue/line.rs`.
 
+mod line;
 mod read;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::hooks::Outbox;
 use super::tenant_queue::TenantState;
 use super::{ManualClock, MemoryKv, MemoryTenants, down, lock};
 use crate::job::{JobId, Status, Tenant};
 use crate::keys;
 use crate::ports::{Clock, KeyValue, PortError};
 use crate::queue::{
-    CancelOutcome, Claim, ClaimedRecords, Doorbell, Enqueue, Expired, Finish, Heartbeat, HookClaim,
-    HookClaims, HookDone, HookState, IdempotencyRecord, ListFilter, Listed, Ownership, Queue,
-    QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
+    CancelOutcome, Claim, ClaimedRecords, DOORBELL_ARMED_MS, Doorbell, Enqueue, Expired, Finish,
+    Heartbeat, HookClaim, HookClaims, HookDone, HookState, IdempotencyRecord, ListFilter, Listed,
+    Ownership, Queue, QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
 };
 use crate::tenancy::{Role, TenantStore};
-
-/// Every tenant's queue, and what all tenants share.
-#[derive(Debug, Default)]
-struct State {
-    tenants: BTreeMap<Tenant, TenantState>,
-    hooks: Outbox,
-    /// The last place in line handed out.
-    places: u64,
-    rung_until: u64,
-    /// The watch: its token and when it lapses.
-    watch: Option<(String, u64)>,
-    published: Vec<Doorbell>,
-}
-
-impl State {
-    fn tenant(&mut self, t: &Tenant) -> &mut TenantState {
-        self.tenants.entry(t.clone()).or_default()
-    }
-
-    /// `t` joins the end of the line unless it is in line (`queue_turn`).
-    fn queue_turn(&mut self, t: &Tenant) {
-        if self.tenant(t).place.is_none() {
-            self.places += 1;
-            let place = self.places;
-            self.tenant(t).place = Some(place);
-        }
-    }
-
-    /// The claim script: tenants whose delayed jobs or leases came due join the line; the
-    /// first in line does its housekeeping, leases its oldest ready jobs, and goes to the
-    /// end of the line if it has more (32 tenants tried at most).
-    fn claim(&mut self, now_ms: u64, lease_until_ms: u64, token: &str, max: u32) -> Claim {
-        if max == 0 {
-            return Claim::NOTHING;
-        }
-        let due: Vec<Tenant> = self
-            .tenants
-            .iter()
-            .filter(|(_, s)| {
-                s.later.is_some_and(|at| at <= now_ms) || s.leases.values().any(|at| *at <= now_ms)
-            })
-            .map(|(t, _)| t.clone())
-            .collect();
-        for t in due {
-            self.queue_turn(&t);
-            self.tenant(&t).later = None;
-        }
-        for _ in 0..32 {
-            let first = self
-                .tenants
-                .iter()
-                .filter_map(|(t, s)| Some((s.place?, t.clone())))
-                .min();
-            let Some((_, t)) = first else { break };
-            self.places += 1;
-            let place = self.places;
-            let s = self.tenant(&t);
-            let jobs = s.claim(now_ms, lease_until_ms, token, max);
-            s.place = (!s.ready.is_empty()).then_some(place);
-            s.later = s.delayed.values().min().copied();
-            if !jobs.is_empty() {
-                return Claim::Claimed {
-                    tenant: t,
-                    jobs,
-                    invalid: Vec::new(),
-                };
-            }
-        }
-        let all = self.tenants.values();
-        let in_line = all.clone().any(|s| s.place.is_some());
-        Claim::Empty {
-            next_due_ms: if in_line {
-                Some(now_ms)
-            } else {
-                all.clone().filter_map(|s| s.later).min()
-            },
-            next_expiry_ms: all.filter_map(|s| s.leases.values().min().copied()).min(),
-        }
-    }
-
-    fn id_tenant(&self, id: &JobId) -> Option<&TenantState> {
-        self.tenants.values().find(|s| s.all.contains(id))
-    }
-}
+use line::State;
 
 /// How the next [`Queue::submit`] of a [`MemoryQueue`] goes wrong, for tests of what the
 /// intake does when it cannot tell whether a submit took effect.
@@ -282,7 +199,10 @@ impl MemoryQueue {
             s.ready.push_front(job.id);
             state.queue_turn(&job.tenant);
         }
-        state.published.push(job.doorbell.clone());
+        if job.now_ms >= state.armed_until {
+            state.armed_until = job.now_ms + DOORBELL_ARMED_MS;
+            state.published.push(job.doorbell.clone());
+        }
         Ok(SubmitOutcome::Enqueued)
     }
 }

@@ -91,6 +91,13 @@ pub struct Listed {
     pub scanned_to: Option<JobId>,
 }
 
+/// How long a submission's doorbell stays *armed* at most (`aj:armed`): while it is, later
+/// submissions do not ring again, because a drain that heard it will still claim their
+/// jobs. A claim that finds no tenant in line disarms it, so the next submission rings.
+/// The expiry bounds what a doorbell nobody heard (no worker listening, or a worker that
+/// died mid-drain) holds back. `lua/prelude.lua` names the same value `ARMED_MS`.
+pub const DOORBELL_ARMED_MS: u64 = 1_000;
+
 /// Most ids one listing by kind and status looks at in Redis (each a `ZSCORE` in the
 /// script), so that a rare combination cannot make one call scan every job.
 pub const LIST_SCAN_MAX: u32 = 2_000;
@@ -321,7 +328,8 @@ pub struct Expired {
 /// it is, and a tenant that had its turn and has more goes to the end of the order.
 pub trait Queue {
     /// Claim the idempotency key (if any), check the tenant's quota, enqueue, index as
-    /// queued, give the tenant a turn, ring the doorbell.
+    /// queued, give the tenant a turn, ring the doorbell unless it is armed
+    /// ([`DOORBELL_ARMED_MS`]).
     fn submit(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError>;
     /// Whether the queue knows `id`: a submit of it took effect (and it has not been
     /// forgotten since). How the intake learns the outcome of a submit whose reply was
@@ -329,7 +337,8 @@ pub trait Queue {
     fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError>;
     /// Take the tenant whose turn it is, move its due delayed jobs and expired leases to
     /// ready, then lease up to `max` of its oldest ready jobs to `token` until
-    /// `lease_until_ms`. `max` 0 does nothing and answers [`Claim::NOTHING`].
+    /// `lease_until_ms`. `max` 0 does nothing and answers [`Claim::NOTHING`]. A claim
+    /// that finds no tenant in line disarms the doorbell.
     fn claim(
         &self,
         now_ms: u64,

@@ -131,6 +131,12 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_arm_the_doorbell_for_as_long_as_the_queue_says() {
+        let line = format!("local ARMED_MS = {}\n", super::super::DOORBELL_ARMED_MS);
+        assert!(include_str!("lua/prelude.lua").contains(&line), "{line}");
+    }
+
+    #[test]
     fn every_script_file_is_in_the_list() {
         let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/queue/lua"))
             .unwrap()

@@ -260,6 +260,43 @@ mod tests {
     }
 
     #[test]
+    fn a_submission_rings_only_when_no_drain_will_claim_its_job() {
+        use crate::ports::Clock;
+        use crate::queue::{DOORBELL_ARMED_MS, Queue};
+        let w = World::new();
+        let rings = || w.queue.published().len();
+        let echo = || w.submit(json!({"kind": "echo", "input": {}}));
+        echo();
+        echo();
+        assert_eq!(rings(), 1, "the doorbell rung for the first is armed");
+        // A drain claims them and finds the line empty after: the next submission rings.
+        let now = w.clock.now_ms();
+        assert!(matches!(
+            w.queue.claim(now, now + 1000, "t", 10).unwrap(),
+            crate::queue::Claim::Claimed { .. }
+        ));
+        echo();
+        assert_eq!(rings(), 1, "claimed while the doorbell was armed");
+        w.queue.claim(now, now + 1000, "t", 10).unwrap();
+        assert_eq!(
+            w.queue.claim(now, now + 1000, "t", 10).unwrap(),
+            crate::queue::Claim::Empty {
+                next_due_ms: None,
+                next_expiry_ms: Some(now + 1000),
+            }
+        );
+        echo();
+        assert_eq!(rings(), 2, "the line was found empty");
+        // A doorbell nobody acted on holds the next ones back for a while only.
+        w.clock.advance(DOORBELL_ARMED_MS - 1);
+        echo();
+        assert_eq!(rings(), 2);
+        w.clock.advance(1);
+        echo();
+        assert_eq!(rings(), 3);
+    }
+
+    #[test]
     fn a_tenant_seen_at_its_quota_is_refused_before_anything_is_written() {
         use crate::tenancy::QuotaSeen;
         let w = World::new();

@@ -13,12 +13,18 @@
 --   EXPIRY   ZSET tenant -> ms: when the tenant's earliest lease may expire
 --   RETAIN   ZSET tenant -> ms: when the tenant's earliest finished job finished
 --   HOOKS    ZSET 'tenant/id' -> ms: webhook deliveries due (or leased until then)
+--   ARMED    STRING, expires after ARMED_MS: a submission rang the doorbell and no claim
+--            has found the line empty since, so a drain will still claim what is
+--            submitted meanwhile: submissions do not ring again (submit.lua)
 -- A job's delivery state is the HASH aj:{tenant}:hook:{id} (`state` pending, delivered
 -- or failed, `attempts`, `last_status`, `next_ms`, `token` while one is being sent).
 -- Replies are flat arrays of strings and integers, never nil: Spin flattens nested
 -- arrays and (on 3.x) drops nil entries, which would shift positions.
 local TURNS, LATER, EXPIRY, RETAIN = 'aj:turns', 'aj:later', 'aj:expiry', 'aj:retain'
-local HOOKS = 'aj:hooks'
+local HOOKS, ARMED = 'aj:hooks', 'aj:armed'
+-- How long ARMED stands at most (queue/mod.rs DOORBELL_ARMED_MS): a drain that rang it
+-- and died, or a doorbell nobody heard, holds back later submissions' doorbells this long.
+local ARMED_MS = 1000
 local READY, DELAYED, LEASES, OWNER, ALL, CANCEL, FINISHED, COUNTERS
 local STATUS = {}
 -- Most jobs one claim leases.
@@ -200,7 +206,8 @@ end
 -- join the line; the tenant first in line does its housekeeping, leases up to `max` of
 -- its oldest ready jobs to `token` until `lease`, and goes to the end of the line if it
 -- has more. A tenant with nothing to claim after all (its jobs were cancelled) leaves the
--- line and the next is tried, at most 32 of them (max 0: nothing at all). With `read`,
+-- line and the next is tried, at most 32 of them (max 0: nothing at all). A claim that
+-- finds the line empty disarms the doorbell (ARMED). With `read`,
 -- each claimed job's record comes too, read under its key-value key (keys.rs `job`) in
 -- the same step: for a key-value store that is this Redis.
 -- Reply: {'claimed', tenant, n, then n pairs: id, cancel requested 0|1}
@@ -262,7 +269,12 @@ local function claim_jobs(now, lease, token, max, read)
     reschedule(t)
   end
   local due = first_score(LATER)
-  if redis.call('ZCARD', TURNS) > 0 then due = now end
+  if redis.call('ZCARD', TURNS) > 0 then
+    due = now
+  else
+    -- The line is empty: the next submission rings the doorbell again.
+    redis.call('DEL', ARMED)
+  end
   return {'empty', due, first_score(EXPIRY)}
 end
 

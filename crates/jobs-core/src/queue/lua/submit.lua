@@ -1,6 +1,6 @@
 -- submit: claim the idempotency key (if any), check the tenant's quota, write the job's
 -- record (if given), enqueue, index, put the tenant in line (or in LATER), ring the
--- doorbell.
+-- doorbell unless it is armed.
 -- KEYS[14]: the kind's index  KEYS[15]: the tenant's settings (HASH)
 -- KEYS[16]: idempotency key (optional)
 -- ARGV: 1 id  2 now ms  3 due ms (<= now: ready at once)  4 doorbell channel
@@ -44,5 +44,8 @@ redis.call('ZADD', ALL, 0, id)
 redis.call('ZADD', KEYS[14], 0, id)
 -- A fresh id is in no status index yet: no need for set_status's removals.
 redis.call('ZADD', STATUS.queued, 0, id)
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+-- Ring unless a drain will claim this job anyway (ARMED, in prelude.lua).
+if redis.call('SET', ARMED, '1', 'NX', 'PX', ARMED_MS) then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
 return {'queued'}
