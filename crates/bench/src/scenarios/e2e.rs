@@ -315,10 +315,9 @@ const QUIET_WINDOW: Duration = Duration::from_millis(200);
 const QUIET_CORES: f64 = 0.05;
 
 /// Wait until the parties other than the load generator are quiet, at most
-/// [`QUIET_DEADLINE`]: a doorbell that was rung per submission goes on costing every
-/// worker an instance after the work is done. Answers the CPU snapshot when they became
-/// quiet, the seconds until then (the start of the first quiet window), and whether they
-/// did.
+/// [`QUIET_DEADLINE`]: every doorbell still waiting in a worker's subscription costs it
+/// an instance after the work is done. Answers the CPU snapshot when they became quiet,
+/// the seconds until then (the start of the first quiet window), and whether they did.
 async fn until_quiet(parties: &[(String, Who)]) -> (Snapshot, f64, bool) {
     let busy: Vec<(String, Who)> = parties
         .iter()
