@@ -39,7 +39,8 @@ impl Report {
         }
         let _ = writeln!(
             w,
-            "\nCPU per finished job (ms) spent after the last job finished:\n"
+            "\nCPU per finished job (ms) spent after the last job finished, and the busy cores \
+             until the end of the quiet window:\n"
         );
         cpu_table(
             w,

@@ -292,12 +292,12 @@ async fn collect(
         total_p50_ms: total_l.p50_ms,
         total_p99_ms: total_l.p99_ms,
         cpu: before.cost(&cpu_after, done, wall),
-        tail: quiet.map(|(at, seconds, settled)| Tail {
+        tail: quiet.map(|(at, waited, seconds, settled)| Tail {
             doorbells_per_job: commands.get("publish").map_or(0, |c| c.0) as f64
                 / done.max(1) as f64,
             seconds,
             settled,
-            cpu: cpu_after.cost(&at, done, seconds),
+            cpu: cpu_after.cost(&at, done, waited),
         }),
         redis_per_job: match rows {
             Rows::Backlog => per_job(commands, done),
@@ -316,9 +316,10 @@ const QUIET_CORES: f64 = 0.05;
 
 /// Wait until the parties other than the load generator are quiet, at most
 /// [`QUIET_DEADLINE`]: every doorbell still waiting in a worker's subscription costs it
-/// an instance after the work is done. Answers the CPU snapshot when they became quiet,
-/// the seconds until then (the start of the first quiet window), and whether they did.
-async fn until_quiet(parties: &[(String, Who)]) -> (Snapshot, f64, bool) {
+/// an instance after the work is done. Answers the CPU snapshot at the end of the wait,
+/// the seconds waited, the seconds until the first quiet window began, and whether they
+/// became quiet.
+async fn until_quiet(parties: &[(String, Who)]) -> (Snapshot, f64, f64, bool) {
     let busy: Vec<(String, Who)> = parties
         .iter()
         .filter(|(name, _)| name != "client")
@@ -333,7 +334,13 @@ async fn until_quiet(parties: &[(String, Who)]) -> (Snapshot, f64, bool) {
         let cores = last.cost(&now, 0, window).busy_cores;
         let seconds = (start.elapsed().as_secs_f64() - window).max(0.0);
         if cores < QUIET_CORES || start.elapsed() > QUIET_DEADLINE {
-            return (Snapshot::take(parties), seconds, cores < QUIET_CORES);
+            let waited = start.elapsed().as_secs_f64();
+            return (
+                Snapshot::take(parties),
+                waited,
+                seconds,
+                cores < QUIET_CORES,
+            );
         }
         last = now;
     }
