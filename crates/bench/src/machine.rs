@@ -23,6 +23,36 @@ pub struct Machine {
     pub loadavg_start: String,
     /// /proc/loadavg when it ended.
     pub loadavg_end: String,
+    /// [`reference_ms`] when the run started.
+    pub reference_ms_start: f64,
+    /// [`reference_ms`] when it ended.
+    pub reference_ms_end: f64,
+}
+
+/// Steps of the reference loop: 77 to 103 ms on this machine class (2026-12-01).
+const REFERENCE_STEPS: u32 = 5_000_000;
+
+/// Milliseconds one thread takes for a fixed piece of work (random writes into 16 MiB,
+/// best of three): how fast the cores ran that day. The same code measured on the same
+/// machine class can move by half from one day to the next (the worker's CPU per job
+/// did), so reports are compared after comparing this.
+pub fn reference_ms() -> f64 {
+    let mut buffer = vec![0u64; 2 << 20];
+    let mask = buffer.len() as u64 - 1;
+    (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            for _ in 0..REFERENCE_STEPS {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buffer[(x & mask) as usize] = buffer[(x & mask) as usize].wrapping_add(x);
+            }
+            std::hint::black_box(&buffer);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The 1, 5 and 15-minute load averages.
@@ -65,6 +95,8 @@ impl Machine {
             ),
             loadavg_start: loadavg(),
             loadavg_end: String::new(),
+            reference_ms_start: reference_ms(),
+            reference_ms_end: 0.0,
         }
     }
 }

@@ -182,6 +182,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     report.machine.loadavg_end = bench::machine::loadavg();
+    report.machine.reference_ms_end = bench::machine::reference_ms();
     std::fs::create_dir_all(&out_dir).with_context(|| format!("create {}", out_dir.display()))?;
     let stem = format!("{date}-{runtime}{}", if plan.quick { "-quick" } else { "" });
     match bench::charts::write_all(&report, &out_dir, &stem) {

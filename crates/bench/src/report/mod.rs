@@ -242,6 +242,11 @@ impl Report {
             "Load average (1/5/15 min) at start: {}; at end: {}. Above {} at the start means other work shared the cores and the rates below are low; the CPU cost per request is the steadier number.",
             m.loadavg_start, m.loadavg_end, m.nproc
         );
+        let _ = writeln!(
+            w,
+            "Reference loop (one thread, fixed work, best of 3; lower is faster): {:.0} ms at start, {:.0} ms at end. The same code's rates move with it from day to day: compare it before comparing two reports.",
+            m.reference_ms_start, m.reference_ms_end
+        );
         let _ = writeln!(w);
         let _ = writeln!(
             w,
