@@ -85,7 +85,7 @@ define redis_answers
   fi; }
 endef
 
-.PHONY: help setup build up admin test lint fmt clean openapi
+.PHONY: help setup build up admin test lint fmt clean openapi screenshots
 
 help: ## List the targets
 	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
@@ -195,6 +195,9 @@ test: setup build ## Run all tests: unit, integration and end-to-end on the devh
 # while it is out of date.
 openapi: ## Write docs/openapi.json again from the code (after changing a route, kind or type)
 	OPENAPI_WRITE=1 $(CARGO) test --release -p jobs-core --lib openapi::tests::the_checked_in_description_is_the_generated_one
+
+screenshots: setup build ## Take the README's dashboard screenshots again (docs/screenshots/), on the devhost
+	SPIN_BIN= SCREENSHOTS_WRITE=1 $(CARGO) test --release --test e2e the_dashboard_works_in_a_real_browser
 
 lint: ## Check formatting and clippy (native and wasm), warnings are errors
 	$(CARGO) fmt --all -- --check

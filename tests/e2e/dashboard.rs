@@ -1,6 +1,6 @@
 //! The dashboard (`/ui/...`, the third component): its pages over HTTP, and the pages
 //! in a real browser, headless Chromium driven by Playwright (tests/dashboard/browser.py),
-//! which also takes the README's screenshots (docs/screenshots/).
+//! which also takes the README's screenshots (`make screenshots`: docs/screenshots/).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ fn the_dashboard_works_in_a_real_browser() {
     let read = reply.json()["key"].as_str().unwrap().to_owned();
     let png = base64::engine::general_purpose::STANDARD.encode(inputs::png(96, 64));
     let root = testkit::workspace_root();
-    let screenshots = root.join("docs/screenshots");
+    let screenshots = screenshots_dir(&root);
     std::fs::create_dir_all(&screenshots).unwrap();
 
     // Act
@@ -97,15 +97,27 @@ fn the_dashboard_works_in_a_real_browser() {
     // Printed past the harness' capture, so that `make test` shows it.
     let _ = writeln!(
         std::io::stderr(),
-        "dashboard: {passed} browser checks passed in headless Chromium on {}; screenshots in docs/screenshots/",
+        "dashboard: {passed} browser checks passed in headless Chromium on {}; screenshots in {}",
         if testkit::on_spin() {
             "Spin"
         } else {
             "the devhost"
-        }
+        },
+        screenshots.display()
     );
     for shot in ["dashboard-overview.png", "dashboard-job.png"] {
         let bytes = std::fs::read(screenshots.join(shot)).expect(shot);
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is a PNG");
+    }
+}
+
+/// Where the screenshots go: the README's own (`docs/screenshots/`) only when asked,
+/// with `SCREENSHOTS_WRITE=1` (`make screenshots`), so that a test run leaves the
+/// checkout as it found it; else beside the build.
+fn screenshots_dir(root: &std::path::Path) -> PathBuf {
+    if std::env::var("SCREENSHOTS_WRITE").is_ok_and(|v| v == "1") {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
     }
 }
