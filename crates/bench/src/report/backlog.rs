@@ -3,7 +3,19 @@
 
 use std::fmt::Write as _;
 
-use super::{E2eRow, Report};
+use serde::Serialize;
+
+use super::{E2eRow, Latency, Report};
+
+/// What one client submitting a delayed `echo` job every [`crate::scenarios::RECEIPT_EVERY`]
+/// waited for each `202` while the workers drained a backlog: the scripts the workers run
+/// hold Redis, and a submission that arrives meanwhile waits for them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Receipts {
+    pub submitted: u64,
+    pub errors: u64,
+    pub latency: Latency,
+}
 
 impl Report {
     /// What Redis did per drained job in the backlog rows, one column pair per row.
@@ -47,6 +59,39 @@ impl Report {
                 }
             }
             let _ = writeln!(w, "{line}");
+        }
+    }
+
+    /// A submission's wait for its `202` during each backlog row's drain.
+    pub(super) fn receipts_table(&self, w: &mut String) {
+        let rows: Vec<(&E2eRow, &Receipts)> = self
+            .e2e
+            .iter()
+            .filter(|r| r.backlog)
+            .filter_map(|r| r.receipts.as_ref().map(|p| (r, p)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            w,
+            "\nA submission while the workers drain: one client submits a delayed `echo` job \
+             (it does not join the backlog) every {} ms from the workers' start to the last \
+             finish, and waits for its `202`. The workers' scripts hold Redis while they run, \
+             and a submission that arrives meanwhile waits for them:\n",
+            crate::scenarios::RECEIPT_EVERY.as_millis()
+        );
+        let _ = writeln!(
+            w,
+            "| Round | Workers | Submitted | Errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|"
+        );
+        for (r, p) in rows {
+            let l = &p.latency;
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                r.round, r.workers, p.submitted, p.errors, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+            );
         }
     }
 

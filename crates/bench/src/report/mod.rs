@@ -7,6 +7,8 @@ mod backlog;
 mod tail;
 mod targets;
 
+pub use backlog::Receipts;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -147,6 +149,8 @@ pub struct E2eRow {
     /// Backlog rows: what Redis ran per finished job while the workers drained, busiest
     /// first (`INFO commandstats`).
     pub redis_per_job: Vec<RedisCost>,
+    /// Backlog rows: a submission's wait for its `202` while the workers drained.
+    pub receipts: Option<Receipts>,
     pub error_samples: Vec<String>,
 }
 
@@ -439,6 +443,7 @@ impl Report {
         );
         self.tail_table(w);
         self.redis_per_job_table(w);
+        self.receipts_table(w);
         errors_list(
             w,
             self.e2e.iter().map(|r| {

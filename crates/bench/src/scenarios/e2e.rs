@@ -203,6 +203,12 @@ async fn collect(
     (redis, rows): (&testkit::RedisServer, Rows),
 ) -> anyhow::Result<E2eRow> {
     let mut errors = submit.error_samples.clone();
+    // A backlog row's workers have just started: time a submission meanwhile. Its jobs
+    // are delayed an hour, so they neither join the drain nor count as finished.
+    let probe = matches!(rows, Rows::Backlog).then(|| {
+        let body = json!({"kind": "echo", "input": {"probe": true}, "delay_ms": 3_600_000});
+        EchoProbe::start(addr, RECEIPT_EVERY, Bytes::from(body.to_string()))
+    });
 
     // Wait until every accepted job has finished, or nothing moves for a while.
     let mut conn = Conn::new(addr);
@@ -227,6 +233,15 @@ async fn collect(
 
     let cpu_after = Snapshot::take(parties);
     let wall = t0.elapsed().as_secs_f64();
+    let receipts = probe.map(|probe| {
+        let stats = probe.stop();
+        errors.extend(stats.error_samples.iter().map(|e| format!("probe: {e}")));
+        crate::report::Receipts {
+            submitted: stats.ok,
+            errors: stats.errors,
+            latency: Latency::of(&stats.histograms[0]),
+        }
+    });
     let quiet = match rows {
         Rows::All => Some(until_quiet(parties).await),
         Rows::Backlog => None,
@@ -299,6 +314,7 @@ async fn collect(
             settled,
             cpu: cpu_after.cost(&at, done, waited),
         }),
+        receipts,
         redis_per_job: match rows {
             Rows::Backlog => per_job(commands, done),
             Rows::All => Vec::new(),

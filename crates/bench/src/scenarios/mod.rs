@@ -44,6 +44,8 @@ pub use sync::sync_vs_async;
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the end-to-end scenario asks `GET /stats` whether all jobs finished.
 pub const STATS_POLL: Duration = Duration::from_millis(100);
+/// How often the backlog rows' probe submits while the workers drain.
+pub const RECEIPT_EVERY: Duration = Duration::from_millis(10);
 
 /// What the scenarios share.
 pub struct Ctx<'a> {
@@ -120,16 +122,16 @@ impl Operation for Call {
     }
 }
 
-/// One client on its own thread that submits an `echo` job every `every` and records the
-/// receipt latency, until stopped: how long a job with no payload waits for its `202`
-/// under whatever load runs at the same time.
+/// One client on its own thread that submits `body` (a small job) every `every` and
+/// records the receipt latency, until stopped: how long a job with no payload waits for
+/// its `202` under whatever load runs at the same time.
 struct EchoProbe {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<LoadStats>,
 }
 
 impl EchoProbe {
-    fn start(addr: SocketAddr, every: Duration) -> EchoProbe {
+    fn start(addr: SocketAddr, every: Duration, body: Bytes) -> EchoProbe {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -158,7 +160,7 @@ impl EchoProbe {
                 while !flag.load(Ordering::Relaxed) {
                     let t0 = Instant::now();
                     match conn
-                        .post_json("/jobs", echo_body())
+                        .post_json("/jobs", body.clone())
                         .await
                         .and_then(|r| r.expect(202))
                     {

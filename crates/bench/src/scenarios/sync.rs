@@ -110,7 +110,8 @@ pub fn sync_vs_async(ctx: &Ctx<'_>, report: &mut Report) {
                     body: async_body.clone(),
                     poll: Duration::from_millis(plan.poll_ms),
                 });
-                let probe = EchoProbe::start(app.addr, Duration::from_millis(plan.poll_ms));
+                let probe =
+                    EchoProbe::start(app.addr, Duration::from_millis(plan.poll_ms), echo_body());
                 let (stats, cpu) = measured(ctx, &parties, app.addr, shape, op);
                 let probe = probe.stop();
                 push_sync(report, plan::MODE_RECEIPT, clients, &stats, 0, cpu.clone());
