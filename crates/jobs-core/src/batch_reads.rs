@@ -29,8 +29,8 @@ use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
 
 /// Most keys in one `MGET`: a page of `GET /jobs` (up to 101 records) in one. Records
 /// are small (inputs and results ride inside only up to 8 KiB); inputs stored apart, up
-/// to the body limit each, are read a worker's batch (`worker::MAX_BATCH`, 32) at a
-/// time, so a reply stays well under Spin's 128 MiB.
+/// to the body limit each, are read at most `worker::INPUT_BYTES_AT_ONCE` (32 MiB) of
+/// them at a time, so a reply stays well under the 128 MiB a hosted Spin instance has.
 pub const MGET_KEYS: usize = 128;
 
 /// A key-value store whose `get_many` reads through `redis` when the two are one.

@@ -1,16 +1,18 @@
 //! One claimed batch: read the records in one call, decide for each job, mark every job
 //! about to run as running in one write (so each attempt is counted before anything
-//! runs), then run them in order. A computing kind runs to its end here; a waiting kind
-//! starts side by side and the batch moves on. Outcomes are kept back and written
-//! together, sooner once the batch has run [`FLUSH_MS`].
+//! runs), then run them in order. Inputs stored apart are read first, at most
+//! [`INPUT_BYTES_AT_ONCE`] of them by the body limit at a time: a batch with more does
+//! the reads, the write and the runs a group at a time. A computing kind runs to its end
+//! here; a waiting kind starts side by side and the batch moves on. Outcomes are kept
+//! back and written together, sooner once the batch has run [`FLUSH_MS`].
 
 use std::rc::Rc;
 
-use super::FLUSH_MS;
 use super::attempt::Attempt;
 use super::lease::Lease;
 use super::outbox::{Count, Outbox, Pending};
 use super::side::SideBySide;
+use super::{FLUSH_MS, INPUT_BYTES_AT_ONCE, POLL_MS};
 use crate::context::{Context, StoreError};
 use crate::job::{ErrorInfo, Job, JobId, Status, Tenant};
 use crate::keys;
@@ -80,9 +82,40 @@ pub(super) async fn run<'d>(
         };
         to_run.extend(attempt().prepare(job, claimed.cancel_requested));
     }
-    // Inputs stored apart are read (one call) before anything is marked running; a job
-    // whose input is gone cannot run at all.
-    let (to_run, broken) = ctx.load_inputs(to_run)?;
+    let mut ran = Ran {
+        run_ms: 0,
+        waiting: false,
+    };
+    let per_group = inputs_at_once(ctx.settings.max_body_bytes);
+    for group in groups(to_run, per_group) {
+        // Attempts parked by the group before hold their inputs: let them start first.
+        while side.has_parked() {
+            side.wait(ctx, outbox, POLL_MS).await?;
+            side.keep_parked(ctx, outbox)?;
+        }
+        run_group(ctx, outbox, (group, claimed_at), &lease, side, &mut ran).await?;
+    }
+    Ok(ran)
+}
+
+/// Run one group of a batch (see [`groups`]): read the inputs stored apart (one call)
+/// before anything is marked running, as a job whose input is gone cannot run at all;
+/// mark the jobs still held as running (one write); run them.
+async fn run_group<'d>(
+    ctx: &'d Context<'_>,
+    outbox: &'d Outbox,
+    (group, claimed_at): (Vec<Job>, u64),
+    lease: &Rc<Lease>,
+    side: &mut SideBySide<'d>,
+    ran: &mut Ran,
+) -> Result<(), StoreError> {
+    let attempt = || Attempt {
+        ctx,
+        outbox,
+        lease: lease.clone(),
+        claimed_at,
+    };
+    let (to_run, broken) = ctx.load_inputs(group)?;
     for (job, why) in broken {
         attempt().fail(job, ErrorInfo::internal(why));
     }
@@ -98,10 +131,6 @@ pub(super) async fn run<'d>(
     outbox.note(|r| r.lost += lost);
     ctx.save_jobs(&to_run)?;
 
-    let mut ran = Ran {
-        run_ms: 0,
-        waiting: false,
-    };
     for job in to_run {
         let waits = ctx.registry.get(&job.kind).is_some_and(|kind| kind.waits());
         if waits {
@@ -117,7 +146,33 @@ pub(super) async fn run<'d>(
             outbox.flush(ctx)?;
         }
     }
-    Ok(ran)
+    Ok(())
+}
+
+/// How many inputs stored apart, each up to `max_body_bytes`, fit in
+/// [`INPUT_BYTES_AT_ONCE`]: a whole batch with the default limit, at least one.
+fn inputs_at_once(max_body_bytes: usize) -> usize {
+    (INPUT_BYTES_AT_ONCE / max_body_bytes.max(1)).max(1)
+}
+
+/// `jobs` in order, cut into groups of at most `per_group` jobs whose input is stored
+/// apart (one group when none is): they are read and run a group at a time.
+fn groups(jobs: Vec<Job>, per_group: usize) -> Vec<Vec<Job>> {
+    let mut groups = vec![Vec::new()];
+    let mut apart = 0;
+    for job in jobs {
+        if job.input.is_apart() {
+            if apart == per_group {
+                groups.push(Vec::new());
+                apart = 0;
+            }
+            apart += 1;
+        }
+        if let Some(group) = groups.last_mut() {
+            group.push(job);
+        }
+    }
+    groups
 }
 
 /// The records a claim read, with those this instance wrote alone read again through the
@@ -177,6 +232,51 @@ mod tests {
         w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
         assert_eq!(w.drain(2_000).swept, 2);
         assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
+    }
+
+    #[test]
+    fn with_a_large_body_limit_a_batch_reads_its_stored_apart_inputs_a_few_at_a_time() {
+        use std::cell::Cell;
+
+        use crate::ports::{KeyValue, PortError};
+        use crate::worker::{INPUT_BYTES_AT_ONCE, MAX_BATCH};
+        /// The world's store, remembering the most inputs one read brought.
+        struct Reads<'a>(&'a crate::memory::MemoryKv, Cell<usize>);
+        impl KeyValue for Reads<'_> {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+                self.0.get(key)
+            }
+            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+                self.0.set(key, value)
+            }
+            fn delete(&self, key: &str) -> Result<(), PortError> {
+                self.0.delete(key)
+            }
+            fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+                let inputs = keys.iter().filter(|key| key.starts_with("i:")).count();
+                self.1.set(self.1.get().max(inputs));
+                self.0.get_many(keys)
+            }
+        }
+        let mut w = World::new();
+        // Inputs of up to 8 MiB each: four fit in what a batch may hold at once.
+        w.settings.max_body_bytes = INPUT_BYTES_AT_ONCE / 4;
+        // Batches double from 1 to MAX_BATCH: enough jobs for two full ones.
+        let n = 4 * MAX_BATCH as usize;
+        let big = "y".repeat(codec::INLINE_INPUT_MAX);
+        for i in 0..n {
+            w.submit(json!({"kind": "echo", "input": {"s": big, "i": i}}));
+        }
+        let reads = Reads(&w.kv, Cell::new(0));
+        let ctx = crate::context::Context {
+            kv: &reads,
+            ..w.ctx()
+        };
+        let report = w.clock.block_on(crate::worker::drain(&ctx, 60_000));
+        assert_eq!(report.succeeded as usize, n, "{report:?}");
+        assert_eq!(reads.1.get(), 4);
+        // With the default limit a whole batch is read at once.
+        assert_eq!(super::inputs_at_once(1_048_576), MAX_BATCH as usize);
     }
 
     #[test]

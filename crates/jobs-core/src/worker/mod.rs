@@ -40,6 +40,11 @@ pub const WATCH_POLL_MS: u64 = 20;
 pub const PROGRESS_INTERVAL_MS: u64 = 200;
 /// Most jobs claimed in one round trip.
 pub const MAX_BATCH: u32 = 32;
+/// Most bytes of inputs stored apart, counted at the body limit each, that a batch reads
+/// in one call and holds before running them: a whole batch with the default limit
+/// (1 MiB), fewer with a larger one, so a raised limit does not raise a worker's memory
+/// with it (a hosted Spin instance has 128 MiB).
+pub const INPUT_BYTES_AT_ONCE: usize = 32 << 20;
 /// A batch whose jobs averaged at most this long is followed by a larger one.
 pub const QUICK_JOB_MS: u64 = 2;
 /// Outcomes of a batch are written together at its end, or as soon as the batch has
