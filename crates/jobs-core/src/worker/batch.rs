@@ -203,6 +203,46 @@ mod tests {
     use crate::service::{cancel, get, result};
     use crate::worker::testing::*;
 
+    use crate::ports::{KeyValue, PortError};
+
+    /// The world's store, saying it wrote `mine` alone and remembering the most inputs
+    /// stored apart one read brought.
+    struct Seen<'a> {
+        kv: &'a crate::memory::MemoryKv,
+        mine: &'a str,
+        most_inputs: std::cell::Cell<usize>,
+    }
+
+    impl<'a> Seen<'a> {
+        fn new(kv: &'a crate::memory::MemoryKv, mine: &'a str) -> Self {
+            Seen {
+                kv,
+                mine,
+                most_inputs: std::cell::Cell::new(0),
+            }
+        }
+    }
+
+    impl KeyValue for Seen<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), PortError> {
+            self.kv.delete(key)
+        }
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
+            let inputs = keys.iter().filter(|key| key.starts_with("i:")).count();
+            self.most_inputs.set(self.most_inputs.get().max(inputs));
+            self.kv.get_many(keys)
+        }
+        fn wrote_alone(&self, key: &str) -> bool {
+            key == self.mine
+        }
+    }
+
     #[test]
     fn a_large_input_is_stored_apart_read_by_the_worker_and_swept_with_the_job() {
         use crate::ports::KeyValue;
@@ -236,28 +276,7 @@ mod tests {
 
     #[test]
     fn with_a_large_body_limit_a_batch_reads_its_stored_apart_inputs_a_few_at_a_time() {
-        use std::cell::Cell;
-
-        use crate::ports::{KeyValue, PortError};
         use crate::worker::{INPUT_BYTES_AT_ONCE, MAX_BATCH};
-        /// The world's store, remembering the most inputs one read brought.
-        struct Reads<'a>(&'a crate::memory::MemoryKv, Cell<usize>);
-        impl KeyValue for Reads<'_> {
-            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-                self.0.get(key)
-            }
-            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-                self.0.set(key, value)
-            }
-            fn delete(&self, key: &str) -> Result<(), PortError> {
-                self.0.delete(key)
-            }
-            fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, PortError> {
-                let inputs = keys.iter().filter(|key| key.starts_with("i:")).count();
-                self.1.set(self.1.get().max(inputs));
-                self.0.get_many(keys)
-            }
-        }
         let mut w = World::new();
         // Inputs of up to 8 MiB each: four fit in what a batch may hold at once.
         w.settings.max_body_bytes = INPUT_BYTES_AT_ONCE / 4;
@@ -267,14 +286,14 @@ mod tests {
         for i in 0..n {
             w.submit(json!({"kind": "echo", "input": {"s": big, "i": i}}));
         }
-        let reads = Reads(&w.kv, Cell::new(0));
+        let reads = Seen::new(&w.kv, "");
         let ctx = crate::context::Context {
             kv: &reads,
             ..w.ctx()
         };
         let report = w.clock.block_on(crate::worker::drain(&ctx, 60_000));
         assert_eq!(report.succeeded as usize, n, "{report:?}");
-        assert_eq!(reads.1.get(), 4);
+        assert_eq!(reads.most_inputs.get(), 4);
         // With the default limit a whole batch is read at once.
         assert_eq!(super::inputs_at_once(1_048_576), MAX_BATCH as usize);
     }
@@ -349,28 +368,12 @@ mod tests {
 
     #[test]
     fn a_record_this_instance_wrote_alone_is_read_again_through_the_store() {
-        use crate::ports::{KeyValue, PortError};
-        /// The world's store, saying it wrote `mine` alone.
-        struct Wrote<'a>(&'a crate::memory::MemoryKv, String);
-        impl KeyValue for Wrote<'_> {
-            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-                self.0.get(key)
-            }
-            fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-                self.0.set(key, value)
-            }
-            fn delete(&self, key: &str) -> Result<(), PortError> {
-                self.0.delete(key)
-            }
-            fn wrote_alone(&self, key: &str) -> bool {
-                key == self.1
-            }
-        }
         let w = World::new();
         let tenant = crate::job::Tenant::default_tenant();
         let (mine, other) = (JobId::new(), JobId::new());
         w.kv.set(&keys::job(&tenant, &mine), b"as stored").unwrap();
-        let kv = Wrote(&w.kv, keys::job(&tenant, &mine));
+        let mine_key = keys::job(&tenant, &mine);
+        let kv = Seen::new(&w.kv, &mine_key);
         let ctx = crate::context::Context { kv: &kv, ..w.ctx() };
         let claimed = vec![Some(b"stale".to_vec()), Some(b"as read".to_vec())];
         let values = super::reread_own_writes(&ctx, &tenant, &[mine, other], claimed).unwrap();
