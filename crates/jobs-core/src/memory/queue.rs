@@ -241,44 +241,22 @@ impl Queue for MemoryQueue {
     fn heartbeat_batch(
         &self,
         tenant: &Tenant,
-        id: &JobId,
-        token: &str,
-        lease_until_ms: u64,
-        others: &[JobId],
-    ) -> Result<Heartbeat, QueueError> {
-        let mut state = self.state()?;
-        let s = state.tenant(tenant);
-        for other in others {
-            if s.owns(other, token) {
-                s.leases.insert(*other, lease_until_ms);
-            }
-        }
-        if !s.owns(id, token) {
-            return Ok(Heartbeat::Lost);
-        }
-        s.leases.insert(*id, lease_until_ms);
-        Ok(Heartbeat::Owned {
-            cancel_requested: s.cancel.contains(id),
-        })
-    }
-
-    fn renew(
-        &self,
-        tenant: &Tenant,
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
-    ) -> Result<Vec<bool>, QueueError> {
+    ) -> Result<Vec<Heartbeat>, QueueError> {
         let mut state = self.state()?;
         let s = state.tenant(tenant);
         Ok(ids
             .iter()
             .map(|id| {
-                let owned = s.owns(id, token);
-                if owned {
-                    s.leases.insert(*id, lease_until_ms);
+                if !s.owns(id, token) {
+                    return Heartbeat::Lost;
                 }
-                owned
+                s.leases.insert(*id, lease_until_ms);
+                Heartbeat::Owned {
+                    cancel_requested: s.cancel.contains(id),
+                }
             })
             .collect())
     }

@@ -354,7 +354,12 @@ pub trait Queue {
         token: &str,
         lease_until_ms: u64,
     ) -> Result<Heartbeat, QueueError> {
-        self.heartbeat_batch(tenant, id, token, lease_until_ms, &[])
+        let beats =
+            self.heartbeat_batch(tenant, token, std::slice::from_ref(id), lease_until_ms)?;
+        beats.first().copied().ok_or(QueueError::Reply {
+            script: "heartbeat",
+            reply: "no answer for the job".into(),
+        })
     }
     /// Extend the leases of those of `ids` that `token` still owns to `lease_until_ms`,
     /// and say which it owns, in order. How a worker makes sure, before it writes the
@@ -365,18 +370,24 @@ pub trait Queue {
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
-    ) -> Result<Vec<bool>, QueueError>;
-    /// [`Queue::heartbeat`] for `id`, also extending the leases of `others` (the rest of
-    /// the caller's batch) that `token` still owns: jobs waiting behind a slow one keep
-    /// their leases while it runs.
+    ) -> Result<Vec<bool>, QueueError> {
+        let beats = self.heartbeat_batch(tenant, token, ids, lease_until_ms)?;
+        Ok(beats
+            .iter()
+            .map(|beat| matches!(beat, Heartbeat::Owned { .. }))
+            .collect())
+    }
+    /// [`Queue::heartbeat`] for each of `ids` (a worker's whole batch) in one round trip,
+    /// in order: the leases `token` still owns are extended, and each answer says whether
+    /// a client asked to cancel that job. Jobs waiting behind a slow one keep their
+    /// leases while it runs, and learn of cancels without asking again.
     fn heartbeat_batch(
         &self,
         tenant: &Tenant,
-        id: &JobId,
         token: &str,
+        ids: &[JobId],
         lease_until_ms: u64,
-        others: &[JobId],
-    ) -> Result<Heartbeat, QueueError>;
+    ) -> Result<Vec<Heartbeat>, QueueError>;
     /// Finish each of `finishes` (release the lease, index the final status; `dead` counts
     /// a job that failed for good), then [`Queue::claim`], atomically and in one round
     /// trip: a worker that goes on draining finishes one batch and claims the next

@@ -202,45 +202,27 @@ impl<R: Redis> Queue for RedisQueue<R> {
     fn heartbeat_batch(
         &self,
         tenant: &Tenant,
-        id: &JobId,
-        token: &str,
-        lease_until_ms: u64,
-        others: &[JobId],
-    ) -> Result<Heartbeat, QueueError> {
-        let mut args = vec![id.as_str().into(), token.into(), int_param(lease_until_ms)];
-        args.extend(others.iter().map(|other| other.as_str().into()));
-        let reply = self.eval(&scripts::HEARTBEAT, keys_of(tenant, []), args)?;
-        match text(reply.first()).as_deref() {
-            Some("owned") => Ok(Heartbeat::Owned {
-                cancel_requested: int(reply.get(1)) == Some(1),
-            }),
-            Some("lost") => Ok(Heartbeat::Lost),
-            _ => Err(unexpected("heartbeat", &reply)),
-        }
-    }
-
-    fn renew(
-        &self,
-        tenant: &Tenant,
         token: &str,
         ids: &[JobId],
         lease_until_ms: u64,
-    ) -> Result<Vec<bool>, QueueError> {
+    ) -> Result<Vec<Heartbeat>, QueueError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut args = vec![token.into(), int_param(lease_until_ms)];
         args.extend(ids.iter().map(|id| id.as_str().into()));
-        let reply = self.eval(&scripts::RENEW, keys_of(tenant, []), args)?;
+        let reply = self.eval(&scripts::HEARTBEAT, keys_of(tenant, []), args)?;
         if reply.len() != ids.len() {
-            return Err(unexpected("renew", &reply));
+            return Err(unexpected("heartbeat", &reply));
         }
         reply
             .iter()
-            .map(|v| match v.to_int() {
-                Some(1) => Ok(true),
-                Some(0) => Ok(false),
-                _ => Err(unexpected("renew", &reply)),
+            .map(|answer| match int(Some(answer)) {
+                Some(0) => Ok(Heartbeat::Lost),
+                Some(n @ (1 | 2)) => Ok(Heartbeat::Owned {
+                    cancel_requested: n == 2,
+                }),
+                _ => Err(unexpected("heartbeat", &reply)),
             })
             .collect()
     }

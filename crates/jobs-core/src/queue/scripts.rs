@@ -43,7 +43,8 @@ impl Script {
 pub static SUBMIT: Script = script!("submit");
 /// Housekeeping (due retries, expired leases) then take one job under a lease.
 pub static CLAIM: Script = script!("claim");
-/// Extend a lease the token still owns; report a cancel request.
+/// Extend the leases a token still owns and say which, with their cancel requests (a
+/// running job's heartbeat, for its whole batch; the check before kept-back writes).
 pub static HEARTBEAT: Script = script!("heartbeat");
 /// Finish a batch (release each lease, index the final status), then `claim`, in one
 /// round trip; with max 0 it only finishes.
@@ -63,8 +64,6 @@ pub static LIST: Script = script!("list");
 /// Ring the doorbell unless it was rung within a window.
 pub static RING: Script = script!("ring");
 
-/// Extend the leases a token still owns and say which (before kept-back writes).
-pub static RENEW: Script = script!("renew");
 /// Take or keep the watch for work due later (one worker at a time).
 pub static WATCH: Script = script!("watch");
 
@@ -91,7 +90,7 @@ pub static HOOK_REDELIVER: Script = script!("hook_redeliver");
 pub static HOOK_SECRET: Script = script!("hook_secret");
 
 /// Every script, for tests that check they all load.
-pub static ALL: [&Script; 23] = [
+pub static ALL: [&Script; 22] = [
     &SUBMIT,
     &CLAIM,
     &HEARTBEAT,
@@ -104,7 +103,6 @@ pub static ALL: [&Script; 23] = [
     &LIST,
     &RING,
     &WATCH,
-    &RENEW,
     &TENANT_CREATE,
     &TENANT_UPDATE,
     &KEY_ISSUE,

@@ -50,7 +50,12 @@ impl Attempt<'_, '_> {
     /// Ask whether the lease is still ours (a heartbeat, which also extends it); a lost
     /// lease is counted.
     fn confirm_lease(&self, id: &JobId) -> Result<LeaseCheck, StoreError> {
-        Ok(match self.lease.heartbeat(self.ctx, id)? {
+        Ok(self.check(self.lease.heartbeat(self.ctx, id)?))
+    }
+
+    /// What a heartbeat's answer means for this attempt; a lost lease is counted.
+    fn check(&self, beat: Heartbeat) -> LeaseCheck {
+        match beat {
             Heartbeat::Lost => {
                 self.outbox.note(|r| r.lost += 1);
                 LeaseCheck::Lost
@@ -61,20 +66,20 @@ impl Attempt<'_, '_> {
             Heartbeat::Owned {
                 cancel_requested: false,
             } => LeaseCheck::Ours,
-        })
+        }
     }
 
-    /// `Some(job)` while the lease is ours and nobody asked to cancel (a heartbeat);
-    /// otherwise the job is left to its new owner, or recorded cancelled.
-    fn still_ours(&self, job: Job) -> Result<Option<Job>, StoreError> {
-        Ok(match self.confirm_lease(&job.id)? {
+    /// `Some(job)` while the lease is ours and nobody asked to cancel (`check`: what the
+    /// lease found); otherwise the job is left to its new owner, or recorded cancelled.
+    fn still_ours(&self, job: Job, check: LeaseCheck) -> Option<Job> {
+        match check {
             LeaseCheck::Ours => Some(job),
             LeaseCheck::Lost => None,
             LeaseCheck::CancelRequested => {
                 self.cancel(job);
                 None
             }
-        })
+        }
     }
 
     pub(super) fn fail(&self, mut job: Job, error: ErrorInfo) {
@@ -152,10 +157,16 @@ impl Attempt<'_, '_> {
         let ctx = self.ctx;
         // Later jobs of a batch start later: make sure the lease is still ours first, and,
         // once the batch has waited a while (a slow job before this one, or no free slot),
-        // ask anyway, to see a cancel requested meanwhile.
-        let waited = ctx.now().saturating_sub(self.claimed_at) >= FLUSH_MS;
-        let job = if waited || !self.lease.surely_held(ctx.now()) {
-            let Some(job) = self.still_ours(job)? else {
+        // ask anyway, to see a cancel requested meanwhile. One heartbeat answers for the
+        // whole batch: the jobs that start within [`FLUSH_MS`] of it take its answers.
+        let now = ctx.now();
+        let waited = now.saturating_sub(self.claimed_at) >= FLUSH_MS;
+        let job = if waited || !self.lease.surely_held(now) {
+            let check = match self.lease.recent(now, &job.id) {
+                Some(beat) => self.check(beat),
+                None => self.confirm_lease(&job.id)?,
+            };
+            let Some(job) = self.still_ours(job, check) else {
                 return Ok(());
             };
             job
@@ -231,7 +242,8 @@ impl Attempt<'_, '_> {
     /// Schedule the next attempt after a transient failure, with backoff.
     fn retry(&self, job: Job, error: &RunError) -> Result<(), StoreError> {
         let ctx = self.ctx;
-        let Some(mut job) = self.still_ours(job)? else {
+        let check = self.confirm_lease(&job.id)?;
+        let Some(mut job) = self.still_ours(job, check) else {
             return Ok(());
         };
         let now = ctx.now();
@@ -371,6 +383,7 @@ impl RunContext for Run<'_, '_, '_> {
 mod tests {
     use serde_json::json;
 
+    use super::{FLUSH_MS, JobId};
     use crate::codec;
     use crate::job::Status;
     use crate::keys;
@@ -447,6 +460,50 @@ mod tests {
         use crate::ports::KeyValue;
         let key = keys::result(&crate::job::Tenant::default_tenant(), &id);
         assert_eq!(w.kv.get(&key).unwrap(), None);
+    }
+
+    /// A batch of 8 whose first job stalls `ms` before 7 quick ones; a client asks to
+    /// cancel the last meanwhile. The report, and the queue calls the drain made.
+    fn stall_before_seven(ms: u64) -> (crate::worker::DrainReport, u64) {
+        let mut w = World::new();
+        let cancel = std::sync::Arc::new(std::sync::Mutex::new(None));
+        w.registry.register(Box::new(Stall {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            ms,
+            thief: false,
+            cancel: cancel.clone(),
+        }));
+        // Batches of 1, 2 and 4 quick jobs, then one of 8: the stall first.
+        let echo = json!({"kind": "echo", "input": {}});
+        for _ in 0..7 {
+            w.submit(echo.clone());
+        }
+        w.submit(json!({"kind": "stall", "input": {}}));
+        let quick: Vec<JobId> = (0..7).map(|_| w.submit(echo.clone())).collect();
+        *cancel.lock().unwrap() = Some(quick[6]);
+        let before = w.queue.calls();
+        let report = w.drain(60_000);
+        let cancelled = w.job(&quick[6]).status == Status::Cancelled;
+        assert_eq!(cancelled, report.cancelled == 1, "{report:?}");
+        (report, w.queue.calls() - before)
+    }
+
+    #[test]
+    fn jobs_that_start_after_a_stall_ask_about_their_batch_once_and_see_a_cancel() {
+        let (quick, calls_quick) = stall_before_seven(FLUSH_MS - 1);
+        // Within FLUSH_MS nobody asks: the cancel is seen only by the job's own checks.
+        assert_eq!((quick.succeeded, quick.cancelled), (15, 0), "{quick:?}");
+        let (slow, calls_slow) = stall_before_seven(FLUSH_MS);
+        // Past it, the first quick job's heartbeat answers for the whole batch: the
+        // others start on its answers, and the last, whose cancel it reported, is
+        // recorded cancelled, not run.
+        assert_eq!((slow.succeeded, slow.cancelled), (14, 1), "{slow:?}");
+        assert_eq!(
+            calls_slow,
+            calls_quick + 1,
+            "one heartbeat, not one per job"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The lease a batch was claimed under: the one place that says whether a job is still
 //! this worker's. Every write of a job's state asks it first.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
+use super::FLUSH_MS;
 use crate::context::{Context, StoreError};
 use crate::job::{JobId, Tenant};
 use crate::queue::Heartbeat;
@@ -20,6 +21,9 @@ pub(super) struct Lease {
     /// heartbeat or renewal that found it held.
     until: Cell<u64>,
     lease_ms: u64,
+    /// The last heartbeat's answers, one per id, and when they came: a job about to
+    /// start shortly after learns from them whether it is still held or cancelled.
+    beats: RefCell<Option<(u64, Vec<Heartbeat>)>>,
 }
 
 impl Lease {
@@ -36,6 +40,7 @@ impl Lease {
             ids,
             until: Cell::new(until),
             lease_ms,
+            beats: RefCell::new(None),
         }
     }
 
@@ -57,17 +62,43 @@ impl Lease {
         self.until.get().saturating_sub(now) > self.lease_ms / 2
     }
 
-    /// Heartbeat for `id`, extending the leases of the whole batch where still held; the
-    /// deadline moves on when `id`'s is. Also says whether a client asked to cancel `id`.
+    /// Heartbeat for `id`, extending the leases of the whole batch where still held (the
+    /// deadline moves on when `id`'s does); the answers for every job of the batch are kept
+    /// for [`Lease::recent`]. Also says whether a client asked to cancel `id`.
     pub(super) fn heartbeat(&self, ctx: &Context<'_>, id: &JobId) -> Result<Heartbeat, StoreError> {
-        let until = ctx.now().saturating_add(self.lease_ms);
-        let beat = ctx
+        let now = ctx.now();
+        let until = now.saturating_add(self.lease_ms);
+        let beats = ctx
             .queue
-            .heartbeat_batch(&self.tenant, id, &self.token, until, &self.ids)?;
+            .heartbeat_batch(&self.tenant, &self.token, &self.ids, until)?;
+        // A job not of this batch is not held under this lease.
+        let beat = self.answer(&beats, id).unwrap_or(Heartbeat::Lost);
         if matches!(beat, Heartbeat::Owned { .. }) {
             self.until.set(until);
         }
+        *self.beats.borrow_mut() = Some((now, beats));
         Ok(beat)
+    }
+
+    /// What the last heartbeat said about `id`, if it came less than [`FLUSH_MS`] ago
+    /// and the lease is surely held: later jobs of a batch that waited learn of a
+    /// cancel or a lost lease from one heartbeat per interval, not one each.
+    pub(super) fn recent(&self, now: u64, id: &JobId) -> Option<Heartbeat> {
+        if !self.surely_held(now) {
+            return None;
+        }
+        let beats = self.beats.borrow();
+        let (at, beats) = beats.as_ref()?;
+        if now.saturating_sub(*at) >= FLUSH_MS {
+            return None;
+        }
+        self.answer(beats, id)
+    }
+
+    /// `id`'s answer among `beats`, one per id of the batch.
+    fn answer(&self, beats: &[Heartbeat], id: &JobId) -> Option<Heartbeat> {
+        let at = self.ids.iter().position(|held| held == id)?;
+        beats.get(at).copied()
     }
 
     /// Which of `ids` are still held, in order: all of them while the lease is surely

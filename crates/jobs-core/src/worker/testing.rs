@@ -13,12 +13,14 @@ use crate::queue::Claim;
 use crate::service::testing::World;
 
 /// A kind that works for `ms` of (manual) clock time without a heartbeat, then
-/// optionally lets another worker take its job, as if its lease had expired unseen.
+/// optionally lets another worker take its job, as if its lease had expired unseen, and
+/// optionally has a client ask to cancel the job `cancel` names.
 pub(super) struct Stall {
     pub(super) clock: crate::memory::ManualClock,
     pub(super) queue: crate::memory::MemoryQueue,
     pub(super) ms: u64,
     pub(super) thief: bool,
+    pub(super) cancel: std::sync::Arc<std::sync::Mutex<Option<JobId>>>,
 }
 
 impl crate::kind::Kind for Stall {
@@ -39,6 +41,12 @@ impl crate::kind::Kind for Stall {
                 assert!(
                     matches!(claim, Claim::Claimed { jobs, .. } if Some(jobs[0].id) == ctx.job_id())
                 );
+            }
+            if let Some(id) = *self.cancel.lock().unwrap() {
+                let tenant = crate::job::Tenant::default_tenant();
+                let now = self.clock.now_ms();
+                let asked = self.queue.cancel(&tenant, &id, now, false).unwrap();
+                assert_eq!(asked, crate::queue::CancelOutcome::Requested);
             }
             Ok(crate::kind::Output::json(&json!({"done": true})))
         })
@@ -88,6 +96,7 @@ pub(super) fn with_stall(ms: u64, thief: bool) -> World {
         queue: w.queue.clone(),
         ms,
         thief,
+        cancel: Default::default(),
     };
     w.registry.register(Box::new(kind));
     w

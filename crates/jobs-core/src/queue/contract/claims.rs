@@ -326,14 +326,23 @@ pub(super) fn heartbeat_extends_the_batch(q: &dyn Queue) {
         claim_of(&[id(1), id(2), id(3)], &[])
     );
     assert_eq!(claimed(q, 100, "b"), id(4)); // lease until 1_100, token b
-    // a's heartbeat for job 1 extends 2 and 3 too, but not b's job 4.
-    let others = [id(2), id(3), id(4)];
+    // A client asks to cancel job 3 while it waits in a's batch.
     assert_eq!(
-        q.heartbeat_batch(&tenant(), &id(1), "a", 5_000, &others)
-            .unwrap(),
-        Heartbeat::Owned {
-            cancel_requested: false
-        }
+        q.cancel(&tenant(), &id(3), 200, false).unwrap(),
+        CancelOutcome::Requested
+    );
+    // a's heartbeat answers for every job it names: it extends 1, 2 and 3, reports the
+    // cancel of 3, and neither extends nor claims b's job 4.
+    let batch = [id(1), id(2), id(3), id(4)];
+    let owned = Heartbeat::Owned {
+        cancel_requested: false,
+    };
+    let cancel = Heartbeat::Owned {
+        cancel_requested: true,
+    };
+    assert_eq!(
+        q.heartbeat_batch(&tenant(), "a", &batch, 5_000).unwrap(),
+        [owned, owned, cancel, Heartbeat::Lost]
     );
     // At 2_000 only job 4's lease has expired: the next claim takes it back.
     assert_eq!(
@@ -342,9 +351,13 @@ pub(super) fn heartbeat_extends_the_batch(q: &dyn Queue) {
     );
     // Lost for a stranger, and nothing of a's is extended by it.
     assert_eq!(
-        q.heartbeat_batch(&tenant(), &id(1), "x", 9_000, &others)
-            .unwrap(),
-        Heartbeat::Lost
+        q.heartbeat_batch(&tenant(), "x", &batch, 9_000).unwrap(),
+        [Heartbeat::Lost; 4]
+    );
+    assert!(
+        q.heartbeat_batch(&tenant(), "a", &[], 9_000)
+            .unwrap()
+            .is_empty()
     );
     assert!(
         matches!(q.claim(5_001, 6_000, "d", 10).unwrap(), Claim::Claimed { jobs, .. } if jobs.len() == 4)

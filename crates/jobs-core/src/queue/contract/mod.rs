@@ -71,7 +71,7 @@ pub const CHECKS: &[Check] = &[
         claims::batches_claim_and_finish_together,
     ),
     (
-        "a heartbeat extends the leases of the whole batch",
+        "a heartbeat extends the leases of the whole batch and answers for each job",
         claims::heartbeat_extends_the_batch,
     ),
     (

@@ -1,16 +1,18 @@
--- heartbeat: extend the lease if the token still owns it; report cancel requests. The
--- other jobs of the caller's batch (ARGV 4..) have their leases extended too where the
--- token still owns them, so jobs waiting behind a slow one keep theirs.
--- ARGV: 1 id  2 token  3 new lease deadline ms  4.. the batch's other ids
--- Reply: {'owned', cancel requested 0|1} or {'lost'}
-local id, token = ARGV[1], ARGV[2]
-for i = 4, #ARGV do
-  if owns(ARGV[i], token) then redis.call('ZADD', LEASES, ARGV[3], ARGV[i]) end
+-- heartbeat: extend the leases of the ids this token still owns, and say for each
+-- whether it owns it and whether a client asked to cancel it. A worker asks this for
+-- its whole batch at once: jobs waiting behind a slow one keep their leases, later jobs
+-- learn of cancels without asking again, and the outcomes it kept back are checked
+-- before they are written (a job another worker has taken meanwhile gets nothing).
+-- ARGV: 1 token  2 new lease deadline ms  3.. ids
+-- Reply: per id, in order: 0 not owned, 1 owned (extended), 2 owned and cancel requested
+local token, out = ARGV[1], {}
+for i = 3, #ARGV do
+  if owns(ARGV[i], token) then
+    redis.call('ZADD', LEASES, ARGV[2], ARGV[i])
+    out[#out + 1] = 1 + redis.call('SISMEMBER', CANCEL, ARGV[i])
+  else
+    out[#out + 1] = 0
+  end
 end
-if not owns(id, token) then
-  reexpire()
-  return {'lost'}
-end
-redis.call('ZADD', LEASES, ARGV[3], id)
 reexpire()
-return {'owned', redis.call('SISMEMBER', CANCEL, id)}
+return out
