@@ -117,6 +117,37 @@ fn timestamps_are_written_as_rfc3339_utc_with_milliseconds() {
 }
 
 #[test]
+fn timestamps_are_written_as_the_time_crate_formats_them_across_the_range() {
+    let theirs = ::time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let edges = [
+        0,
+        999,
+        1_000,
+        951_782_399_999,   // 2000-02-28T23:59:59.999Z
+        951_868_799_999,   // 2000-02-29T23:59:59.999Z
+        1_709_251_199_999, // 2024-02-29T23:59:59.999Z
+        4_107_542_400_000, // 2100-03-01: no leap day in 2100
+        Timestamp::MAX.as_ms(),
+    ];
+    // And 20,000 more spread over the whole range (a fixed LCG, so runs agree).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let spread = (0..20_000).map(|_| {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (x >> 11) % (Timestamp::MAX.as_ms() + 1)
+    });
+    for ms in edges.into_iter().chain(spread) {
+        let t =
+            ::time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+        let ours = Timestamp::from_ms(ms);
+        assert_eq!(ours.to_rfc3339(), t.format(theirs).unwrap(), "{ms}");
+        assert_eq!(ours.to_string(), ours.to_rfc3339());
+        assert_eq!(Timestamp::parse_rfc3339(&ours.to_rfc3339()).unwrap(), ours);
+    }
+}
+
+#[test]
 fn timestamps_read_any_offset_and_precision_but_not_garbage() {
     let t = Timestamp::parse_rfc3339("2026-11-27T07:16:35.123456+01:00").unwrap();
     assert_eq!(t.as_ms(), 1_795_760_195_123);
