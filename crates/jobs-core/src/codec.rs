@@ -155,8 +155,8 @@ fn decode(bytes: &[u8], want_result: bool) -> Result<(Job, Option<Output>), Code
     }
     let result = match envelope.result {
         Some(raw) if want_result => {
-            let inline: InlineResult = serde_json::from_str(raw.get())
-                .map_err(|e| malformed(format!("result: {e}")))?;
+            let inline: InlineResult =
+                serde_json::from_str(raw.get()).map_err(|e| malformed(format!("result: {e}")))?;
             let bytes = BASE64
                 .decode(inline.base64.as_bytes())
                 .map_err(|e| malformed(format!("result: {e}")))?;
