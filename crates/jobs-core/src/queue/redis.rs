@@ -217,7 +217,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
         reply
             .iter()
-            .map(|answer| match int(Some(answer)) {
+            .map(|answer| match answer.to_int() {
                 Some(0) => Ok(Heartbeat::Lost),
                 Some(n @ (1 | 2)) => Ok(Heartbeat::Owned {
                     cancel_requested: n == 2,
