@@ -4,6 +4,12 @@
 
 use thiserror::Error;
 
+/// The largest `max_body_bytes` a deployment may set: 32 MiB, what a worker reads of
+/// inputs stored apart at once (`worker::INPUT_BYTES_AT_ONCE` is this), so one input
+/// always fits in a read. The intake holds a body a few times over while it checks it, and
+/// a hosted Spin instance has 128 MiB.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+
 /// Every setting, valid once built. The names of the Spin variables are the field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -13,7 +19,8 @@ pub struct Settings {
     /// The pub/sub channel the worker's trigger listens on (the doorbell). Default `jobs`.
     pub queue_channel: String,
     /// Largest accepted request body in bytes; larger is `413`. Default 1 MiB, which also
-    /// keeps records under the 1 MB value limit of hosted key-value stores.
+    /// keeps records under the 1 MB value limit of hosted key-value stores; at most
+    /// [`MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
     /// `max_attempts` of a submission that does not give one. Default 3, range 1..=25.
     pub default_max_attempts: u32,
@@ -131,7 +138,7 @@ impl Settings {
             }
         };
 
-        let max_body_bytes = number(get("max_body_bytes"), d.max_body_bytes, 1..=usize::MAX)?;
+        let max_body_bytes = number(get("max_body_bytes"), d.max_body_bytes, 1..=MAX_BODY_BYTES)?;
         let default_max_attempts = number(
             get("default_max_attempts"),
             d.default_max_attempts,
@@ -351,6 +358,7 @@ mod tests {
             ("queue_channel", "  "),
             ("max_body_bytes", "0"),
             ("max_body_bytes", "lots"),
+            ("max_body_bytes", "33554433"),
             ("default_max_attempts", "0"),
             ("default_max_attempts", "26"),
             ("default_max_attempts", "-1"),
@@ -385,5 +393,13 @@ mod tests {
             err.to_string()
                 .ends_with("must be a whole number of at least 1000")
         );
+        let err = from(&[("max_body_bytes", "1073741824")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("must be a whole number from 1 to 33554432"),
+            "{err}"
+        );
+        let largest = from(&[("max_body_bytes", "33554432")]).unwrap();
+        assert_eq!(largest.max_body_bytes, MAX_BODY_BYTES);
     }
 }

@@ -44,7 +44,7 @@ pub const MAX_BATCH: u32 = 32;
 /// in one call and holds before running them: a whole batch with the default limit
 /// (1 MiB), fewer with a larger one, so a raised limit does not raise a worker's memory
 /// with it (a hosted Spin instance has 128 MiB).
-pub const INPUT_BYTES_AT_ONCE: usize = 32 << 20;
+pub const INPUT_BYTES_AT_ONCE: usize = crate::config::MAX_BODY_BYTES;
 /// A batch whose jobs averaged at most this long is followed by a larger one.
 pub const QUICK_JOB_MS: u64 = 2;
 /// Outcomes of a batch are written together at its end, or as soon as the batch has
