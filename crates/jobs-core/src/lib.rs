@@ -33,6 +33,7 @@ pub mod api;
 pub mod codec;
 pub mod config;
 pub mod context;
+pub mod fingerprint;
 pub mod job;
 pub mod kind;
 pub mod kinds;

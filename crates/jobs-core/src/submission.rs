@@ -1,11 +1,10 @@
 //! A client's `POST /jobs` body, parsed at the edge into a valid [`NewJob`]: the wire
-//! shape, its one conversion into the domain, the typed reasons a submission is refused,
-//! and the body fingerprint that idempotency compares. No I/O.
+//! shape, its one conversion into the domain and the typed reasons a submission is
+//! refused (the fingerprint idempotency compares is `fingerprint.rs`'s). No I/O.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
@@ -336,59 +335,6 @@ fn is_internal_name(name: &str) -> bool {
         .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")))
 }
 
-/// The fingerprint idempotency compares: lowercase hex SHA-256 of the body's canonical
-/// JSON (object keys sorted at every level, no whitespace), so a client's re-send that
-/// only differs in spacing or key order counts as the same payload. A body that is not
-/// JSON is fingerprinted as raw bytes (it is refused anyway).
-pub fn body_fingerprint(body: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => {
-            let mut canonical = String::with_capacity(body.len());
-            write_canonical(&value, &mut canonical);
-            hasher.update(b"json:");
-            hasher.update(canonical.as_bytes());
-        }
-        Err(_) => {
-            hasher.update(b"raw:");
-            hasher.update(body);
-        }
-    }
-    hex::encode(hasher.finalize())
-}
-
-/// Writes `value` with sorted keys, whatever map order serde_json was built with (the
-/// `preserve_order` feature may be switched on by another crate in the build).
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,39 +552,6 @@ mod tests {
         assert!(matches!(err, SubmissionError::UnknownKind { .. }));
         let err = parse(r#"{"kind":"echo","input":5,"max_attempts":0}"#).unwrap_err();
         assert!(matches!(err, SubmissionError::InvalidField { .. }));
-    }
-
-    #[test]
-    fn the_fingerprint_ignores_whitespace_and_key_order() {
-        let a = body_fingerprint(br#"{"kind":"echo","input":{"a":1,"b":[1,2]}}"#);
-        let b =
-            body_fingerprint(b"{ \"input\" : { \"b\": [1, 2], \"a\": 1 },\n \"kind\": \"echo\" }");
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 64);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-    }
-
-    #[test]
-    fn the_fingerprint_differs_when_the_payload_differs() {
-        let a = body_fingerprint(br#"{"kind":"echo","input":{"a":1}}"#);
-        let b = body_fingerprint(br#"{"kind":"echo","input":{"a":2}}"#);
-        let c = body_fingerprint(br#"{"kind":"echo","input":{"a":"1"}}"#);
-        assert_ne!(a, b);
-        assert_ne!(a, c);
-        assert_ne!(
-            body_fingerprint(b"not json"),
-            body_fingerprint(b"not  json")
-        );
-    }
-
-    #[test]
-    fn canonical_json_escapes_keys_and_strings() {
-        let mut out = String::new();
-        write_canonical(&json!({"b\"": "x\n", "a": [true, null, 1.5]}), &mut out);
-        assert_eq!(out, r#"{"a":[true,null,1.5],"b\"":"x\n"}"#);
     }
 
     #[test]

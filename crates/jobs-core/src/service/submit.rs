@@ -8,10 +8,11 @@
 
 use super::Context;
 use super::error::{StoreError, SubmitError};
+use crate::fingerprint::body_fingerprint;
 use crate::job::{JobId, Timestamp};
 use crate::queue::{Enqueue, IdempotencyClaim, KeyProof, SubmitOutcome};
 use crate::resource::JobResource;
-use crate::submission::{NewJob, body_fingerprint};
+use crate::submission::NewJob;
 
 /// Longest accepted idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
