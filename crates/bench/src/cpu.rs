@@ -104,6 +104,29 @@ impl Snapshot {
     }
 }
 
+/// CPU seconds the whole machine has been busy, over all its cores, from /proc/stat:
+/// every process and the kernel (interrupts included), which the parties above leave
+/// out. Over wall seconds, the cores kept busy.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    Some(busy_ticks(text.lines().next()?)? as f64 / ticks_per_second())
+}
+
+/// The busy ticks of the `cpu` line of /proc/stat: all but idle and iowait (guest time
+/// is counted in user already).
+fn busy_ticks(line: &str) -> Option<u64> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+        return None;
+    };
+    Some(user + nice + system + irq + softirq + steal)
+}
+
 /// The pid of the redis-server listening on `port`, found by its command line.
 pub fn redis_pid(port: u16) -> Option<i32> {
     let needle = format!(":{port}");
@@ -115,4 +138,20 @@ pub fn redis_pid(port: u16) -> Option<i32> {
             && (cmdline.contains(&needle) || cmdline.contains(&format!("--port {port}")));
         is_ours.then_some(pid)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_ticks_leave_out_idle_and_iowait() {
+        let line = "cpu  467925 217 60804 6223895 1668 0 8278 82 0 0";
+        assert_eq!(busy_ticks(line), Some(467_925 + 217 + 60_804 + 8_278 + 82));
+        // A core's own line, a short line or a bad number is not the total.
+        assert_eq!(busy_ticks("cpu0 1 2 3 4 5 6 7 8 0 0"), None);
+        assert_eq!(busy_ticks("cpu  1 2 3"), None);
+        assert_eq!(busy_ticks("cpu  1 2 x 4 5 6 7 8"), None);
+        assert!(machine_busy_seconds().is_some_and(|s| s > 0.0));
+    }
 }

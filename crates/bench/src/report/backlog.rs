@@ -95,6 +95,36 @@ impl Report {
         }
     }
 
+    /// The cores the whole machine kept busy during each backlog row's drain.
+    pub(super) fn machine_table(&self, w: &mut String) {
+        let rows: Vec<&E2eRow> = self.e2e.iter().filter(|r| r.backlog).collect();
+        if rows.iter().all(|r| r.machine_cores.is_none()) {
+            return;
+        }
+        let _ = writeln!(
+            w,
+            "\nCores the whole machine kept busy (of {}; every process and the kernel, from \
+             /proc/stat) while each drain was in full swing: from the first `/stats` poll \
+             that saw a job finished to the last that saw one unfinished. Where this nears \
+             all the cores, a second worker has no core left to use:\n",
+            self.machine.nproc
+        );
+        let _ = writeln!(
+            w,
+            "| Round | Workers | Drain/s | Busy cores |\n|---|---|---:|---:|"
+        );
+        for r in rows {
+            let cores = r
+                .machine_cores
+                .map_or("–".to_owned(), |c| format!("{c:.2}"));
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.0} | {cores} |",
+                r.round, r.workers, r.drain_per_s
+            );
+        }
+    }
+
     /// After a median drain rate: of how many rounds, and each round's rate.
     pub(super) fn rounds_note(&self, workers: usize) -> String {
         let rates: Vec<String> = self

@@ -151,6 +151,11 @@ pub struct E2eRow {
     pub redis_per_job: Vec<RedisCost>,
     /// Backlog rows: a submission's wait for its `202` while the workers drained.
     pub receipts: Option<Receipts>,
+    /// Backlog rows: the cores the whole machine kept busy (every process and the kernel)
+    /// while the drain was in full swing, from the first `/stats` poll that saw a job
+    /// finished to the last that saw one unfinished; none when the drain was too short
+    /// for two such polls.
+    pub machine_cores: Option<f64>,
     pub error_samples: Vec<String>,
 }
 
@@ -443,6 +448,7 @@ impl Report {
         );
         self.tail_table(w);
         self.redis_per_job_table(w);
+        self.machine_table(w);
         self.receipts_table(w);
         errors_list(
             w,

@@ -195,9 +195,16 @@ impl Report {
             } else {
                 String::new()
             };
+            let busy = match (one.machine_cores, two.machine_cores) {
+                (Some(a), Some(b)) => format!(
+                    "; the machine's busy cores while draining, of {}: {a:.2} with one, {b:.2} with two",
+                    self.machine.nproc
+                ),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 w,
-                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each} | {} |",
+                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each}{busy} | {} |",
                 two.drain_per_s,
                 one.drain_per_s,
                 ratio((one, two)),

@@ -214,11 +214,19 @@ async fn collect(
     let mut conn = Conn::new(addr);
     let mut finished = 0;
     let mut last_progress = Instant::now();
+    let mut polls = Vec::new();
     while finished < submit.ok {
         tokio::time::sleep(STATS_POLL).await;
         let stats = conn.get("/stats").await?.expect(200)?.json()?;
         let count = |s: &str| stats["counts"][s].as_u64().unwrap_or(0);
         let now = count("succeeded") + count("failed") + count("cancelled");
+        if let Some(busy) = crate::cpu::machine_busy_seconds() {
+            polls.push(Poll {
+                at: t0.elapsed().as_secs_f64(),
+                busy,
+                finished: now,
+            });
+        }
         if now > finished {
             finished = now;
             last_progress = Instant::now();
@@ -315,12 +323,34 @@ async fn collect(
             cpu: cpu_after.cost(&at, done, waited),
         }),
         receipts,
+        machine_cores: match rows {
+            Rows::Backlog => machine_cores(&polls, submit.ok),
+            Rows::All => None,
+        },
         redis_per_job: match rows {
             Rows::Backlog => per_job(commands, done),
             Rows::All => Vec::new(),
         },
         error_samples: errors,
     })
+}
+
+/// What one `/stats` poll of [`collect`] saw: seconds since the start, the machine's busy
+/// CPU seconds so far, and the jobs finished.
+struct Poll {
+    at: f64,
+    busy: f64,
+    finished: u64,
+}
+
+/// The cores the machine kept busy from the first poll that saw a job finished to the
+/// last that saw fewer than `total`: the drain in full swing, without the workers'
+/// start or the wait for the poll after the last finish.
+fn machine_cores(polls: &[Poll], total: u64) -> Option<f64> {
+    let first = polls.iter().find(|p| p.finished > 0)?;
+    let last = polls.iter().rev().find(|p| p.finished < total)?;
+    let wall = last.at - first.at;
+    (wall > 0.0).then(|| (last.busy - first.busy) / wall)
 }
 
 /// How long [`until_quiet`] waits at most for the workers to be quiet.
@@ -417,4 +447,32 @@ fn record_ms(h: &mut Histogram<u64>, ms: i64) {
             .saturating_mul(1000)
             .max(1),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll(at: f64, busy: f64, finished: u64) -> Poll {
+        Poll { at, busy, finished }
+    }
+
+    #[test]
+    fn machine_cores_count_the_drain_in_full_swing_only() {
+        let polls = [
+            // The workers start: nothing finished yet, one core busy.
+            poll(0.1, 10.0, 0),
+            poll(0.2, 10.1, 100),
+            poll(0.3, 10.28, 600),
+            poll(0.4, 10.46, 900),
+            // The last job finished before this poll: its idle tail is left out.
+            poll(0.5, 10.47, 1000),
+        ];
+        let cores = machine_cores(&polls, 1000).unwrap();
+        assert!((cores - 1.8).abs() < 1e-9, "{cores}");
+        // One poll in full swing is no window; none finished, or all at once, neither.
+        assert_eq!(machine_cores(&polls[..2], 100), None);
+        assert_eq!(machine_cores(&polls[..1], 1000), None);
+        assert_eq!(machine_cores(&[poll(0.1, 1.0, 1000)], 1000), None);
+    }
 }
