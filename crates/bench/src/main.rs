@@ -216,7 +216,7 @@ fn main() -> anyhow::Result<()> {
         report.duration_s,
         md.display(),
         report.charts.len(),
-        report.problems.len()
+        report.problem_lines().len()
     );
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 mod backlog;
+mod problems;
 mod tail;
 mod targets;
 
@@ -74,7 +75,7 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadRow {
     /// `acknowledgement` or `floor`.
     pub scenario: String,
@@ -280,14 +281,7 @@ impl Report {
                 let _ = writeln!(w, "![{chart}]({chart})");
             }
         }
-        let _ = writeln!(w, "\n## Problems\n");
-        if self.problems.is_empty() {
-            let _ = writeln!(w, "None: every scenario step ran.");
-        } else {
-            for p in &self.problems {
-                let _ = writeln!(w, "- **{}**: `{}`", p.scenario, one_line(&p.error, 600));
-            }
-        }
+        self.problems_section(w);
         let _ = writeln!(w, "\n## Plan\n");
         let _ = writeln!(
             w,
