@@ -1,8 +1,9 @@
 //! Hostile inputs: bounded in time and memory before they are trusted. A callback URL
 //! that reaches inside the deployment is refused; an image whose metadata inflates to
 //! hundreds of MiB, or whose pixels would, is refused at submit without the runtime
-//! growing; the largest image accepted runs within a hosted platform's 128 MiB; and no
-//! detail a client reads names a storage key.
+//! growing; the largest image accepted runs within a hosted platform's 128 MiB, and so
+//! do a batch of inputs that parse to twelve times their size or more; and no detail a
+//! client reads names a storage key.
 
 use e2e::{AppSpec, JOB_TIMEOUT, inputs, spawn_app, spawn_app_with_spec};
 use serde_json::json;
@@ -150,5 +151,75 @@ fn a_job_whose_stored_input_vanished_fails_naming_the_job_not_a_storage_key() {
         !message.contains(&input_keys[0]),
         "a storage key leaked: {}",
         failed.json
+    );
+}
+
+#[test]
+fn a_batch_of_inputs_that_parse_to_twenty_times_their_size_runs_within_a_128_mib_worker() {
+    // `[0,0,…]` is 2 bytes of JSON per number and 24 bytes once parsed into a tree on
+    // wasm32, more while its vector grows. A whole batch of them, each just under the
+    // body limit, is what one worker group reads at once.
+    const JOBS: usize = 32;
+    let app = spawn_app_with_spec(AppSpec {
+        component_ids: vec!["intake".to_owned()],
+        max_instance_memory: Some(128 << 20),
+        ..AppSpec::default()
+    });
+    let zeros = vec![json!(0); 523_000];
+    let body = inputs::echo(json!({ "a": zeros }));
+    assert!(
+        serde_json::to_vec(&body).expect("JSON").len() < 1 << 20,
+        "within the default body limit"
+    );
+    // Quick jobs first: the worker's claims double after each quick batch, so by the
+    // large ones it claims whole batches.
+    for n in 0..96 {
+        app.submit_ok(&inputs::echo(json!({ "n": n })));
+    }
+    let jobs: Vec<_> = (0..JOBS).map(|_| app.submit_ok(&body)).collect();
+
+    let worker = app.start_worker();
+    for job in &jobs {
+        let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
+        assert_eq!(done.attempts, 1, "{}", done.json);
+    }
+    // A worker out of memory traps before it counts the attempts, and the jobs run
+    // again once their lease has expired, so the attempts alone would not show it.
+    let logs = worker.logs();
+    assert!(
+        !logs.contains("trap") && !logs.contains("memory allocation"),
+        "the worker failed on the way:\n{logs}"
+    );
+    let result = app.get_result(&jobs[0].id);
+    result.expect_status(200);
+    let echoed: serde_json::Value = serde_json::from_slice(&result.body).expect("JSON");
+    assert_eq!(echoed["a"].as_array().map(Vec::len), Some(523_000));
+}
+
+#[test]
+fn sixteen_such_inputs_at_once_are_all_accepted_by_a_128_mib_intake() {
+    const CLIENTS: usize = 16;
+    let app = spawn_app_with_spec(AppSpec {
+        component_ids: vec!["intake".to_owned()],
+        max_instance_memory: Some(128 << 20),
+        ..AppSpec::default()
+    });
+    let body = inputs::echo(json!({ "a": vec![json!(0); 523_000] }));
+    let replies: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| s.spawn(|| app.submit(&body)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a client"))
+            .collect()
+    });
+    for reply in &replies {
+        reply.expect_status(202);
+    }
+    let logs = app.logs();
+    assert!(
+        !logs.contains("trap") && !logs.contains("memory allocation"),
+        "the intake failed on the way:\n{logs}"
     );
 }

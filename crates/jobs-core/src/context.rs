@@ -171,9 +171,9 @@ impl Context<'_> {
                 continue;
             }
             match values.next() {
-                Some(Some(bytes)) => match codec::decode_input(&bytes) {
-                    Ok(value) => {
-                        job.input.load(value);
+                Some(Some(bytes)) => match codec::decode_input(bytes) {
+                    Ok(text) => {
+                        job.input.load(text);
                         ready.push(job);
                     }
                     Err(e) => {

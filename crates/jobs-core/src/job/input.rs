@@ -1,6 +1,9 @@
 //! A job's input, inline in the record or stored apart.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Inputs larger than this (bytes of JSON text) are stored apart, under their own key.
 pub const INLINE_INPUT_MAX: usize = 8 * 1024;
@@ -13,20 +16,24 @@ pub const INLINE_INPUT_MAX: usize = 8 * 1024;
 /// An input larger than [`INLINE_INPUT_MAX`] is stored *apart*, under its
 /// own key (`i:`), written once at submit: the record, which every status poll reads and
 /// every transition rewrites, stays small. Such a record holds `"input": null` and
-/// `"input_apart": true`; the worker loads the value before it runs the job.
+/// `"input_apart": true`; the worker loads the input's text before it runs the job, and
+/// parses it only then ([`JobInput::value`]): a tree of `serde_json::Value`s takes up to
+/// 24 bytes per 2 of JSON on wasm32 (`[0,0,…]`), so a batch of inputs parsed at once
+/// would hold twelve times or more the bytes it read.
 #[derive(Debug, Clone)]
 pub struct JobInput {
-    value: serde_json::Value,
-    text: Option<Box<serde_json::value::RawValue>>,
+    /// The parsed input; `None` when only `text` holds it (stored apart, loaded).
+    value: Option<serde_json::Value>,
+    text: Option<Box<RawValue>>,
     apart: bool,
 }
 
 impl JobInput {
     /// An input as submitted: `text` is the JSON that `value` was parsed from.
-    pub fn submitted(value: serde_json::Value, text: Box<serde_json::value::RawValue>) -> Self {
+    pub fn submitted(value: serde_json::Value, text: Box<RawValue>) -> Self {
         let apart = text.get().len() > INLINE_INPUT_MAX;
         JobInput {
-            value,
+            value: Some(value),
             text: Some(text),
             apart,
         }
@@ -42,7 +49,7 @@ impl JobInput {
     /// The input of a record that says it is stored apart, not loaded yet (`null`).
     pub fn apart() -> Self {
         JobInput {
-            value: serde_json::Value::Null,
+            value: Some(serde_json::Value::Null),
             text: None,
             apart: true,
         }
@@ -53,58 +60,66 @@ impl JobInput {
         self.apart
     }
 
-    /// Gives an input stored apart its value, read from its key.
-    pub fn load(&mut self, value: serde_json::Value) {
-        self.value = value;
-        self.text = None;
+    /// Gives an input stored apart its text, read from its key; it is parsed when
+    /// [`JobInput::value`] asks.
+    pub fn load(&mut self, text: Box<RawValue>) {
+        self.value = None;
+        self.text = Some(text);
     }
 
-    /// The JSON text of the input: as submitted when known, else encoded from the value.
+    /// The JSON text of the input: as submitted or loaded when known, else encoded from
+    /// the value.
     pub fn to_json(&self) -> Vec<u8> {
-        match &self.text {
-            Some(text) => text.get().as_bytes().to_vec(),
-            None => serde_json::to_vec(&self.value).expect("a JSON value always serializes"),
+        match (&self.text, &self.value) {
+            (Some(text), _) => text.get().as_bytes().to_vec(),
+            (None, Some(value)) => {
+                serde_json::to_vec(value).expect("a JSON value always serializes")
+            }
+            (None, None) => b"null".to_vec(),
         }
     }
 
-    pub fn value(&self) -> &serde_json::Value {
-        &self.value
+    /// The input as a JSON value: borrowed when parsed already, else parsed from its text
+    /// now (a loaded input stored apart; each call parses again, so take it once). `Err`
+    /// when that text does not parse as a value (deeper than the parser's limit).
+    pub fn value(&self) -> Result<Cow<'_, serde_json::Value>, serde_json::Error> {
+        match (&self.value, &self.text) {
+            (Some(value), _) => Ok(Cow::Borrowed(value)),
+            (None, Some(text)) => serde_json::from_str(text.get()).map(Cow::Owned),
+            (None, None) => Ok(Cow::Owned(serde_json::Value::Null)),
+        }
     }
 }
 
 impl From<serde_json::Value> for JobInput {
     fn from(value: serde_json::Value) -> Self {
         JobInput {
-            value,
+            value: Some(value),
             text: None,
             apart: false,
         }
     }
 }
 
-impl std::ops::Deref for JobInput {
-    type Target = serde_json::Value;
-
-    fn deref(&self) -> &serde_json::Value {
-        &self.value
-    }
-}
-
 /// Inputs are equal when their values and places are: the text is only how it was
-/// written.
+/// written. (An input whose text does not parse equals none.)
 impl PartialEq for JobInput {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value && self.apart == other.apart
+        match (self.value(), other.value()) {
+            (Ok(a), Ok(b)) => a == b && self.apart == other.apart,
+            _ => false,
+        }
     }
 }
 
 /// In a record: the input itself, or `null` when it is stored apart.
 impl Serialize for JobInput {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.text {
+        match (&self.text, &self.value) {
             _ if self.apart => serializer.serialize_unit(),
-            Some(text) => text.serialize(serializer),
-            None => self.value.serialize(serializer),
+            (Some(text), _) => text.serialize(serializer),
+            (None, Some(value)) => value.serialize(serializer),
+            (None, None) => serializer.serialize_unit(),
         }
     }
 }
@@ -112,5 +127,40 @@ impl Serialize for JobInput {
 impl<'de> Deserialize<'de> for JobInput {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         serde_json::Value::deserialize(deserializer).map(JobInput::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn an_input_loaded_as_text_is_parsed_only_when_its_value_is_asked_for() {
+        let text = r#"{ "a" : [0,0,0], "s": "\u00e9" }"#;
+        let mut input = JobInput::apart();
+        input.load(codec::decode_input(text.as_bytes().to_vec()).unwrap());
+        // Held as text: written back byte for byte, parsed on each ask.
+        assert_eq!(input.to_json(), text.as_bytes());
+        assert!(matches!(input.value(), Ok(Cow::Owned(_))));
+        assert_eq!(*input.value().unwrap(), json!({"a": [0, 0, 0], "s": "é"}));
+        assert!(input.is_apart());
+        // A value read from a record is lent, not parsed again.
+        let inline = JobInput::from(json!({"n": 1}));
+        assert!(matches!(inline.value(), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn stored_text_that_is_not_json_is_refused_when_read_and_too_deep_when_parsed() {
+        assert!(codec::decode_input(b"{\"a\":".to_vec()).is_err());
+        assert!(codec::decode_input(vec![b'"', 0xff, b'"']).is_err());
+        // Checking the text does not build the tree, so it takes any depth; the parse
+        // for the run stops at serde_json's limit, and the job fails rather than the worker.
+        let deep = format!("{}{}", "[".repeat(1_000), "]".repeat(1_000));
+        let mut input = JobInput::apart();
+        input.load(codec::decode_input(deep.into_bytes()).unwrap());
+        assert!(input.value().is_err());
     }
 }

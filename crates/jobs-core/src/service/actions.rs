@@ -23,13 +23,22 @@ pub fn input(ctx: &Context<'_>, id: &str) -> Result<Value, GetError> {
     let job = ctx.load_job(&id)?.ok_or(GetError::NotFound)?;
     let (mut ready, broken) = ctx.load_inputs(vec![job])?;
     match (ready.pop(), broken.into_iter().next()) {
-        (Some(job), _) => Ok(job.input.value().clone()),
+        (Some(job), _) => input_value(&job),
         (None, Some((job, why))) => Err(GetError::Store(StoreError::Corrupt {
             key: keys::input(&job.tenant, &job.id),
             reason: why,
         })),
         (None, None) => Err(GetError::NotFound),
     }
+}
+
+/// The value of `job`'s input, loaded: parsed now if it was read as text.
+fn input_value(job: &Job) -> Result<Value, GetError> {
+    let value = job.input.value().map_err(|e| StoreError::Corrupt {
+        key: keys::input(&job.tenant, &job.id),
+        reason: format!("the stored input of job {} is unreadable: {e}", job.id),
+    })?;
+    Ok(value.into_owned())
 }
 
 /// Whether a job in `status` may be submitted again as a new one.
@@ -76,7 +85,7 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         .expect("the settings check default_max_attempts");
     let new = NewJob {
         kind,
-        input: JobInput::new(job.input.value().clone()),
+        input: JobInput::new(input_value(&job)?),
         max_attempts,
         callback_url: job.callback_url.clone(),
         delay_ms: 0,
@@ -215,7 +224,7 @@ mod tests {
         assert_eq!(first.job.id, again.job.id);
         let new = w.job(&first.job.id);
         assert_eq!((new.retry_of, new.kind.as_str()), (Some(old), "fail"));
-        assert_eq!(new.input.value(), &json!({"always": true}));
+        assert_eq!(*new.input.value().unwrap(), json!({"always": true}));
         // The retry can be retried in turn, once it has failed.
         w.drain(1_000);
         let next = retry(&w.ctx(), first.job.id.as_str()).unwrap();

@@ -445,7 +445,10 @@ mod tests {
         }
         let input = w.kv.get(&keys::input(&tenant, &large.job.id)).unwrap();
         assert_eq!(
-            codec::decode_input(&input.unwrap()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(
+                codec::decode_input(input.unwrap()).unwrap().get()
+            )
+            .unwrap(),
             json!({"s": big})
         );
         assert_eq!(w.kv.keys().len(), 3, "{:?}", w.kv.keys());

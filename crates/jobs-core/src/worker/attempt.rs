@@ -182,7 +182,15 @@ impl Attempt<'_, '_> {
             self.fail(job, error);
             return Ok(());
         };
-        let input = job.input.clone();
+        // Parsed only now, one job at a time (an input stored apart was read as text).
+        let input = match job.input.value() {
+            Ok(value) => value.into_owned(),
+            Err(e) => {
+                let why = format!("the stored input of job {} is unreadable: {e}", job.id);
+                self.fail(job, ErrorInfo::internal(why));
+                return Ok(());
+            }
+        };
         let mut run = Run {
             attempt: &self,
             job,

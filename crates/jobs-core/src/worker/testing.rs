@@ -82,7 +82,11 @@ impl crate::kind::Kind for SlowThenLook {
             }
             for key in self.kv.keys() {
                 let job = codec::decode_job(&self.kv.get(&key).unwrap().unwrap()).unwrap();
-                seen.push(format!("{} {}", job.input["n"], job.status));
+                seen.push(format!(
+                    "{} {}",
+                    job.input.value().unwrap()["n"],
+                    job.status
+                ));
             }
             Ok(crate::kind::Output::json(&json!({"done": true})))
         })
