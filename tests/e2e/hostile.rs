@@ -154,23 +154,45 @@ fn a_job_whose_stored_input_vanished_fails_naming_the_job_not_a_storage_key() {
     );
 }
 
-#[test]
-fn a_batch_of_inputs_that_parse_to_twenty_times_their_size_runs_within_a_128_mib_worker() {
-    // `[0,0,…]` is 2 bytes of JSON per number and 24 bytes once parsed into a tree on
-    // wasm32, more while its vector grows. A whole batch of them, each just under the
-    // body limit, is what one worker group reads at once.
-    const JOBS: usize = 32;
-    let app = spawn_app_with_spec(AppSpec {
+/// The intake alone, in an instance of the 128 MiB a hosted Spin platform gives.
+fn hosted_intake() -> e2e::TestApp {
+    spawn_app_with_spec(AppSpec {
         component_ids: vec!["intake".to_owned()],
         max_instance_memory: Some(128 << 20),
         ..AppSpec::default()
-    });
-    let zeros = vec![json!(0); 523_000];
-    let body = inputs::echo(json!({ "a": zeros }));
+    })
+}
+
+/// An `echo` submission just under the default body limit whose input is `[0,0,…]`:
+/// 2 bytes of JSON per number, 24 once parsed into a tree on wasm32 (more while its
+/// vector grows).
+fn zeros_submission() -> serde_json::Value {
+    let body = inputs::echo(json!({ "a": vec![json!(0); ZEROS] }));
     assert!(
         serde_json::to_vec(&body).expect("JSON").len() < 1 << 20,
         "within the default body limit"
     );
+    body
+}
+
+const ZEROS: usize = 523_000;
+
+/// An instance out of memory traps; its requests or jobs are tried again, so what the
+/// clients see alone would not show it.
+#[track_caller]
+fn assert_no_trap(who: &str, logs: &str) {
+    assert!(
+        !logs.contains("trap") && !logs.contains("memory allocation"),
+        "the {who} failed on the way:\n{logs}"
+    );
+}
+
+#[test]
+fn a_batch_of_inputs_that_parse_to_twelve_times_their_size_runs_within_a_128_mib_worker() {
+    // A whole batch of them is what one worker group reads at once.
+    const JOBS: usize = 32;
+    let app = hosted_intake();
+    let body = zeros_submission();
     // Quick jobs first: the worker's claims double after each quick batch, so by the
     // large ones it claims whole batches.
     for n in 0..96 {
@@ -183,28 +205,20 @@ fn a_batch_of_inputs_that_parse_to_twenty_times_their_size_runs_within_a_128_mib
         let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
         assert_eq!(done.attempts, 1, "{}", done.json);
     }
-    // A worker out of memory traps before it counts the attempts, and the jobs run
-    // again once their lease has expired, so the attempts alone would not show it.
-    let logs = worker.logs();
-    assert!(
-        !logs.contains("trap") && !logs.contains("memory allocation"),
-        "the worker failed on the way:\n{logs}"
-    );
+    // Out of memory, a worker traps before it counts the attempts, and the jobs run
+    // again once their leases have expired.
+    assert_no_trap("worker", &worker.logs());
     let result = app.get_result(&jobs[0].id);
     result.expect_status(200);
     let echoed: serde_json::Value = serde_json::from_slice(&result.body).expect("JSON");
-    assert_eq!(echoed["a"].as_array().map(Vec::len), Some(523_000));
+    assert_eq!(echoed["a"].as_array().map(Vec::len), Some(ZEROS));
 }
 
 #[test]
 fn sixteen_such_inputs_at_once_are_all_accepted_by_a_128_mib_intake() {
     const CLIENTS: usize = 16;
-    let app = spawn_app_with_spec(AppSpec {
-        component_ids: vec!["intake".to_owned()],
-        max_instance_memory: Some(128 << 20),
-        ..AppSpec::default()
-    });
-    let body = inputs::echo(json!({ "a": vec![json!(0); 523_000] }));
+    let app = hosted_intake();
+    let body = zeros_submission();
     let replies: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..CLIENTS)
             .map(|_| s.spawn(|| app.submit(&body)))
@@ -217,9 +231,5 @@ fn sixteen_such_inputs_at_once_are_all_accepted_by_a_128_mib_intake() {
     for reply in &replies {
         reply.expect_status(202);
     }
-    let logs = app.logs();
-    assert!(
-        !logs.contains("trap") && !logs.contains("memory allocation"),
-        "the intake failed on the way:\n{logs}"
-    );
+    assert_no_trap("intake", &app.logs());
 }
