@@ -31,7 +31,7 @@ pub fn body_fingerprint(body: &[u8]) -> String {
 }
 
 /// `body`'s canonical JSON, or `None` when it is not one JSON value.
-pub fn canonical(body: &[u8]) -> Option<String> {
+fn canonical(body: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(body.len());
     let mut de = serde_json::Deserializer::from_slice(body);
     Canonical(&mut out).deserialize(&mut de).ok()?;
