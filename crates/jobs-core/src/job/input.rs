@@ -79,6 +79,18 @@ impl JobInput {
         }
     }
 
+    /// The input's JSON text, without parsing it: the text held, else the value encoded.
+    pub fn to_raw(&self) -> Box<RawValue> {
+        match (&self.text, &self.value) {
+            (Some(text), _) => text.clone(),
+            (None, value) => {
+                let null = serde_json::Value::Null;
+                serde_json::value::to_raw_value(value.as_ref().unwrap_or(&null))
+                    .expect("a JSON value always serializes")
+            }
+        }
+    }
+
     /// The input as a JSON value: borrowed when parsed already, else parsed from its text
     /// now (a loaded input stored apart; each call parses again, so take it once). `Err`
     /// when that text does not parse as a value (deeper than the parser's limit).
@@ -144,12 +156,14 @@ mod tests {
         input.load(codec::decode_input(text.as_bytes().to_vec()).unwrap());
         // Held as text: written back byte for byte, parsed on each ask.
         assert_eq!(input.to_json(), text.as_bytes());
+        assert_eq!(input.to_raw().get(), text);
         assert!(matches!(input.value(), Ok(Cow::Owned(_))));
         assert_eq!(*input.value().unwrap(), json!({"a": [0, 0, 0], "s": "é"}));
         assert!(input.is_apart());
         // A value read from a record is lent, not parsed again.
         let inline = JobInput::from(json!({"n": 1}));
         assert!(matches!(inline.value(), Ok(Cow::Borrowed(_))));
+        assert_eq!(inline.to_raw().get(), r#"{"n":1}"#);
     }
 
     #[test]
