@@ -2,8 +2,9 @@
 //! that reaches inside the deployment is refused; an image whose metadata inflates to
 //! hundreds of MiB, or whose pixels would, is refused at submit without the runtime
 //! growing; the largest image accepted runs within a hosted platform's 128 MiB, and so
-//! do a batch of inputs that parse to twelve times their size or more; and no detail a
-//! client reads names a storage key.
+//! do a batch of inputs that parse to twelve times their size or more, and one such
+//! input at the body limit the README advises for it; and no detail a client reads
+//! names a storage key.
 
 use e2e::{AppSpec, JOB_TIMEOUT, inputs, spawn_app, spawn_app_with_spec};
 use serde_json::json;
@@ -232,4 +233,21 @@ fn sixteen_such_inputs_at_once_are_all_accepted_by_a_128_mib_intake() {
         reply.expect_status(202);
     }
     assert_no_trap("intake", &app.logs());
+}
+
+#[test]
+fn with_the_body_limit_the_readme_advises_hostile_json_runs_within_128_mib() {
+    // README, `max_body_bytes`: at most 2 MiB under a 128 MiB instance.
+    const LIMIT: usize = 2 << 20;
+    let app = spawn_app_with_spec(AppSpec {
+        max_instance_memory: Some(128 << 20),
+        variables: vec![("max_body_bytes".to_owned(), LIMIT.to_string())],
+        ..AppSpec::default()
+    });
+    let body = inputs::echo(json!({ "a": vec![json!(0); LIMIT / 2 - 100] }));
+    assert!(serde_json::to_vec(&body).expect("JSON").len() <= LIMIT);
+    let job = app.submit_ok(&body);
+    let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
+    assert_eq!(done.attempts, 1, "{}", done.json);
+    assert_no_trap("app", &app.logs());
 }
