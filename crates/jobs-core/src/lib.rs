@@ -35,6 +35,7 @@ pub mod config;
 pub mod context;
 pub mod fingerprint;
 pub mod job;
+pub mod json_values;
 pub mod kind;
 pub mod kinds;
 pub mod retry;

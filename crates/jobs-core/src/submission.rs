@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::config::{MAX_ATTEMPTS_RANGE, Settings};
 use crate::job::{Job, JobId, JobInput, Status, Tenant, Timestamp};
+use crate::json_values;
 use crate::kind::{InvalidInput, whole_u64};
 use crate::kinds::Registry;
 
@@ -105,6 +106,14 @@ pub enum SubmissionError {
     /// The kind refused the input; `detail` says which field and why. HTTP `422`.
     #[error("invalid input for kind {kind:?}: {detail}")]
     InvalidInput { kind: String, detail: InvalidInput },
+    /// The body holds more JSON values than [`json_values::MAX_VALUES`], whatever its size
+    /// in bytes: parsed, it would cost memory out of proportion. HTTP `413`.
+    #[error(
+        "the body holds about {0} JSON values; at most {max} are accepted in one submission, \
+         as each takes memory once parsed",
+        max = json_values::MAX_VALUES
+    )]
+    TooManyValues(usize),
     /// An option of the submission itself is unusable: `max_attempts` outside 1..=25,
     /// `delay_ms` above one day, `callback_url` not an absolute http(s) URL. HTTP `422`.
     #[error("invalid {field}: {detail}")]
@@ -149,12 +158,17 @@ pub struct SubmissionOptions {
 
 impl NewJob {
     /// Parses and validates a request body. Checks run in this order, so a client sees
-    /// the most basic problem first: shape, kind, options, input.
+    /// the most basic problem first: how many values it holds (counted before anything
+    /// is parsed), shape, kind, options, input.
     pub fn parse(
         body: &[u8],
         registry: &Registry,
         settings: &Settings,
     ) -> Result<NewJob, SubmissionError> {
+        let values = json_values::count(body);
+        if values > json_values::MAX_VALUES {
+            return Err(SubmissionError::TooManyValues(values));
+        }
         let wire: Submission = serde_json::from_slice(body)
             .map_err(|e| SubmissionError::Malformed(describe_json_error(&e)))?;
         NewJob::try_from((wire, registry, settings))

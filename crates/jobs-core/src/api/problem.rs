@@ -324,6 +324,7 @@ fn unauthorized(detail: &str, challenge: &'static str) -> Problem {
 fn submission_problem(e: &SubmissionError) -> Problem {
     match e {
         SubmissionError::Malformed(_) => ProblemType::MalformedRequest.with(e.to_string()),
+        SubmissionError::TooManyValues(_) => ProblemType::PayloadTooLarge.with(e.to_string()),
         SubmissionError::UnknownKind { .. } => ProblemType::UnknownKind.with(e.to_string()),
         SubmissionError::InvalidInput { .. } | SubmissionError::InvalidField { .. } => {
             ProblemType::InvalidInput.with(e.to_string())

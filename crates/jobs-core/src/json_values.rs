@@ -1,0 +1,75 @@
+//! How many values a JSON text holds, counted without parsing it: the bound that keeps
+//! a submission's memory in proportion to what it may cost once parsed. A tree of
+//! `serde_json::Value`s takes 24 bytes a value on wasm32 and more while its vectors grow,
+//! so `[0,0,…]` costs twelve times its text or more, and a checked input is parsed more
+//! than once (a tree, then the kind's own types).
+
+/// Most JSON values a submission's body may hold (every array, object, string, number,
+/// boolean and null, nested ones included): about 24 MiB of tree. A body of 2 MiB of
+/// `[0,0,…]` is just within; an image as base64 is one string.
+pub const MAX_VALUES: usize = 1 << 20;
+
+/// How many values `text` holds, at most: one for the whole, and one more for every
+/// array or object opened and every `,` between elements or members, outside strings.
+/// Exact for JSON without empty arrays or objects (each counts one more than it holds)
+/// and cheap, a pass over the bytes with no allocation. Not a validator: text that is not
+/// JSON gets some count, and its parse refuses it afterwards.
+pub fn count(text: &[u8]) -> usize {
+    let mut count = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values a parser finds in `text`, keys of objects not counted.
+    fn parsed(text: &str) -> usize {
+        fn walk(v: &serde_json::Value) -> usize {
+            1 + match v {
+                serde_json::Value::Array(a) => a.iter().map(walk).sum(),
+                serde_json::Value::Object(o) => o.values().map(walk).sum(),
+                _ => 0,
+            }
+        }
+        walk(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn the_count_is_the_parsers_and_never_below_it() {
+        for text in [
+            "0",
+            r#""a,b[c{""#,
+            r#"[0,0,0]"#,
+            r#"{"kind":"echo","input":{"a":[1,2.5,"x"],"b":{"c":null}}}"#,
+            r#"["\"", "\\", "\\\"[,", "é,"]"#,
+            " [ 1 , [ 2 , 3 ] , { \"k\" : true } ] ",
+        ] {
+            assert_eq!(count(text.as_bytes()), parsed(text), "{text}");
+        }
+        // An empty array or object counts one more than it holds: an upper bound.
+        for text in ["[]", "{}", "[[],{}]", r#"{"a":[]}"#] {
+            assert!(count(text.as_bytes()) > parsed(text), "{text}");
+        }
+        let zeros = format!("[{}0]", "0,".repeat(999));
+        assert_eq!(count(zeros.as_bytes()), 1_001);
+    }
+}
