@@ -16,20 +16,22 @@ pub const MAX_VALUES: usize = 1 << 20;
 /// JSON gets some count, and its parse refuses it afterwards.
 pub fn count(text: &[u8]) -> usize {
     let mut count = 1;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in text {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(b) = text.get(at) {
+        at += 1;
         match b {
-            b'"' => in_string = true,
+            // A string: skip to its closing quote, past escapes, a word at a time (an
+            // image as base64 is one long string).
+            b'"' => loop {
+                match memchr::memchr2(b'"', b'\\', &text[at.min(text.len())..]) {
+                    Some(i) if text[at + i] == b'\\' => at += i + 2,
+                    Some(i) => {
+                        at += i + 1;
+                        break;
+                    }
+                    None => return count,
+                }
+            },
             b'[' | b'{' | b',' => count += 1,
             _ => {}
         }
@@ -71,5 +73,10 @@ mod tests {
         }
         let zeros = format!("[{}0]", "0,".repeat(999));
         assert_eq!(count(zeros.as_bytes()), 1_001);
+        // Not JSON: some count (an unclosed string ends it), never a panic.
+        for text in ["\"", "\"\\", "[\"a\\", "[\"a\\\"", ",,\"", ""] {
+            let _ = count(text.as_bytes());
+        }
+        assert_eq!(count(b"[1,\"a"), 3);
     }
 }
