@@ -70,13 +70,10 @@ impl JobInput {
     /// The JSON text of the input: as submitted or loaded when known, else encoded from
     /// the value.
     pub fn to_json(&self) -> Vec<u8> {
-        match (&self.text, &self.value) {
-            (Some(text), _) => text.get().as_bytes().to_vec(),
-            (None, Some(value)) => {
-                serde_json::to_vec(value).expect("a JSON value always serializes")
-            }
-            (None, None) => b"null".to_vec(),
-        }
+        // The raw value's own buffer, handed over without another copy.
+        Box::<str>::from(self.to_raw())
+            .into_boxed_bytes()
+            .into_vec()
     }
 
     /// The input's JSON text, without parsing it: the text held, else the value encoded.
