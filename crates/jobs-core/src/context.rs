@@ -177,7 +177,7 @@ impl Context<'_> {
                         ready.push(job);
                     }
                     Err(e) => {
-                        let why = format!("the stored input of job {} is unreadable: {e}", job.id);
+                        let why = crate::job::unreadable_input(&job.id, e);
                         broken.push((job, why));
                     }
                 },

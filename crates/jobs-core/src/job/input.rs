@@ -100,6 +100,11 @@ impl JobInput {
     }
 }
 
+/// Why job `id` cannot have its input, stored apart: its text `e` says.
+pub fn unreadable_input(id: &super::JobId, e: impl std::fmt::Display) -> String {
+    format!("the stored input of job {id} is unreadable: {e}")
+}
+
 impl From<serde_json::Value> for JobInput {
     fn from(value: serde_json::Value) -> Self {
         JobInput {

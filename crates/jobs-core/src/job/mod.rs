@@ -17,7 +17,7 @@ mod time;
 
 pub use error::{ErrorInfo, ErrorType};
 pub use id::{InvalidJobId, JobId};
-pub use input::{INLINE_INPUT_MAX, JobInput};
+pub use input::{INLINE_INPUT_MAX, JobInput, unreadable_input};
 pub use record::{Job, Progress, Refusal, TransitionError};
 pub use status::Status;
 pub use tenant::{InvalidTenant, Tenant};

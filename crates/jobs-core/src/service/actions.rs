@@ -38,7 +38,7 @@ pub fn input(ctx: &Context<'_>, id: &str) -> Result<Box<RawValue>, GetError> {
 fn input_value(job: &Job) -> Result<Value, GetError> {
     let value = job.input.value().map_err(|e| StoreError::Corrupt {
         key: keys::input(&job.tenant, &job.id),
-        reason: format!("the stored input of job {} is unreadable: {e}", job.id),
+        reason: crate::job::unreadable_input(&job.id, e),
     })?;
     Ok(value.into_owned())
 }

@@ -186,7 +186,7 @@ impl Attempt<'_, '_> {
         let input = match job.input.value() {
             Ok(value) => value.into_owned(),
             Err(e) => {
-                let why = format!("the stored input of job {} is unreadable: {e}", job.id);
+                let why = crate::job::unreadable_input(&job.id, e);
                 self.fail(job, ErrorInfo::internal(why));
                 return Ok(());
             }
