@@ -11,8 +11,9 @@
 //! Whether it is, an instance finds out on its first batch read, once: it reads one
 //! marker key both ways. The store's value of [`keys::STORE_MARKER`] (a random token,
 //! written through the store when absent) must be exactly what Redis holds under that
-//! name. A store on SQLite, on another Redis or another database, or any error on the
-//! way, keeps the store's own reads; so does everything but `get_many`, and every write
+//! name, the store read again when instances raced to write it. A store on SQLite, on
+//! another Redis or another database, or any error on the way, keeps the store's own
+//! reads; so does everything but `get_many`, and every write
 //! goes through the store. Even on the same Redis, a key the instance wrote alone is read
 //! back through the store (Spin 3.0 to 3.1 applied single writes after returning), and
 //! a chunk whose `MGET` fails or answers oddly is read through the store.
@@ -32,6 +33,10 @@ use crate::ports::{KeyValue, PortError, Random, Redis, RedisParam, RedisValue};
 /// to the body limit each, are read at most `worker::INPUT_BYTES_AT_ONCE` (32 MiB) of
 /// them at a time, so a reply stays well under the 128 MiB a hosted Spin instance has.
 pub const MGET_KEYS: usize = 128;
+
+/// How many times the marker is compared with Redis while other instances keep writing
+/// theirs (see [`BatchReads::is_redis`]).
+const MARKER_LOOKS: usize = 3;
 
 /// A key-value store whose `get_many` reads through `redis` when the two are one.
 pub struct BatchReads<K, R, N> {
@@ -90,8 +95,29 @@ impl<K: KeyValue, R: Redis, N: Random> BatchReads<K, R, N> {
                 }
             }
         };
-        let seen = self.redis.execute("GET", &[RedisParam::from(marker)])?;
-        Ok(matches!(seen.as_slice(), [RedisValue::Bytes(token)] if *token == stored))
+        // Instances that start together on a store without the marker each write their
+        // own token, and the last write wins: Redis may answer with a token written after
+        // this instance read its own back. So a different answer is settled by reading the
+        // store again: unchanged, the two are different stores; changed, another instance
+        // wrote meanwhile, and the new token is compared in turn. A marker that keeps
+        // changing settles nothing, and the next batch read asks again. (Before, such an
+        // instance read every page key by key for its whole life. After the bench emptied
+        // Redis, nine instances in one `--only ack` run on Spin found their token
+        // overwritten, and three of them found it changed again on a second look.)
+        let mut stored = stored;
+        for _ in 0..MARKER_LOOKS {
+            let seen = self.redis.execute("GET", &[RedisParam::from(marker)])?;
+            if matches!(seen.as_slice(), [RedisValue::Bytes(token)] if *token == stored) {
+                return Ok(true);
+            }
+            match self.kv.get(marker)? {
+                Some(again) if again != stored => stored = again,
+                _ => return Ok(false),
+            }
+        }
+        Err(PortError::Unavailable(
+            "the store's marker kept changing while it was compared with Redis".into(),
+        ))
     }
 
     /// The values of `keys`: one `MGET` per chunk, except for the keys this instance
@@ -195,6 +221,9 @@ mod tests {
         calls: RefCell<Vec<String>>,
         /// Leave nil entries out of replies, as Spin 3.x does.
         drop_nils: bool,
+        /// Other instances' markers, one written into the map just before each `GET`
+        /// answers: instances that found no marker, the others writing last.
+        rivals: RefCell<Vec<&'static [u8]>>,
     }
 
     impl<'a> MapRedis<'a> {
@@ -203,6 +232,7 @@ mod tests {
                 keys,
                 calls: RefCell::new(Vec::new()),
                 drop_nils: false,
+                rivals: RefCell::new(Vec::new()),
             }
         }
 
@@ -231,6 +261,10 @@ mod tests {
                 Some(bytes) => RedisValue::Bytes(bytes),
                 None => RedisValue::Nil,
             };
+            if command == "GET" && !self.rivals.borrow().is_empty() {
+                let token = self.rivals.borrow_mut().remove(0);
+                self.keys.set(keys::STORE_MARKER, token).unwrap();
+            }
             match command {
                 "GET" | "MGET" => Ok(args
                     .iter()
@@ -297,8 +331,49 @@ mod tests {
 
         assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
         assert!(!reads.is_redis());
-        assert_eq!(kv.reads() - before, 2 + keys.len() as u64);
+        // The marker: read (absent), read back after its write, and once more when Redis
+        // answered otherwise; then every key through the store.
+        assert_eq!(kv.reads() - before, 3 + keys.len() as u64);
         assert_eq!(redis.calls(), ["GET 1"]);
+    }
+
+    #[test]
+    fn an_instance_whose_marker_another_overwrote_still_finds_its_store_is_the_queues_redis() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 100);
+        let redis = MapRedis {
+            rivals: RefCell::new(vec![b"another instance's token"]),
+            ..MapRedis::over(&kv)
+        };
+        let reads = BatchReads::new(&kv, &redis, SystemRandom::new());
+
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert!(reads.is_redis());
+        // The marker compared twice: with this instance's token, then with the other's.
+        assert_eq!(redis.calls(), ["GET 1", "GET 1", "MGET 100"]);
+        assert_eq!(
+            kv.get(keys::STORE_MARKER).unwrap().as_deref(),
+            Some(&b"another instance's token"[..])
+        );
+    }
+
+    #[test]
+    fn a_marker_that_keeps_changing_settles_nothing_and_is_compared_again_next_time() {
+        let kv = MemoryKv::new();
+        let keys = records(&kv, 10);
+        let redis = MapRedis {
+            rivals: RefCell::new(vec![b"first", b"second", b"third", b"fourth"]),
+            ..MapRedis::over(&kv)
+        };
+        let reads = BatchReads::new(&kv, &redis, SystemRandom::new());
+
+        // Three looks, each at a new token: read through the store, nothing kept.
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert_eq!(redis.calls(), ["GET 1"; MARKER_LOOKS]);
+        // The writes stop after one more: the next read compares again, and settles.
+        assert_eq!(reads.get_many(&keys).unwrap(), expected(&keys));
+        assert!(reads.is_redis());
+        assert_eq!(redis.calls()[MARKER_LOOKS..], ["GET 1", "GET 1", "MGET 10"]);
     }
 
     #[test]

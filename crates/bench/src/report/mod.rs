@@ -363,7 +363,7 @@ impl Report {
         if !reads.is_empty() {
             let _ = writeln!(
                 w,
-                "\nReads Redis served per `{}` request (its `GET` and `MGET` calls from `INFO commandstats`, over 10 requests one after the other after each row): {}.",
+                "\nReads Redis served per `{}` request (its `GET` and `MGET` calls from `INFO commandstats`, the median of three sets of 10 requests one after the other after each row): {}.",
                 crate::plan::LIST_TARGET,
                 reads.join(", ")
             );

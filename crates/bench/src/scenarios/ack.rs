@@ -150,10 +150,8 @@ fn listing(ctx: &Ctx<'_>, app: &crate::stack::HttpApp, report: &mut Report) {
                 let parties = ctx.stack.parties(&[("runtime", &app.app)]);
                 let (stats, cpu) = measured(ctx, &parties, app.addr, shape, Arc::clone(&op));
                 // Then 10 requests one after the other, and what Redis read for them: three
-                // times, keeping the median, as a set that meets the runtime starting fresh
-                // instances (each reads the store's marker once) or finishing what the load
-                // left counts more than the requests' own reads (10.9 a request once, on Spin,
-                // against 1.0 in every set before and after).
+                // times, keeping the median, so that one set meeting a fresh instance (its
+                // marker read both ways, jobs_core::batch_reads) does not make the row.
                 let mut sets = Vec::with_capacity(READ_SETS);
                 for _ in 0..READ_SETS {
                     ctx.stack.redis().reset_command_stats();
