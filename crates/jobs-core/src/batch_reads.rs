@@ -13,10 +13,10 @@
 //! written through the store when absent) must be exactly what Redis holds under that
 //! name, the store read again when instances raced to write it. A store on SQLite, on
 //! another Redis or another database, or any error on the way, keeps the store's own
-//! reads; so does everything but `get_many`, and every write
-//! goes through the store. Even on the same Redis, a key the instance wrote alone is read
-//! back through the store (Spin 3.0 to 3.1 applied single writes after returning), and
-//! a chunk whose `MGET` fails or answers oddly is read through the store.
+//! reads; so does everything but `get_many`, and every write goes through the store.
+//! Even on the same Redis, a key the instance wrote alone is read back through the store
+//! (Spin 3.0 to 3.1 applied single writes after returning), and a chunk whose `MGET`
+//! fails or answers oddly is read through the store.
 //!
 //! One case it cannot tell: two Redis servers, one restored from a copy of the other,
 //! carry the same marker. Delete `aj:store-marker` from one of them after such a copy.
