@@ -132,6 +132,9 @@ impl MemoryQueue {
             return Err(PortError::Backend("records to write, but no store".into()).into());
         }
         let mut owned = Vec::with_capacity(finishes.len());
+        // The tenants of this finish in the order the script comes to them, and whether
+        // a job of each finished here.
+        let mut served: Vec<(&Tenant, bool)> = Vec::new();
         for f in finishes {
             let holds = s.tenant(&f.tenant).owns(&f.id, &f.token);
             if let (true, Some((key, record)), Some(kv)) = (holds, &f.record, &store) {
@@ -143,7 +146,14 @@ impl MemoryQueue {
             if o == Ownership::Owned && f.hook {
                 s.hooks.enqueue(&f.tenant, &f.id, now_ms);
             }
+            match served.iter_mut().find(|(t, _)| *t == &f.tenant) {
+                Some((_, any)) => *any |= o == Ownership::Owned,
+                None => served.push((&f.tenant, o == Ownership::Owned)),
+            }
             owned.push(o);
+        }
+        for (t, _) in served.into_iter().filter(|(_, any)| *any) {
+            s.back_of_line(t);
         }
         Ok((owned, s.claim(now_ms, lease_until_ms, token, max)))
     }

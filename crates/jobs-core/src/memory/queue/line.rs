@@ -37,9 +37,19 @@ impl State {
         }
     }
 
+    /// `t`, if in line, goes to its end again: a batch of it finished (`finish_jobs`).
+    pub(super) fn back_of_line(&mut self, t: &Tenant) {
+        if self.tenant(t).place.is_some() {
+            self.places += 1;
+            let place = self.places;
+            self.tenant(t).place = Some(place);
+        }
+    }
+
     /// The claim script: tenants whose delayed jobs or leases came due join the line; the
     /// first in line does its housekeeping, leases its oldest ready jobs, and goes to the
-    /// end of the line if it has more (32 tenants tried at most).
+    /// end of the line if it has more (32 tenants tried at most); a finish of its batch
+    /// sends it to the end again ([`State::back_of_line`]).
     pub(super) fn claim(
         &mut self,
         now_ms: u64,

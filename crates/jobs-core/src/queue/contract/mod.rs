@@ -118,6 +118,10 @@ pub const CHECKS: &[Check] = &[
         tenants::claims_go_round_the_tenants,
     ),
     (
+        "a tenant whose batch finished goes behind those that came meanwhile",
+        tenants::a_tenant_whose_batch_finished_goes_behind_those_that_came_meanwhile,
+    ),
+    (
         "a delayed job of another tenant gets its turn when due",
         tenants::a_delayed_job_of_another_tenant_gets_its_turn_when_due,
     ),

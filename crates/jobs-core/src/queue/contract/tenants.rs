@@ -51,6 +51,47 @@ pub(super) fn claims_go_round_the_tenants(q: &dyn Queue) {
     }
 }
 
+pub(super) fn a_tenant_whose_batch_finished_goes_behind_those_that_came_meanwhile(q: &dyn Queue) {
+    let (a, b) = (named("a"), named("b"));
+    for n in 1..=10 {
+        q.submit(&enqueue_for(&a, n, 100, 100)).unwrap();
+    }
+    // A's claim puts it at the end of the line; B comes while A's batch runs, behind it.
+    assert_eq!(
+        claim_for(q, 200, 4),
+        (a.clone(), vec![id(1), id(2), id(3), id(4)])
+    );
+    q.submit(&enqueue_for(&b, 11, 201, 201)).unwrap();
+    let done = |n: u64| Finish {
+        tenant: a.clone(),
+        id: id(n),
+        token: "w".into(),
+        status: Status::Succeeded,
+        dead: false,
+        hook: false,
+        record: None,
+    };
+    // A's batch comes back: the claim in the same step is B's, not A's next batch.
+    let batch: Vec<Finish> = (1..=4).map(done).collect();
+    let (_, claim) = q.finish_and_claim(&batch, 300, 1_300, "w", 4).unwrap();
+    match claim {
+        Claim::Claimed { tenant, jobs, .. } => {
+            assert_eq!(tenant, b);
+            assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id(11)]);
+        }
+        other => panic!("expected B's claim, got {other:?}"),
+    }
+    // A finish that finds its lease lost moves nobody: A stays ahead of C, who came
+    // after B's claim emptied B's place.
+    q.submit(&enqueue_for(&named("c"), 12, 301, 301)).unwrap();
+    let (owned, claim) = q.finish_and_claim(&[done(1)], 302, 1_302, "w", 4).unwrap();
+    assert_eq!(owned, vec![Ownership::Lost]);
+    assert!(
+        matches!(claim, Claim::Claimed { ref tenant, .. } if *tenant == a),
+        "{claim:?}"
+    );
+}
+
 pub(super) fn a_delayed_job_of_another_tenant_gets_its_turn_when_due(q: &dyn Queue) {
     let (a, b) = (named("a"), named("b"));
     for n in 1..=10 {

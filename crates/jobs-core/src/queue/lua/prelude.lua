@@ -285,6 +285,7 @@ end
 -- the outbox, and a held job's final record (a non-empty `key`) is written with its
 -- finish. The jobs of one tenant are finished together, one command per index (a held
 -- job is running: only a claim makes a holder, and every way out of running drops it).
+-- A tenant in line with jobs finished here goes to the end of it again.
 -- Reply: 'finished' or 'lost' for each job, in order.
 local function finish_jobs(jobs, now)
   local outcome, tenants, of = {}, {}, {}
@@ -335,6 +336,9 @@ local function finish_jobs(jobs, now)
       redis.call('ZADD', RETAIN, 'LT', now, t)
       if dead > 0 then redis.call('HINCRBY', COUNTERS, 'dead', dead) end
       reexpire()
+      -- Its claim put the tenant at the end of the line; a tenant that joined since stood
+      -- behind it, and would wait for its next batch too. Its batch is back: behind them.
+      if redis.call('ZSCORE', TURNS, t) then redis.call('ZADD', TURNS, next_place(), t) end
     end
   end
   return outcome
