@@ -104,17 +104,42 @@ impl Snapshot {
     }
 }
 
-/// CPU seconds the whole machine has been busy, over all its cores, from /proc/stat:
-/// every process and the kernel (interrupts included), which the parties above leave
-/// out. Over wall seconds, the cores kept busy.
-pub fn machine_busy_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    Some(busy_ticks(text.lines().next()?)? as f64 / ticks_per_second())
+/// The whole machine's CPU seconds so far, over all its cores, from /proc/stat. Over wall
+/// seconds, a difference of two is cores.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MachineTime {
+    /// Running this machine's work: every process and the kernel (interrupts included),
+    /// which the parties above leave out.
+    pub busy: f64,
+    /// Stolen: a virtual machine's cores had work, and the host ran something else on
+    /// them (`steal`). Neither busy nor idle; on a shared host it comes in bursts.
+    pub stolen: f64,
 }
 
-/// The busy ticks of the `cpu` line of /proc/stat: all but idle and iowait (guest time
-/// is counted in user already).
-fn busy_ticks(line: &str) -> Option<u64> {
+impl MachineTime {
+    /// Now, from /proc/stat.
+    pub fn now() -> Option<MachineTime> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let (busy, stolen) = machine_ticks(text.lines().next()?)?;
+        let tick = ticks_per_second();
+        Some(MachineTime {
+            busy: busy as f64 / tick,
+            stolen: stolen as f64 / tick,
+        })
+    }
+
+    /// From `earlier` to this one, per second of `wall`: cores.
+    pub fn cores_since(&self, earlier: &MachineTime, wall: f64) -> Option<MachineTime> {
+        (wall > 0.0).then(|| MachineTime {
+            busy: (self.busy - earlier.busy) / wall,
+            stolen: (self.stolen - earlier.stolen) / wall,
+        })
+    }
+}
+
+/// The busy and the stolen ticks of the `cpu` line of /proc/stat: busy is all but idle,
+/// iowait and steal (guest time is counted in user already).
+fn machine_ticks(line: &str) -> Option<(u64, u64)> {
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {
         return None;
@@ -124,7 +149,7 @@ fn busy_ticks(line: &str) -> Option<u64> {
     let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
         return None;
     };
-    Some(user + nice + system + irq + softirq + steal)
+    Some((user + nice + system + irq + softirq, steal))
 }
 
 /// The pid of the redis-server listening on `port`, found by its command line.
@@ -145,13 +170,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn busy_ticks_leave_out_idle_and_iowait() {
+    fn machine_ticks_keep_steal_apart_and_leave_out_idle_and_iowait() {
         let line = "cpu  467925 217 60804 6223895 1668 0 8278 82 0 0";
-        assert_eq!(busy_ticks(line), Some(467_925 + 217 + 60_804 + 8_278 + 82));
+        assert_eq!(
+            machine_ticks(line),
+            Some((467_925 + 217 + 60_804 + 8_278, 82))
+        );
         // A core's own line, a short line or a bad number is not the total.
-        assert_eq!(busy_ticks("cpu0 1 2 3 4 5 6 7 8 0 0"), None);
-        assert_eq!(busy_ticks("cpu  1 2 3"), None);
-        assert_eq!(busy_ticks("cpu  1 2 x 4 5 6 7 8"), None);
-        assert!(machine_busy_seconds().is_some_and(|s| s > 0.0));
+        assert_eq!(machine_ticks("cpu0 1 2 3 4 5 6 7 8 0 0"), None);
+        assert_eq!(machine_ticks("cpu  1 2 3"), None);
+        assert_eq!(machine_ticks("cpu  1 2 x 4 5 6 7 8"), None);
+        assert!(MachineTime::now().is_some_and(|t| t.busy > 0.0));
+    }
+
+    #[test]
+    fn cores_are_seconds_over_wall_seconds() {
+        let (a, b) = (
+            MachineTime {
+                busy: 10.0,
+                stolen: 1.0,
+            },
+            MachineTime {
+                busy: 13.0,
+                stolen: 2.5,
+            },
+        );
+        let cores = b.cores_since(&a, 2.0).unwrap();
+        assert_eq!((cores.busy, cores.stolen), (1.5, 0.75));
+        assert_eq!(b.cores_since(&a, 0.0), None);
     }
 }

@@ -2,8 +2,11 @@
 //! versions of what ran.
 
 use std::process::Command;
+use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::cpu::MachineTime;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -27,6 +30,13 @@ pub struct Machine {
     pub reference_ms_start: f64,
     /// [`reference_ms`] when it ended.
     pub reference_ms_end: f64,
+    /// The cores the host took from this machine over the whole run, on average (`steal`
+    /// in /proc/stat: its cores had work, and the host ran something else on them); set
+    /// by [`Machine::ended`], none where /proc/stat does not say.
+    pub stolen_cores: Option<f64>,
+    /// When the run started, and the machine's CPU time then.
+    #[serde(skip)]
+    started: Option<(Instant, MachineTime)>,
 }
 
 /// Steps of the reference loop: 77 to 103 ms on this machine class (2026-12-01).
@@ -97,6 +107,18 @@ impl Machine {
             loadavg_end: String::new(),
             reference_ms_start: reference_ms(),
             reference_ms_end: 0.0,
+            stolen_cores: None,
+            started: MachineTime::now().map(|t| (Instant::now(), t)),
+        }
+    }
+
+    /// At the end of the run: the load average, and the cores stolen since it started.
+    pub fn ended(&mut self) {
+        self.loadavg_end = loadavg();
+        if let (Some((at, then)), Some(now)) = (self.started, MachineTime::now()) {
+            self.stolen_cores = now
+                .cores_since(&then, at.elapsed().as_secs_f64())
+                .map(|c| c.stolen);
         }
     }
 }

@@ -193,7 +193,7 @@ fn main() -> anyhow::Result<()> {
         }),
     }
     report.duration_s = started.elapsed().as_secs_f64();
-    report.machine.loadavg_end = bench::machine::loadavg();
+    report.machine.ended();
     let md = out_dir.join(format!("{stem}.md"));
     let json = out_dir.join(format!("{stem}.json"));
     std::fs::write(&md, report.markdown()).with_context(|| format!("write {}", md.display()))?;

@@ -106,21 +106,25 @@ impl Report {
             "\nCores the whole machine kept busy (of {}; every process and the kernel, from \
              /proc/stat) while each drain was in full swing: from the first `/stats` poll \
              that saw a job finished to the last that saw one unfinished. Where this nears \
-             all the cores, a second worker has no core left to use:\n",
+             all the cores, a second worker has no core left to use. Stolen: the cores the \
+             host took meanwhile (`steal`: this machine had work for them, and the host ran \
+             something else), neither busy nor idle here:\n",
             self.machine.nproc
         );
         let _ = writeln!(
             w,
-            "| Round | Workers | Drain/s | Busy cores |\n|---|---|---:|---:|"
+            "| Round | Workers | Drain/s | Busy cores | Stolen cores |\n|---|---|---:|---:|---:|"
         );
+        let cores = |c: Option<f64>| c.map_or("–".to_owned(), |c| format!("{c:.2}"));
         for r in rows {
-            let cores = r
-                .machine_cores
-                .map_or("–".to_owned(), |c| format!("{c:.2}"));
             let _ = writeln!(
                 w,
-                "| {} | {} | {:.0} | {cores} |",
-                r.round, r.workers, r.drain_per_s
+                "| {} | {} | {:.0} | {} | {} |",
+                r.round,
+                r.workers,
+                r.drain_per_s,
+                cores(r.machine_cores),
+                cores(r.machine_stolen)
             );
         }
     }

@@ -157,6 +157,9 @@ pub struct E2eRow {
     /// finished to the last that saw one unfinished; none when the drain was too short
     /// for two such polls.
     pub machine_cores: Option<f64>,
+    /// Backlog rows: the cores the host took from the machine over the same window
+    /// (`steal` in /proc/stat: its cores had work, and the host ran something else).
+    pub machine_stolen: Option<f64>,
     pub error_samples: Vec<String>,
 }
 
@@ -252,6 +255,13 @@ impl Report {
             "Load average (1/5/15 min) at start: {}; at end: {}. Above {} at the start means other work shared the cores and the rates below are low; the CPU cost per request is the steadier number.",
             m.loadavg_start, m.loadavg_end, m.nproc
         );
+        if let Some(stolen) = m.stolen_cores {
+            let _ = writeln!(
+                w,
+                "Stolen by the host over the run: {stolen:.2} of {} cores on average (`steal` in /proc/stat: this machine had work for them, and the host ran something else). Near 0 on a quiet host; where it is not, every rate below is low, and two processes hand work to each other late.  ",
+                m.nproc
+            );
+        }
         let _ = writeln!(
             w,
             "Reference loop (one thread, fixed work, best of 3; lower is faster): {:.0} ms at start, {:.0} ms at end. The same code's rates move with it from day to day: compare it before comparing two reports.",

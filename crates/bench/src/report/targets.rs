@@ -202,9 +202,15 @@ impl Report {
                 ),
                 _ => String::new(),
             };
+            let stolen = match (one.machine_stolen, two.machine_stolen) {
+                (Some(a), Some(b)) => {
+                    format!("; the host took {a:.2} cores meanwhile with one, {b:.2} with two")
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 w,
-                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each}{busy} | {} |",
+                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each}{busy}{stolen} | {} |",
                 two.drain_per_s,
                 one.drain_per_s,
                 ratio((one, two)),

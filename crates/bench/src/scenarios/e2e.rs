@@ -1,6 +1,7 @@
 //! A fixed number of jobs through the intake and one, then two, worker processes.
 
 use super::*;
+use crate::cpu::MachineTime;
 use crate::report::Tail;
 
 /// Which rows of the end-to-end scenario run.
@@ -220,10 +221,10 @@ async fn collect(
         let stats = conn.get("/stats").await?.expect(200)?.json()?;
         let count = |s: &str| stats["counts"][s].as_u64().unwrap_or(0);
         let now = count("succeeded") + count("failed") + count("cancelled");
-        if let Some(busy) = crate::cpu::machine_busy_seconds() {
+        if let Some(time) = MachineTime::now() {
             polls.push(Poll {
                 at: t0.elapsed().as_secs_f64(),
-                busy,
+                time,
                 finished: now,
             });
         }
@@ -290,6 +291,10 @@ async fn collect(
     };
     let wait_l = Latency::of(&wait);
     let total_l = Latency::of(&total);
+    let machine = match rows {
+        Rows::Backlog => machine_cores(&polls, submit.ok),
+        Rows::All => None,
+    };
     Ok(E2eRow {
         kind: kind.to_owned(),
         workers,
@@ -323,10 +328,8 @@ async fn collect(
             cpu: cpu_after.cost(&at, done, waited),
         }),
         receipts,
-        machine_cores: match rows {
-            Rows::Backlog => machine_cores(&polls, submit.ok),
-            Rows::All => None,
-        },
+        machine_cores: machine.map(|cores| cores.busy),
+        machine_stolen: machine.map(|cores| cores.stolen),
         redis_per_job: match rows {
             Rows::Backlog => per_job(commands, done),
             Rows::All => Vec::new(),
@@ -339,18 +342,17 @@ async fn collect(
 /// CPU seconds so far, and the jobs finished.
 struct Poll {
     at: f64,
-    busy: f64,
+    time: MachineTime,
     finished: u64,
 }
 
-/// The cores the machine kept busy from the first poll that saw a job finished to the
-/// last that saw fewer than `total`: the drain in full swing, without the workers'
-/// start or the wait for the poll after the last finish.
-fn machine_cores(polls: &[Poll], total: u64) -> Option<f64> {
+/// The cores the machine kept busy, and those the host took, from the first poll that
+/// saw a job finished to the last that saw fewer than `total`: the drain in full swing,
+/// without the workers' start or the wait for the poll after the last finish.
+fn machine_cores(polls: &[Poll], total: u64) -> Option<MachineTime> {
     let first = polls.iter().find(|p| p.finished > 0)?;
     let last = polls.iter().rev().find(|p| p.finished < total)?;
-    let wall = last.at - first.at;
-    (wall > 0.0).then(|| (last.busy - first.busy) / wall)
+    last.time.cores_since(&first.time, last.at - first.at)
 }
 
 /// How long [`until_quiet`] waits at most for the workers to be quiet.
@@ -454,7 +456,11 @@ mod tests {
     use super::*;
 
     fn poll(at: f64, busy: f64, finished: u64) -> Poll {
-        Poll { at, busy, finished }
+        let time = MachineTime {
+            busy,
+            stolen: busy / 10.0,
+        };
+        Poll { at, time, finished }
     }
 
     #[test]
@@ -469,7 +475,8 @@ mod tests {
             poll(0.5, 10.47, 1000),
         ];
         let cores = machine_cores(&polls, 1000).unwrap();
-        assert!((cores - 1.8).abs() < 1e-9, "{cores}");
+        assert!((cores.busy - 1.8).abs() < 1e-9, "{cores:?}");
+        assert!((cores.stolen - 0.18).abs() < 1e-9, "{cores:?}");
         // One poll in full swing is no window; none finished, or all at once, neither.
         assert_eq!(machine_cores(&polls[..2], 100), None);
         assert_eq!(machine_cores(&polls[..1], 1000), None);
