@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Report;
-use super::backlog::{median, ratio};
+use super::backlog::{STOLEN_LIMIT, median, ratio, stolen, unstolen};
 
 impl Report {
     pub(super) fn targets_section(&self, w: &mut String) {
@@ -170,24 +170,40 @@ impl Report {
         }
         // A round's two drains ran within half a minute of each other, on backlogs of the
         // same size: the verdict takes the round whose ratio is the median.
+        // Rounds the host took cores from are left out while others remain.
         let pairs = self.backlog_pairs();
-        if let Some((one, two)) = median(&pairs) {
+        let read = unstolen(&pairs);
+        if let Some((one, two)) = median(&read) {
             let each = if pairs.len() > 1 {
                 let mut by_round = pairs.clone();
                 by_round.sort_by_key(|(one, _)| one.round);
                 let ratios: Vec<String> = by_round
                     .iter()
                     .map(|&(a, b)| {
+                        let took = stolen(a).max(stolen(b));
                         format!(
-                            "{:.0} / {:.0} = {:.2}×",
+                            "{:.0} / {:.0} = {:.2}×{}",
                             a.drain_per_s,
                             b.drain_per_s,
-                            ratio((a, b))
+                            ratio((a, b)),
+                            if took >= STOLEN_LIMIT {
+                                format!(" (the host took {took:.2} of a core)")
+                            } else {
+                                String::new()
+                            }
                         )
                     })
                     .collect();
+                let of = if read.len() < pairs.len() {
+                    format!(
+                        "the median of the {} the host took under {STOLEN_LIMIT} of a core from",
+                        read.len()
+                    )
+                } else {
+                    "the median".to_owned()
+                };
                 format!(
-                    " (round {} of {}, the median; each round: {})",
+                    " (round {} of {}, {of}; each round: {})",
                     one.round,
                     pairs.len(),
                     ratios.join(", ")
