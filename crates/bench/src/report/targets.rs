@@ -218,7 +218,7 @@ impl Report {
                 ),
                 _ => String::new(),
             };
-            let stolen = match (one.machine_stolen, two.machine_stolen) {
+            let taken = match (one.machine_stolen, two.machine_stolen) {
                 (Some(a), Some(b)) => {
                     format!("; the host took {a:.2} cores meanwhile with one, {b:.2} with two")
                 }
@@ -226,7 +226,7 @@ impl Report {
             };
             let _ = writeln!(
                 w,
-                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each}{busy}{stolen} | {} |",
+                "| 2 worker processes drain ≥ 1.6× one | {:.0}/s against {:.0}/s = {:.2}×{each}{busy}{taken} | {} |",
                 two.drain_per_s,
                 one.drain_per_s,
                 ratio((one, two)),

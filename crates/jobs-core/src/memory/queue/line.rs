@@ -31,8 +31,7 @@ impl State {
     /// `t` joins the end of the line unless it is in line (`queue_turn`).
     pub(super) fn queue_turn(&mut self, t: &Tenant) {
         if self.tenant(t).place.is_none() {
-            self.places += 1;
-            let place = self.places;
+            let place = self.next_place();
             self.tenant(t).place = Some(place);
         }
     }
@@ -40,10 +39,15 @@ impl State {
     /// `t`, if in line, goes to its end again: a batch of it finished (`finish_jobs`).
     pub(super) fn back_of_line(&mut self, t: &Tenant) {
         if self.tenant(t).place.is_some() {
-            self.places += 1;
-            let place = self.places;
+            let place = self.next_place();
             self.tenant(t).place = Some(place);
         }
+    }
+
+    /// A place past every place handed out (`next_place`).
+    fn next_place(&mut self) -> u64 {
+        self.places += 1;
+        self.places
     }
 
     /// The claim script: tenants whose delayed jobs or leases came due join the line; the
@@ -79,8 +83,7 @@ impl State {
                 .filter_map(|(t, s)| Some((s.place?, t.clone())))
                 .min();
             let Some((_, t)) = first else { break };
-            self.places += 1;
-            let place = self.places;
+            let place = self.next_place();
             let s = self.tenant(&t);
             let jobs = s.claim(now_ms, lease_until_ms, token, max);
             s.place = (!s.ready.is_empty()).then_some(place);
