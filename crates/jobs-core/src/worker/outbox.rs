@@ -142,15 +142,21 @@ impl Outbox {
 
     /// Write the final records kept back, in one call: those of jobs whose lease this
     /// worker still holds. Another worker's job gets nothing written by this one (its
-    /// queue-side finish, token-checked, then counts it as lost).
+    /// queue-side finish, token-checked, then counts it as lost). When the write fails,
+    /// the records stay kept back: no finish goes out without its record, and the next
+    /// flush (the drain's last, at the latest) tries again.
     pub(super) fn flush(&self, ctx: &Context<'_>) -> Result<(), StoreError> {
-        let pairs: Vec<(String, Vec<u8>)> = self
-            .take_held(ctx)?
-            .into_iter()
-            .map(|(_, key, record)| (key, record))
+        let held = self.take_held(ctx)?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let pairs: Vec<(String, Vec<u8>)> = held
+            .iter()
+            .map(|f| (f.key.clone(), f.record.clone()))
             .collect();
-        if !pairs.is_empty() {
-            ctx.kv.set_many(&pairs)?;
+        if let Err(e) = ctx.kv.set_many(&pairs) {
+            self.keep_back(held);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -163,7 +169,7 @@ impl Outbox {
         let mut held: std::collections::HashMap<JobId, (String, Vec<u8>)> = self
             .take_held(ctx)?
             .into_iter()
-            .map(|(id, key, record)| (id, (key, record)))
+            .map(|f| (f.id, (f.key, f.record)))
             .collect();
         for pending in self.pending.borrow_mut().iter_mut() {
             pending.finish.record = held.remove(&pending.finish.id);
@@ -171,34 +177,65 @@ impl Outbox {
         Ok(())
     }
 
-    /// The final records kept back whose jobs this worker still holds, taken out.
-    fn take_held(&self, ctx: &Context<'_>) -> Result<Vec<(JobId, String, Vec<u8>)>, StoreError> {
-        let mut rest = std::mem::take(&mut *self.finals.borrow_mut());
-        let mut pairs = Vec::with_capacity(rest.len());
-        while let Some(first) = rest.first() {
-            let lease = first.lease.clone();
-            let (mine, others): (Vec<Final>, Vec<Final>) =
-                rest.into_iter().partition(|f| Rc::ptr_eq(&f.lease, &lease));
-            rest = others;
-            let ids: Vec<JobId> = mine.iter().map(|f| f.id).collect();
-            let held = lease.still_held(ctx, &ids)?;
-            pairs.extend(
-                mine.into_iter()
-                    .zip(held)
-                    .filter_map(|(f, held)| held.then_some((f.id, f.key, f.record))),
-            );
+    /// The final records kept back whose jobs this worker still holds, taken out (those
+    /// of jobs it lost are dropped). When the lease cannot be asked, nothing is taken.
+    fn take_held(&self, ctx: &Context<'_>) -> Result<Vec<Final>, StoreError> {
+        let finals = std::mem::take(&mut *self.finals.borrow_mut());
+        match held(ctx, &finals) {
+            Ok(held) => Ok(finals
+                .into_iter()
+                .zip(held)
+                .filter_map(|(f, held)| held.then_some(f))
+                .collect()),
+            Err(e) => {
+                self.keep_back(finals);
+                Err(e)
+            }
         }
-        Ok(pairs)
     }
+
+    /// Put `finals` back in front of any kept back since they were taken.
+    fn keep_back(&self, finals: Vec<Final>) {
+        let mut kept = self.finals.borrow_mut();
+        let since = std::mem::replace(&mut *kept, finals);
+        kept.extend(since);
+    }
+}
+
+/// Whether each of `finals` is still held, asking each lease once for its jobs.
+fn held(ctx: &Context<'_>, finals: &[Final]) -> Result<Vec<bool>, StoreError> {
+    let mut held: Vec<Option<bool>> = vec![None; finals.len()];
+    for first in 0..finals.len() {
+        if held[first].is_some() {
+            continue;
+        }
+        let lease = &finals[first].lease;
+        let of: Vec<usize> = (first..finals.len())
+            .filter(|&i| Rc::ptr_eq(&finals[i].lease, lease))
+            .collect();
+        let ids: Vec<JobId> = of.iter().map(|&i| finals[i].id).collect();
+        for (i, answer) in of.into_iter().zip(lease.still_held(ctx, &ids)?) {
+            held[i] = Some(answer);
+        }
+    }
+    Ok(held.into_iter().map(|h| h == Some(true)).collect())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
     use serde_json::json;
 
-    use crate::job::Status;
+    use crate::context::Context;
+    use crate::job::{JobId, Status};
+    use crate::kind::{RunContext, Running};
+    use crate::memory::{ManualClock, MemoryKv};
+    use crate::ports::{KeyValue, PortError};
     use crate::service::testing::World;
     use crate::worker::testing::*;
+    use crate::worker::{DrainReport, FLUSH_MS};
 
     #[test]
     fn a_buffered_outcome_is_not_written_once_another_worker_holds_the_job() {
@@ -221,6 +258,121 @@ mod tests {
         for id in ids {
             assert_eq!(w.job(&id).status, Status::Succeeded);
             assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+        }
+    }
+
+    #[test]
+    fn outcomes_whose_write_failed_midway_are_written_by_the_drains_last_flush() {
+        // The write after the outage's run fails once; the drain stops, and its last
+        // flush writes the records kept back before the finishes go out.
+        let (w, a, o, report) = drain_through_outage(1);
+        assert!(report.error.is_some(), "{report:?}");
+        for id in [a, o] {
+            assert_eq!(w.job(&id).status, Status::Succeeded, "{report:?}");
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert_eq!(w.job(&id).attempts, 1);
+        }
+    }
+
+    #[test]
+    fn no_finish_goes_out_while_its_record_cannot_be_written() {
+        // Every write fails after the outage's run: the queue must not call the jobs
+        // finished while their records say running; their leases expire and they run
+        // again once the store is back.
+        let (w, a, o, report) = drain_through_outage(u32::MAX);
+        assert!(report.error.is_some(), "{report:?}");
+        for id in [a, o] {
+            assert_eq!(w.job(&id).status, Status::Running, "{report:?}");
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Running));
+        }
+        w.clock.advance(w_lease() + 1);
+        let again = w.drain(60_000);
+        assert_eq!(again.succeeded, 2, "{again:?}");
+        for id in [a, o] {
+            assert_eq!(w.job(&id).status, Status::Succeeded);
+            assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+            assert_eq!(w.job(&id).attempts, 2);
+        }
+    }
+
+    /// A drain of three jobs (a batch of one, then echo `a` and an outage `o` in a batch
+    /// of two) through a store whose next `failures` batch writes fail once `o` has run
+    /// for [`FLUSH_MS`], so that `a`'s and `o`'s records, kept back, meet the failure.
+    fn drain_through_outage(failures: u32) -> (World, JobId, JobId, DrainReport) {
+        let mut w = World::new();
+        let failing = Arc::new(AtomicU32::new(0));
+        w.registry.register(Box::new(Outage {
+            clock: w.clock.clone(),
+            failing: failing.clone(),
+            failures,
+            fired: AtomicBool::new(false),
+        }));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let a = w.submit(json!({"kind": "echo", "input": {"a": 1}}));
+        let o = w.submit(json!({"kind": "outage", "input": {}}));
+        let store = Flaky {
+            kv: &w.kv,
+            failing: failing.clone(),
+        };
+        let ctx = Context {
+            kv: &store,
+            ..w.ctx()
+        };
+        let report = w.clock.block_on(crate::worker::drain(&ctx, 60_000));
+        failing.store(0, Ordering::SeqCst);
+        (w, a, o, report)
+    }
+
+    /// A kind that takes [`FLUSH_MS`], then has the store fail its next `failures` batch
+    /// writes (once: a second run only succeeds).
+    struct Outage {
+        clock: ManualClock,
+        failing: Arc<AtomicU32>,
+        failures: u32,
+        fired: AtomicBool,
+    }
+
+    impl crate::kind::Kind for Outage {
+        fn name(&self) -> &'static str {
+            "outage"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run<'a>(&'a self, _: &'a serde_json::Value, _: &'a mut dyn RunContext) -> Running<'a> {
+            Box::pin(async move {
+                if !self.fired.swap(true, Ordering::SeqCst) {
+                    self.clock.advance(FLUSH_MS);
+                    self.failing.store(self.failures, Ordering::SeqCst);
+                }
+                Ok(crate::kind::Output::json(&json!({"done": true})))
+            })
+        }
+    }
+
+    /// The world's store, failing batch writes while `failing` counts down.
+    struct Flaky<'a> {
+        kv: &'a MemoryKv,
+        failing: Arc<AtomicU32>,
+    }
+
+    impl KeyValue for Flaky<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), PortError> {
+            self.kv.delete(key)
+        }
+        fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
+            let left = self.failing.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failing.store(left.saturating_sub(1), Ordering::SeqCst);
+                return Err(PortError::Unavailable("the store is failing".into()));
+            }
+            self.kv.set_many(pairs)
         }
     }
 
