@@ -24,6 +24,9 @@ pub(super) struct Lease {
     /// The last heartbeat's answers, one per id, and when they came: a job about to
     /// start shortly after learns from them whether it is still held or cancelled.
     beats: RefCell<Option<(u64, Vec<Heartbeat>)>>,
+    /// One per id: found not held by a heartbeat or a renewal (taken by another worker,
+    /// or finished and released). The deadline does not vouch for these.
+    gone: RefCell<Vec<bool>>,
 }
 
 impl Lease {
@@ -34,6 +37,7 @@ impl Lease {
         until: u64,
         lease_ms: u64,
     ) -> Self {
+        let gone = RefCell::new(vec![false; ids.len()]);
         Lease {
             tenant,
             token,
@@ -41,6 +45,7 @@ impl Lease {
             until: Cell::new(until),
             lease_ms,
             beats: RefCell::new(None),
+            gone,
         }
     }
 
@@ -76,6 +81,7 @@ impl Lease {
         if matches!(beat, Heartbeat::Owned { .. }) {
             self.until.set(until);
         }
+        self.note_gone(beats.iter().map(|b| *b == Heartbeat::Lost));
         *self.beats.borrow_mut() = Some((now, beats));
         Ok(beat)
     }
@@ -101,23 +107,40 @@ impl Lease {
         beats.get(at).copied()
     }
 
-    /// Which of `ids` are still held, in order: all of them while the lease is surely
-    /// held, else as Redis says (renewing those held).
+    /// Which of `ids` are still held, in order: while the lease is surely held, all of
+    /// them but those found gone; else as Redis says. A renewal extends every job of the
+    /// batch still held, not only `ids`, as the one deadline stands for them all.
     pub(super) fn still_held(
         &self,
         ctx: &Context<'_>,
         ids: &[JobId],
     ) -> Result<Vec<bool>, StoreError> {
         let now = ctx.now();
-        if self.surely_held(now) {
-            return Ok(vec![true; ids.len()]);
+        if !self.surely_held(now) {
+            let until = now.saturating_add(self.lease_ms);
+            let held = ctx
+                .queue
+                .renew(&self.tenant, &self.token, &self.ids, until)?;
+            if held.iter().any(|h| *h) {
+                self.until.set(until);
+            }
+            self.note_gone(held.iter().map(|h| !h));
         }
-        let until = now.saturating_add(self.lease_ms);
-        let held = ctx.queue.renew(&self.tenant, &self.token, ids, until)?;
-        if held.iter().any(|h| *h) {
-            self.until.set(until);
+        let gone = self.gone.borrow();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let at = self.ids.iter().position(|held| held == id);
+                at.is_some_and(|at| !gone.get(at).copied().unwrap_or(true))
+            })
+            .collect())
+    }
+
+    /// Remember the jobs an answer (one per id) found gone: once gone, always gone.
+    fn note_gone(&self, answers: impl Iterator<Item = bool>) {
+        for (gone, now_gone) in self.gone.borrow_mut().iter_mut().zip(answers) {
+            *gone |= now_gone;
         }
-        Ok(held)
     }
 }
 
@@ -163,6 +186,57 @@ mod tests {
             lease.surely_held(w.clock.now_ms()),
             "the renewal moved it on"
         );
+    }
+
+    #[test]
+    fn a_renewal_asked_for_some_jobs_extends_the_whole_batch() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let lease = claimed(&w, "mine");
+        let (first, second) = (lease.ids()[0], lease.ids()[1]);
+        w.clock.advance(w.settings.lease_ms / 2 + 1);
+        assert_eq!(lease.still_held(&w.ctx(), &[first]).unwrap(), [true]);
+        // Past the claim's deadline: the deadline the renewal set stands for both jobs,
+        // so the second must still be this worker's in the queue too.
+        w.clock.advance(w.settings.lease_ms / 2 + 1);
+        let now = w.clock.now_ms();
+        let thief = w.queue.claim(now, now + 30_000, "thief", 8).unwrap();
+        assert!(matches!(thief, Claim::Empty { .. }), "{thief:?}");
+        assert_eq!(lease.still_held(&w.ctx(), &[second]).unwrap(), [true]);
+    }
+
+    #[test]
+    fn a_job_found_gone_is_not_vouched_for_by_the_deadline() {
+        let w = World::new();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let lease = claimed(&w, "mine");
+        let (first, second) = (lease.ids()[0], lease.ids()[1]);
+        // The first is finished and released; the second runs on.
+        let finish = crate::queue::Finish {
+            tenant: lease.tenant().clone(),
+            id: first,
+            token: "mine".into(),
+            status: crate::job::Status::Succeeded,
+            dead: false,
+            hook: false,
+            record: None,
+        };
+        let now = w.clock.now_ms();
+        w.queue
+            .finish_and_claim(&[finish], now, now, "", 0)
+            .unwrap();
+        w.clock.advance(w.settings.lease_ms / 2 + 1);
+        assert_eq!(
+            lease.still_held(&w.ctx(), &[first, second]).unwrap(),
+            [false, true]
+        );
+        assert!(lease.surely_held(w.clock.now_ms()));
+        let before = w.queue.calls();
+        assert_eq!(lease.still_held(&w.ctx(), &[first]).unwrap(), [false]);
+        assert_eq!(lease.still_held(&w.ctx(), &[second]).unwrap(), [true]);
+        assert_eq!(w.queue.calls(), before, "no round trip while surely held");
     }
 
     #[test]
