@@ -138,8 +138,13 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, String> {
         .load_job_of(&claim.tenant, &claim.id)
         .map_err(|e| format!("its record: {e}"))?
         .ok_or("its record is gone")?;
-    let (Some(url), Some(body)) = (job.callback_url.clone(), event_body(&job)) else {
-        return Err("the job has no callback URL or has not finished".into());
+    let Some(url) = job.callback_url.clone() else {
+        return Err("the job has no callback URL".into());
+    };
+    let Some(body) = event_body(&job) else {
+        // The queue made the job final before its record says so: a cancel writes the
+        // record after its script. Nothing to send yet; the schedule tries again.
+        return Ok(Sent::Failed("the job's record is not final yet".into()));
     };
     check_callback_url(&url, ctx.settings.webhook_allow_insecure)
         .map_err(|why| format!("callback_url {why}"))?;
@@ -295,6 +300,50 @@ mod tests {
             .hook(&crate::job::Tenant::default_tenant(), &id)
             .unwrap();
         assert_eq!(state.unwrap().state, "delivered");
+    }
+
+    #[test]
+    fn an_event_whose_record_is_not_final_yet_is_tried_again_not_failed() {
+        let mut w = World::new();
+        w.settings.webhook_retry_schedule = Schedule::parse("0,1s").unwrap();
+        let http = Scripted::default();
+        http.answers.borrow_mut().push_back(Some(204));
+        let id = with_callback(&w);
+        let tenant = crate::job::Tenant::default_tenant();
+        // A cancel's script has run (the event is due), its record write not yet.
+        let now = w.clock.now_ms();
+        let outcome = w.queue.cancel(&tenant, &id, now, true).unwrap();
+        assert_eq!(outcome, crate::queue::CancelOutcome::Cancelled);
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+        assert_eq!(
+            (report.webhooks_retried, report.webhooks_failed),
+            (1, 0),
+            "{report:?}"
+        );
+        assert!(http.sent.borrow().is_empty());
+        assert_eq!(
+            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
+            "pending"
+        );
+
+        // The record follows; the next try sends the event.
+        let mut job = w.job(&id);
+        job.cancel(crate::job::Timestamp::from_ms(now)).unwrap();
+        w.ctx().save_job(&job).unwrap();
+        w.clock.advance(1_000);
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+        assert_eq!(report.webhooks_delivered, 1, "{report:?}");
+        let event: serde_json::Value = serde_json::from_slice(&http.sent.borrow()[0].2).unwrap();
+        assert_eq!(event["type"], "job.cancelled");
+        assert_eq!(
+            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
+            "delivered"
+        );
     }
 
     #[test]
