@@ -570,6 +570,59 @@ fn a_finish_writes_its_record_only_while_its_token_holds_the_job() {
     );
 }
 
+/// `LREM` reads the whole ready list, which may hold a tenant's whole backlog: retention
+/// and the cancel of a delayed job leave that list alone, and only the cancel of a ready
+/// job reads it.
+#[test]
+fn only_a_ready_job_leaving_the_queue_reads_the_ready_list() {
+    use jobs_core::queue::CancelOutcome;
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let jobs: Vec<Enqueue> = (1..=3).map(contract_job).collect();
+    let delayed = Enqueue {
+        due_ms: 60_000,
+        ..contract_job(4)
+    };
+    for job in jobs.iter().chain([&delayed]) {
+        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    let Claim::Claimed { jobs: claimed, .. } = q.claim(2, 1_000, "mine", 1).unwrap() else {
+        panic!("nothing claimed");
+    };
+    let finish = Finish {
+        tenant: t.clone(),
+        id: claimed[0].id,
+        token: "mine".into(),
+        status: Status::Succeeded,
+        dead: false,
+        hook: false,
+        record: None,
+    };
+    q.finish_and_claim(&[finish], 3, 3, "", 0).unwrap();
+    let mut conn = server.connection();
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut conn)
+        .unwrap();
+
+    q.forget(&t, &[claimed[0].id]).unwrap();
+    assert_eq!(
+        q.cancel(&t, &delayed.id, 4, false).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(command_calls(&server).get("lrem"), None);
+    assert_eq!(q.stats(&t, 4).unwrap().ready, 2);
+
+    let ready = jobs.iter().find(|j| j.id != claimed[0].id).unwrap();
+    assert_eq!(
+        q.cancel(&t, &ready.id, 5, false).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(command_calls(&server).get("lrem"), Some(&1));
+    assert_eq!(q.stats(&t, 5).unwrap().ready, 1);
+}
+
 #[test]
 fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
     let mut server = RedisServer::start();

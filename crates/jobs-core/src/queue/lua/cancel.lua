@@ -5,8 +5,8 @@
 local id = ARGV[1]
 local status = status_of(id)
 if status == 'queued' then
-  redis.call('LREM', READY, 0, id)
-  redis.call('ZREM', DELAYED, id)
+  -- A queued job waits in DELAYED or in READY; LREM reads the whole list, so only then.
+  if redis.call('ZREM', DELAYED, id) == 0 then redis.call('LREM', READY, 0, id) end
   set_status(id, 'cancelled')
   finished_at(id, ARGV[2])
   if ARGV[3] == '1' then enqueue_hook(id, ARGV[2]) end

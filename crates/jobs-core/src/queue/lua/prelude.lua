@@ -115,9 +115,10 @@ local function promote(now)
   end
 end
 
--- Remove every trace of `id` from the queue and the indexes.
+-- Remove every trace of `id` from the queue and the indexes. Only a queued job can be
+-- in READY, and LREM reads the whole list: a finished one (retention) leaves it alone.
 local function forget(id)
-  redis.call('LREM', READY, 0, id)
+  if redis.call('ZSCORE', STATUS.queued, id) then redis.call('LREM', READY, 0, id) end
   redis.call('ZREM', DELAYED, id)
   redis.call('ZREM', LEASES, id)
   redis.call('HDEL', OWNER, id)
