@@ -270,6 +270,12 @@ pub fn problem(err: &ApiError) -> Problem {
                 "The job already {status}; it can no longer be cancelled."
             )),
             CancelError::Store(s) => store(s),
+            CancelError::Unrecorded(_) => ProblemType::Unavailable
+                .with(
+                    "The job is cancelled, but the service could not update its record. \
+                     Repeat the request to update it; until then the job shows as queued.",
+                )
+                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
         },
         ApiError::List(e) => match e {
             ListError::InvalidFilter { .. } => ProblemType::InvalidFilter.with(e.to_string()),

@@ -78,7 +78,7 @@ pub struct NewTenant {
     name: String,
     /// Its own quota; absent or `null` takes the app-wide `max_queued_jobs`.
     #[serde(default)]
-    #[schemars(range(min = 1, max = u64::MAX))]
+    #[schemars(range(min = 1, max = MAX_QUOTA))]
     max_queued_jobs: Option<u64>,
 }
 
@@ -90,7 +90,7 @@ pub struct TenantChange {
     /// Its own quota, or `null` for the app-wide `max_queued_jobs`.
     #[schemars(
         with = "Option<u64>",
-        range(min = 1, max = u64::MAX),
+        range(min = 1, max = MAX_QUOTA),
         required,
         extend("type" = ["integer", "null"])
     )]
@@ -137,11 +137,19 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     T::deserialize(&*whole_numbers(&value)).map_err(invalid)
 }
 
+/// The largest quota a tenant may have: 2^53 - 1. Redis scripts hold numbers as doubles,
+/// and a larger one would come back from them changed (as a JavaScript client would read
+/// it too).
+pub const MAX_QUOTA: u64 = (1 << 53) - 1;
+
 fn valid_max(max: Option<u64>) -> Result<Option<u64>, AdminError> {
     match max {
         Some(0) => Err(AdminError::Invalid(
             "max_queued_jobs must be at least 1 (or null for the default)".into(),
         )),
+        Some(n) if n > MAX_QUOTA => Err(AdminError::Invalid(format!(
+            "max_queued_jobs must be at most {MAX_QUOTA} (2^53 - 1)"
+        ))),
         other => Ok(other),
     }
 }
@@ -376,6 +384,7 @@ mod tests {
             br#"{"name": "a:b"}"#,
             br#"{"name": "ok", "extra": 1}"#,
             br#"{"name": "ok", "max_queued_jobs": 0}"#,
+            br#"{"name": "ok", "max_queued_jobs": 9007199254740992}"#,
             b"not json",
         ] {
             assert!(
@@ -392,12 +401,16 @@ mod tests {
             revoke_key(&store, 1, "acme", "../../etc"),
             Err(AdminError::KeyNotFound { .. })
         ));
+        let most = format!(r#"{{"max_queued_jobs": {MAX_QUOTA}}}"#);
+        let changed = update_tenant(&store, "acme", most.as_bytes()).unwrap();
+        assert_eq!(changed.max_queued_jobs, Some(MAX_QUOTA));
         let changed = update_tenant(&store, "acme", br#"{"max_queued_jobs": null}"#).unwrap();
         assert_eq!(changed.max_queued_jobs, None);
         for bad in [
             &b"{}"[..],
             br#"{"max_queued_jobs": "9"}"#,
             br#"{"max_queued_jobs": -1}"#,
+            br#"{"max_queued_jobs": 18446744073709551615}"#,
         ] {
             assert!(matches!(
                 update_tenant(&store, "acme", bad),

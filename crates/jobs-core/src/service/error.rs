@@ -83,6 +83,10 @@ pub enum CancelError {
     Finished(Status),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The queue cancelled the job, but its record could not say so: a repeated cancel
+    /// writes it.
+    #[error("the job is cancelled, but its record was not updated: {0}")]
+    Unrecorded(StoreError),
 }
 
 /// `GET /jobs?...`.

@@ -144,7 +144,8 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
                     key: keys::job(&ctx.tenant, &id),
                     reason: e.to_string(),
                 })?;
-            ctx.save_job(&job)?;
+            // The queue has cancelled it already: a failure here is not "nothing changed".
+            ctx.save_job(&job).map_err(CancelError::Unrecorded)?;
             if job.callback_url.is_some() {
                 // Its event is in the outbox: wake a worker to deliver it.
                 ctx.ring_again("webhook");
@@ -314,6 +315,43 @@ mod tests {
             cancel(&w.ctx(), JobId::new().as_str()),
             Err(CancelError::NotFound)
         );
+    }
+
+    #[test]
+    fn a_cancel_whose_record_write_fails_says_it_took_effect_and_a_repeat_records_it() {
+        use crate::ports::{KeyValue, PortError};
+        /// The world's store, refusing writes.
+        struct ReadOnly<'a>(&'a crate::memory::MemoryKv);
+        impl KeyValue for ReadOnly<'_> {
+            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+                self.0.get(key)
+            }
+            fn set(&self, _: &str, _: &[u8]) -> Result<(), PortError> {
+                Err(PortError::Unavailable("writes refused".into()))
+            }
+            fn delete(&self, _: &str) -> Result<(), PortError> {
+                Err(PortError::Unavailable("writes refused".into()))
+            }
+        }
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        let store = ReadOnly(&w.kv);
+        let ctx = Context {
+            kv: &store,
+            ..w.ctx()
+        };
+        assert!(matches!(
+            cancel(&ctx, id.as_str()),
+            Err(CancelError::Unrecorded(_))
+        ));
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
+        assert_eq!(w.job(&id).status, Status::Queued);
+        // Repeated once the store takes writes: the record follows the queue.
+        assert!(matches!(
+            cancel(&w.ctx(), id.as_str()),
+            Ok(CancelResult::Cancelled(_))
+        ));
+        assert_eq!(w.job(&id).status, Status::Cancelled);
     }
 
     #[test]
