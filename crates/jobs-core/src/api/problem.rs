@@ -291,6 +291,23 @@ pub fn problem(err: &ApiError) -> Problem {
             BulkError::List(e) => problem(&ApiError::List(e.clone())),
             BulkError::Cancel(e) => problem(&ApiError::Cancel(e.clone())),
             BulkError::Retry(e) => problem(&ApiError::Retry(e.clone())),
+            BulkError::Stopped { affected, cause } => {
+                let done = match **cause {
+                    BulkError::Cancel(_) => "cancelled",
+                    _ => "retried",
+                };
+                // The cause's own detail would say nothing was done; its text may name
+                // the store's address: its title says why.
+                let why = problem(&ApiError::Bulk((**cause).clone()));
+                Problem {
+                    detail: format!(
+                        "The request stopped after {affected} jobs of this page were {done} \
+                         ({}). Those stay {done}; repeat the request to go on.",
+                        why.title.to_lowercase()
+                    ),
+                    ..why
+                }
+            }
         },
         ApiError::Retry(e) => match e {
             RetryError::Get(e) => problem(&ApiError::Get(e.clone())),
@@ -360,6 +377,23 @@ mod tests {
         let p = problem(&corrupt);
         assert_eq!(p.status, 500);
         assert!(!p.detail.contains("j:default"));
+    }
+
+    #[test]
+    fn a_bulk_page_stopped_midway_says_how_far_it_got_and_why_not_where() {
+        let cause = BulkError::Cancel(CancelError::Store(StoreError::Kv(PortError::Unavailable(
+            "redis://10.0.0.7:6379 refused".into(),
+        ))));
+        let p = problem(&ApiError::Bulk(BulkError::Stopped {
+            affected: 2,
+            cause: Box::new(cause),
+        }));
+        assert_eq!(p.status, 503);
+        assert_eq!(p.retry_after, Some(UNAVAILABLE_RETRY_AFTER_S));
+        assert!(p.detail.contains("after 2 jobs"), "{}", p.detail);
+        assert!(p.detail.contains("cancelled"), "{}", p.detail);
+        assert!(!p.detail.contains("Nothing was changed"), "{}", p.detail);
+        assert!(!p.detail.contains("10.0.0.7"), "{}", p.detail);
     }
 
     #[test]

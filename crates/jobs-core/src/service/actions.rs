@@ -162,7 +162,7 @@ pub fn bulk(
                     | CancelError::NotFound
                     | CancelError::Store(StoreError::Corrupt { .. }),
                 ) => false,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(stopped(outcome.affected, e.into())),
             },
             BulkAction::Retry => {
                 if item.status != Status::Failed {
@@ -177,7 +177,7 @@ pub fn bulk(
                             )
                             | RetryError::Submit(SubmitError::Invalid(_)),
                         ) => false,
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(stopped(outcome.affected, e.into())),
                     }
                 }
             }
@@ -189,6 +189,17 @@ pub fn bulk(
         }
     }
     Ok(outcome)
+}
+
+/// `cause`, which stopped a page after `affected` of its jobs: said as such once any was.
+fn stopped(affected: u32, cause: BulkError) -> BulkError {
+    match affected {
+        0 => cause,
+        _ => BulkError::Stopped {
+            affected,
+            cause: Box::new(cause),
+        },
+    }
 }
 
 /// A bulk request's query: that of `GET /jobs`, whose `limit` defaults to [`BULK_LIMIT`].
@@ -261,6 +272,38 @@ mod tests {
             retry(&w.ctx(), "not-an-id"),
             Err(RetryError::Get(GetError::MalformedId(_)))
         ));
+    }
+
+    #[test]
+    fn a_bulk_retry_stopped_by_the_quota_says_how_many_it_retried() {
+        let mut w = World::new();
+        for _ in 0..3 {
+            failed(&w);
+        }
+        // Room for one more queued job.
+        w.settings.max_queued_jobs = 1;
+        let query = bulk_query("", &["fail"]).unwrap();
+        let Err(BulkError::Stopped { affected, cause }) = bulk(&w.ctx(), &query, BulkAction::Retry)
+        else {
+            panic!("expected a page stopped midway")
+        };
+        assert_eq!(affected, 1);
+        assert!(matches!(
+            *cause,
+            BulkError::Retry(RetryError::Submit(SubmitError::QuotaExceeded { .. }))
+        ));
+        // The same request again: the one retried is skipped, and the quota stops it at
+        // once, saying nothing was done.
+        let again = bulk(&w.ctx(), &query, BulkAction::Retry);
+        assert!(
+            matches!(
+                again,
+                Err(BulkError::Retry(RetryError::Submit(
+                    SubmitError::QuotaExceeded { .. }
+                )))
+            ),
+            "{again:?}"
+        );
     }
 
     #[test]

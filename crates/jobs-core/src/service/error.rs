@@ -70,6 +70,13 @@ pub enum BulkError {
     Cancel(#[from] CancelError),
     #[error(transparent)]
     Retry(#[from] RetryError),
+    /// `cause` stopped the page after `affected` of its jobs were acted on: those stay
+    /// done, and the same request again skips them and goes on.
+    #[error("stopped after {affected} jobs: {cause}")]
+    Stopped {
+        affected: u32,
+        cause: Box<BulkError>,
+    },
 }
 
 /// `DELETE /jobs/{id}`.
