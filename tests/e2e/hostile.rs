@@ -3,8 +3,8 @@
 //! hundreds of MiB, or whose pixels would, is refused at submit without the runtime
 //! growing; the largest image accepted runs within a hosted platform's 128 MiB, and so
 //! do a batch of inputs that parse to twelve times their size or more, and the most JSON
-//! values a submission may hold (more is a `413`); and no detail a client reads names a
-//! storage key.
+//! values a submission may hold (more is a `413`; small objects weigh more, as they cost
+//! more); and no detail a client reads names a storage key.
 
 use e2e::{AppSpec, JOB_TIMEOUT, inputs, spawn_app, spawn_app_with_spec};
 use serde_json::json;
@@ -258,6 +258,40 @@ fn the_most_json_values_a_submission_may_hold_run_within_128_mib() {
     );
 
     let job = app.submit_ok(&within);
+    let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
+    assert_eq!(done.attempts, 1, "{}", done.json);
+    assert_no_trap("app", &app.logs());
+}
+
+#[test]
+fn small_objects_weigh_what_they_cost_parsed() {
+    // `{"a":0}` is 8 bytes of text and some 440 once parsed on wasm32 (its B-tree's first
+    // node alone 408): the budget weighs each at 20 values, so about 52,000 of them fit
+    // and are run within a hosted instance (the whole number `1.0` first makes the intake
+    // copy the tree once more), and 63,000, a body of half a MiB, are a 413 (before the
+    // weights they were accepted, and 0.8 MiB of them trapped a 128 MiB intake).
+    let app = spawn_app_with_spec(AppSpec {
+        max_instance_memory: Some(128 << 20),
+        variables: vec![("max_body_bytes".to_owned(), (4 << 20).to_string())],
+        ..AppSpec::default()
+    });
+    let objects = |n: usize| {
+        let mut items = vec![json!(1.0)];
+        items.extend((0..n).map(|_| json!({"a": 0})));
+        inputs::echo(json!({ "a": items }))
+    };
+    let over = objects(63_000);
+    let before = app.snapshot();
+    let refused = app.submit(&over);
+    let problem = refused.expect_problem_type(413, "payload-too-large");
+    assert!(problem.detail.contains("JSON values"), "{refused}");
+    assert_eq!(
+        app.snapshot(),
+        before,
+        "a refused submission stores nothing"
+    );
+
+    let job = app.submit_ok(&objects(52_000));
     let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
     assert_eq!(done.attempts, 1, "{}", done.json);
     assert_no_trap("app", &app.logs());

@@ -1,19 +1,32 @@
-//! How many values a JSON text holds, counted without parsing it: the bound that keeps
-//! a submission's memory in proportion to what it may cost once parsed. A tree of
-//! `serde_json::Value`s takes 24 bytes a value on wasm32 and more while its vectors grow,
-//! so `[0,0,…]` costs twelve times its text or more, and a checked input is parsed more
-//! than once (a tree, then the kind's own types).
+//! How many values a JSON text holds, counted without parsing it and weighed by what
+//! they cost parsed: the bound that keeps a submission's memory in proportion to what it
+//! may cost once parsed. A tree of `serde_json::Value`s takes 24 bytes a value on wasm32
+//! and more while its vectors grow, so `[0,0,…]` costs twelve times its text or more; an
+//! object is a B-tree whose first node alone takes about 408 bytes, so `[{"a":0},…]`
+//! costs some fifty times its text; and a checked input is parsed more than once (a
+//! tree, then the kind's own types).
 
 /// Most JSON values a submission's body may hold (every array, object, string, number,
-/// boolean and null, nested ones included): about 24 MiB of tree. A body of 2 MiB of
-/// `[0,0,…]` is just within; an image as base64 is one string.
+/// boolean and null, nested ones included; an object weighs [`OBJECT_WEIGHT`] and each of
+/// its members [`MEMBER_WEIGHT`] more): about 24 MiB of tree. A body of 2 MiB of
+/// `[0,0,…]` is just within, as is 400 KiB of `[{"a":0},…]`; an image as base64 is one
+/// string.
 pub const MAX_VALUES: usize = 1 << 20;
 
-/// How many values `text` holds, at most: one for the whole, and one more for every
-/// array or object opened and every `,` between elements or members, outside strings.
-/// Exact for JSON without empty arrays or objects (each counts one more than it holds)
-/// and cheap, a pass over the bytes with no allocation. Not a validator: text that is not
-/// JSON gets some count, and its parse refuses it afterwards.
+/// What an object weighs beyond its one value: its B-tree's first node, about 408 bytes
+/// on wasm32 however few members it has, is 17 values' worth.
+pub const OBJECT_WEIGHT: usize = 16;
+
+/// What an object's member weighs beyond its value: its share of the B-tree's nodes
+/// (from 37 to 74 bytes, as they are half to wholly full) and its key.
+pub const MEMBER_WEIGHT: usize = 2;
+
+/// How many values `text` holds, at most, weighed: one for the whole, and one more for
+/// every array or object opened and every `,` between elements or members, outside
+/// strings; an object and each `:` weigh more ([`OBJECT_WEIGHT`], [`MEMBER_WEIGHT`]).
+/// Exact for arrays of scalars and arrays without empty ones (each counts one more than
+/// it holds), and cheap, a pass over the bytes with no allocation. Not a validator: text
+/// that is not JSON gets some count, and its parse refuses it afterwards.
 pub fn count(text: &[u8]) -> usize {
     let mut count = 1;
     let mut at = 0;
@@ -32,7 +45,9 @@ pub fn count(text: &[u8]) -> usize {
                     None => return count,
                 }
             },
-            b'[' | b'{' | b',' => count += 1,
+            b'[' | b',' => count += 1,
+            b'{' => count += 1 + OBJECT_WEIGHT,
+            b':' => count += MEMBER_WEIGHT,
             _ => {}
         }
     }
@@ -43,12 +58,15 @@ pub fn count(text: &[u8]) -> usize {
 mod tests {
     use super::*;
 
-    /// The values a parser finds in `text`, keys of objects not counted.
+    /// The values a parser finds in `text`, keys of objects not counted, objects and
+    /// their members weighed as [`count`] weighs them.
     fn parsed(text: &str) -> usize {
         fn walk(v: &serde_json::Value) -> usize {
             1 + match v {
                 serde_json::Value::Array(a) => a.iter().map(walk).sum(),
-                serde_json::Value::Object(o) => o.values().map(walk).sum(),
+                serde_json::Value::Object(o) => {
+                    OBJECT_WEIGHT + o.values().map(|v| MEMBER_WEIGHT + walk(v)).sum::<usize>()
+                }
                 _ => 0,
             }
         }
@@ -78,5 +96,10 @@ mod tests {
             let _ = count(text.as_bytes());
         }
         assert_eq!(count(b"[1,\"a"), 3);
+        // Small objects weigh what their nodes cost: a member-less array would count 3.
+        assert_eq!(
+            count(br#"[{"a":0},{"a":0}]"#),
+            1 + 2 * (1 + OBJECT_WEIGHT + MEMBER_WEIGHT + 1)
+        );
     }
 }
