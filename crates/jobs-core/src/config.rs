@@ -10,6 +10,11 @@ use thiserror::Error;
 /// a hosted Spin instance has 128 MiB.
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 
+/// The longest `job_ttl_seconds`: 100 years. An idempotency key expires with its job
+/// through Redis's `SET … PX`, which refuses more than about 292 million years in ms, and
+/// a "keep forever" of `u64::MAX` made every submission with a key fail.
+pub const MAX_JOB_TTL_SECONDS: u64 = 100 * 365 * 24 * 3_600;
+
 /// Every setting, valid once built. The names of the Spin variables are the field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -151,7 +156,11 @@ impl Settings {
             d.worker_concurrency,
             WORKER_CONCURRENCY_RANGE,
         )?;
-        let job_ttl_seconds = number(get("job_ttl_seconds"), d.job_ttl_seconds, 1..=u64::MAX)?;
+        let job_ttl_seconds = number(
+            get("job_ttl_seconds"),
+            d.job_ttl_seconds,
+            1..=MAX_JOB_TTL_SECONDS,
+        )?;
         let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
         let admin_token = lookup("admin_token").filter(|t| !t.is_empty());
         let auth = match get("auth") {
@@ -397,6 +406,12 @@ mod tests {
         assert!(
             err.to_string()
                 .ends_with("must be a whole number from 1 to 33554432"),
+            "{err}"
+        );
+        let err = from(&[("job_ttl_seconds", "18446744073709551615")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("must be a whole number from 1 to 3153600000"),
             "{err}"
         );
         let largest = from(&[("max_body_bytes", "33554432")]).unwrap();
