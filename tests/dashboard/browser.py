@@ -135,9 +135,15 @@ def cancel(page: Page):
 
 
 def read_only(page: Page):
+    # Signed out on a job's page: the page starts afresh, keeping nothing the last key
+    # read for the next one to see.
+    expect(page.locator("#j-kind")).not_to_have_text("–")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#signin-error")).to_have_text("Signed out.")
+    expect(page.locator("#j-kind")).to_have_text("–")
     assert page.evaluate("() => sessionStorage.getItem('async-jobs.api-key')") is None
+    check("sign out: the page starts afresh, nothing of the last key's job left on it")
     page.get_by_label("API key").fill(READ_KEY)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#whoami")).to_have_text("Tenant default (read-only)")

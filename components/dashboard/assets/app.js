@@ -4,6 +4,8 @@
 "use strict";
 
 const KEY = "async-jobs.api-key";
+// Why the last session ended, for the sign-in panel after the reload that ends it.
+const SIGNED_OUT = "async-jobs.signed-out";
 const REFRESH_MS = 2000;
 const FINISHED = ["succeeded", "failed", "cancelled"];
 const INPUT_PREVIEW_CHARS = 2000;
@@ -49,9 +51,12 @@ function say(text) {
   $("status").textContent = text;
 }
 
+// Signing out starts the page afresh: nothing the last key read stays on it, and none
+// of its timers poll on with the next key. The message survives the reload.
 function signOut(message) {
   sessionStorage.removeItem(KEY);
-  showSignIn(message || "");
+  sessionStorage.setItem(SIGNED_OUT, message || "");
+  location.reload();
 }
 
 function showSignIn(message) {
@@ -75,7 +80,8 @@ async function start() {
   if (apiKey()) {
     await enter();
   } else {
-    showSignIn("");
+    showSignIn(sessionStorage.getItem(SIGNED_OUT) || "");
+    sessionStorage.removeItem(SIGNED_OUT);
   }
 }
 
