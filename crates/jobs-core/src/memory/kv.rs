@@ -1,7 +1,7 @@
 //! Deterministic randomness, an in-memory key-value store and in-memory counters.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{down, lock};
@@ -35,6 +35,8 @@ impl Random for SeqRandom {
 pub struct MemoryKv {
     map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     down: Arc<AtomicBool>,
+    /// Writes still to fail ([`MemoryKv::fail_writes`]).
+    failing_writes: Arc<AtomicU32>,
     reads: Arc<AtomicU64>,
     /// Says it is the queue's Redis ([`MemoryKv::be_queue_redis`]).
     queue_redis: Arc<AtomicBool>,
@@ -47,6 +49,20 @@ impl MemoryKv {
     /// Make every call fail with [`PortError::Unavailable`] (or work again).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+    /// Make the next `n` writes (`set`, `delete`; a batch fails at its first) fail with
+    /// [`PortError::Unavailable`] while reads go on; `u32::MAX`: every write until this is
+    /// called again.
+    pub fn fail_writes(&self, n: u32) {
+        self.failing_writes.store(n, Ordering::SeqCst);
+    }
+    /// Whether this write fails ([`MemoryKv::fail_writes`]), counting it.
+    fn write_fails(&self) -> bool {
+        let left = self.failing_writes.load(Ordering::SeqCst);
+        if left > 0 && left < u32::MAX {
+            self.failing_writes.store(left - 1, Ordering::SeqCst);
+        }
+        left > 0
     }
     /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
@@ -72,14 +88,14 @@ impl KeyValue for MemoryKv {
         Ok(lock(&self.map).get(key).cloned())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
+        if self.down.load(Ordering::SeqCst) || self.write_fails() {
             return Err(down());
         }
         lock(&self.map).insert(key.to_owned(), value.to_vec());
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
+        if self.down.load(Ordering::SeqCst) || self.write_fails() {
             return Err(down());
         }
         lock(&self.map).remove(key);

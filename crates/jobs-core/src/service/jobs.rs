@@ -319,32 +319,15 @@ mod tests {
 
     #[test]
     fn a_cancel_whose_record_write_fails_says_it_took_effect_and_a_repeat_records_it() {
-        use crate::ports::{KeyValue, PortError};
-        /// The world's store, refusing writes.
-        struct ReadOnly<'a>(&'a crate::memory::MemoryKv);
-        impl KeyValue for ReadOnly<'_> {
-            fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-                self.0.get(key)
-            }
-            fn set(&self, _: &str, _: &[u8]) -> Result<(), PortError> {
-                Err(PortError::Unavailable("writes refused".into()))
-            }
-            fn delete(&self, _: &str) -> Result<(), PortError> {
-                Err(PortError::Unavailable("writes refused".into()))
-            }
-        }
         let w = World::new();
         let id = w.submit(json!({"kind": "echo", "input": {}}));
-        let store = ReadOnly(&w.kv);
-        let ctx = Context {
-            kv: &store,
-            ..w.ctx()
-        };
+        w.kv.fail_writes(u32::MAX);
         assert!(matches!(
-            cancel(&ctx, id.as_str()),
+            cancel(&w.ctx(), id.as_str()),
             Err(CancelError::Unrecorded(_))
         ));
         assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
+        w.kv.fail_writes(0);
         assert_eq!(w.job(&id).status, Status::Queued);
         // Repeated once the store takes writes: the record follows the queue.
         assert!(matches!(

@@ -223,16 +223,13 @@ fn held(ctx: &Context<'_>, finals: &[Final]) -> Result<Vec<bool>, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use serde_json::json;
 
-    use crate::context::Context;
     use crate::job::{JobId, Status};
     use crate::kind::{RunContext, Running};
     use crate::memory::{ManualClock, MemoryKv};
-    use crate::ports::{KeyValue, PortError};
     use crate::service::testing::World;
     use crate::worker::testing::*;
     use crate::worker::{DrainReport, FLUSH_MS};
@@ -296,38 +293,29 @@ mod tests {
     }
 
     /// A drain of three jobs (a batch of one, then echo `a` and an outage `o` in a batch
-    /// of two) through a store whose next `failures` batch writes fail once `o` has run
-    /// for [`FLUSH_MS`], so that `a`'s and `o`'s records, kept back, meet the failure.
+    /// of two) through a store whose next `failures` writes fail once `o` has run for
+    /// [`FLUSH_MS`], so that `a`'s and `o`'s records, kept back, meet the failure.
     fn drain_through_outage(failures: u32) -> (World, JobId, JobId, DrainReport) {
         let mut w = World::new();
-        let failing = Arc::new(AtomicU32::new(0));
         w.registry.register(Box::new(Outage {
             clock: w.clock.clone(),
-            failing: failing.clone(),
+            kv: w.kv.clone(),
             failures,
             fired: AtomicBool::new(false),
         }));
         w.submit(json!({"kind": "echo", "input": {}}));
         let a = w.submit(json!({"kind": "echo", "input": {"a": 1}}));
         let o = w.submit(json!({"kind": "outage", "input": {}}));
-        let store = Flaky {
-            kv: &w.kv,
-            failing: failing.clone(),
-        };
-        let ctx = Context {
-            kv: &store,
-            ..w.ctx()
-        };
-        let report = w.clock.block_on(crate::worker::drain(&ctx, 60_000));
-        failing.store(0, Ordering::SeqCst);
+        let report = w.drain(60_000);
+        w.kv.fail_writes(0);
         (w, a, o, report)
     }
 
-    /// A kind that takes [`FLUSH_MS`], then has the store fail its next `failures` batch
-    /// writes (once: a second run only succeeds).
+    /// A kind that takes [`FLUSH_MS`], then has the store fail its next `failures` writes
+    /// (once: a second run only succeeds).
     struct Outage {
         clock: ManualClock,
-        failing: Arc<AtomicU32>,
+        kv: MemoryKv,
         failures: u32,
         fired: AtomicBool,
     }
@@ -343,36 +331,10 @@ mod tests {
             Box::pin(async move {
                 if !self.fired.swap(true, Ordering::SeqCst) {
                     self.clock.advance(FLUSH_MS);
-                    self.failing.store(self.failures, Ordering::SeqCst);
+                    self.kv.fail_writes(self.failures);
                 }
                 Ok(crate::kind::Output::json(&json!({"done": true})))
             })
-        }
-    }
-
-    /// The world's store, failing batch writes while `failing` counts down.
-    struct Flaky<'a> {
-        kv: &'a MemoryKv,
-        failing: Arc<AtomicU32>,
-    }
-
-    impl KeyValue for Flaky<'_> {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-            self.kv.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
-            self.kv.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), PortError> {
-            self.kv.delete(key)
-        }
-        fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
-            let left = self.failing.load(Ordering::SeqCst);
-            if left > 0 {
-                self.failing.store(left.saturating_sub(1), Ordering::SeqCst);
-                return Err(PortError::Unavailable("the store is failing".into()));
-            }
-            self.kv.set_many(pairs)
         }
     }
 
