@@ -46,6 +46,17 @@ pub struct MemoryQueue {
     store: Arc<Mutex<Option<MemoryKv>>>,
     /// Where a submit checks the key it is given ([`MemoryQueue::checking_keys_in`]).
     tenants: Arc<Mutex<Option<MemoryTenants>>>,
+    /// Runs at the start of the next retry ([`MemoryQueue::before_next_retry`]).
+    before_retry: Arc<Mutex<Option<BeforeRetry>>>,
+}
+
+/// What happens just before a retry reaches the queue: another client's call, say.
+struct BeforeRetry(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for BeforeRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeRetry")
+    }
 }
 
 impl MemoryQueue {
@@ -59,7 +70,14 @@ impl MemoryQueue {
             calls: Arc::default(),
             store: Arc::default(),
             tenants: Arc::default(),
+            before_retry: Arc::default(),
         }
+    }
+
+    /// Run `then` at the start of the next retry, before it sees the queue: a client's
+    /// cancel that arrives between a worker's last heartbeat and its retry, say.
+    pub fn before_next_retry(&self, then: impl FnOnce() + Send + 'static) {
+        *lock(&self.before_retry) = Some(BeforeRetry(Box::new(then)));
     }
 
     /// Submits check the key they are given (`Enqueue::key`) in `tenants`, as the Redis
@@ -313,24 +331,21 @@ impl Queue for MemoryQueue {
         id: &JobId,
         token: &str,
         due_ms: u64,
-        now_ms: u64,
-        hook: bool,
     ) -> Result<RetryOutcome, QueueError> {
+        let before = lock(&self.before_retry).take();
+        if let Some(BeforeRetry(then)) = before {
+            then();
+        }
         let mut state = self.state()?;
         let s = state.tenant(tenant);
         if !s.owns(id, token) {
             return Ok(RetryOutcome::Lost);
         }
+        if s.cancel.contains(id) {
+            return Ok(RetryOutcome::CancelRequested);
+        }
         s.leases.remove(id);
         s.owner.remove(id);
-        if s.cancel.remove(id) {
-            s.status.insert(*id, Status::Cancelled);
-            s.finished.insert(*id, now_ms);
-            if hook {
-                state.hooks.enqueue(tenant, id, now_ms);
-            }
-            return Ok(RetryOutcome::Cancelled);
-        }
         s.delayed.insert(*id, due_ms);
         s.later_by(due_ms);
         s.status.insert(*id, Status::Queued);

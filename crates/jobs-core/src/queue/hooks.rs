@@ -1,6 +1,6 @@
 //! The webhook outbox as the queue keeps it: which deliveries are due (every tenant's),
 //! who is sending one, and each job's delivery state. An event enters the outbox in the
-//! same script that finishes its job (`Finish::hook`, `Queue::cancel`, `Queue::retry`),
+//! same script that finishes its job (`Finish::hook`, `Queue::cancel`),
 //! so no finished job loses its event and no unfinished job has one. The Redis side is
 //! `lua/hook_*.lua`; [`super::RedisQueue`] runs it through the functions here.
 

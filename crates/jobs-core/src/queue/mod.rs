@@ -237,8 +237,9 @@ pub struct Finish {
 pub enum RetryOutcome {
     /// Queued again for its due time.
     Scheduled,
-    /// A cancel request arrived meanwhile: the job is indexed as cancelled instead.
-    Cancelled,
+    /// A cancel request arrived meanwhile: nothing changed, the lease is still held.
+    /// Write the cancelled record, then finish the job as cancelled.
+    CancelRequested,
     /// The lease was lost; nothing changed.
     Lost,
 }
@@ -414,16 +415,14 @@ pub trait Queue {
         token: &str,
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError>;
-    /// Release the lease and queue the job again at `due_ms` (a cancel requested meanwhile
-    /// finishes it instead, its event to the outbox when `hook`).
+    /// Release the lease and queue the job again at `due_ms`, unless a cancel was
+    /// requested meanwhile ([`RetryOutcome::CancelRequested`]: nothing changes).
     fn retry(
         &self,
         tenant: &Tenant,
         id: &JobId,
         token: &str,
         due_ms: u64,
-        now_ms: u64,
-        hook: bool,
     ) -> Result<RetryOutcome, QueueError>;
     /// Cancel a queued job (its event to the outbox when `hook`), or request cancellation
     /// of a running one.

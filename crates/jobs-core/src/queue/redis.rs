@@ -260,23 +260,15 @@ impl<R: Redis> Queue for RedisQueue<R> {
         id: &JobId,
         token: &str,
         due_ms: u64,
-        now_ms: u64,
-        hook: bool,
     ) -> Result<RetryOutcome, QueueError> {
         let reply = self.eval(
             &scripts::RETRY,
             keys_of(tenant, []),
-            vec![
-                id.as_str().into(),
-                token.into(),
-                int_param(due_ms),
-                int_param(now_ms),
-                (if hook { "1" } else { "0" }).into(),
-            ],
+            vec![id.as_str().into(), token.into(), int_param(due_ms)],
         )?;
         match text(reply.first()).as_deref() {
             Some("scheduled") => Ok(RetryOutcome::Scheduled),
-            Some("cancelled") => Ok(RetryOutcome::Cancelled),
+            Some("cancel") => Ok(RetryOutcome::CancelRequested),
             Some("lost") => Ok(RetryOutcome::Lost),
             _ => Err(unexpected("retry", &reply)),
         }

@@ -263,23 +263,15 @@ impl Attempt<'_, '_> {
         }
         job.not_before = Some(Timestamp::from_ms(due));
         ctx.save_job(&job)?;
-        match ctx.queue.retry(
-            &job.tenant,
-            &job.id,
-            self.lease.token(),
-            due,
-            now,
-            job.callback_url.is_some(),
-        )? {
+        match ctx
+            .queue
+            .retry(&job.tenant, &job.id, self.lease.token(), due)?
+        {
             RetryOutcome::Scheduled => self.outbox.note(|r| r.retried += 1),
             RetryOutcome::Lost => self.outbox.note(|r| r.lost += 1),
-            RetryOutcome::Cancelled => {
-                // The queue already indexed it as cancelled; the record follows.
-                if job.cancel(self.now()).is_ok() {
-                    ctx.save_job(&job)?;
-                }
-                self.outbox.note(|r| r.cancelled += 1);
-            }
+            // Asked after the last heartbeat; the lease is still ours: finish as
+            // cancelled like any other outcome, the record first.
+            RetryOutcome::CancelRequested => self.cancel(job),
         }
         Ok(())
     }
@@ -428,6 +420,56 @@ mod tests {
         assert_eq!((report.retried, report.succeeded), (1, 1), "{report:?}");
         let job = w.job(&id);
         assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
+    }
+
+    /// A transiently failing job whose cancel a client asks for just before the worker
+    /// retries it (after its last heartbeat); with `store_down`, the store fails every
+    /// write from then on.
+    fn cancel_before_retry(store_down: bool) -> (World, JobId) {
+        use crate::queue::Queue;
+        let w = World::new();
+        let id = w.submit(json!({"kind": "fail", "input": {"fail_times": 1}, "max_attempts": 3}));
+        let (queue, clock, kv) = (w.queue.clone(), w.clock.clone(), w.kv.clone());
+        w.queue.before_next_retry(move || {
+            use crate::ports::Clock;
+            let tenant = crate::job::Tenant::default_tenant();
+            let asked = queue.cancel(&tenant, &id, clock.now_ms(), false).unwrap();
+            assert_eq!(asked, crate::queue::CancelOutcome::Requested);
+            if store_down {
+                kv.fail_writes(u32::MAX);
+            }
+        });
+        (w, id)
+    }
+
+    #[test]
+    fn a_cancel_that_arrives_just_before_a_retry_wins() {
+        let (w, id) = cancel_before_retry(false);
+        let report = w.drain(2_000);
+        assert_eq!(
+            (report.cancelled, report.retried, report.succeeded),
+            (1, 0, 0),
+            "{report:?}"
+        );
+        assert_eq!(w.job(&id).status, Status::Cancelled);
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
+    }
+
+    #[test]
+    fn a_cancel_before_a_retry_whose_record_cannot_be_written_is_never_half_done() {
+        let (w, id) = cancel_before_retry(true);
+        let report = w.drain(2_000);
+        assert_eq!(report.cancelled, 0, "{report:?}");
+        // The queue did not call it cancelled while its record could not say so: it is
+        // still leased, so it comes back when the lease expires.
+        w.kv.fail_writes(0);
+        assert_eq!(w.job(&id).status, Status::Queued);
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Running));
+        w.clock.advance(w_lease() + 1);
+        let report = w.drain(2_000);
+        assert_eq!((report.cancelled, report.succeeded), (1, 0), "{report:?}");
+        assert_eq!(w.job(&id).status, Status::Cancelled);
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
     }
 
     #[test]

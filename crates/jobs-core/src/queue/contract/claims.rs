@@ -147,7 +147,7 @@ pub(super) fn token_checked(q: &dyn Queue) {
         Ownership::Lost
     );
     assert_eq!(
-        q.retry(&tenant(), &id(1), "b", 300, 200, false).unwrap(),
+        q.retry(&tenant(), &id(1), "b", 300).unwrap(),
         RetryOutcome::Lost
     );
     assert_eq!(

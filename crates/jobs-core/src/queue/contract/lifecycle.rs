@@ -6,7 +6,7 @@ pub(super) fn retry_schedules(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
     assert_eq!(
-        q.retry(&tenant(), &id(1), "a", 400, 150, false).unwrap(),
+        q.retry(&tenant(), &id(1), "a", 400).unwrap(),
         RetryOutcome::Scheduled
     );
     assert_eq!(count(q, Status::Queued), 1);
@@ -81,9 +81,16 @@ pub(super) fn cancel_beats_retry(q: &dyn Queue) {
     submit(q, 1, 100);
     claimed(q, 100, "a");
     q.cancel(&tenant(), &id(1), 120, false).unwrap();
+    // The retry changes nothing: the holder keeps the job, to record it cancelled first.
     assert_eq!(
-        q.retry(&tenant(), &id(1), "a", 400, 150, false).unwrap(),
-        RetryOutcome::Cancelled
+        q.retry(&tenant(), &id(1), "a", 400).unwrap(),
+        RetryOutcome::CancelRequested
+    );
+    assert_eq!(count(q, Status::Running), 1);
+    assert_eq!(count(q, Status::Cancelled), 0);
+    assert_eq!(
+        finish_one(q, &id(1), "a", Status::Cancelled, 150, false).unwrap(),
+        Ownership::Owned
     );
     assert_eq!(count(q, Status::Cancelled), 1);
     assert_eq!(
