@@ -126,13 +126,19 @@ impl Outbox {
     }
 
     pub(super) fn redeliver(&mut self, tenant: &Tenant, id: &JobId, now_ms: u64) -> Redeliver {
-        match self.deliveries.get_mut(&(tenant.clone(), *id)) {
-            None => Redeliver::NoEvent,
-            Some(d) if d.state == "pending" => Redeliver::Pending,
+        let queued = match self.deliveries.get_mut(&(tenant.clone(), *id)) {
+            None => return Redeliver::NoEvent,
+            Some(d) if d.state == "pending" => false,
             Some(d) => {
                 *d = Delivery::pending(now_ms);
-                Redeliver::Queued
+                true
             }
+        };
+        let state = self.state(tenant, id).expect("a delivery");
+        if queued {
+            Redeliver::Queued(state)
+        } else {
+            Redeliver::Pending(state)
         }
     }
 

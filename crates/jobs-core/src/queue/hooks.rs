@@ -57,12 +57,12 @@ pub struct HookState {
 }
 
 /// The outcome of [`super::Queue::redeliver_hook`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeliver {
-    /// Queued again from the first attempt.
-    Queued,
-    /// A delivery is on its way already.
-    Pending,
+    /// Queued again from the first attempt; the delivery state now.
+    Queued(HookState),
+    /// A delivery is on its way already; its state.
+    Pending(HookState),
     /// The job has no event (no callback URL, or not finished).
     NoEvent,
 }
@@ -177,9 +177,10 @@ pub(super) fn redeliver<R: Redis>(
         keys,
         vec![id.as_str().into(), int_param(now_ms)],
     )?;
+    let state = || parse_state(&reply[1..]).ok_or_else(|| unexpected("hook_redeliver", &reply));
     match text(reply.first()).as_deref() {
-        Some("queued") => Ok(Redeliver::Queued),
-        Some("pending") => Ok(Redeliver::Pending),
+        Some("queued") => Ok(Redeliver::Queued(state()?)),
+        Some("pending") => Ok(Redeliver::Pending(state()?)),
         Some("none") => Ok(Redeliver::NoEvent),
         _ => Err(unexpected("hook_redeliver", &reply)),
     }
@@ -191,6 +192,12 @@ pub(super) fn state<R: Redis>(
     id: &JobId,
 ) -> Result<Option<HookState>, QueueError> {
     let reply = redis.execute("HGETALL", &[keys::hook(tenant, id).into()])?;
+    Ok(parse_state(&reply))
+}
+
+/// A delivery state from its hash's fields and values (as HGETALL gives them); `None`
+/// when it has no state (no event).
+fn parse_state(reply: &[RedisValue]) -> Option<HookState> {
     let pairs: Vec<(String, String)> = reply
         .chunks(2)
         .filter_map(|p| Some((p.first()?.to_text()?, p.get(1)?.to_text()?)))
@@ -201,19 +208,17 @@ pub(super) fn state<R: Redis>(
             .find(|(f, _)| f == name)
             .map(|(_, v)| v.as_str())
     };
-    let Some(state) = field("state") else {
-        return Ok(None);
-    };
+    let state = field("state")?;
     let next_attempt_ms: Option<u64> = (state == "pending")
         .then(|| field("next_ms").and_then(|n| n.parse().ok()))
         .flatten();
-    Ok(Some(HookState {
+    Some(HookState {
         state: state.to_owned(),
         attempts: field("attempts").and_then(|a| a.parse().ok()).unwrap_or(0),
         last_status: field("last_status").and_then(|s| s.parse().ok()),
         next_attempt_at: next_attempt_ms.map(|ms| crate::job::Timestamp::from_ms(ms).to_rfc3339()),
         next_attempt_ms,
-    }))
+    })
 }
 
 pub(super) fn secrets<R: Redis>(

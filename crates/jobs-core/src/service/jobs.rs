@@ -66,18 +66,23 @@ pub fn redeliver(ctx: &Context<'_>, id: &str) -> Result<JobResource, WebhookErro
     if !job.status.is_terminal() {
         return Err(WebhookError::NotFinished(job.status));
     }
-    match ctx
+    let state = match ctx
         .queue
         .redeliver_hook(&ctx.tenant, &job_id, ctx.now())
         .map_err(StoreError::from)?
     {
-        Redeliver::Queued => {
+        Redeliver::Queued(state) => {
             ctx.ring_again("webhook");
+            state
         }
-        Redeliver::Pending => {}
+        Redeliver::Pending(state) => state,
         Redeliver::NoEvent => return Err(WebhookError::NoEvent),
-    }
-    Ok(get(ctx, id)?)
+    };
+    // The answer comes from what was read before and the script's reply: no read after
+    // the change that could fail and say nothing changed.
+    let mut resource = JobResource::from_job(&job);
+    resource.webhook = Some(state);
+    Ok(resource)
 }
 
 /// `GET /jobs/{id}/result`: the output of a succeeded job.

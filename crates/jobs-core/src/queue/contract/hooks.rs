@@ -2,7 +2,7 @@
 //! leased, retried and ended under a token, and they can be asked for again.
 
 use super::*;
-use crate::queue::{HookDone, Redeliver, SecretChange};
+use crate::queue::{HookDone, HookState, Redeliver, SecretChange};
 
 fn finished_with_hook(q: &dyn Queue, n: u64, now: u64) {
     submit(q, n, now);
@@ -78,13 +78,21 @@ pub(super) fn a_lease_that_ends_makes_the_delivery_due_again(q: &dyn Queue) {
     let stats = q.stats(&tenant(), 1_100).unwrap();
     assert_eq!((stats.hooks_pending, stats.hooks_failed), (0, 1));
     // Asked for again: from the first attempt.
+    let pending = HookState {
+        state: "pending".into(),
+        attempts: 0,
+        last_status: None,
+        next_attempt_at: Some(crate::job::Timestamp::from_ms(2_000).to_rfc3339()),
+        next_attempt_ms: Some(2_000),
+    };
     assert_eq!(
         q.redeliver_hook(&tenant(), &id(1), 2_000).unwrap(),
-        Redeliver::Queued
+        Redeliver::Queued(pending.clone())
     );
+    assert_eq!(state(q, 1), ("pending".into(), 0, None));
     assert_eq!(
-        q.redeliver_hook(&tenant(), &id(1), 2_000).unwrap(),
-        Redeliver::Pending
+        q.redeliver_hook(&tenant(), &id(1), 2_100).unwrap(),
+        Redeliver::Pending(pending)
     );
     assert_eq!(
         q.redeliver_hook(&tenant(), &id(9), 2_000).unwrap(),
