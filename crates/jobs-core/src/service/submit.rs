@@ -160,7 +160,13 @@ pub(crate) fn submit_new(
     let claim = key.map(|key| IdempotencyClaim {
         key: key.0,
         fingerprint: body_fingerprint(body),
-        ttl_ms: ctx.settings.job_ttl_seconds.saturating_mul(1_000),
+        // As long as the job is kept after it is due: a delayed job's key outlives its
+        // delay, so a client repeating the request before the job ran gets the same job.
+        ttl_ms: ctx
+            .settings
+            .job_ttl_seconds
+            .saturating_mul(1_000)
+            .saturating_add(delay_ms),
     });
     let enqueue = Enqueue {
         tenant: job.tenant.clone(),
@@ -539,6 +545,22 @@ mod tests {
         assert!(again.replayed);
         assert_eq!(again.job.id, first.job.id);
         assert_eq!(w.kv.keys().len(), 1, "the duplicate's record was removed");
+    }
+
+    #[test]
+    fn a_delayed_jobs_key_outlives_its_delay() {
+        let mut w = World::new();
+        w.settings.job_ttl_seconds = 1;
+        let b = body(json!({"kind": "echo", "input": {}, "delay_ms": 5_000}));
+        let first = submit(&w.ctx(), &b, Some("later")).unwrap();
+        // Past the TTL from submit, before the job is due: still the same job.
+        w.clock.advance(4_000);
+        let again = submit(&w.ctx(), &b, Some("later")).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.job.id, first.job.id);
+        // The TTL after it was due: the key has gone.
+        w.clock.advance(2_001);
+        assert!(!submit(&w.ctx(), &b, Some("later")).unwrap().replayed);
     }
 
     #[test]
