@@ -574,53 +574,99 @@ fn a_finish_writes_its_record_only_while_its_token_holds_the_job() {
 /// and the cancel of a delayed job leave that list alone, and only the cancel of a ready
 /// job reads it.
 #[test]
-fn only_a_ready_job_leaving_the_queue_reads_the_ready_list() {
+fn a_cancel_never_reads_the_ready_list_and_a_claim_passes_over_what_it_left() {
     use jobs_core::queue::CancelOutcome;
     let server = RedisServer::start();
     let q = queue(&server, Host::Spin4);
     let t = Tenant::default_tenant();
-    let jobs: Vec<Enqueue> = (1..=3).map(contract_job).collect();
-    let delayed = Enqueue {
-        due_ms: 60_000,
-        ..contract_job(4)
-    };
-    for job in jobs.iter().chain([&delayed]) {
+    // Ready from the oldest (the claiming end) to the newest: 1, 2, 3, 4.
+    let jobs: Vec<Enqueue> = (1..=4).map(contract_job).collect();
+    for job in &jobs {
         assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
     }
-    let Claim::Claimed { jobs: claimed, .. } = q.claim(2, 1_000, "mine", 1).unwrap() else {
-        panic!("nothing claimed");
-    };
-    let finish = Finish {
-        tenant: t.clone(),
-        id: claimed[0].id,
-        token: "mine".into(),
-        status: Status::Succeeded,
-        dead: false,
-        hook: false,
-        record: None,
-    };
-    q.finish_and_claim(&[finish], 3, 3, "", 0).unwrap();
     let mut conn = server.connection();
+    let mut ready_ids = || -> usize {
+        redis::cmd("LLEN")
+            .arg(keys::ready(&t))
+            .query(&mut conn)
+            .unwrap()
+    };
     let () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
-        .query(&mut conn)
+        .query(&mut server.connection())
         .unwrap();
+    let cancel = |job: &Enqueue, now| q.cancel(&t, &job.id, now, false).unwrap();
 
-    q.forget(&t, &[claimed[0].id]).unwrap();
-    assert_eq!(
-        q.cancel(&t, &delayed.id, 4, false).unwrap(),
-        CancelOutcome::Cancelled
-    );
+    // The newest and one between: their ids stay in the list, the counts do not.
+    assert_eq!(cancel(&jobs[3], 2), CancelOutcome::Cancelled);
+    assert_eq!(cancel(&jobs[1], 2), CancelOutcome::Cancelled);
+    assert_eq!(ready_ids(), 4);
+    let stats = q.stats(&t, 2).unwrap();
+    assert_eq!((stats.ready, stats.oldest_ready), (2, Some(jobs[0].id)));
+    // The oldest, at the claiming end: its id goes, and the cancelled one behind it.
+    assert_eq!(cancel(&jobs[0], 3), CancelOutcome::Cancelled);
+    assert_eq!(ready_ids(), 2);
+    let stats = q.stats(&t, 3).unwrap();
+    assert_eq!((stats.ready, stats.oldest_ready), (1, Some(jobs[2].id)));
     assert_eq!(command_calls(&server).get("lrem"), None);
-    assert_eq!(q.stats(&t, 4).unwrap().ready, 2);
 
-    let ready = jobs.iter().find(|j| j.id != claimed[0].id).unwrap();
+    // A claim of two takes the one job left and passes over the newest's id.
+    let Claim::Claimed { jobs: claimed, .. } = q.claim(4, 1_000, "mine", 2).unwrap() else {
+        panic!("nothing claimed");
+    };
     assert_eq!(
-        q.cancel(&t, &ready.id, 5, false).unwrap(),
-        CancelOutcome::Cancelled
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [jobs[2].id]
     );
-    assert_eq!(command_calls(&server).get("lrem"), Some(&1));
-    assert_eq!(q.stats(&t, 5).unwrap().ready, 1);
+    assert_eq!(ready_ids(), 0);
+    assert!(matches!(
+        q.claim(5, 1_000, "mine", 2).unwrap(),
+        Claim::Empty { .. }
+    ));
+    assert_eq!(q.stats(&t, 5).unwrap().ready, 0);
+}
+
+#[test]
+fn a_claim_passes_over_a_long_run_of_cancelled_ids_in_bounded_steps() {
+    use jobs_core::queue::CancelOutcome;
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let jobs: Vec<Enqueue> = (1..=1_102)
+        .map(|n| Enqueue {
+            max_queued: 10_000,
+            ..contract_job(n)
+        })
+        .collect();
+    for job in &jobs {
+        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    // All but the oldest (the claiming end) and the newest.
+    for job in &jobs[1..1_101] {
+        assert_eq!(
+            q.cancel(&t, &job.id, 2, false).unwrap(),
+            CancelOutcome::Cancelled
+        );
+    }
+    let mut conn = server.connection();
+    let mut ready_ids = || -> usize {
+        redis::cmd("LLEN")
+            .arg(keys::ready(&t))
+            .query(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(ready_ids(), 1_102);
+    let claimed = |now, max| match q.claim(now, now + 1_000, "w", max).unwrap() {
+        Claim::Claimed { jobs, .. } => jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        Claim::Empty { .. } => Vec::new(),
+    };
+
+    // The oldest; then a thousand of the ids behind it go.
+    assert_eq!(claimed(3, 1), [jobs[0].id]);
+    assert_eq!(ready_ids(), 101);
+    // The rest are passed over, and the newest claimed.
+    assert_eq!(claimed(4, 5), [jobs[1_101].id]);
+    assert_eq!(ready_ids(), 0);
 }
 
 #[test]

@@ -5,9 +5,11 @@
 local id = ARGV[1]
 local status = status_of(id)
 if status == 'queued' then
-  -- A queued job waits in DELAYED or in READY; LREM reads the whole list, so only then.
-  if redis.call('ZREM', DELAYED, id) == 0 then redis.call('LREM', READY, 0, id) end
+  -- A queued job waits in DELAYED or in READY. Its id stays in READY, where a claim
+  -- passes it over (prelude: trim_ready); at the claiming end it goes at once.
+  redis.call('ZREM', DELAYED, id)
   set_status(id, 'cancelled')
+  trim_ready()
   finished_at(id, ARGV[2])
   if ARGV[3] == '1' then enqueue_hook(id, ARGV[2]) end
   return {'cancelled'}

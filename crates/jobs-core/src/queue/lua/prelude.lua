@@ -115,8 +115,24 @@ local function promote(now)
   end
 end
 
--- Remove every trace of `id` from the queue and the indexes. Only a queued job can be
--- in READY, and LREM reads the whole list: a finished one (retention) leaves it alone.
+-- READY holds the ready jobs, and the ids of jobs cancelled while ready: a cancel does
+-- not take its id out (LREM reads the whole list, so cancelling a backlog would take
+-- time in its square). A claim takes only the ids still queued, and the ids of jobs no
+-- longer queued are dropped from the claiming end (`trim_ready`): the job at that end is
+-- a queued one, unless a run of more than TRIM_MAX such ids waits there.
+local TRIM_MAX = 1000
+
+-- Drop the ids of jobs no longer queued from the claiming end of the bound READY.
+local function trim_ready()
+  for _ = 1, TRIM_MAX do
+    local last = redis.call('LINDEX', READY, -1)
+    if not last or redis.call('ZSCORE', STATUS.queued, last) then return end
+    redis.call('RPOP', READY)
+  end
+end
+
+-- Remove every trace of `id` from the queue and the indexes. A queued job's id may wait
+-- in READY, and LREM reads the whole list: others (retention) leave it alone.
 local function forget(id)
   if redis.call('ZSCORE', STATUS.queued, id) then redis.call('LREM', READY, 0, id) end
   redis.call('ZREM', DELAYED, id)
@@ -233,10 +249,21 @@ local function claim_jobs(now, lease, token, max, read)
     local t = head[1]
     bind(tenant_keys(t))
     promote(now)
-    local ids = redis.call('RPOP', READY, max)
-    if ids then
-      -- Every id in READY is queued (a cancel takes a job out of READY), so the batch
-      -- moves from queued to running with one command per index, whatever its size.
+    -- Only the jobs still queued: a job cancelled while ready left its id behind. The
+    -- batch is filled up past such ids, passing over TRIM_MAX of them at most.
+    local ids, passed = {}, 0
+    while #ids < max and passed < TRIM_MAX do
+      local popped = redis.call('RPOP', READY, math.min(max - #ids, TRIM_MAX - passed))
+      if not popped then break end
+      local queued = redis.call('ZMSCORE', STATUS.queued, unpack(popped))
+      for i, id in ipairs(popped) do
+        if queued[i] then table.insert(ids, id) else passed = passed + 1 end
+      end
+    end
+    trim_ready()
+    if #ids > 0 then
+      -- The batch moves from queued to running with one command per index, whatever
+      -- its size.
       local leases, owners, running = {}, {}, {}
       for i, id in ipairs(ids) do
         leases[2 * i - 1], leases[2 * i] = lease, id

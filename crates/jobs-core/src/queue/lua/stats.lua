@@ -1,6 +1,6 @@
 -- stats: counts for GET /stats, in one round trip.
 -- ARGV: 1 now ms  2 minutes of throughput
--- Reply: {queued, running, succeeded, failed, cancelled, ready length, delayed, delayed
+-- Reply: {queued, running, succeeded, failed, cancelled, ready (queued, not delayed), delayed, delayed
 --         due, leases, leases expired, retries, dead, oldest ready id or '',
 --         earliest due ms of an overdue delayed job or -1, webhook deliveries pending,
 --         webhook deliveries failed, then per minute, oldest first and the current
@@ -15,7 +15,8 @@ local reply = {}
 for _, name in ipairs({'queued', 'running', 'succeeded', 'failed', 'cancelled'}) do
   table.insert(reply, redis.call('ZCARD', STATUS[name]))
 end
-table.insert(reply, redis.call('LLEN', READY))
+-- Every queued job is ready or delayed (READY also holds ids of jobs cancelled there).
+table.insert(reply, redis.call('ZCARD', STATUS.queued) - redis.call('ZCARD', DELAYED))
 table.insert(reply, redis.call('ZCARD', DELAYED))
 table.insert(reply, redis.call('ZCOUNT', DELAYED, '-inf', now))
 table.insert(reply, redis.call('ZCARD', LEASES))
