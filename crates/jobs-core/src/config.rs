@@ -15,6 +15,15 @@ pub const MAX_BODY_BYTES: usize = 32 << 20;
 /// a "keep forever" of `u64::MAX` made every submission with a key fail.
 pub const MAX_JOB_TTL_SECONDS: u64 = 100 * 365 * 24 * 3_600;
 
+/// The longest `lease_ms`: one day. A job that reports no progress for that long is
+/// better taken over; and a lease deadline stays a number Redis keeps exactly.
+pub const MAX_LEASE_MS: u64 = 24 * 3_600_000;
+
+/// The longest `drain_budget_ms`: one hour, past any platform's request time limit. The
+/// watch for work due later expires through `SET … PX` with what is left of the budget,
+/// which Redis refuses past about 292 million years: a larger budget only warned.
+pub const MAX_DRAIN_BUDGET_MS: u64 = 3_600_000;
+
 /// Every setting, valid once built. The names of the Spin variables are the field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -30,10 +39,11 @@ pub struct Settings {
     /// `max_attempts` of a submission that does not give one. Default 3, range 1..=25.
     pub default_max_attempts: u32,
     /// How long a claim lasts without a heartbeat before another worker may take the job.
-    /// Default 30000, at least 1000 (shorter would expire between two progress reports).
+    /// Default 30000, at least 1000 (shorter would expire between two progress reports),
+    /// at most [`MAX_LEASE_MS`].
     pub lease_ms: u64,
     /// How long one worker instance keeps claiming jobs per doorbell before it re-rings
-    /// and returns. Default 2000.
+    /// and returns. Default 2000, at most [`MAX_DRAIN_BUDGET_MS`].
     pub drain_budget_ms: u64,
     /// How many runs of waiting kinds (`sleep`; see `Kind::waits`) one worker instance
     /// keeps going side by side. Default 8, range 1..=256.
@@ -149,8 +159,12 @@ impl Settings {
             d.default_max_attempts,
             MAX_ATTEMPTS_RANGE,
         )?;
-        let lease_ms = number(get("lease_ms"), d.lease_ms, 1_000..=u64::MAX)?;
-        let drain_budget_ms = number(get("drain_budget_ms"), d.drain_budget_ms, 0..=u64::MAX)?;
+        let lease_ms = number(get("lease_ms"), d.lease_ms, 1_000..=MAX_LEASE_MS)?;
+        let drain_budget_ms = number(
+            get("drain_budget_ms"),
+            d.drain_budget_ms,
+            0..=MAX_DRAIN_BUDGET_MS,
+        )?;
         let worker_concurrency = number(
             get("worker_concurrency"),
             d.worker_concurrency,
@@ -372,7 +386,9 @@ mod tests {
             ("default_max_attempts", "26"),
             ("default_max_attempts", "-1"),
             ("lease_ms", "999"),
+            ("lease_ms", "86400001"),
             ("drain_budget_ms", "1.5"),
+            ("drain_budget_ms", "3600001"),
             ("worker_concurrency", "0"),
             ("worker_concurrency", "257"),
             ("job_ttl_seconds", "0"),
@@ -400,7 +416,8 @@ mod tests {
         let err = from(&[("lease_ms", "5")]).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("must be a whole number of at least 1000")
+                .ends_with("must be a whole number from 1000 to 86400000"),
+            "{err}"
         );
         let err = from(&[("max_body_bytes", "1073741824")]).unwrap_err();
         assert!(
