@@ -196,7 +196,11 @@ impl MemoryQueue {
             && let Some((value, expires)) = s.idempotency.get(&claim.key)
             && *expires > now
         {
-            return Ok(SubmitOutcome::Duplicate(IdempotencyRecord::decode(value)));
+            // Taken, unless retention has removed its job (as submit.lua).
+            let taken = IdempotencyRecord::decode(value);
+            if JobId::parse(&taken.id).is_ok_and(|id| s.all.contains(&id)) {
+                return Ok(SubmitOutcome::Duplicate(taken));
+            }
         }
         let queued = s.count(Status::Queued);
         if queued >= job.max_queued {

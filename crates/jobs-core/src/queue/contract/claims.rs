@@ -65,6 +65,26 @@ pub(super) fn idempotency_claimed_once(q: &dyn Queue) {
     assert_eq!(listed(q, None, None, None, 10), vec![id(1)]);
 }
 
+pub(super) fn a_key_goes_with_its_forgotten_job(q: &dyn Queue) {
+    let mut first = enqueue(1, 100, 100);
+    first.idempotency = Some(idem("k", "fp"));
+    assert_eq!(q.submit(&first).unwrap(), SubmitOutcome::Enqueued);
+    assert_eq!(
+        q.cancel(&tenant(), &id(1), 200, false).unwrap(),
+        CancelOutcome::Cancelled
+    );
+    q.forget(&tenant(), &[id(1)]).unwrap();
+    // The key has not expired, but the job it named is gone: the key is free again.
+    let mut again = enqueue(2, 300, 300);
+    again.idempotency = Some(idem("k", "fp"));
+    assert_eq!(q.submit(&again).unwrap(), SubmitOutcome::Enqueued);
+    let mut third = enqueue(3, 300, 300);
+    third.idempotency = Some(idem("k", "fp"));
+    assert!(
+        matches!(q.submit(&third).unwrap(), SubmitOutcome::Duplicate(rec) if rec.id == id(2).as_str())
+    );
+}
+
 pub(super) fn knows_what_took_effect(q: &dyn Queue) {
     let mut job = enqueue(1, 100, 100);
     job.idempotency = Some(idem("k", "fp"));

@@ -39,6 +39,10 @@ pub const CHECKS: &[Check] = &[
         claims::knows_what_took_effect,
     ),
     (
+        "an idempotency key goes with its job when retention forgets it",
+        claims::a_key_goes_with_its_forgotten_job,
+    ),
+    (
         "one token at a time holds the watch",
         claims::one_watch_at_a_time,
     ),

@@ -25,8 +25,12 @@ if key and key ~= '' then
   end
 end
 if KEYS[16] then
+  -- Taken, unless retention has removed its job: a job finished before it was due (a
+  -- delayed job cancelled) goes before its key does, and the key goes with it.
   local taken = redis.call('GET', KEYS[16])
-  if taken then return {'duplicate', taken} end
+  if taken and redis.call('ZSCORE', ALL, string.match(taken, '^%S*')) then
+    return {'duplicate', taken}
+  end
 end
 local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[8])
 local queued = redis.call('ZCARD', STATUS.queued)
