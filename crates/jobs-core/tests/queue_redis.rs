@@ -670,6 +670,58 @@ fn a_claim_passes_over_a_long_run_of_cancelled_ids_in_bounded_steps() {
 }
 
 #[test]
+fn one_claim_passes_over_a_thousand_cancelled_ids_and_the_next_goes_on() {
+    use jobs_core::queue::CancelOutcome;
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let t = Tenant::default_tenant();
+    let jobs: Vec<Enqueue> = (1..=2_301)
+        .map(|n| Enqueue {
+            max_queued: 10_000,
+            ..contract_job(n)
+        })
+        .collect();
+    for job in &jobs {
+        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    // All but the newest, newest first (as a bulk cancel goes): the last, at the
+    // claiming end, drops a thousand ids from there.
+    for job in jobs[..2_300].iter().rev() {
+        assert_eq!(
+            q.cancel(&t, &job.id, 2, false).unwrap(),
+            CancelOutcome::Cancelled
+        );
+    }
+    let mut conn = server.connection();
+    let mut ready_ids = || -> usize {
+        redis::cmd("LLEN")
+            .arg(keys::ready(&t))
+            .query(&mut conn)
+            .unwrap()
+    };
+    assert_eq!(ready_ids(), 1_301);
+    let stats = q.stats(&t, 2).unwrap();
+    // The newest is too far from the claiming end to be looked for.
+    assert_eq!((stats.ready, stats.oldest_ready), (1, None));
+
+    // A claim stops after a thousand and says work is due now.
+    assert_eq!(
+        q.claim(3, 1_003, "w", 5).unwrap(),
+        Claim::Empty {
+            next_due_ms: Some(3),
+            next_expiry_ms: None
+        }
+    );
+    assert_eq!(ready_ids(), 301);
+    assert_eq!(q.stats(&t, 3).unwrap().oldest_ready, Some(jobs[2_300].id));
+    let Claim::Claimed { jobs: claimed, .. } = q.claim(4, 1_004, "w", 5).unwrap() else {
+        panic!("nothing claimed");
+    };
+    assert_eq!(claimed[0].id, jobs[2_300].id);
+    assert_eq!(ready_ids(), 0);
+}
+
+#[test]
 fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
     let mut server = RedisServer::start();
     let q = queue(&server, Host::Spin4);

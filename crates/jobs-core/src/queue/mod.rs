@@ -264,7 +264,7 @@ pub enum CancelOutcome {
 pub struct QueueStats {
     /// Jobs per status index, in [`Status::ALL`] order.
     pub by_status: Vec<(Status, u64)>,
-    /// Length of the ready list.
+    /// Jobs ready to be claimed (queued, not delayed).
     pub ready: u64,
     /// Delayed jobs (submitted with a delay, or waiting to retry).
     pub delayed: u64,
@@ -278,7 +278,8 @@ pub struct QueueStats {
     pub retries: u64,
     /// Jobs that ended failed.
     pub dead: u64,
-    /// The job at the claiming end of the ready list.
+    /// The ready job nearest the claiming end of the ready list (`None` as well when
+    /// more than a thousand ids of jobs cancelled while ready stand before it).
     pub oldest_ready: Option<JobId>,
     /// Due time of the most overdue delayed job.
     pub oldest_due_ms: Option<u64>,

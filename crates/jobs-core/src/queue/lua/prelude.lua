@@ -118,23 +118,32 @@ end
 -- READY holds the ready jobs, and the ids of jobs cancelled while ready: a cancel does
 -- not take its id out (LREM reads the whole list, so cancelling a backlog would take
 -- time in its square). A claim takes only the ids still queued, and the ids of jobs no
--- longer queued are dropped from the claiming end (`trim_ready`): the job at that end is
--- a queued one, unless a run of more than TRIM_MAX such ids waits there.
+-- longer queued are dropped from the claiming end (`trim_ready`), so the job at that end
+-- is a queued one, unless a run of more than TRIM_MAX such ids waits there. One script
+-- passes over or drops TRIM_MAX such ids at most (`trim_left`), plus what one RPOP of
+-- a batch brings: a cancelled backlog is cleared a step at a time, never in one long
+-- script that would keep Redis from everyone else.
 local TRIM_MAX = 1000
+local trim_left = TRIM_MAX
 
 -- Drop the ids of jobs no longer queued from the claiming end of the bound READY.
 local function trim_ready()
-  for _ = 1, TRIM_MAX do
+  while trim_left > 0 do
     local last = redis.call('LINDEX', READY, -1)
     if not last or redis.call('ZSCORE', STATUS.queued, last) then return end
     redis.call('RPOP', READY)
+    trim_left = trim_left - 1
   end
 end
 
 -- Remove every trace of `id` from the queue and the indexes. A queued job's id may wait
 -- in READY, and LREM reads the whole list: others (retention) leave it alone.
 local function forget(id)
-  if redis.call('ZSCORE', STATUS.queued, id) then redis.call('LREM', READY, 0, id) end
+  if redis.call('ZSCORE', STATUS.queued, id) then
+    -- It stands there once at most: LREM stops when it finds it.
+    redis.call('LREM', READY, 1, id)
+    trim_ready()
+  end
   redis.call('ZREM', DELAYED, id)
   redis.call('ZREM', LEASES, id)
   redis.call('HDEL', OWNER, id)
@@ -245,19 +254,21 @@ local function claim_jobs(now, lease, token, max, read)
   end
   for _ = 1, 32 do
     local head = redis.call('ZRANGE', TURNS, 0, 0)
-    if not head[1] then break end
+    -- Past its share of cancelled ids a claim stops: the line is not empty, so it
+    -- answers that work is due now, and the next claim goes on.
+    if not head[1] or trim_left <= 0 then break end
     local t = head[1]
     bind(tenant_keys(t))
     promote(now)
     -- Only the jobs still queued: a job cancelled while ready left its id behind. The
-    -- batch is filled up past such ids, passing over TRIM_MAX of them at most.
-    local ids, passed = {}, 0
-    while #ids < max and passed < TRIM_MAX do
-      local popped = redis.call('RPOP', READY, math.min(max - #ids, TRIM_MAX - passed))
+    -- batch is filled up past such ids.
+    local ids = {}
+    while #ids < max and trim_left > 0 do
+      local popped = redis.call('RPOP', READY, max - #ids)
       if not popped then break end
       local queued = redis.call('ZMSCORE', STATUS.queued, unpack(popped))
       for i, id in ipairs(popped) do
-        if queued[i] then table.insert(ids, id) else passed = passed + 1 end
+        if queued[i] then table.insert(ids, id) else trim_left = trim_left - 1 end
       end
     end
     trim_ready()

@@ -23,7 +23,22 @@ table.insert(reply, redis.call('ZCARD', LEASES))
 table.insert(reply, redis.call('ZCOUNT', LEASES, '-inf', now))
 table.insert(reply, tonumber(redis.call('HGET', COUNTERS, 'retries') or 0))
 table.insert(reply, tonumber(redis.call('HGET', COUNTERS, 'dead') or 0))
-table.insert(reply, redis.call('LINDEX', READY, -1) or '')
+-- The oldest ready job stands at the claiming end, unless ids of jobs cancelled while
+-- ready stand there (prelude: trim_ready): then the queued one nearest that end among
+-- the last TRIM_MAX.
+local oldest = redis.call('LINDEX', READY, -1)
+if oldest and not redis.call('ZSCORE', STATUS.queued, oldest) then
+  oldest = nil
+  local tail = redis.call('LRANGE', READY, -TRIM_MAX, -1)
+  local queued = redis.call('ZMSCORE', STATUS.queued, unpack(tail))
+  for i = #tail, 1, -1 do
+    if queued[i] then
+      oldest = tail[i]
+      break
+    end
+  end
+end
+table.insert(reply, oldest or '')
 local first = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
 table.insert(reply, first[2] and tonumber(first[2]) or -1)
 table.insert(reply, tonumber(redis.call('HGET', COUNTERS, 'hooks_pending') or 0))
