@@ -722,6 +722,62 @@ fn one_claim_passes_over_a_thousand_cancelled_ids_and_the_next_goes_on() {
 }
 
 #[test]
+fn a_drain_out_of_budget_before_jobs_behind_cancelled_ids_rings_again() {
+    use jobs_core::config::Settings;
+    use jobs_core::kinds::Registry;
+    use jobs_core::memory::MemoryKv;
+    use jobs_core::ports::{SystemClock, SystemRandom};
+    use jobs_core::service::{self, Context};
+    use jobs_core::worker::Stop;
+
+    let server = RedisServer::start();
+    let kv = MemoryKv::new();
+    let queue = queue(&server, Host::Spin4);
+    let (settings, registry, random) = (
+        Settings::default(),
+        Registry::builtin(),
+        SystemRandom::new(),
+    );
+    let ctx = Context {
+        kv: &kv,
+        queue: &queue,
+        clock: &SystemClock,
+        random: &random,
+        settings: &settings,
+        registry: &registry,
+        counter: None,
+        http: None,
+        tenant: Tenant::default_tenant(),
+        quota: None,
+    };
+    let ids: Vec<JobId> = (0..2_301)
+        .map(|n| {
+            let body = format!(r#"{{"kind":"echo","input":{{"n":{n}}}}}"#);
+            service::submit(&ctx, body.as_bytes(), None).unwrap().job.id
+        })
+        .collect();
+    // All but the newest, newest first: more than one claim passes over stand before it.
+    for id in ids[..2_300].iter().rev() {
+        service::cancel(&ctx, id.as_str()).unwrap();
+    }
+
+    // No budget: one claim, which stops at its share of them.
+    let report = futures::executor::block_on(service::drain(&ctx, 0));
+    assert_eq!(
+        (report.succeeded, report.stop),
+        (0, Stop::Budget),
+        "{report:?}"
+    );
+    assert!(report.rang_again, "{report:?}");
+    let report = futures::executor::block_on(service::drain(&ctx, 3_000));
+    assert_eq!(report.succeeded, 1, "{report:?}");
+    assert_eq!(
+        service::get(&ctx, ids[2_300].as_str()).unwrap().status,
+        Status::Succeeded
+    );
+}
+
+#[test]
 fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
     let mut server = RedisServer::start();
     let q = queue(&server, Host::Spin4);

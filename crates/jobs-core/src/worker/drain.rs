@@ -171,6 +171,10 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                         // Out of budget with the due work still ahead: ring for it.
                         break Stop::Budget;
                     }
+                    // Due now, past the deadline: a claim stopped at its share of the ids
+                    // of cancelled jobs (queue/lua/prelude.lua) with jobs behind them, or
+                    // work came due just now. Nothing else would ring for it.
+                    Some(at) if at <= now => break Stop::Budget,
                     _ => {
                         ring_for_due = watch == Watch::Leave
                             && next_due_ms.is_some_and(|at| {
