@@ -209,9 +209,16 @@ pub fn update_tenant(
         })?),
     };
     let max = valid_max(max)?;
+    // Read before the change, not after: a failing read after it would answer that
+    // nothing was changed.
+    let gone = || AdminError::TenantNotFound(tenant.to_string());
+    let mut info = tenants.tenant(&tenant).map_err(store)?.ok_or_else(gone)?;
     match tenants.set_max_queued_jobs(&tenant, max).map_err(store)? {
-        Written::Done => get_tenant(tenants, name),
-        _ => Err(AdminError::TenantNotFound(tenant.to_string())),
+        Written::Done => {
+            info.max_queued_jobs = max;
+            Ok(tenant_resource(&info))
+        }
+        _ => Err(gone()),
     }
 }
 
