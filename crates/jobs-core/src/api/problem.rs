@@ -250,6 +250,14 @@ pub fn problem(err: &ApiError) -> Problem {
                 ))
                 .retry_after(QUOTA_RETRY_AFTER_S),
             SubmitError::Unavailable(_) => unavailable(),
+            SubmitError::OutcomeUnknown(_) => ProblemType::Unavailable
+                .with(
+                    "The queue stopped answering, so whether the job was queued is not known. \
+                     Repeat the request with the same Idempotency-Key: it answers with the job \
+                     if it was queued, and queues it if not (without a key, a repeat may \
+                     queue it twice).",
+                )
+                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
             SubmitError::KeyRefused => problem(&ApiError::Auth(AuthError::Invalid)),
         },
         ApiError::Webhook(WebhookError::Get(e)) | ApiError::Get(e) => match e {
@@ -284,7 +292,12 @@ pub fn problem(err: &ApiError) -> Problem {
         ApiError::Health(HealthError::Store(s)) => store(s),
         ApiError::Drain(e) => match e {
             DrainError::Hidden(path) => route_not_found(path),
-            DrainError::Stopped(_) => unavailable(),
+            DrainError::Stopped(_) => ProblemType::Unavailable
+                .with(
+                    "The drain stopped midway: the service could not reach its storage. \
+                     Jobs it finished stay finished; the others run at a later drain.",
+                )
+                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
         },
         ApiError::Webhook(e) => ProblemType::WebhookUnavailable.with(e.to_string()),
         ApiError::Bulk(e) => match e {
@@ -394,6 +407,30 @@ mod tests {
         assert!(p.detail.contains("cancelled"), "{}", p.detail);
         assert!(!p.detail.contains("Nothing was changed"), "{}", p.detail);
         assert!(!p.detail.contains("10.0.0.7"), "{}", p.detail);
+    }
+
+    #[test]
+    fn an_answer_after_something_may_have_changed_never_says_nothing_was() {
+        let down = || StoreError::Kv(PortError::Unavailable("redis://10.0.0.7 refused".into()));
+        for (err, says) in [
+            (
+                ApiError::Submit(SubmitError::OutcomeUnknown(down())),
+                "Idempotency-Key",
+            ),
+            (
+                ApiError::Drain(DrainError::Stopped(DrainReport::default())),
+                "stay finished",
+            ),
+        ] {
+            let p = problem(&err);
+            assert_eq!(p.status, 503);
+            assert_eq!(p.retry_after, Some(UNAVAILABLE_RETRY_AFTER_S));
+            assert!(p.detail.contains(says), "{}", p.detail);
+            assert!(!p.detail.contains("Nothing was changed"), "{}", p.detail);
+            assert!(!p.detail.contains("10.0.0.7"), "{}", p.detail);
+        }
+        let nothing = problem(&ApiError::Submit(SubmitError::Unavailable(down())));
+        assert!(nothing.detail.contains("Nothing was changed"));
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub enum SubmitError {
     /// Nothing was kept: the store or the queue failed, and the record was removed.
     #[error("submit failed and was rolled back: {0}")]
     Unavailable(#[source] StoreError),
+    /// The queue did not answer, and could not be asked whether it queued the job: the
+    /// record stays, in case it did.
+    #[error("submit may or may not have taken effect: {0}")]
+    OutcomeUnknown(#[source] StoreError),
     /// Nothing was kept: the API key checked with the job ([`super::submit_vouched`]) is
     /// no longer what the instance read (revoked, say). The caller looks the key up to say
     /// why.

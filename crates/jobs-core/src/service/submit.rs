@@ -232,7 +232,7 @@ pub(crate) fn submit_new(
             }
             // Unknown: the queue or an idempotency key may name this job (another
             // request may even have been answered with it), so the record stays.
-            Err(_) => Err(SubmitError::Unavailable(StoreError::Queue(e))),
+            Err(_) => Err(SubmitError::OutcomeUnknown(StoreError::Queue(e))),
         },
     }
 }
@@ -521,7 +521,7 @@ mod tests {
         w.queue.set_down(false);
         let retry = submit(&w.ctx(), &b, Some("k")).unwrap();
 
-        assert!(matches!(first, SubmitError::Unavailable(_)), "{first:?}");
+        assert!(matches!(first, SubmitError::OutcomeUnknown(_)), "{first:?}");
         assert!(retry.replayed);
         assert_eq!(w.job(&retry.job.id).status, Status::Queued);
         assert_eq!(w.queue.indexed_status(&retry.job.id), Some(Status::Queued));
