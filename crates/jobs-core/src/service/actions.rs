@@ -16,7 +16,7 @@ use super::submit::{IdempotencyKey, Submitted, submit_new};
 use super::{CancelResult, Context};
 use crate::job::{Job, JobId, JobInput, Status};
 use crate::keys;
-use crate::submission::{KindName, MaxAttempts, NewJob};
+use crate::submission::{KindName, MaxAttempts, NewJob, SubmissionError};
 
 /// `GET /jobs/{id}/input`: the input as it was submitted, as JSON text (never parsed
 /// here: a tree of it could take twelve times its size or more).
@@ -75,11 +75,22 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
     };
     // A kind that is no longer offered cannot be retried: the same answer as a submit.
     let kind = KindName::registered(ctx.registry, &job.kind).ok_or_else(|| {
-        SubmitError::Invalid(crate::submission::SubmissionError::UnknownKind {
+        SubmitError::Invalid(SubmissionError::UnknownKind {
             kind: job.kind.clone(),
             known: ctx.registry.names(),
         })
     })?;
+    // Its input passed when it was submitted; should the kind have grown stricter since,
+    // the retry is refused as a new submission would be, not run to fail.
+    let input = input_value(&job)?;
+    if let Some(runner) = ctx.registry.get(&job.kind) {
+        runner.validate(&input).map_err(|detail| {
+            SubmitError::Invalid(SubmissionError::InvalidInput {
+                kind: job.kind.clone(),
+                detail,
+            })
+        })?;
+    }
     // A stored job's attempts were in range when it was submitted; should the range
     // have narrowed since, the deployment's default applies.
     let max_attempts = MaxAttempts::new(u64::from(job.max_attempts))
@@ -87,7 +98,7 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
         .expect("the settings check default_max_attempts");
     let new = NewJob {
         kind,
-        input: JobInput::new(input_value(&job)?),
+        input: JobInput::new(input),
         max_attempts,
         callback_url: job.callback_url.clone(),
         delay_ms: 0,
@@ -162,10 +173,14 @@ pub fn bulk(
                     | CancelError::NotFound
                     | CancelError::Store(StoreError::Corrupt { .. }),
                 ) => false,
+                // Cancelled in the queue, its record not updated: it counts, and stops.
+                Err(e @ CancelError::Unrecorded(_)) => {
+                    return Err(stopped(outcome.affected + 1, e.into()));
+                }
                 Err(e) => return Err(stopped(outcome.affected, e.into())),
             },
             BulkAction::Retry => {
-                if item.status != Status::Failed {
+                if !retryable(item.status) {
                     false
                 } else {
                     match retry(ctx, id) {
@@ -331,5 +346,47 @@ mod tests {
         let all = bulk_query("", &["echo"]).unwrap();
         let retried = bulk(&w.ctx(), &all, BulkAction::Retry).unwrap();
         assert_eq!((retried.affected, retried.skipped), (0, 0));
+        // Asked for the cancelled ones, it retries them, as a single retry would.
+        let cancelled = bulk_query("status=cancelled&limit=2", &["echo"]).unwrap();
+        let retried = bulk(&w.ctx(), &cancelled, BulkAction::Retry).unwrap();
+        assert_eq!((retried.affected, retried.skipped), (2, 0));
+    }
+
+    #[test]
+    fn a_bulk_cancel_stopped_by_a_record_write_counts_the_job_the_queue_cancelled() {
+        let w = World::new();
+        for _ in 0..2 {
+            w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 60_000}));
+        }
+        w.kv.fail_writes(1);
+        let query = bulk_query("", &["echo"]).unwrap();
+        let Err(BulkError::Stopped { affected, .. }) = bulk(&w.ctx(), &query, BulkAction::Cancel)
+        else {
+            panic!("expected a page stopped midway")
+        };
+        assert_eq!(affected, 1);
+    }
+
+    #[test]
+    fn a_retry_checks_the_input_again_as_a_submit_would() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let old = w.submit(json!({"kind": "sleep", "input": {"ms": 10}, "delay_ms": 60_000}));
+        jobs::cancel(&w.ctx(), old.as_str()).unwrap();
+        // As if the kind had grown stricter since: its stored input is refused now.
+        let key = keys::job(&crate::job::Tenant::default_tenant(), &old);
+        let mut job = w.job(&old);
+        job.input = JobInput::new(json!({"ms": -5}));
+        w.kv.set(&key, &crate::codec::encode_job(&job)).unwrap();
+
+        let err = retry(&w.ctx(), old.as_str()).unwrap_err();
+
+        assert!(
+            matches!(
+                &err,
+                RetryError::Submit(SubmitError::Invalid(SubmissionError::InvalidInput { .. }))
+            ),
+            "{err:?}"
+        );
     }
 }
