@@ -169,3 +169,18 @@ fn sibling_id(id: &str) -> String {
     *last = if *last == '0' { '1' } else { '0' };
     chars.into_iter().collect()
 }
+
+#[test]
+fn a_client_cannot_choose_the_route_with_a_header_of_the_runtimes() {
+    let app = spawn_app();
+    // The runtime's own spin-path-info comes after the client's: it is the one that counts.
+    let reply = app.request(
+        "GET",
+        "/healthz",
+        &[("spin-path-info", "/admin/tenants")],
+        None,
+    );
+    reply.expect_status(200);
+    let reply = app.request("GET", "/nowhere", &[("spin-path-info", "/healthz")], None);
+    reply.expect_problem_type(404, "route-not-found");
+}

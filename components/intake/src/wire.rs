@@ -52,10 +52,21 @@ impl Req {
             body: Body::Unread(req),
         };
         // Spin gives the path below the component's route base; fall back to the URI.
-        if let Some(info) = req.header("spin-path-info").filter(|p| !p.is_empty()) {
+        // Spin appends its own value to one a client sent: the last one is Spin's.
+        if let Some(info) = req.last_header("spin-path-info").filter(|p| !p.is_empty()) {
             req.path = info.to_owned();
         }
         req
+    }
+
+    /// The last value of a header, if it is text: for the headers the runtime adds after
+    /// any a client sent.
+    fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
     /// The first value of a header, if it is text.
