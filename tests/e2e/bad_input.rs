@@ -171,6 +171,49 @@ fn sibling_id(id: &str) -> String {
 }
 
 #[test]
+fn a_body_that_trickles_in_is_refused_when_its_time_is_up_and_stores_nothing() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    // Arrange
+    let app = spawn_app_with(&[("body_timeout_ms", "1000")]);
+    let before = app.snapshot();
+    let key = app.api_key.clone().expect("an API key");
+    let addr = app.base_url.trim_start_matches("http://").to_owned();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    // Bounds the test, not the app: the answer is due after about a second.
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+
+    // Act: 100 bytes declared, 9 sent, then nothing.
+    let started = Instant::now();
+    write!(
+        conn,
+        "POST /jobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n\
+         {{\"kind\":"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let waited = started.elapsed();
+
+    // Assert
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("malformed-request"), "{answer}");
+    assert!(answer.contains("did not arrive within 1000 ms"), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "answered before the time was up: {waited:?}"
+    );
+    assert_eq!(
+        app.snapshot(),
+        before,
+        "a refused request must store nothing"
+    );
+}
+
+#[test]
 fn a_client_cannot_choose_the_route_with_a_header_of_the_runtimes() {
     let app = spawn_app();
     // The runtime's own spin-path-info comes after the client's: it is the one that counts.

@@ -41,13 +41,20 @@ impl wasip3::exports::http::handler::Guest for BenchSync {
         let method = http3::method(req.get_method());
         let path = req.get_path_with_query().unwrap_or_default();
         let body = match method {
-            Method::Post => http3::read_body(req, MAX_INPUT_BYTES).await,
+            Method::Post => {
+                let limits = http3::Limits {
+                    bound: MAX_INPUT_BYTES,
+                    within_ms: 30_000,
+                };
+                http3::read_body(req, limits).await
+            }
             _ => Body::Read(Vec::new()),
         };
         let response = match body {
             Body::Read(body) => spin_executor::run(handle(method, &path, &body)),
             Body::TooLong => text(413, "input too large"),
             Body::Failed(why) => text(400, &format!("body: {why}")),
+            Body::TooSlow => text(400, "body: too slow"),
         };
         http3::respond(response).await
     }

@@ -54,8 +54,12 @@ impl wasip3::exports::http::handler::Guest for Intake {
                 // executor as before, the waits of `/internal/drain` included. Each
                 // request runs to its end once it gets there: others on this instance
                 // wait only while it reads its body.
-                let bound = kept.settings().max_body_bytes.max(admin::MAX_ADMIN_BODY);
-                req.read_body(bound).await;
+                let settings = kept.settings();
+                req.read_body(spin_adapters::http3::Limits {
+                    bound: settings.max_body_bytes.max(admin::MAX_ADMIN_BODY),
+                    within_ms: settings.body_timeout_ms,
+                })
+                .await;
                 let wiring = kept.wiring();
                 match spin_executor::run(routes::dispatch(&wiring, &mut req)) {
                     Ok(response) => response,

@@ -21,6 +21,8 @@ pub struct Req {
     authority: Option<String>,
     headers: Vec<(String, Vec<u8>)>,
     body: Body,
+    /// The time its body was given to arrive ([`Req::read_body`]).
+    within_ms: u64,
 }
 
 /// Where the request body stands.
@@ -50,6 +52,7 @@ impl Req {
             authority,
             headers,
             body: Body::Unread(req),
+            within_ms: 0,
         };
         // Spin gives the path below the component's route base; fall back to the URI.
         // Spin appends its own value to one a client sent: the last one is Spin's.
@@ -114,20 +117,22 @@ impl Req {
     }
 
     /// Reads the body of a request whose method carries one (`POST`, `PUT`, `PATCH`), at
-    /// most `bound` bytes and one more: a longer body, declared or sent, is left unread
-    /// and refused by [`Req::body`]. Nothing is decided here: a request refused for other
-    /// reasons (no API key, say) is refused as before, whatever its body.
-    pub async fn read_body(&mut self, bound: usize) {
+    /// most `limits.bound` bytes and one more, within `limits.within_ms`: a longer body,
+    /// declared or sent, or one that comes too slowly, is left unread and refused by
+    /// [`Req::body`]. Nothing is decided here: a request refused for other reasons (no
+    /// API key, say) is refused as before, whatever its body.
+    pub async fn read_body(&mut self, limits: http3::Limits) {
         let declared = self.declared_length();
         if !matches!(self.method, Method::Post | Method::Put | Method::Patch)
-            || declared.is_some_and(|len| len > bound as u64)
+            || declared.is_some_and(|len| len > limits.bound as u64)
         {
             return;
         }
         let Body::Unread(req) = std::mem::replace(&mut self.body, Body::Taken) else {
             return;
         };
-        self.body = Body::Read(http3::read_declared(req, bound, declared).await);
+        self.within_ms = limits.within_ms;
+        self.body = Body::Read(http3::read_declared(req, limits, declared).await);
     }
 
     /// The body, refused when longer than `limit` (which must not exceed the bound it was
@@ -142,6 +147,10 @@ impl Req {
             Body::Read(http3::Body::Read(body)) => Ok(body),
             Body::Read(http3::Body::TooLong) => Err(too_large()),
             Body::Read(http3::Body::Failed(why)) => Err(RequestError::BodyUnreadable(why).into()),
+            Body::Read(http3::Body::TooSlow) => Err(RequestError::BodyTooSlow {
+                within_ms: self.within_ms,
+            }
+            .into()),
             Body::Unread(_) | Body::Taken => Ok(Vec::new()),
         }
     }

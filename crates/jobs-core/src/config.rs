@@ -24,6 +24,9 @@ pub const MAX_LEASE_MS: u64 = 24 * 3_600_000;
 /// which Redis refuses past about 292 million years: a larger budget only warned.
 pub const MAX_DRAIN_BUDGET_MS: u64 = 3_600_000;
 
+/// What `body_timeout_ms` may be: from 100 ms to 10 minutes.
+pub const BODY_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
+
 /// Every setting, valid once built. The names of the Spin variables are the field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -36,6 +39,10 @@ pub struct Settings {
     /// keeps records under the 1 MB value limit of hosted key-value stores; at most
     /// [`MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive, in ms: a client that sends it slower
+    /// (one byte at a time, say) gets a `400` and the instance's memory back. Default
+    /// 30000, range [`BODY_TIMEOUT_RANGE`].
+    pub body_timeout_ms: u64,
     /// `max_attempts` of a submission that does not give one. Default 3, range 1..=25.
     pub default_max_attempts: u32,
     /// How long a claim lasts without a heartbeat before another worker may take the job.
@@ -81,6 +88,7 @@ impl Default for Settings {
             redis_address: "redis://127.0.0.1:6379".to_owned(),
             queue_channel: "jobs".to_owned(),
             max_body_bytes: 1_048_576,
+            body_timeout_ms: 30_000,
             default_max_attempts: 3,
             lease_ms: 30_000,
             drain_budget_ms: 2_000,
@@ -154,6 +162,11 @@ impl Settings {
         };
 
         let max_body_bytes = number(get("max_body_bytes"), d.max_body_bytes, 1..=MAX_BODY_BYTES)?;
+        let body_timeout_ms = number(
+            get("body_timeout_ms"),
+            d.body_timeout_ms,
+            BODY_TIMEOUT_RANGE,
+        )?;
         let default_max_attempts = number(
             get("default_max_attempts"),
             d.default_max_attempts,
@@ -212,6 +225,7 @@ impl Settings {
             redis_address,
             queue_channel,
             max_body_bytes,
+            body_timeout_ms,
             default_max_attempts,
             lease_ms,
             drain_budget_ms,
@@ -298,6 +312,7 @@ mod tests {
         assert_eq!(s.redis_address, "redis://127.0.0.1:6379");
         assert_eq!(s.queue_channel, "jobs");
         assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.body_timeout_ms, 30_000);
         assert_eq!(s.default_max_attempts, 3);
         assert_eq!(s.lease_ms, 30_000);
         assert_eq!(s.drain_budget_ms, 2_000);
@@ -313,6 +328,7 @@ mod tests {
             ("redis_address", "rediss://cache:6380"),
             ("queue_channel", "jobs-test"),
             ("max_body_bytes", "2048"),
+            ("body_timeout_ms", "1500"),
             ("default_max_attempts", "25"),
             ("lease_ms", "1000"),
             ("drain_budget_ms", "0"),
@@ -333,6 +349,7 @@ mod tests {
                 redis_address: "rediss://cache:6380".into(),
                 queue_channel: "jobs-test".into(),
                 max_body_bytes: 2048,
+                body_timeout_ms: 1500,
                 default_max_attempts: 25,
                 lease_ms: 1000,
                 drain_budget_ms: 0,
@@ -382,6 +399,8 @@ mod tests {
             ("max_body_bytes", "0"),
             ("max_body_bytes", "lots"),
             ("max_body_bytes", "33554433"),
+            ("body_timeout_ms", "99"),
+            ("body_timeout_ms", "600001"),
             ("default_max_attempts", "0"),
             ("default_max_attempts", "26"),
             ("default_max_attempts", "-1"),

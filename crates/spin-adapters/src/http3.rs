@@ -3,6 +3,7 @@
 //! the Spin SDK's types ([`Method`], [`Response`]); these are the conversions at the edge.
 
 use spin_sdk::http::{Method, Response};
+use wasip3::clocks::monotonic_clock;
 use wasip3::http::types::{self as wasi, ErrorCode, Fields};
 use wasip3::wit_bindgen::StreamResult;
 use wasip3::{wit_bindgen, wit_future, wit_stream};
@@ -19,17 +20,39 @@ pub enum Body {
     TooLong,
     /// The client's body broke off or the host failed to deliver it.
     Failed(String),
+    /// It had not all arrived when the time allowed for it ran out; the rest was left
+    /// unread.
+    TooSlow,
 }
 
-/// Reads the body of `req`, at most `bound` bytes and one more: memory stays within the
-/// bound whatever the client sends or declares.
-pub async fn read_body(req: wasi::Request, bound: usize) -> Body {
-    read_declared(req, bound, None).await
+/// How a body is read: at most `bound` bytes and one more, within `within_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub bound: usize,
+    pub within_ms: u64,
+}
+
+/// Reads the body of `req` within `limits`: memory stays within the bound and the time
+/// within the deadline, whatever the client sends or declares, however slowly.
+pub async fn read_body(req: wasi::Request, limits: Limits) -> Body {
+    read_declared(req, limits, None).await
 }
 
 /// [`read_body`] for a request that declared its length (`Content-Length`): the buffer
 /// is sized for that, not for a whole chunk.
-pub async fn read_declared(req: wasi::Request, bound: usize, declared: Option<u64>) -> Body {
+pub async fn read_declared(req: wasi::Request, limits: Limits, declared: Option<u64>) -> Body {
+    let deadline = std::pin::pin!(monotonic_clock::wait_for(
+        limits.within_ms.saturating_mul(1_000_000)
+    ));
+    let read = std::pin::pin!(read_all(req, limits.bound, declared));
+    match futures::future::select(read, deadline).await {
+        futures::future::Either::Left((body, _)) => body,
+        // The read is dropped here, which cancels it and lets the stream go.
+        futures::future::Either::Right(_) => Body::TooSlow,
+    }
+}
+
+async fn read_all(req: wasi::Request, bound: usize, declared: Option<u64>) -> Body {
     let (handled, handled_rx) = wit_future::new(|| Ok(()));
     drop(handled);
     let (mut stream, trailers) = wasi::Request::consume_body(req, handled_rx);

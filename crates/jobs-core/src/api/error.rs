@@ -19,6 +19,9 @@ pub enum RequestError {
     PayloadTooLarge { limit: usize },
     #[error("the request body could not be read: {0}")]
     BodyUnreadable(String),
+    /// The body had not all arrived within `body_timeout_ms`.
+    #[error("the request body did not arrive within {within_ms} ms")]
+    BodyTooSlow { within_ms: u64 },
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
 }

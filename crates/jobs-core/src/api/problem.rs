@@ -231,6 +231,9 @@ pub fn problem(err: &ApiError) -> Problem {
             RequestError::BodyUnreadable(_) => {
                 ProblemType::MalformedRequest.with("The request body could not be read.")
             }
+            RequestError::BodyTooSlow { within_ms } => ProblemType::MalformedRequest.with(format!(
+                "The request body did not arrive within {within_ms} ms; send it faster."
+            )),
             RequestError::Config(_) => internal(),
         },
         ApiError::Submit(e) => match e {
