@@ -573,6 +573,28 @@ fn a_finish_writes_its_record_only_while_its_token_holds_the_job() {
 /// `LREM` reads the whole ready list, which may hold a tenant's whole backlog: retention
 /// and the cancel of a delayed job leave that list alone, and only the cancel of a ready
 /// job reads it.
+/// `n` jobs submitted ready, oldest (at the claiming end) first.
+fn ready_backlog(q: &RedisQueue<TestRedis>, n: u64) -> Vec<Enqueue> {
+    let jobs: Vec<Enqueue> = (1..=n)
+        .map(|n| Enqueue {
+            max_queued: 10_000,
+            ..contract_job(n)
+        })
+        .collect();
+    for job in &jobs {
+        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
+    }
+    jobs
+}
+
+/// How many ids tenant `t`'s ready list holds, cancelled jobs' included.
+fn ready_list_length(server: &RedisServer, t: &Tenant) -> usize {
+    redis::cmd("LLEN")
+        .arg(keys::ready(t))
+        .query(&mut server.connection())
+        .unwrap()
+}
+
 #[test]
 fn a_cancel_never_reads_the_ready_list_and_a_claim_passes_over_what_it_left() {
     use jobs_core::queue::CancelOutcome;
@@ -580,17 +602,8 @@ fn a_cancel_never_reads_the_ready_list_and_a_claim_passes_over_what_it_left() {
     let q = queue(&server, Host::Spin4);
     let t = Tenant::default_tenant();
     // Ready from the oldest (the claiming end) to the newest: 1, 2, 3, 4.
-    let jobs: Vec<Enqueue> = (1..=4).map(contract_job).collect();
-    for job in &jobs {
-        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
-    }
-    let mut conn = server.connection();
-    let mut ready_ids = || -> usize {
-        redis::cmd("LLEN")
-            .arg(keys::ready(&t))
-            .query(&mut conn)
-            .unwrap()
-    };
+    let jobs = ready_backlog(&q, 4);
+    let ready_ids = || ready_list_length(&server, &t);
     let () = redis::cmd("CONFIG")
         .arg("RESETSTAT")
         .query(&mut server.connection())
@@ -632,15 +645,7 @@ fn a_claim_passes_over_a_long_run_of_cancelled_ids_in_bounded_steps() {
     let server = RedisServer::start();
     let q = queue(&server, Host::Spin4);
     let t = Tenant::default_tenant();
-    let jobs: Vec<Enqueue> = (1..=1_102)
-        .map(|n| Enqueue {
-            max_queued: 10_000,
-            ..contract_job(n)
-        })
-        .collect();
-    for job in &jobs {
-        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
-    }
+    let jobs = ready_backlog(&q, 1_102);
     // All but the oldest (the claiming end) and the newest.
     for job in &jobs[1..1_101] {
         assert_eq!(
@@ -648,13 +653,7 @@ fn a_claim_passes_over_a_long_run_of_cancelled_ids_in_bounded_steps() {
             CancelOutcome::Cancelled
         );
     }
-    let mut conn = server.connection();
-    let mut ready_ids = || -> usize {
-        redis::cmd("LLEN")
-            .arg(keys::ready(&t))
-            .query(&mut conn)
-            .unwrap()
-    };
+    let ready_ids = || ready_list_length(&server, &t);
     assert_eq!(ready_ids(), 1_102);
     let claimed = |now, max| match q.claim(now, now + 1_000, "w", max).unwrap() {
         Claim::Claimed { jobs, .. } => jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
@@ -675,15 +674,7 @@ fn one_claim_passes_over_a_thousand_cancelled_ids_and_the_next_goes_on() {
     let server = RedisServer::start();
     let q = queue(&server, Host::Spin4);
     let t = Tenant::default_tenant();
-    let jobs: Vec<Enqueue> = (1..=2_301)
-        .map(|n| Enqueue {
-            max_queued: 10_000,
-            ..contract_job(n)
-        })
-        .collect();
-    for job in &jobs {
-        assert_eq!(q.submit(job).unwrap(), SubmitOutcome::Enqueued);
-    }
+    let jobs = ready_backlog(&q, 2_301);
     // All but the newest, newest first (as a bulk cancel goes): the last, at the
     // claiming end, drops a thousand ids from there.
     for job in jobs[..2_300].iter().rev() {
@@ -692,13 +683,7 @@ fn one_claim_passes_over_a_thousand_cancelled_ids_and_the_next_goes_on() {
             CancelOutcome::Cancelled
         );
     }
-    let mut conn = server.connection();
-    let mut ready_ids = || -> usize {
-        redis::cmd("LLEN")
-            .arg(keys::ready(&t))
-            .query(&mut conn)
-            .unwrap()
-    };
+    let ready_ids = || ready_list_length(&server, &t);
     assert_eq!(ready_ids(), 1_301);
     let stats = q.stats(&t, 2).unwrap();
     // The newest is too far from the claiming end to be looked for.
@@ -721,35 +706,52 @@ fn one_claim_passes_over_a_thousand_cancelled_ids_and_the_next_goes_on() {
     assert_eq!(ready_ids(), 0);
 }
 
+/// What the services need to run over the real scripts: the queue on `server`, the
+/// records in memory, the default settings and kinds.
+struct Services {
+    kv: jobs_core::memory::MemoryKv,
+    queue: RedisQueue<TestRedis>,
+    settings: jobs_core::config::Settings,
+    registry: jobs_core::kinds::Registry,
+    random: jobs_core::ports::SystemRandom,
+}
+
+impl Services {
+    fn over(server: &RedisServer, host: Host) -> Self {
+        Services {
+            kv: jobs_core::memory::MemoryKv::new(),
+            queue: queue(server, host),
+            settings: jobs_core::config::Settings::default(),
+            registry: jobs_core::kinds::Registry::builtin(),
+            random: jobs_core::ports::SystemRandom::new(),
+        }
+    }
+
+    /// The default tenant's context.
+    fn ctx(&self) -> jobs_core::service::Context<'_> {
+        jobs_core::service::Context {
+            kv: &self.kv,
+            queue: &self.queue,
+            clock: &jobs_core::ports::SystemClock,
+            random: &self.random,
+            settings: &self.settings,
+            registry: &self.registry,
+            counter: None,
+            http: None,
+            tenant: Tenant::default_tenant(),
+            quota: None,
+        }
+    }
+}
+
 #[test]
 fn a_drain_out_of_budget_before_jobs_behind_cancelled_ids_rings_again() {
-    use jobs_core::config::Settings;
-    use jobs_core::kinds::Registry;
-    use jobs_core::memory::MemoryKv;
-    use jobs_core::ports::{SystemClock, SystemRandom};
-    use jobs_core::service::{self, Context};
+    use jobs_core::service;
     use jobs_core::worker::Stop;
 
     let server = RedisServer::start();
-    let kv = MemoryKv::new();
-    let queue = queue(&server, Host::Spin4);
-    let (settings, registry, random) = (
-        Settings::default(),
-        Registry::builtin(),
-        SystemRandom::new(),
-    );
-    let ctx = Context {
-        kv: &kv,
-        queue: &queue,
-        clock: &SystemClock,
-        random: &random,
-        settings: &settings,
-        registry: &registry,
-        counter: None,
-        http: None,
-        tenant: Tenant::default_tenant(),
-        quota: None,
-    };
+    let services = Services::over(&server, Host::Spin4);
+    let ctx = services.ctx();
     let ids: Vec<JobId> = (0..2_301)
         .map(|n| {
             let body = format!(r#"{{"kind":"echo","input":{{"n":{n}}}}}"#);
@@ -791,30 +793,12 @@ fn a_queue_whose_redis_is_gone_reports_an_error_not_a_panic() {
 /// backoff), read the result, cancel, list, stats.
 #[test]
 fn the_services_run_jobs_end_to_end_over_the_scripts() {
-    use jobs_core::config::Settings;
-    use jobs_core::kinds::Registry;
-    use jobs_core::memory::MemoryKv;
-    use jobs_core::ports::{SystemClock, SystemRandom};
-    use jobs_core::service::{self, CancelResult, Context, ListQuery};
+    use jobs_core::service::{self, CancelResult, ListQuery};
 
     let server = RedisServer::start();
-    let kv = MemoryKv::new();
-    let queue = queue(&server, Host::Spin3);
-    let settings = Settings::default();
-    let registry = Registry::builtin();
-    let random = SystemRandom::new();
-    let ctx = Context {
-        kv: &kv,
-        queue: &queue,
-        clock: &SystemClock,
-        random: &random,
-        settings: &settings,
-        registry: &registry,
-        counter: None,
-        http: None,
-        tenant: Tenant::default_tenant(),
-        quota: None,
-    };
+    let services = Services::over(&server, Host::Spin3);
+    let ctx = services.ctx();
+    let registry = &services.registry;
 
     let echo = service::submit(&ctx, br#"{"kind":"echo","input":{"n":1}}"#, Some("k")).unwrap();
     let again = service::submit(&ctx, br#"{"kind":"echo","input":{"n":1}}"#, Some("k")).unwrap();

@@ -258,18 +258,23 @@ mod tests {
         }))
     }
 
+    /// A job with a callback, run and its event delivered (answered 204) in one drain.
+    fn delivered(w: &World, http: &Scripted) -> (JobId, crate::worker::DrainReport) {
+        http.answers.borrow_mut().push_back(Some(204));
+        let id = with_callback(w);
+        let ctx = crate::context::Context {
+            http: Some(http),
+            ..w.ctx()
+        };
+        (id, w.clock.block_on(super::super::drain(&ctx, 2_000)))
+    }
+
     #[test]
     fn a_finished_job_is_delivered_signed_in_the_drain_that_ran_it() {
         let w = World::new();
         let http = Scripted::default();
-        http.answers.borrow_mut().push_back(Some(204));
-        let id = with_callback(&w);
-        let ctx = crate::context::Context {
-            http: Some(&http),
-            ..w.ctx()
-        };
 
-        let report = w.clock.block_on(super::super::drain(&ctx, 2_000));
+        let (id, report) = delivered(&w, &http);
 
         assert_eq!(
             (report.succeeded, report.webhooks_delivered),
@@ -305,14 +310,7 @@ mod tests {
     #[test]
     fn a_redelivery_answers_from_its_own_round_trip() {
         let w = World::new();
-        let http = Scripted::default();
-        http.answers.borrow_mut().push_back(Some(204));
-        let id = with_callback(&w);
-        let ctx = crate::context::Context {
-            http: Some(&http),
-            ..w.ctx()
-        };
-        w.clock.block_on(super::super::drain(&ctx, 2_000));
+        let (id, _) = delivered(&w, &Scripted::default());
         let (calls, reads) = (w.queue.calls(), w.kv.reads());
 
         let resource = crate::service::redeliver(&w.ctx(), id.as_str()).unwrap();
