@@ -13,6 +13,8 @@ use crate::tenancy::{
 
 #[derive(Debug, Default)]
 struct State {
+    /// Reading a tenant fails ([`MemoryTenants::fail_tenant_reads`]).
+    tenant_reads_fail: bool,
     tenants: BTreeMap<Tenant, TenantInfo>,
     /// key id → (tenant, hash, created, revoked, role)
     keys: BTreeMap<String, (Tenant, String, u64, Option<u64>, Role)>,
@@ -22,6 +24,14 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTenants {
     state: Arc<Mutex<State>>,
+}
+
+impl MemoryTenants {
+    /// Make reading a tenant ([`TenantStore::tenant`]) fail with
+    /// [`PortError::Unavailable`] while every other call goes on (or work again).
+    pub fn fail_tenant_reads(&self, fail: bool) {
+        lock(&self.state).tenant_reads_fail = fail;
+    }
 }
 
 impl TenantStore for MemoryTenants {
@@ -61,7 +71,11 @@ impl TenantStore for MemoryTenants {
     }
 
     fn tenant(&self, tenant: &Tenant) -> Result<Option<TenantInfo>, PortError> {
-        Ok(lock(&self.state).tenants.get(tenant).cloned())
+        let s = lock(&self.state);
+        if s.tenant_reads_fail {
+            return Err(PortError::Unavailable("tenant reads fail".into()));
+        }
+        Ok(s.tenants.get(tenant).cloned())
     }
 
     fn tenants(&self) -> Result<Vec<Tenant>, PortError> {

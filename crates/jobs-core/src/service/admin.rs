@@ -428,6 +428,20 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_change_whose_answer_cannot_be_read_changes_nothing() {
+        let store = MemoryTenants::default();
+        create_tenant(&store, 1, br#"{"name": "acme"}"#).unwrap();
+        store.fail_tenant_reads(true);
+
+        let err = update_tenant(&store, "acme", br#"{"max_queued_jobs": 5}"#).unwrap_err();
+
+        // Answered "unavailable, nothing was changed": and so it is.
+        assert!(matches!(err, AdminError::Store(_)), "{err:?}");
+        store.fail_tenant_reads(false);
+        assert_eq!(get_tenant(&store, "acme").unwrap().max_queued_jobs, None);
+    }
+
+    #[test]
     fn one_tenant_cannot_revoke_another_tenants_key() {
         let store = MemoryTenants::default();
         create_tenant(&store, 1, br#"{"name": "a"}"#).unwrap();
