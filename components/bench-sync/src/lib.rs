@@ -54,7 +54,7 @@ impl wasip3::exports::http::handler::Guest for BenchSync {
             Body::Read(body) => spin_executor::run(handle(method, &path, &body)),
             Body::TooLong => text(413, "input too large"),
             Body::Failed(why) => text(400, &format!("body: {why}")),
-            Body::TooSlow => text(400, "body: too slow"),
+            Body::TooSlow { .. } => text(400, "body: too slow"),
         };
         http3::respond(response).await
     }

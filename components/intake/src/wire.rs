@@ -21,8 +21,6 @@ pub struct Req {
     authority: Option<String>,
     headers: Vec<(String, Vec<u8>)>,
     body: Body,
-    /// The time its body was given to arrive ([`Req::read_body`]).
-    within_ms: u64,
 }
 
 /// Where the request body stands.
@@ -52,7 +50,6 @@ impl Req {
             authority,
             headers,
             body: Body::Unread(req),
-            within_ms: 0,
         };
         // Spin gives the path below the component's route base; fall back to the URI.
         // Spin appends its own value to one a client sent: the last one is Spin's.
@@ -62,22 +59,27 @@ impl Req {
         req
     }
 
+    /// Every value of a header, in the order received.
+    fn values<'a>(&'a self, name: &str) -> impl DoubleEndedIterator<Item = &'a [u8]> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
     /// The last value of a header, if it is text: for the headers the runtime adds after
     /// any a client sent.
     fn last_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.values(name)
+            .next_back()
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The first value of a header, if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.values(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// Where the request came from: [`Origin::Loopback`] only when the runtime gave
@@ -85,12 +87,7 @@ impl Req {
     /// says the request was forwarded. (Spin appends its own `spin-client-addr` to one a
     /// client sent, so a forged one makes two and counts as [`Origin::Other`].)
     pub fn origin(&self) -> Origin {
-        let addrs: Vec<&[u8]> = self
-            .headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("spin-client-addr"))
-            .map(|(_, v)| v.as_slice())
-            .collect();
+        let addrs: Vec<&[u8]> = self.values("spin-client-addr").collect();
         let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
             .iter()
             .any(|h| self.header(h).is_some());
@@ -131,7 +128,6 @@ impl Req {
         let Body::Unread(req) = std::mem::replace(&mut self.body, Body::Taken) else {
             return;
         };
-        self.within_ms = limits.within_ms;
         self.body = Body::Read(http3::read_declared(req, limits, declared).await);
     }
 
@@ -147,10 +143,9 @@ impl Req {
             Body::Read(http3::Body::Read(body)) => Ok(body),
             Body::Read(http3::Body::TooLong) => Err(too_large()),
             Body::Read(http3::Body::Failed(why)) => Err(RequestError::BodyUnreadable(why).into()),
-            Body::Read(http3::Body::TooSlow) => Err(RequestError::BodyTooSlow {
-                within_ms: self.within_ms,
+            Body::Read(http3::Body::TooSlow { within_ms }) => {
+                Err(RequestError::BodyTooSlow { within_ms }.into())
             }
-            .into()),
             Body::Unread(_) | Body::Taken => Ok(Vec::new()),
         }
     }

@@ -20,9 +20,9 @@ pub enum Body {
     TooLong,
     /// The client's body broke off or the host failed to deliver it.
     Failed(String),
-    /// It had not all arrived when the time allowed for it ran out; the rest was left
-    /// unread.
-    TooSlow,
+    /// It had not all arrived when the time allowed for it (`within_ms`) ran out; the
+    /// rest was left unread.
+    TooSlow { within_ms: u64 },
 }
 
 /// How a body is read: at most `bound` bytes and one more, within `within_ms`.
@@ -48,7 +48,9 @@ pub async fn read_declared(req: wasi::Request, limits: Limits, declared: Option<
     match futures::future::select(read, deadline).await {
         futures::future::Either::Left((body, _)) => body,
         // The read is dropped here, which cancels it and lets the stream go.
-        futures::future::Either::Right(_) => Body::TooSlow,
+        futures::future::Either::Right(_) => Body::TooSlow {
+            within_ms: limits.within_ms,
+        },
     }
 }
 
