@@ -155,7 +155,7 @@ pub fn redeliver(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
 pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
     Ok(match service::cancel(ctx, id)? {
         CancelResult::Cancelled(job) => resource(200, &job),
-        CancelResult::Requested(job) => resource(202, &job),
+        CancelResult::Requested(job) | CancelResult::RequestedBefore(job) => resource(202, &job),
     })
 }
 

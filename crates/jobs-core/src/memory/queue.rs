@@ -378,10 +378,10 @@ impl Queue for MemoryQueue {
                 }
                 Ok(CancelOutcome::Cancelled)
             }
-            Some(Status::Running) => {
-                s.cancel.insert(*id);
-                Ok(CancelOutcome::Requested)
-            }
+            Some(Status::Running) => Ok(match s.cancel.insert(*id) {
+                true => CancelOutcome::Requested,
+                false => CancelOutcome::RequestedBefore,
+            }),
             Some(Status::Cancelled) => Ok(CancelOutcome::AlreadyCancelled),
             Some(other) => Ok(CancelOutcome::Finished(other)),
         }

@@ -68,7 +68,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
                 schemas,
                 "bulkCancelJobs",
                 "Cancel every job a filter matches",
-                "Cancels one page of the jobs `GET /jobs` lists for the same query (newest first; `limit` up to 100, 100 by default), skipping those that have finished. Call again with `cursor` set to `next_cursor` until it is `null`.",
+                "Cancels one page of the jobs `GET /jobs` lists for the same query (newest first; `limit` up to 100, 100 by default), skipping those that have finished and running ones whose cancel was asked before. Call again with `cursor` set to `next_cursor` until it is `null`.",
             ),
         ),
         (

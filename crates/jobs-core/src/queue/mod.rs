@@ -251,6 +251,8 @@ pub enum CancelOutcome {
     Cancelled,
     /// It is running; the worker will stop at its next heartbeat.
     Requested,
+    /// It is running, and its cancel was asked before: nothing changed.
+    RequestedBefore,
     /// It was cancelled before.
     AlreadyCancelled,
     /// It finished (succeeded or failed) first.

@@ -293,6 +293,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         match text(reply.first()).as_deref() {
             Some("cancelled") => Ok(CancelOutcome::Cancelled),
             Some("requested") => Ok(CancelOutcome::Requested),
+            Some("requested-before") => Ok(CancelOutcome::RequestedBefore),
             Some("already") => Ok(CancelOutcome::AlreadyCancelled),
             Some("unknown") => Ok(CancelOutcome::Unknown),
             Some("finished") => text(reply.get(1))

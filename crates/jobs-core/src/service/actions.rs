@@ -168,6 +168,8 @@ pub fn bulk(
                 Ok(CancelResult::Cancelled(_) | CancelResult::Requested(_)) => {
                     item.status != Status::Cancelled
                 }
+                // A running job whose cancel a request before this one asked for.
+                Ok(CancelResult::RequestedBefore(_)) => false,
                 Err(
                     CancelError::Finished(_)
                     | CancelError::NotFound
@@ -365,6 +367,29 @@ mod tests {
             panic!("expected a page stopped midway")
         };
         assert_eq!(affected, 1);
+    }
+
+    #[test]
+    fn a_bulk_cancel_counts_a_running_job_once() {
+        use crate::ports::Clock;
+        use crate::queue::Queue;
+        let w = World::new();
+        for _ in 0..2 {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        let now = w.clock.now_ms();
+        w.queue.claim(now, now + 60_000, "worker", 10).unwrap();
+        let query = bulk_query("", &["echo"]).unwrap();
+
+        let first = bulk(&w.ctx(), &query, BulkAction::Cancel).unwrap();
+        let again = bulk(&w.ctx(), &query, BulkAction::Cancel).unwrap();
+
+        assert_eq!((first.affected, first.skipped), (2, 0));
+        assert_eq!(
+            (again.affected, again.skipped),
+            (0, 2),
+            "asked before: unchanged"
+        );
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub enum CancelResult {
     Cancelled(JobResource),
     /// The job is running; the worker stops at its next heartbeat: `202`.
     Requested(JobResource),
+    /// The job is running and its cancel was asked before: `202`, nothing changed.
+    RequestedBefore(JobResource),
 }
 
 /// `DELETE /jobs/{id}`.
@@ -140,6 +142,9 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
         .map_err(StoreError::from)?
     {
         CancelOutcome::Requested => Ok(CancelResult::Requested(JobResource::from_job(&job))),
+        CancelOutcome::RequestedBefore => {
+            Ok(CancelResult::RequestedBefore(JobResource::from_job(&job)))
+        }
         CancelOutcome::Finished(status) => Err(CancelError::Finished(status)),
         // Queued, cancelled before (a retry after a failed record write), or unknown to
         // the queue (it will never run): the record says cancelled from now on.

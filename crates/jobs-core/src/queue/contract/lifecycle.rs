@@ -49,6 +49,11 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
         q.cancel(&tenant(), &id(2), 100, false).unwrap(),
         CancelOutcome::Requested
     );
+    // Asked again: nothing changes, and the answer says so.
+    assert_eq!(
+        q.cancel(&tenant(), &id(2), 100, false).unwrap(),
+        CancelOutcome::RequestedBefore
+    );
     assert_eq!(
         q.heartbeat(&tenant(), &id(2), "a", 2_000).unwrap(),
         Heartbeat::Owned {

@@ -1,7 +1,8 @@
 -- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
 -- ARGV: 1 id  2 now ms  3 '1' when the job's event goes out (it has a callback URL)
--- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'already'} (cancelled
---        before) | {'finished', status} | {'unknown'}
+-- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'requested-before'}
+--        (running, its cancel asked before) | {'already'} (cancelled before)
+--        | {'finished', status} | {'unknown'}
 local id = ARGV[1]
 local status = status_of(id)
 if status == 'queued' then
@@ -14,7 +15,7 @@ if status == 'queued' then
   if ARGV[3] == '1' then enqueue_hook(id, ARGV[2]) end
   return {'cancelled'}
 elseif status == 'running' then
-  redis.call('SADD', CANCEL, id)
+  if redis.call('SADD', CANCEL, id) == 0 then return {'requested-before'} end
   return {'requested'}
 elseif status == 'cancelled' then
   return {'already'}
