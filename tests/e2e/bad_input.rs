@@ -214,6 +214,41 @@ fn a_body_that_trickles_in_is_refused_when_its_time_is_up_and_stores_nothing() {
 }
 
 #[test]
+fn an_idempotency_key_that_is_not_text_is_refused_and_makes_no_job() {
+    // Arrange: HTTP lets a header value carry bytes past ASCII (Latin-1 "café" here).
+    let app = spawn_app();
+    let before = app.snapshot();
+    let auth = format!("Bearer {}", app.api_key.as_deref().expect("an API key"));
+    let body = inputs::echo(json!({})).to_string();
+    let headers: [(&str, &[u8]); 3] = [
+        ("authorization", auth.as_bytes()),
+        ("content-type", b"application/json"),
+        ("idempotency-key", b"caf\xe9"),
+    ];
+
+    // Act: twice, as a client retrying would.
+    let first = app.request_bytes("POST", "/jobs", &headers, Some(body.as_bytes()));
+    let again = app.request_bytes("POST", "/jobs", &headers, Some(body.as_bytes()));
+
+    // Assert: refused, not taken as a submission without a key (two jobs). Spin 4.0.2
+    // refuses such a header before the app sees it (a 500 with no body; the devhost
+    // does as Spin); the app's own answer, where a runtime passes it on, is a 400.
+    for reply in [&first, &again] {
+        match reply.status {
+            500 => assert!(reply.body.is_empty(), "{reply:?}"),
+            _ => {
+                reply.expect_problem_type(400, "invalid-idempotency-key");
+            }
+        }
+    }
+    assert_eq!(
+        app.snapshot(),
+        before,
+        "a refused request must store nothing"
+    );
+}
+
+#[test]
 fn a_client_cannot_choose_the_route_with_a_header_of_the_runtimes() {
     let app = spawn_app();
     // The runtime's own spin-path-info comes after the client's: it is the one that counts.

@@ -209,6 +209,18 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Reply {
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        self.request_bytes(method, path, &headers, body)
+    }
+
+    /// [`TestApp::request_raw`] with header values as bytes, which HTTP allows past ASCII.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Option<&[u8]>,
+    ) -> Reply {
         let url = format!("{}{path}", self.base_url);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (name, value) in headers {

@@ -7,9 +7,7 @@ use jobs_core::config::Settings;
 use jobs_core::queue::KeyProof;
 use jobs_core::resource::{JobPage, JobResource, job_path};
 use jobs_core::service::actions::{self, BulkAction};
-use jobs_core::service::error::{AuthError, SubmitError};
-use jobs_core::service::{self, Caller, CancelResult, Context, ListQuery, Submitted};
-use jobs_core::tenancy::Role;
+use jobs_core::service::{self, AfterVouched, Caller, CancelResult, Context, ListQuery, Submitted};
 use spin_adapters::Wiring;
 use spin_sdk::http::Response;
 
@@ -67,15 +65,14 @@ pub async fn submit_vouched(
         Ok(done) => Ok(submitted(done)),
         Err(e) => {
             wiring.known_keys().forget(&id);
-            let caller = routes::authenticate(wiring, req)?;
-            if e != SubmitError::KeyRefused {
-                return Err(e.into());
+            match service::after_vouched(e, routes::authenticate(wiring, req)) {
+                AfterVouched::SubmitAgain(caller) => {
+                    let ctx = wiring.context_for(caller);
+                    Ok(submitted(service::submit(&ctx, &body, key.as_deref())?))
+                }
+                AfterVouched::Refuse(e) => Err(e.into()),
+                AfterVouched::Fail(e) => Err(e.into()),
             }
-            if caller.role != Role::Full {
-                return Err(AuthError::ReadOnly.into());
-            }
-            let ctx = wiring.context_for(caller);
-            Ok(submitted(service::submit(&ctx, &body, key.as_deref())?))
         }
     }
 }

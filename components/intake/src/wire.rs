@@ -10,6 +10,9 @@ use spin_adapters::http3;
 use spin_sdk::http::{Method, Response};
 use wasip3::http::types as wasi;
 
+/// What [`Req::header`] reads a value that is not UTF-8 as (U+FFFD).
+const NOT_TEXT: &str = "\u{FFFD}";
+
 /// The request. Its body is read, up to a bound, before the handlers run
 /// ([`Req::read_body`]); each handler then takes it with its own limit.
 pub struct Req {
@@ -75,11 +78,14 @@ impl Req {
             .and_then(|v| std::str::from_utf8(v).ok())
     }
 
-    /// The first value of a header, if it is text.
+    /// The first value of a header. One that is not UTF-8 (HTTP allows bytes past ASCII)
+    /// reads as [`NOT_TEXT`]: present, and acceptable to none of the headers read here,
+    /// so that it is refused (an `Idempotency-Key`) or counts as sent (`Origin`,
+    /// `X-Forwarded-For`), never taken as missing.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.values(name)
             .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(|v| std::str::from_utf8(v).unwrap_or(NOT_TEXT))
     }
 
     /// Where the request came from: [`Origin::Loopback`] only when the runtime gave

@@ -216,6 +216,17 @@ impl Server {
             return status(StatusCode::INTERNAL_SERVER_ERROR);
         };
 
+        // As Spin gives the component its headers as strings, a value that is not
+        // UTF-8 fails the request (HTTP allows such bytes; Spin does not pass them).
+        let not_text = req.headers().iter().find_map(|(name, value)| {
+            std::str::from_utf8(value.as_bytes())
+                .err()
+                .map(|e| (name, e))
+        });
+        if let Some((name, e)) = not_text {
+            eprintln!("[{component_id}] error processing request: header {name}: {e}");
+            return status(StatusCode::INTERNAL_SERVER_ERROR);
+        }
         let host = req
             .headers()
             .get(HOST)

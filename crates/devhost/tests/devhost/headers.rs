@@ -156,3 +156,21 @@ fn a_client_cannot_spoof_the_injected_headers() {
     assert_eq!(header(&reply, "spin-path-info"), "/real");
     assert!(header(&reply, "spin-client-addr").starts_with("127.0.0.1:"));
 }
+
+#[test]
+fn a_header_value_that_is_not_utf8_is_a_500_before_the_component_runs() {
+    // Spin 4.0.2 turns the request's headers into strings for the component
+    // (`prepare_request_headers`) and fails the request when one is not UTF-8,
+    // though HTTP allows such bytes: the component never sees them.
+    let (_dir, app) = start();
+
+    let refused = app.get_with_headers("/api/x", &[("x-forwarded-for", b"\x80, 10.0.0.1")]);
+    let latin1 = app.get_with_headers("/api/x", &[("x-name", b"caf\xe9".as_slice())]);
+
+    assert_eq!((refused.status, refused.body.as_str()), (500, ""));
+    assert_eq!((latin1.status, latin1.body.as_str()), (500, ""));
+    assert!(app.logs().contains("utf-8"), "{}", app.logs());
+    // The same request with text in its headers is served.
+    let served = app.get_with_headers("/api/x", &[("x-forwarded-for", "10.0.0.1")]);
+    assert_eq!(served.status, 200, "{served:?}");
+}

@@ -161,11 +161,15 @@ impl TestApp {
         read(response)
     }
 
-    pub fn get_with_headers(&self, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+    pub fn get_with_headers<V: AsRef<[u8]>>(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, V)],
+    ) -> Reply {
         let url = self.app.url(path_and_query);
         let mut request = self.agent.get(&url);
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request = request.header(*name, value.as_ref());
         }
         let response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
         read(response)

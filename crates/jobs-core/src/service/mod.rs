@@ -26,7 +26,7 @@ pub use auth::{Caller, KnownKeys, Origin, admin_allowed, authenticate, authentic
 pub use internal::{drain_allowed, drain_now};
 pub use jobs::{CancelResult, ListQuery, Page, cancel, get, list, redeliver, result};
 pub use ops::{Health, Me, Stats, health, stats};
-pub use submit::{Submitted, submit, submit_vouched};
+pub use submit::{AfterVouched, Submitted, after_vouched, submit, submit_vouched};
 
 pub use crate::context::{Context, RING_WINDOW_MS, STALE_QUEUED_MS};
 

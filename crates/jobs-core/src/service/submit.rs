@@ -6,13 +6,14 @@
 //! vanishes (docs/architecture.md, step 1).
 //! Idempotency follows the IETF draft "The Idempotency-Key HTTP Header Field".
 
-use super::Context;
-use super::error::{StoreError, SubmitError};
+use super::error::{AuthError, StoreError, SubmitError};
+use super::{Caller, Context};
 use crate::fingerprint::body_fingerprint;
 use crate::job::{JobId, Timestamp};
 use crate::queue::{Enqueue, IdempotencyClaim, KeyProof, SubmitOutcome};
 use crate::resource::JobResource;
 use crate::submission::NewJob;
+use crate::tenancy::Role;
 
 /// Longest accepted idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -111,6 +112,33 @@ pub fn submit_vouched(
     let key = idempotency_key.map(IdempotencyKey::parse).transpose()?;
     let new = NewJob::parse(body, ctx.registry, ctx.settings)?;
     submit_new(ctx, new, key, body, (None, Some(proof)))
+}
+
+/// What follows a [`submit_vouched`] that failed with `failed`, once the caller's key has
+/// been looked up afresh (`lookup`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterVouched {
+    /// The script refused a key that is valid after all: submit again, the usual way.
+    SubmitAgain(Caller),
+    /// The key is no longer good (or the lookup failed, and nothing was kept): say so.
+    Refuse(AuthError),
+    /// The submission's own error, which may say that something was changed.
+    Fail(SubmitError),
+}
+
+/// The answer to a [`submit_vouched`] that failed: a key no longer valid is refused before
+/// anything else is said, as it would be without the shortcut; a lookup that fails in the
+/// store does not replace an error that says more (a job that may have been queued must
+/// not be answered with "nothing was changed").
+pub fn after_vouched(failed: SubmitError, lookup: Result<Caller, AuthError>) -> AfterVouched {
+    let refused = failed == SubmitError::KeyRefused;
+    match lookup {
+        Err(AuthError::Store(_)) if !refused => AfterVouched::Fail(failed),
+        Err(e) => AfterVouched::Refuse(e),
+        Ok(_) if !refused => AfterVouched::Fail(failed),
+        Ok(caller) if caller.role != Role::Full => AfterVouched::Refuse(AuthError::ReadOnly),
+        Ok(caller) => AfterVouched::SubmitAgain(caller),
+    }
 }
 
 /// Records and enqueues `new`: what [`submit`] does once the body is parsed, and what a
@@ -241,7 +269,9 @@ pub(crate) fn submit_new(
 mod tests {
     use super::*;
     use crate::job::Status;
+    use crate::job::Tenant;
     use crate::memory::SubmitFault;
+    use crate::ports::PortError;
     use crate::service::testing::World;
     use crate::{codec, keys};
     use serde_json::json;
@@ -494,6 +524,46 @@ mod tests {
         let err = submit(&w.ctx(), &body(json!({"kind": "echo", "input": {}})), None).unwrap_err();
         assert!(matches!(err, SubmitError::Unavailable(_)));
         assert!(w.kv.keys().is_empty());
+    }
+
+    #[test]
+    fn a_vouched_submit_that_may_have_queued_its_job_says_so_whatever_the_lookup_after() {
+        let caller = |role| Caller {
+            tenant: Tenant::default_tenant(),
+            role,
+            quota: None,
+        };
+        let gone = || StoreError::Kv(PortError::Unavailable("connection reset".into()));
+        let unknown = SubmitError::OutcomeUnknown(gone());
+        let down = || Err(AuthError::Store(gone()));
+
+        // Redis went away during the script and is still away for the lookup.
+        assert_eq!(
+            after_vouched(unknown.clone(), down()),
+            AfterVouched::Fail(unknown.clone())
+        );
+        // The key was revoked meanwhile: refused first, as without the shortcut.
+        assert_eq!(
+            after_vouched(unknown.clone(), Err(AuthError::Revoked)),
+            AfterVouched::Refuse(AuthError::Revoked)
+        );
+        assert_eq!(
+            after_vouched(unknown.clone(), Ok(caller(Role::Full))),
+            AfterVouched::Fail(unknown)
+        );
+        // The script refused the key; nothing was kept.
+        assert_eq!(
+            after_vouched(SubmitError::KeyRefused, down()),
+            AfterVouched::Refuse(AuthError::Store(gone()))
+        );
+        assert_eq!(
+            after_vouched(SubmitError::KeyRefused, Ok(caller(Role::Full))),
+            AfterVouched::SubmitAgain(caller(Role::Full))
+        );
+        assert_eq!(
+            after_vouched(SubmitError::KeyRefused, Ok(caller(Role::Read))),
+            AfterVouched::Refuse(AuthError::ReadOnly)
+        );
     }
 
     #[test]
