@@ -48,6 +48,8 @@ pub struct MemoryQueue {
     tenants: Arc<Mutex<Option<MemoryTenants>>>,
     /// Runs at the start of the next retry ([`MemoryQueue::before_next_retry`]).
     before_retry: Arc<Mutex<Option<BeforeRetry>>>,
+    /// The next call that finishes jobs fails ([`MemoryQueue::fail_next_finish`]).
+    finish_fault: Arc<AtomicBool>,
 }
 
 /// What happens just before a retry reaches the queue: another client's call, say.
@@ -71,7 +73,24 @@ impl MemoryQueue {
             store: Arc::default(),
             tenants: Arc::default(),
             before_retry: Arc::default(),
+            finish_fault: Arc::default(),
         }
+    }
+
+    /// Make the next call that finishes jobs fail, changing nothing, as a round trip
+    /// lost to a broken connection does.
+    pub fn fail_next_finish(&self) {
+        self.finish_fault.store(true, Ordering::SeqCst);
+    }
+
+    /// The state for a call finishing `finishes`: [`MemoryQueue::state`], or the failure
+    /// [`MemoryQueue::fail_next_finish`] asked for.
+    fn finishing_state(&self, finishes: &[Finish]) -> Result<MutexGuard<'_, State>, QueueError> {
+        let s = self.state()?;
+        if !finishes.is_empty() && self.finish_fault.swap(false, Ordering::SeqCst) {
+            return Err(down().into());
+        }
+        Ok(s)
     }
 
     /// Run `then` at the start of the next retry, before it sees the queue: a client's
@@ -302,7 +321,7 @@ impl Queue for MemoryQueue {
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim), QueueError> {
         // One lock for all, as the script is one atomic call.
-        let mut s = self.state()?;
+        let mut s = self.finishing_state(finishes)?;
         self.finish_and_claim_in(&mut s, finishes, (now_ms, lease_until_ms), token, max)
     }
 
@@ -314,7 +333,7 @@ impl Queue for MemoryQueue {
         token: &str,
         max: u32,
     ) -> Result<(Vec<Ownership>, Claim, ClaimedRecords), QueueError> {
-        let mut s = self.state()?;
+        let mut s = self.finishing_state(finishes)?;
         let Some(kv) = lock(&self.store).clone() else {
             return Err(PortError::Backend("records to read, but no store".into()).into());
         };

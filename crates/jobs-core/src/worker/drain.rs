@@ -258,8 +258,9 @@ fn finish_and_claim(
     } else {
         outbox.flush(ctx)
     };
+    // The records stay kept back and the finishes pending: the next call (the drain's
+    // last, at the latest) tries again, and no finish goes out without its record.
     if let Err(e) = written {
-        outbox.drop_pending();
         return Err(format!("writing outcomes: {e}"));
     }
     let pending = outbox.take_pending();
@@ -291,6 +292,10 @@ fn finish_and_claim(
         }
         Err(e) => {
             let ids: Vec<String> = finishes.iter().map(|f| f.id.to_string()).collect();
+            // Sent again by the drain's last call: the outcomes (with the store in the
+            // queue, the records too) are not lost with one round trip. The script checks
+            // each token again, so finishes that took effect after all count as lost.
+            outbox.put_back(pending);
             Err(if ids.is_empty() {
                 format!("claim: {e}")
             } else {

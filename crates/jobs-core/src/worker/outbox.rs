@@ -134,10 +134,12 @@ impl Outbox {
         std::mem::take(&mut self.pending.borrow_mut())
     }
 
-    /// Forget the finishes not sent: after a failed flush their records may be missing.
-    /// Their leases expire and the next claim repairs or reruns each job.
-    pub(super) fn drop_pending(&self) {
-        self.pending.borrow_mut().clear();
+    /// Put back finishes taken by [`Outbox::take_pending`] whose sending failed, in front
+    /// of any queued since, records and all.
+    pub(super) fn put_back(&self, pending: Vec<Pending>) {
+        let mut kept = self.pending.borrow_mut();
+        let since = std::mem::replace(&mut *kept, pending);
+        kept.extend(since);
     }
 
     /// Write the final records kept back, in one call: those of jobs whose lease this
@@ -172,7 +174,10 @@ impl Outbox {
             .map(|f| (f.id, (f.key, f.record)))
             .collect();
         for pending in self.pending.borrow_mut().iter_mut() {
-            pending.finish.record = held.remove(&pending.finish.id);
+            // A finish put back after a failed send has its record already.
+            if let Some(record) = held.remove(&pending.finish.id) {
+                pending.finish.record = Some(record);
+            }
         }
         Ok(())
     }
@@ -289,6 +294,64 @@ mod tests {
             assert_eq!(w.job(&id).status, Status::Succeeded);
             assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
             assert_eq!(w.job(&id).attempts, 2);
+        }
+    }
+
+    #[test]
+    fn outcomes_whose_finish_failed_are_sent_again_by_the_drains_last_call() {
+        // With the store in the queue the records travel with the finishes: a failed round
+        // trip must not take them along.
+        let w = World::new().with_store_in_queue();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.queue.fail_next_finish();
+
+        let report = w.drain(60_000);
+
+        assert!(report.error.is_some(), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!(
+            (job.status, job.attempts),
+            (Status::Succeeded, 1),
+            "{report:?}"
+        );
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn outcomes_whose_write_before_the_finish_failed_are_written_by_the_drains_last_flush() {
+        let mut w = World::new();
+        w.registry.register(Box::new(BreakNextWrite(w.kv.clone())));
+        let id = w.submit(json!({"kind": "break-next-write", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+
+        let report = w.drain(60_000);
+
+        assert!(report.error.is_some(), "{report:?}");
+        let job = w.job(&id);
+        assert_eq!(
+            (job.status, job.attempts),
+            (Status::Succeeded, 1),
+            "{report:?}"
+        );
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    /// A kind that has the store fail its next write, the one of its own outcome.
+    struct BreakNextWrite(MemoryKv);
+
+    impl crate::kind::Kind for BreakNextWrite {
+        fn name(&self) -> &'static str {
+            "break-next-write"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run<'a>(&'a self, _: &'a serde_json::Value, _: &'a mut dyn RunContext) -> Running<'a> {
+            Box::pin(async move {
+                self.0.fail_writes(1);
+                Ok(crate::kind::Output::json(&json!({"done": true})))
+            })
         }
     }
 
