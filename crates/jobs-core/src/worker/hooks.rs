@@ -6,7 +6,7 @@
 
 use super::outbox::Outbox;
 use super::side::SideBySide;
-use crate::context::Context;
+use crate::context::{Context, StoreError};
 use crate::queue::{HookClaim, HookDone, SecretChange};
 use crate::submission::check_callback_url;
 use crate::webhook::{
@@ -89,7 +89,14 @@ impl Hooks {
 /// One delivery attempt, to its end: failures are recorded on the delivery and logged,
 /// never a failure of the drain.
 async fn deliver(ctx: &Context<'_>, outbox: &Outbox, claim: HookClaim, token: &str) {
-    let (sent, next) = match attempt(ctx, &claim).await {
+    let tried = match attempt(ctx, &claim).await {
+        Ok(sent) => Ok(sent),
+        // The store or the queue failed this time: the schedule applies, as to a
+        // receiver that did not answer.
+        Err(Unsent::Later(why)) => Ok(Sent::Failed(why)),
+        Err(Unsent::ForGood(why)) => Err(why),
+    };
+    let (sent, next) = match tried {
         Ok(sent) => {
             let next = webhook::next_step(
                 &ctx.settings.webhook_retry_schedule,
@@ -131,15 +138,26 @@ async fn deliver(ctx: &Context<'_>, outbox: &Outbox, claim: HookClaim, token: &s
     }
 }
 
-/// Sign and send the event of `claim`'s job: what came back, or why nothing could be
-/// sent at all (the delivery then fails for good: its job or target is gone or refused).
-async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, String> {
-    let job = ctx
-        .load_job_of(&claim.tenant, &claim.id)
-        .map_err(|e| format!("its record: {e}"))?
-        .ok_or("its record is gone")?;
+/// Why an event was not sent.
+enum Unsent {
+    /// Its job or target is gone or refused: the delivery fails for good.
+    ForGood(String),
+    /// The store or the queue failed: it is tried again on the schedule.
+    Later(String),
+}
+
+/// Sign and send the event of `claim`'s job: what came back, or why nothing was sent.
+async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, Unsent> {
+    let job = match ctx.load_job_of(&claim.tenant, &claim.id) {
+        Ok(Some(job)) => job,
+        Ok(None) => return Err(Unsent::ForGood("its record is gone".into())),
+        Err(e @ StoreError::Corrupt { .. }) => {
+            return Err(Unsent::ForGood(format!("its record: {e}")));
+        }
+        Err(e) => return Err(Unsent::Later(format!("its record: {e}"))),
+    };
     let Some(url) = job.callback_url.clone() else {
-        return Err("the job has no callback URL".into());
+        return Err(Unsent::ForGood("the job has no callback URL".into()));
     };
     let Some(body) = event_body(&job) else {
         // The queue made the job final before its record says so: a cancel writes the
@@ -147,7 +165,7 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, String> {
         return Ok(Sent::Failed("the job's record is not final yet".into()));
     };
     check_callback_url(&url, ctx.settings.webhook_allow_insecure)
-        .map_err(|why| format!("callback_url {why}"))?;
+        .map_err(|why| Unsent::ForGood(format!("callback_url {why}")))?;
     let secrets = secrets(ctx, claim)?;
     let Some(http) = ctx.http else {
         return Ok(Sent::Failed("this host has no outbound HTTP".into()));
@@ -178,20 +196,23 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, String> {
 }
 
 /// The tenant's signing secrets; a tenant without one gets one now.
-fn secrets(ctx: &Context<'_>, claim: &HookClaim) -> Result<Vec<Secret>, String> {
+fn secrets(ctx: &Context<'_>, claim: &HookClaim) -> Result<Vec<Secret>, Unsent> {
     let stored = if claim.secrets.is_empty() {
-        let new = Secret::generate().map_err(|e| format!("a signing secret: {e}"))?;
+        let new =
+            Secret::generate().map_err(|e| Unsent::Later(format!("a signing secret: {e}")))?;
         let (current, previous) = ctx
             .queue
             .hook_secrets(&claim.tenant, SecretChange::Init, new.reveal())
-            .map_err(|e| format!("the tenant's signing secret: {e}"))?;
+            .map_err(|e| Unsent::Later(format!("the tenant's signing secret: {e}")))?;
         std::iter::once(current).chain(previous).collect()
     } else {
         claim.secrets.clone()
     };
     let secrets: Vec<Secret> = stored.iter().filter_map(|s| Secret::parse(s)).collect();
     if secrets.is_empty() {
-        return Err("the tenant's signing secret is unreadable".into());
+        return Err(Unsent::ForGood(
+            "the tenant's signing secret is unreadable".into(),
+        ));
     }
     Ok(secrets)
 }
@@ -361,6 +382,42 @@ mod tests {
         assert_eq!(report.webhooks_delivered, 1, "{report:?}");
         let event: serde_json::Value = serde_json::from_slice(&http.sent.borrow()[0].2).unwrap();
         assert_eq!(event["type"], "job.cancelled");
+        assert_eq!(
+            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
+            "delivered"
+        );
+    }
+
+    #[test]
+    fn a_record_the_store_cannot_read_for_now_is_tried_again_not_failed() {
+        let mut w = World::new();
+        w.settings.webhook_retry_schedule = Schedule::parse("0,1s").unwrap();
+        let http = Scripted::default();
+        http.answers.borrow_mut().push_back(Some(204));
+        let id = with_callback(&w);
+        crate::service::cancel(&w.ctx(), id.as_str()).unwrap();
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+        let tenant = crate::job::Tenant::default_tenant();
+
+        w.kv.set_down(true);
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+        assert_eq!(
+            (report.webhooks_retried, report.webhooks_failed),
+            (1, 0),
+            "{report:?}"
+        );
+        assert_eq!(
+            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
+            "pending"
+        );
+
+        w.kv.set_down(false);
+        w.clock.advance(1_000);
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+        assert_eq!(report.webhooks_delivered, 1, "{report:?}");
         assert_eq!(
             w.queue.hook(&tenant, &id).unwrap().unwrap().state,
             "delivered"
