@@ -981,7 +981,7 @@ fn drain_round_trips(store_is_redis: bool) -> (u64, u64) {
     }
     // Warm the script cache, so the count is the steady state.
     queue.stats(&Tenant::default_tenant(), 0).unwrap();
-    queue.expired(0, 1).unwrap();
+    queue.expired(0, 0, 1).unwrap();
     let calls = || redis.calls.load(std::sync::atomic::Ordering::Relaxed);
     let redis_before = calls();
     let kv_before = counting.calls.get();

@@ -45,6 +45,15 @@ impl Outbox {
             .insert((tenant.clone(), *id), Delivery::pending(now_ms));
     }
 
+    /// When the delivery of `id`'s event is next tried (or its lease ends), while it is
+    /// under way (`HOOKS` holds it).
+    pub(super) fn under_way(&self, tenant: &Tenant, id: &JobId) -> Option<u64> {
+        self.deliveries
+            .get(&(tenant.clone(), *id))
+            .filter(|d| d.state == "pending")
+            .map(|d| d.next_ms)
+    }
+
     pub(super) fn forget(&mut self, tenant: &Tenant, id: &JobId) {
         self.deliveries.remove(&(tenant.clone(), *id));
     }

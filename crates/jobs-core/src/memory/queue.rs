@@ -412,34 +412,50 @@ impl Queue for MemoryQueue {
         Ok(state.tenant(tenant).stats(now_ms, hooks))
     }
 
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
-        let state = self.state()?;
-        // The tenant whose oldest finished job is oldest, as the sweep script.
-        let oldest = state
-            .tenants
-            .iter()
-            .filter_map(|(t, s)| Some((*s.finished.values().min()?, t)))
-            .min();
-        let Some((at, tenant)) = oldest.filter(|(at, _)| *at <= cutoff_ms) else {
-            return Ok(None);
-        };
-        let _ = at;
-        let s = &state.tenants[tenant];
-        let mut due: Vec<(u64, JobId)> = s
-            .finished
-            .iter()
-            .filter(|(_, at)| **at <= cutoff_ms)
-            .map(|(id, at)| (*at, *id))
-            .collect();
-        due.sort();
-        Ok(Some(Expired {
-            tenant: tenant.clone(),
-            ids: due
-                .into_iter()
-                .take(limit as usize)
-                .map(|(_, id)| id)
-                .collect(),
-        }))
+    fn expired(
+        &self,
+        now_ms: u64,
+        cutoff_ms: u64,
+        limit: u32,
+    ) -> Result<Option<Expired>, QueueError> {
+        let mut state = self.state()?;
+        let state = &mut *state;
+        // As the sweep script: up to 32 tenants, until one has a job to forget.
+        for _ in 0..32 {
+            // The tenant whose oldest finished job is oldest.
+            let oldest = state
+                .tenants
+                .iter()
+                .filter_map(|(t, s)| Some((*s.finished.values().min()?, t)))
+                .min();
+            let Some((_, tenant)) = oldest.filter(|(at, _)| *at <= cutoff_ms) else {
+                return Ok(None);
+            };
+            let tenant = tenant.clone();
+            let s = state.tenants.get_mut(&tenant).expect("found just now");
+            let mut due: Vec<(u64, JobId)> = s
+                .finished
+                .iter()
+                .filter(|(_, at)| **at <= cutoff_ms)
+                .map(|(id, at)| (*at, *id))
+                .collect();
+            due.sort();
+            let mut ids = Vec::new();
+            for (_, id) in due.into_iter().take(limit as usize) {
+                match state.hooks.under_way(&tenant, &id) {
+                    // Its delivery goes on: due again just after its next attempt.
+                    Some(next_ms) => {
+                        let at = next_ms.max(now_ms) - now_ms + cutoff_ms + 1;
+                        s.finished.insert(id, at);
+                    }
+                    None => ids.push(id),
+                }
+            }
+            if !ids.is_empty() {
+                return Ok(Some(Expired { tenant, ids }));
+            }
+        }
+        Ok(None)
     }
 
     fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError> {

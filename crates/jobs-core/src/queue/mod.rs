@@ -440,8 +440,15 @@ pub trait Queue {
     /// of one tenant.
     fn stats(&self, tenant: &Tenant, now_ms: u64) -> Result<QueueStats, QueueError>;
     /// Up to `limit` ids finished at or before `cutoff_ms`, oldest first, of the tenant
-    /// whose earliest finished job is oldest; `None` when no tenant has any.
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError>;
+    /// whose earliest finished job is oldest; `None` when no tenant has any. A job whose
+    /// webhook delivery is still under way is not among them: it comes up again just
+    /// after the delivery's next attempt (or the end of its lease), as seen at `now_ms`.
+    fn expired(
+        &self,
+        now_ms: u64,
+        cutoff_ms: u64,
+        limit: u32,
+    ) -> Result<Option<Expired>, QueueError>;
     /// Remove ids of `tenant` from the queue and every index.
     fn forget(&self, tenant: &Tenant, ids: &[JobId]) -> Result<(), QueueError>;
     /// Up to `limit` ids of `tenant` that `filter` wants, newest first, in its range and

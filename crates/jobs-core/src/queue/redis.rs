@@ -357,11 +357,20 @@ impl<R: Redis> Queue for RedisQueue<R> {
         })
     }
 
-    fn expired(&self, cutoff_ms: u64, limit: u32) -> Result<Option<Expired>, QueueError> {
+    fn expired(
+        &self,
+        now_ms: u64,
+        cutoff_ms: u64,
+        limit: u32,
+    ) -> Result<Option<Expired>, QueueError> {
         let reply = self.eval(
             &scripts::SWEEP,
             Vec::new(),
-            vec![int_param(cutoff_ms), RedisParam::Int(i64::from(limit))],
+            vec![
+                int_param(cutoff_ms),
+                RedisParam::Int(i64::from(limit)),
+                int_param(now_ms),
+            ],
         )?;
         let Some(first) = reply.first() else {
             return Ok(None);

@@ -145,3 +145,37 @@ pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
         ("whsec_b".into(), None)
     );
 }
+
+pub(super) fn retention_keeps_a_job_while_its_event_is_under_way(q: &dyn Queue) {
+    // Jobs 1 (with an event) and 2 finish at 100; they are kept 10 s.
+    finished_with_hook(q, 1, 100);
+    submit(q, 2, 100);
+    claimed(q, 100, "w");
+    q.finish_and_claim(&[finish(2, "w", Status::Succeeded, false)], 100, 100, "", 0)
+        .unwrap();
+    let first = q.claim_hooks(100, 1_000, "a", 8).unwrap().due[0].clone();
+    q.hook_done(&first, "a", HookDone::RetryAt(50_000), Some(503), 200)
+        .unwrap();
+    let expired = |now: u64| {
+        q.expired(now, now - 10_000, 10)
+            .unwrap()
+            .map(|e| e.ids)
+            .unwrap_or_default()
+    };
+
+    // Past their time, only job 2 goes: job 1's event waits for its next attempt.
+    assert_eq!(expired(10_100), vec![id(2)]);
+    q.forget(&tenant(), &[id(2)]).unwrap();
+    assert_eq!(expired(10_100), vec![]);
+    assert_eq!(expired(50_000), vec![]);
+    // The attempt is due and not made yet; then it is leased: job 1 stays.
+    assert_eq!(expired(50_001), vec![]);
+    let second = q.claim_hooks(50_002, 51_000, "b", 8).unwrap().due[0].clone();
+    assert_eq!(expired(50_500), vec![]);
+    // Delivered: it goes once the lease it was sent under has ended.
+    q.hook_done(&second, "b", HookDone::Delivered, Some(204), 50_600)
+        .unwrap();
+    assert_eq!(expired(51_000), vec![]);
+    assert_eq!(expired(51_001), vec![id(1)]);
+    assert_eq!(state(q, 1), ("delivered".into(), 2, Some(204)));
+}

@@ -157,6 +157,10 @@ pub const CHECKS: &[Check] = &[
         "a cancel sends the event, and secrets rotate",
         hooks::a_cancel_sends_the_event_and_secrets_rotate,
     ),
+    (
+        "retention keeps a job while its event is under way",
+        hooks::retention_keeps_a_job_while_its_event_is_under_way,
+    ),
 ];
 
 /// The tenant of the contract's jobs, unless a check says otherwise.
@@ -277,7 +281,7 @@ pub(super) fn count_of(q: &dyn Queue, t: &Tenant, status: Status) -> u64 {
 
 /// The ids [`Queue::expired`] answers, all of the contract's tenant (none: empty).
 pub(super) fn expired_ids(q: &dyn Queue, cutoff_ms: u64, limit: u32) -> Vec<JobId> {
-    match q.expired(cutoff_ms, limit).unwrap() {
+    match q.expired(cutoff_ms, cutoff_ms, limit).unwrap() {
         Some(expired) => {
             assert_eq!(expired.tenant, tenant());
             expired.ids

@@ -186,19 +186,25 @@ pub(super) fn retention_serves_every_tenant(q: &dyn Queue) {
         q.finish_and_claim(&[done], 100 + n, 100 + n, "", 0)
             .unwrap();
     }
-    let first = q.expired(1_000, 10).unwrap().expect("A's job is due");
+    let first = q
+        .expired(1_000, 1_000, 10)
+        .unwrap()
+        .expect("A's job is due");
     assert_eq!(
         (first.tenant.clone(), first.ids.clone()),
         (a.clone(), vec![id(1)])
     );
     q.forget(&a, &first.ids).unwrap();
-    let second = q.expired(1_000, 10).unwrap().expect("B's job is due");
+    let second = q
+        .expired(1_000, 1_000, 10)
+        .unwrap()
+        .expect("B's job is due");
     assert_eq!(
         (second.tenant.clone(), second.ids.clone()),
         (b.clone(), vec![id(2)])
     );
     q.forget(&b, &second.ids).unwrap();
-    assert_eq!(q.expired(1_000, 10).unwrap(), None);
+    assert_eq!(q.expired(1_000, 1_000, 10).unwrap(), None);
 }
 
 pub(super) fn one_finish_serves_several_tenants_and_each_job_once(q: &dyn Queue) {
@@ -245,7 +251,7 @@ pub(super) fn one_finish_serves_several_tenants_and_each_job_once(q: &dyn Queue)
     assert_eq!(q.stats(&b, 300).unwrap().dead, 1);
     // Each finished job is due for retention in its own tenant.
     let expired = q
-        .expired(301, 10)
+        .expired(301, 301, 10)
         .unwrap()
         .expect("finished jobs to expire");
     let expected = if expired.tenant == a { 3 } else { 1 };
