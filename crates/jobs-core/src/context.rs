@@ -245,8 +245,13 @@ impl Context<'_> {
     /// Ring the doorbell again (rate limited); a failure only delays work, so it is
     /// ignored.
     pub(crate) fn ring_again(&self, why: &str) -> bool {
+        self.ring_again_within(why, RING_WINDOW_MS)
+    }
+
+    /// [`Context::ring_again`], suppressed only by a ring within `window_ms`.
+    pub(crate) fn ring_again_within(&self, why: &str, window_ms: u64) -> bool {
         self.queue
-            .ring(&self.doorbell(why), RING_WINDOW_MS)
+            .ring(&self.doorbell(why), window_ms)
             .unwrap_or(false)
     }
 }

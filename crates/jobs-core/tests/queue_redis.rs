@@ -298,6 +298,30 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
 /// A submission rings the doorbell only when it is not armed: after a ring, later
 /// submissions stay quiet until a claim finds no tenant in line (or the ring's expiry).
 #[test]
+fn a_ring_is_held_back_only_by_one_within_the_callers_own_window() {
+    let server = RedisServer::start();
+    let q = queue(&server, Host::Spin4);
+    let bell = Doorbell {
+        channel: "jobs".into(),
+        payload: "test".into(),
+    };
+
+    assert!(q.ring(&bell, 1_000).unwrap());
+    assert!(!q.ring(&bell, 1_000).unwrap(), "within the window");
+    // A caller with a window of 20 ms rings once 20 ms have passed, well before the
+    // 1 s of the ring before (by Redis's own clock).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(800);
+    while !q.ring(&bell, 20).unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "held back by the window of the ring before"
+        );
+        std::thread::yield_now();
+    }
+    assert!(!q.ring(&bell, 1_000).unwrap(), "that ring counts too");
+}
+
+#[test]
 fn a_submission_rings_only_when_no_drain_will_claim_its_job() {
     let server = RedisServer::start();
     let q = queue(&server, Host::Spin4);

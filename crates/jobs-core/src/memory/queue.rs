@@ -483,10 +483,10 @@ impl Queue for MemoryQueue {
     fn ring(&self, doorbell: &Doorbell, window_ms: u64) -> Result<bool, QueueError> {
         let mut s = self.state()?;
         let now = self.clock.now_ms();
-        if now < s.rung_until {
+        if s.rung_at.is_some_and(|at| now < at + window_ms.max(1)) {
             return Ok(false);
         }
-        s.rung_until = now + window_ms.max(1);
+        s.rung_at = Some(now);
         s.published.push(doorbell.clone());
         Ok(true)
     }

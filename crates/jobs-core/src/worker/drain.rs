@@ -11,8 +11,10 @@
 //! within the budget, the loop waits for it, claiming again at least every
 //! [`POLL_MS`]. Work due later is watched for by one worker (see [`WATCH_POLL_MS`]).
 //! While runs of waiting kinds go on, the loop keeps claiming every [`WATCH_POLL_MS`],
-//! past its budget too: the instance is busy until they end, and a job that arrives
-//! meanwhile should not wait for them.
+//! past its budget too, as long as a run started before the deadline goes on: the
+//! instance is busy until they end, and a job that arrives meanwhile should not wait for
+//! them. Runs started past the deadline do not keep it claiming, so a steady stream of
+//! waiting jobs cannot hold one drain for ever.
 
 use std::rc::Rc;
 
@@ -58,6 +60,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let watch_token = ctx.random.token();
     let mut watching = false;
     let mut size = 1;
+    let mut claimed_once = false;
     let stop = loop {
         // Runs of waiting kinds move on between the loop's own steps.
         let kept = match side.turn(ctx, &outbox).await {
@@ -68,8 +71,19 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             outbox.note(|r| r.fail(format!("a run: {e}")));
             break Stop::Failed;
         }
+        // Past the deadline, new work (jobs, deliveries) is taken only while runs started
+        // before it go on; at least one claim is always made.
+        if ctx.now() >= deadline {
+            side.seal();
+        }
+        let taking = !claimed_once || ctx.now() < deadline || side.has_early_runs();
+        if !taking && side.is_empty() {
+            break Stop::Budget;
+        }
         // Webhook deliveries take the slots runs leave free.
-        hooks.start_due(ctx, &outbox, &mut side);
+        if taking {
+            hooks.start_due(ctx, &outbox, &mut side);
+        }
         if side.has_parked() {
             // No slot for what is claimed already: claim nothing more until there is.
             if let Err(e) = side.wait(ctx, &outbox, POLL_MS).await {
@@ -81,7 +95,12 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         let now = ctx.now();
         let token = ctx.random.token();
         let lease_until = now.saturating_add(ctx.settings.lease_ms);
-        let max = if side.is_full() { 1 } else { size };
+        let max = match (taking, side.is_full()) {
+            (false, _) => 0,
+            (true, true) => 1,
+            (true, false) => size,
+        };
+        claimed_once = true;
         let (claim, records) =
             match finish_and_claim(ctx, &outbox, &mut hooks, (now, lease_until), &token, max) {
                 Ok(claimed) => claimed,
@@ -129,7 +148,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 next_due_ms,
                 next_expiry_ms,
             } => {
-                if hooks.look_now() && !side.is_full() {
+                if taking && hooks.look_now() && !side.is_full() {
                     // Finishes just sent put events in the outbox: deliver them.
                     continue;
                 }
@@ -219,7 +238,11 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     // Events put in the outbox by the last finishes need a worker awake to deliver them.
     let events_left = hooks.look_now();
     if report.stop == Stop::Budget || ring_for_due || more_to_sweep || events_left {
-        report.rang_again = ctx.ring_again("drain");
+        // A drain shorter than the ring window would find its ring suppressed by the
+        // one that started it, and its work would wait for a submission or a poll: it
+        // is held back only by a ring within its own budget.
+        let window = budget_ms.clamp(1, crate::context::RING_WINDOW_MS);
+        report.rang_again = ctx.ring_again_within("drain", window);
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report
@@ -462,6 +485,23 @@ mod tests {
         let report = w.drain(0);
         assert_eq!((report.succeeded, report.stop), (1, Stop::Budget));
         assert_eq!(w.queue.indexed_status(&id), Some(Status::Succeeded));
+    }
+
+    #[test]
+    fn a_short_budget_rings_again_after_a_ring_that_started_it() {
+        let w = World::new();
+        w.submit(json!({"kind": "sleep", "input": {"ms": 300}}));
+        // A poll rang just now, waking this worker.
+        assert!(w.ctx().ring_again("poll"));
+
+        let report = w.drain(200);
+
+        // 300 ms after that ring, within the poll's window but past the drain's own.
+        assert_eq!((report.stop, report.rang_again), (Stop::Budget, true));
+        assert!(
+            !w.ctx().ring_again("poll"),
+            "the drain's ring counts as a ring"
+        );
     }
 
     #[test]

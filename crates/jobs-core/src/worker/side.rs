@@ -2,6 +2,7 @@
 //! `worker_concurrency` at once, the rest parked (claimed, leased and kept renewed)
 //! until a slot is free. The drain loop turns them over between its own steps.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,25 @@ pub(super) struct SideBySide<'d> {
     limit: usize,
     going: FuturesUnordered<Going<'d>>,
     parked: VecDeque<Parked<'d>>,
+    /// Attempts started (or parked) before [`SideBySide::seal`] and not done yet.
+    early: Rc<Cell<usize>>,
+    sealed: bool,
+}
+
+/// One early attempt, counted until it is done or dropped (parked and lost, say).
+struct Early(Rc<Cell<usize>>);
+
+impl Early {
+    fn count(early: &Rc<Cell<usize>>) -> Early {
+        early.set(early.get() + 1);
+        Early(early.clone())
+    }
+}
+
+impl Drop for Early {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 /// An attempt waiting for a slot, and the lease to keep meanwhile.
@@ -37,7 +57,20 @@ impl<'d> SideBySide<'d> {
             limit: limit.max(1),
             going: FuturesUnordered::new(),
             parked: VecDeque::new(),
+            early: Rc::default(),
+            sealed: false,
         }
+    }
+
+    /// From now on, attempts started are late: they do not count in
+    /// [`SideBySide::has_early_runs`]. For a drain past its deadline.
+    pub(super) fn seal(&mut self) {
+        self.sealed = true;
+    }
+
+    /// Some attempt started before [`SideBySide::seal`] still goes on (or waits parked).
+    pub(super) fn has_early_runs(&self) -> bool {
+        self.early.get() > 0
     }
 
     /// Nothing going and nothing parked.
@@ -73,6 +106,20 @@ impl<'d> SideBySide<'d> {
         attempt: Going<'d>,
         outbox: &Outbox,
     ) {
+        let attempt = if self.sealed {
+            attempt
+        } else {
+            let counted = Early::count(&self.early);
+            Box::pin(async move {
+                let _counted = counted;
+                attempt.await
+            })
+        };
+        self.push(lease, id, attempt, outbox);
+    }
+
+    /// [`SideBySide::start`] of an attempt counted already.
+    fn push(&mut self, lease: Rc<Lease>, id: JobId, attempt: Going<'d>, outbox: &Outbox) {
         if self.is_full() {
             self.parked.push_back(Parked { lease, id, attempt });
         } else {
@@ -152,7 +199,7 @@ impl<'d> SideBySide<'d> {
             let Some(Parked { lease, id, attempt }) = self.parked.pop_front() else {
                 return;
             };
-            self.start(lease, id, attempt, outbox);
+            self.push(lease, id, attempt, outbox);
         }
     }
 }
@@ -189,7 +236,9 @@ mod tests {
         }
         // Side by side: the eight waits overlapped, so the drain took one wait, not eight.
         assert!(report.elapsed_ms < 21_000, "{report:?}");
-        assert_eq!(report.stop, Stop::Empty, "{report:?}");
+        // Its runs held it past its budget: it stops there, and rings for what may
+        // have come meanwhile.
+        assert_eq!(report.stop, Stop::Budget, "{report:?}");
     }
 
     #[test]
@@ -209,6 +258,36 @@ mod tests {
         assert_eq!(report.succeeded, 2, "{report:?}");
         let took = finished_after(&w, &echo, start);
         assert!((5_000..5_000 + 2 * WATCH_POLL_MS).contains(&took), "{took}");
+    }
+
+    #[test]
+    fn a_stream_of_waiting_jobs_past_the_budget_does_not_hold_the_drain() {
+        use crate::ports::Clock;
+        let w = World::new();
+        w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let start = w.clock.now_ms();
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 2_000);
+        // A ten-second job every five seconds, for a minute.
+        let stream = async {
+            let mut ids = Vec::new();
+            for _ in 0..12 {
+                w.clock.wait_ms(5_000).await;
+                ids.push(w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}})));
+            }
+            ids
+        };
+        let (report, ids) = w.clock.block_on(futures::future::join(drain, stream));
+
+        // The job that came while the first run went on was taken at once; those that
+        // came only while later runs went on were left to the next drain, which the
+        // stop on the budget rings for.
+        let second = w.job(&ids[0]);
+        assert!(second.started_at.unwrap().as_ms() < start + 5_000 + 2 * WATCH_POLL_MS);
+        assert_eq!(w.job(&ids[2]).status, Status::Queued);
+        assert_eq!(report.stop, Stop::Budget, "{report:?}");
+        assert!(report.rang_again, "{report:?}");
+        assert!(report.elapsed_ms < 20_000, "{report:?}");
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub(super) struct State {
     pub(super) hooks: Outbox,
     /// The last place in line handed out.
     pub(super) places: u64,
-    pub(super) rung_until: u64,
+    /// When the doorbell was last rung again (`aj:rung`).
+    pub(super) rung_at: Option<u64>,
     /// Until when the doorbell is armed (`aj:armed`): 0 when a claim found the line empty.
     pub(super) armed_until: u64,
     /// The watch: its token and when it lapses.
