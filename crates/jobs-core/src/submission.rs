@@ -319,18 +319,20 @@ fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
         || a >= 240) // reserved
 }
 
+/// Public: an IPv4-mapped address whose IPv4 address is public, or global unicast
+/// (`2000::/3`) outside the blocks that are not reached directly or that tunnel to an
+/// IPv4 address (6to4, Teredo). Everything else (loopback, IPv4-compatible `::a.b.c.d`,
+/// unique local, link-local, site-local, NAT64, discard) is not.
 fn is_public_v6(ip: std::net::Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b)) // NAT64, embeds IPv4
+    let [first, second, ..] = ip.segments();
+    (first & 0xe000) == 0x2000
+        && !((first == 0x2001 && second < 0x0200) // IETF protocol assignments, Teredo
+            || (first == 0x2001 && second == 0x0db8) // documentation
+            || first == 0x2002 // 6to4, embeds IPv4
+            || (first == 0x3fff && second < 0x1000)) // documentation (RFC 9637)
 }
 
 fn is_internal_name(name: &str) -> bool {
@@ -543,8 +545,15 @@ mod tests {
             "http://100.64.0.1/",
             "http://[::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2001::1]/",
+            "http://[2001:db8::1]/",
             "http://[fd00::1]/",
             "http://[fe80::1]/",
+            "http://[fec0::1]/",
+            "http://[100::1]/",
             "http://localhost:8080/",
             "http://LOCALHOST./",
             "http://api.localhost/",
@@ -553,8 +562,10 @@ mod tests {
             "http://jobs.default.svc.cluster.local/",
             "http://metadata.google.internal/",
         ] {
+            // Over https, so that the address is what refuses it.
+            let url = url.replacen("http://", "https://", 1);
             assert!(
-                check_callback_url(url, false).is_err(),
+                check_callback_url(&url, false).is_err(),
                 "{url} was accepted"
             );
         }
