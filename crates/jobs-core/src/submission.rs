@@ -328,11 +328,16 @@ fn is_public_v6(ip: std::net::Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let [first, second, ..] = ip.segments();
-    (first & 0xe000) == 0x2000
-        && !((first == 0x2001 && second < 0x0200) // IETF protocol assignments, Teredo
-            || (first == 0x2001 && second == 0x0db8) // documentation
-            || first == 0x2002 // 6to4, embeds IPv4
-            || (first == 0x3fff && second < 0x1000)) // documentation (RFC 9637)
+    let blocked = match first {
+        // IETF protocol assignments (Teredo among them), and documentation.
+        0x2001 => second < 0x0200 || second == 0x0db8,
+        // 6to4, which embeds an IPv4 address.
+        0x2002 => true,
+        // Documentation (RFC 9637).
+        0x3fff => second < 0x1000,
+        _ => false,
+    };
+    (first & 0xe000) == 0x2000 && !blocked
 }
 
 fn is_internal_name(name: &str) -> bool {

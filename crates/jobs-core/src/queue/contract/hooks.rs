@@ -34,8 +34,10 @@ pub(super) fn an_event_is_delivered_under_a_lease_and_retried_on_schedule(q: &dy
     assert_eq!(first.due.len(), 1);
     let claim = first.due[0].clone();
     assert_eq!((claim.id, claim.attempt), (id(1), 1));
-    // Leased: nobody else gets it until the lease ends.
+    // Leased: nobody else gets it until the lease ends, when it is due again.
     assert!(q.claim_hooks(500, 1_500, "b", 8).unwrap().due.is_empty());
+    let leased = q.hook(&tenant(), &id(1)).unwrap().expect("a delivery");
+    assert_eq!(leased.next_attempt_ms, Some(1_000));
     assert_eq!(q.stats(&tenant(), 100).unwrap().hooks_pending, 1);
     // A report without the token changes nothing.
     assert_eq!(
@@ -141,8 +143,18 @@ pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
         vec!["whsec_b".to_owned(), "whsec_a".to_owned()]
     );
     assert_eq!(
-        q.hook_secrets(&t, SecretChange::End, "").unwrap(),
+        q.hook_secrets(&t, SecretChange::End, "whsec_x").unwrap(),
         ("whsec_b".into(), None)
+    );
+    // A tenant without a secret gets the new one, whatever the change.
+    assert_eq!(
+        q.hook_secrets(
+            &super::tenants::named("fresh"),
+            SecretChange::End,
+            "whsec_n"
+        )
+        .unwrap(),
+        ("whsec_n".into(), None)
     );
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn named(name: &str) -> Tenant {
+pub(super) fn named(name: &str) -> Tenant {
     Tenant::parse(name).expect("a valid tenant name")
 }
 

@@ -12,7 +12,9 @@ for _, member in ipairs(due) do
   if not h or redis.call('HGET', h, 'state') ~= 'pending' then
     redis.call('ZREM', HOOKS, member)
   else
-    redis.call('HSET', h, 'token', ARGV[3])
+    -- While it is sent, the next attempt is due when the lease ends (if this one is
+    -- never reported), and the delivery's state says so.
+    redis.call('HSET', h, 'token', ARGV[3], 'next_ms', ARGV[2])
     local attempt = redis.call('HINCRBY', h, 'attempts', 1)
     redis.call('ZADD', HOOKS, ARGV[2], member)
     local secrets = redis.call('HMGET', 'aj:{' .. t .. '}:whsec', 'current', 'previous')
