@@ -12,8 +12,7 @@ use crate::ports::{Clock, HttpPost, KeyValue, PortError, Random};
 use crate::queue::{Doorbell, Queue, QueueError};
 use crate::tenancy::QuotaSeen;
 
-/// A re-ring within this window of the last one is suppressed (see `lua/ring.lua`).
-pub const RING_WINDOW_MS: u64 = 1_000;
+pub use crate::queue::RING_WINDOW_MS;
 
 /// A queued job older than this, when a client polls it, rings the doorbell again: its
 /// doorbell may have been lost.

@@ -98,6 +98,9 @@ pub struct Listed {
 /// died mid-drain) holds back. `lua/prelude.lua` names the same value `ARMED_MS`.
 pub const DOORBELL_ARMED_MS: u64 = 1_000;
 
+/// A re-ring within this window of the last one is suppressed (see `lua/ring.lua`).
+pub const RING_WINDOW_MS: u64 = 1_000;
+
 /// Most ids one listing by kind and status looks at in Redis (each a `ZSCORE` in the
 /// script), so that a rare combination cannot make one call scan every job.
 pub const LIST_SCAN_MAX: u32 = 2_000;

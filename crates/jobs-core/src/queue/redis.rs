@@ -441,7 +441,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
                 doorbell.channel.as_str().into(),
                 doorbell.payload.as_str().into(),
                 int_param(window_ms.max(1)),
-                int_param(window_ms.max(crate::context::RING_WINDOW_MS)),
+                int_param(window_ms.max(super::RING_WINDOW_MS)),
             ],
         )?;
         match int(reply.first()) {
