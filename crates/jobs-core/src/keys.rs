@@ -90,6 +90,12 @@ pub fn idempotency(tenant: &Tenant, key: &str) -> String {
     redis(tenant, &format!("idem:{key}"))
 }
 
+/// Redis HASH: job id -> the idempotency key (its Redis key) the job took, so that the
+/// key goes with the job.
+pub fn idempotency_of(tenant: &Tenant) -> String {
+    redis(tenant, "idem-of")
+}
+
 /// Redis HASH: a tenant's own settings (`max_queued_jobs`) and its creation time.
 pub fn tenant_settings(tenant: &Tenant) -> String {
     redis(tenant, "tenant")

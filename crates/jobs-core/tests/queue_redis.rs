@@ -248,7 +248,6 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
         idempotency: Some(jobs_core::queue::IdempotencyClaim {
             key: "k1".into(),
             fingerprint: "fp".into(),
-            ttl_ms: 60_000,
         }),
         doorbell: Doorbell {
             channel: "jobs-test".into(),
@@ -287,7 +286,14 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
         .arg(keys::idempotency(&t, "k1"))
         .query(&mut conn)
         .unwrap();
-    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    assert_eq!(ttl, -1, "the key lives as long as its job");
+    // Retention removes the job, and the key with it.
+    q.cancel(&t, &id, 2, false).unwrap();
+    q.forget(&t, &[id]).unwrap();
+    for key in [keys::idempotency(&t, "k1"), keys::idempotency_of(&t)] {
+        let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+        assert_eq!(exists, 0, "{key}");
+    }
     assert!(
         ready
             .iter()
@@ -381,7 +387,6 @@ fn a_submit_writes_the_records_it_is_given_only_when_it_enqueues() {
             idempotency: Some(jobs_core::queue::IdempotencyClaim {
                 key: key.into(),
                 fingerprint: "fp".into(),
-                ttl_ms: 60_000,
             }),
             doorbell: Doorbell {
                 channel: "jobs-test".into(),

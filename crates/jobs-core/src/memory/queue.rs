@@ -210,10 +210,8 @@ impl MemoryQueue {
             }
         }
         let s = state.tenant(&job.tenant);
-        let now = self.clock.now_ms();
         if let Some(claim) = &job.idempotency
-            && let Some((value, expires)) = s.idempotency.get(&claim.key)
-            && *expires > now
+            && let Some(value) = s.idempotency.get(&claim.key)
         {
             // Taken, unless retention has removed its job (as submit.lua).
             let taken = IdempotencyRecord::decode(value);
@@ -237,8 +235,7 @@ impl MemoryQueue {
         }
         if let Some(claim) = &job.idempotency {
             let value = IdempotencyRecord::encode(&job.id, &claim.fingerprint);
-            s.idempotency
-                .insert(claim.key.clone(), (value, now + claim.ttl_ms.max(1)));
+            s.idempotency.insert(claim.key.clone(), value);
         }
         s.all.insert(job.id);
         s.kind.insert(job.id, job.kind.clone());

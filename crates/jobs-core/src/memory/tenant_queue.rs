@@ -26,7 +26,8 @@ pub(super) struct TenantState {
     pub(super) retries: u64,
     pub(super) dead: u64,
     /// key → (value, expires at ms)
-    pub(super) idempotency: HashMap<String, (String, u64)>,
+    /// Idempotency key -> `{id} {fingerprint}`, until retention forgets the job.
+    pub(super) idempotency: HashMap<String, String>,
 }
 
 impl TenantState {
@@ -67,6 +68,9 @@ impl TenantState {
         self.cancel.remove(id);
         self.finished.remove(id);
         self.status.remove(id);
+        // The key its job took goes with it (`forget` in prelude.lua).
+        self.idempotency
+            .retain(|_, taken| crate::queue::IdempotencyRecord::decode(taken).id != id.as_str());
     }
 
     /// The claim script for this tenant: housekeeping, lease the oldest ready jobs, and

@@ -105,13 +105,12 @@ pub const RING_WINDOW_MS: u64 = 1_000;
 /// script), so that a rare combination cannot make one call scan every job.
 pub const LIST_SCAN_MAX: u32 = 2_000;
 
-/// An idempotency key claimed by a submission: the key, the fingerprint of the request
-/// body, and how long the claim lasts.
+/// An idempotency key claimed by a submission: the key and the fingerprint of the
+/// request body. The claim lasts as long as its job: retention removes both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
     pub key: String,
     pub fingerprint: String,
-    pub ttl_ms: u64,
 }
 
 /// A doorbell: a channel and the message to publish on it. The message is informative

@@ -116,12 +116,9 @@ impl<R: Redis> Queue for RedisQueue<R> {
             .idempotency
             .as_ref()
             .map(|c| keys::idempotency(t, &c.key));
-        let (idem_value, idem_ttl) = match &job.idempotency {
-            Some(c) => (
-                IdempotencyRecord::encode(&job.id, &c.fingerprint),
-                c.ttl_ms.max(1),
-            ),
-            None => (String::new(), 1),
+        let idem_value = match &job.idempotency {
+            Some(c) => IdempotencyRecord::encode(&job.id, &c.fingerprint),
+            None => String::new(),
         };
         let mut args = vec![
             job.id.as_str().into(),
@@ -130,7 +127,6 @@ impl<R: Redis> Queue for RedisQueue<R> {
             job.doorbell.channel.as_str().into(),
             job.doorbell.payload.as_str().into(),
             idem_value.into(),
-            int_param(idem_ttl),
             int_param(job.max_queued),
             int_param(job.records.len() as u64),
         ];

@@ -188,13 +188,6 @@ pub(crate) fn submit_new(
     let claim = key.map(|key| IdempotencyClaim {
         key: key.0,
         fingerprint: body_fingerprint(body),
-        // As long as the job is kept after it is due: a delayed job's key outlives its
-        // delay, so a client repeating the request before the job ran gets the same job.
-        ttl_ms: ctx
-            .settings
-            .job_ttl_seconds
-            .saturating_mul(1_000)
-            .saturating_add(delay_ms),
     });
     let enqueue = Enqueue {
         tenant: job.tenant.clone(),
@@ -618,18 +611,29 @@ mod tests {
     }
 
     #[test]
-    fn a_delayed_jobs_key_outlives_its_delay() {
+    fn a_key_lives_as_long_as_its_job() {
         let mut w = World::new();
         w.settings.job_ttl_seconds = 1;
         let b = body(json!({"kind": "echo", "input": {}, "delay_ms": 5_000}));
         let first = submit(&w.ctx(), &b, Some("later")).unwrap();
-        // Past the TTL from submit, before the job is due: still the same job.
+        let replays = |w: &World| {
+            let again = submit(&w.ctx(), &b, Some("later")).unwrap();
+            again.replayed && again.job.id == first.job.id
+        };
+        // Past the TTL from submit, before the job is due; then long past its due time,
+        // not run yet (no worker, or a backlog before it): the same job.
         w.clock.advance(4_000);
-        let again = submit(&w.ctx(), &b, Some("later")).unwrap();
-        assert!(again.replayed);
-        assert_eq!(again.job.id, first.job.id);
-        // The TTL after it was due: the key has gone.
-        w.clock.advance(2_001);
+        assert!(replays(&w));
+        w.clock.advance(60_000);
+        assert!(replays(&w));
+        // It runs, and is kept the TTL after it finished.
+        w.drain(1_000);
+        assert_eq!(w.job(&first.job.id).status, Status::Succeeded);
+        w.clock.advance(1_000);
+        assert!(replays(&w));
+        // Retention removes it, and its key with it.
+        w.clock.advance(1);
+        w.drain(1_000);
         assert!(!submit(&w.ctx(), &b, Some("later")).unwrap().replayed);
     }
 

@@ -43,7 +43,6 @@ pub(super) fn idem(key: &str, fingerprint: &str) -> IdempotencyClaim {
     IdempotencyClaim {
         key: key.into(),
         fingerprint: fingerprint.into(),
-        ttl_ms: 60_000,
     }
 }
 
@@ -74,7 +73,7 @@ pub(super) fn a_key_goes_with_its_forgotten_job(q: &dyn Queue) {
         CancelOutcome::Cancelled
     );
     q.forget(&tenant(), &[id(1)]).unwrap();
-    // The key has not expired, but the job it named is gone: the key is free again.
+    // The job it named is gone, and the key with it: it is free again.
     let mut again = enqueue(2, 300, 300);
     again.idempotency = Some(idem("k", "fp"));
     assert_eq!(q.submit(&again).unwrap(), SubmitOutcome::Enqueued);

@@ -136,6 +136,12 @@ local function trim_ready()
   end
 end
 
+-- The bound tenant's HASH id -> the idempotency key its job took (keys.rs
+-- `idempotency_of`): the key goes with the job.
+local function idempotency_of()
+  return 'aj:{' .. bound_tenant() .. '}:idem-of'
+end
+
 -- Remove every trace of `id` from the queue and the indexes. A queued job's id may wait
 -- in READY, and LREM reads the whole list: others (retention) leave it alone.
 local function forget(id)
@@ -151,6 +157,13 @@ local function forget(id)
   redis.call('SREM', CANCEL, id)
   redis.call('ZREM', FINISHED, id)
   for _, key in pairs(STATUS) do redis.call('ZREM', key, id) end
+  local idem = redis.call('HGET', idempotency_of(), id)
+  if idem then
+    -- Only if it still names this job.
+    local taken = redis.call('GET', idem)
+    if taken and string.match(taken, '^%S*') == id then redis.call('DEL', idem) end
+    redis.call('HDEL', idempotency_of(), id)
+  end
   local t = bound_tenant()
   local h = hook_key(t, id)
   local state = redis.call('HGET', h, 'state')

@@ -4,22 +4,23 @@
 -- KEYS[14]: the kind's index  KEYS[15]: the tenant's settings (HASH)
 -- KEYS[16]: idempotency key (optional)
 -- ARGV: 1 id  2 now ms  3 due ms (<= now: ready at once)  4 doorbell channel
---       5 doorbell payload  6 idempotency value "{id} {fingerprint}"  7 idempotency ttl ms
---       8 most queued jobs when the tenant's settings name no `max_queued_jobs`
---       9 n, then n pairs: a key-value key and its value, written with the job (its
+--       5 doorbell payload  6 idempotency value "{id} {fingerprint}"
+--       7 most queued jobs when the tenant's settings name no `max_queued_jobs`
+--       8 n, then n pairs: a key-value key and its value, written with the job (its
 --         record when the store is this Redis: all of it or nothing)
---       10 + 2n the API key's record (HASH) when the key was not looked up for this
---         submission ('' or absent: it was), 11 + 2n the hash the caller's key matched
+--       9 + 2n the API key's record (HASH) when the key was not looked up for this
+--         submission ('' or absent: it was), 10 + 2n the hash the caller's key matched
+-- The idempotency key lives as long as its job: retention removes both (`forget`).
 -- Reply: {'queued'}, {'duplicate', existing idempotency value},
 --        {'full', queued jobs, the limit} or {'key'} (the key is no longer as read)
 local id, now, due = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local records = tonumber(ARGV[9])
-local key = ARGV[10 + 2 * records]
+local records = tonumber(ARGV[8])
+local key = ARGV[9 + 2 * records]
 if key and key ~= '' then
   -- As key_lookup and the caller's check would find it: this tenant's, this hash, not
   -- revoked, a role that may submit (none: a key from before roles).
   local k = redis.call('HMGET', key, 'tenant', 'hash', 'revoked_ms', 'role')
-  if k[1] ~= bound_tenant() or k[2] ~= ARGV[11 + 2 * records] or k[3]
+  if k[1] ~= bound_tenant() or k[2] ~= ARGV[10 + 2 * records] or k[3]
       or (k[4] and k[4] ~= '' and k[4] ~= 'full') then
     return {'key'}
   end
@@ -32,11 +33,14 @@ if KEYS[16] then
     return {'duplicate', taken}
   end
 end
-local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[8])
+local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[7])
 local queued = redis.call('ZCARD', STATUS.queued)
 if queued >= limit then return {'full', queued, limit} end
-if KEYS[16] then redis.call('SET', KEYS[16], ARGV[6], 'PX', ARGV[7]) end
-if records > 0 then redis.call('MSET', unpack(ARGV, 10, 9 + 2 * records)) end
+if KEYS[16] then
+  redis.call('SET', KEYS[16], ARGV[6])
+  redis.call('HSET', idempotency_of(), id, KEYS[16])
+end
+if records > 0 then redis.call('MSET', unpack(ARGV, 9, 8 + 2 * records)) end
 if due > now then
   redis.call('ZADD', DELAYED, due, id)
   redis.call('ZADD', LATER, 'LT', due, bound_tenant())
