@@ -99,8 +99,8 @@ impl MemoryQueue {
         *lock(&self.before_retry) = Some(BeforeRetry(Box::new(then)));
     }
 
-    /// Submits check the key they are given (`Enqueue::key`) in `tenants`, as the Redis
-    /// queue's script reads the key's record beside the queue.
+    /// Submits check the key they are given (`Enqueue::key`), and the tenant's own quota,
+    /// in `tenants`, as the Redis queue's script reads them beside the queue.
     pub fn checking_keys_in(&self, tenants: MemoryTenants) {
         *lock(&self.tenants) = Some(tenants);
     }
@@ -198,8 +198,17 @@ impl MemoryQueue {
     /// What a submit does when nothing goes wrong.
     fn submit_now(&self, job: &Enqueue) -> Result<SubmitOutcome, QueueError> {
         let mut state = self.state()?;
+        let tenants = lock(&self.tenants).clone();
+        // The tenant's own quota, read beside the queue as submit.lua does.
+        let max_queued = match &tenants {
+            Some(tenants) => tenants
+                .tenant(&job.tenant)?
+                .and_then(|t| t.max_queued_jobs)
+                .unwrap_or(job.max_queued),
+            None => job.max_queued,
+        };
         if let Some(proof) = &job.key {
-            let tenants = lock(&self.tenants).clone().ok_or_else(|| {
+            let tenants = tenants.ok_or_else(|| {
                 PortError::Backend("a key to check, but no tenants to check it in".into())
             })?;
             let holds = tenants.key(&proof.id)?.is_some_and(|k| {
@@ -220,10 +229,10 @@ impl MemoryQueue {
             }
         }
         let queued = s.count(Status::Queued);
-        if queued >= job.max_queued {
+        if queued >= max_queued {
             return Ok(SubmitOutcome::Full {
                 queued,
-                limit: job.max_queued,
+                limit: max_queued,
             });
         }
         if !job.records.is_empty() {

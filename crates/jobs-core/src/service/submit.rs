@@ -413,6 +413,34 @@ mod tests {
     }
 
     #[test]
+    fn with_an_idempotency_key_the_queue_holds_the_tenants_own_quota() {
+        use crate::memory::MemoryTenants;
+        use crate::tenancy::TenantStore;
+        let w = World::new();
+        let tenants = MemoryTenants::default();
+        w.queue.checking_keys_in(tenants.clone());
+        let tenant = crate::job::Tenant::default_tenant();
+        tenants.create_tenant(&tenant, 1, Some(2)).unwrap();
+        let body = body(json!({"kind": "echo", "input": {}}));
+
+        for key in ["k-1", "k-2"] {
+            submit(&w.ctx(), &body, Some(key)).unwrap();
+        }
+        let third = submit(&w.ctx(), &body, Some("k-3"));
+
+        assert!(
+            matches!(
+                third,
+                Err(SubmitError::QuotaExceeded {
+                    queued: 2,
+                    limit: 2
+                })
+            ),
+            "{third:?}"
+        );
+    }
+
+    #[test]
     fn a_vouched_submission_is_kept_only_while_its_key_is_as_read() {
         use crate::memory::MemoryTenants;
         use crate::queue::KeyProof;
