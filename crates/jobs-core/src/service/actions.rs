@@ -26,6 +26,8 @@ pub fn input(ctx: &Context<'_>, id: &str) -> Result<Box<RawValue>, GetError> {
     let (mut ready, broken) = ctx.load_inputs(vec![job])?;
     match (ready.pop(), broken.into_iter().next()) {
         (Some(job), _) => Ok(job.input.to_raw()),
+        // Retention removed the job meanwhile (the record first, then its input).
+        (None, Some(_)) if ctx.load_job(&id)?.is_none() => Err(GetError::NotFound),
         (None, Some((job, why))) => Err(GetError::Store(StoreError::Corrupt {
             key: keys::input(&job.tenant, &job.id),
             reason: why,

@@ -97,15 +97,18 @@ pub fn result(ctx: &Context<'_>, id: &str) -> Result<Output, GetError> {
     }
     let key = keys::result(&ctx.tenant, &id);
     // The worker writes the result before the final record, so a succeeded job without a
-    // result is damage, not a race.
-    let bytes = ctx
-        .kv
-        .get(&key)
-        .map_err(StoreError::from)?
-        .ok_or_else(|| StoreError::Corrupt {
-            key: key.clone(),
+    // result is damage, not a race; unless retention removed the job meanwhile (the
+    // record first, then the result).
+    let Some(bytes) = ctx.kv.get(&key).map_err(StoreError::from)? else {
+        if ctx.load_job(&id)?.is_none() {
+            return Err(GetError::NotFound);
+        }
+        return Err(StoreError::Corrupt {
+            key,
             reason: "succeeded job has no result".into(),
-        })?;
+        }
+        .into());
+    };
     codec::decode_result(&bytes).map_err(|e| {
         GetError::Store(StoreError::Corrupt {
             key,
@@ -269,8 +272,66 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryKv;
+    use crate::ports::{KeyValue, PortError};
     use crate::service::testing::World;
     use serde_json::json;
+
+    /// A store in which retention removes the job (record, result, input) just before
+    /// the read of its result or input stored apart.
+    struct SweptMidway {
+        kv: MemoryKv,
+        job: [String; 3],
+    }
+
+    impl KeyValue for SweptMidway {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+            if key != self.job[0] {
+                for key in &self.job {
+                    self.kv.delete(key)?;
+                }
+            }
+            self.kv.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), PortError> {
+            self.kv.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), PortError> {
+            self.kv.delete(key)
+        }
+    }
+
+    /// A succeeded echo job whose input and result are both stored apart, and a store
+    /// that removes it while it is read.
+    fn swept_while_read() -> (World, JobId, SweptMidway) {
+        let w = World::new();
+        let big = "x".repeat(crate::job::INLINE_INPUT_MAX * 2);
+        let id = w.submit(json!({"kind": "echo", "input": {"big": big}}));
+        w.drain(1_000);
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+        let t = &w.ctx().tenant;
+        let job = [keys::job(t, &id), keys::result(t, &id), keys::input(t, &id)];
+        let kv = SweptMidway {
+            kv: w.kv.clone(),
+            job,
+        };
+        (w, id, kv)
+    }
+
+    #[test]
+    fn a_result_removed_with_its_job_while_read_is_not_found() {
+        let (w, id, kv) = swept_while_read();
+        let ctx = Context { kv: &kv, ..w.ctx() };
+        assert_eq!(result(&ctx, id.as_str()).map(drop), Err(GetError::NotFound));
+    }
+
+    #[test]
+    fn an_input_removed_with_its_job_while_read_is_not_found() {
+        let (w, id, kv) = swept_while_read();
+        let ctx = Context { kv: &kv, ..w.ctx() };
+        let read = crate::service::actions::input(&ctx, id.as_str());
+        assert_eq!(read.map(drop), Err(GetError::NotFound));
+    }
 
     #[test]
     fn get_shows_a_submitted_job_and_refuses_bad_ids() {
