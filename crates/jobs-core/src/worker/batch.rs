@@ -1,6 +1,8 @@
 //! One claimed batch: read the records in one call, decide for each job, mark every job
 //! about to run as running in one write (so each attempt is counted before anything
-//! runs), then run them in order. Inputs stored apart are read first, at most
+//! runs), then run them in order. A job whose last attempt stopped answering (it may have
+//! killed its worker) is marked and run alone, before the others are marked, so that if
+//! it kills this worker too only its own attempt is counted. Inputs stored apart are read first, at most
 //! [`INPUT_BYTES_AT_ONCE`] of them by the body limit at a time: a batch with more does
 //! the reads, the write and the runs a group at a time. A computing kind runs to its end
 //! here; a waiting kind starts side by side and the batch moves on. Outcomes are kept
@@ -51,6 +53,7 @@ pub(super) async fn run<'d>(
         None => ctx.load_jobs(lease.tenant(), lease.ids())?,
     };
     let mut to_run = Vec::with_capacity(jobs.len());
+    let mut recovered = Vec::new();
     for (claimed, record) in jobs.iter().zip(records) {
         let id = claimed.id;
         let job = match record {
@@ -80,14 +83,21 @@ pub(super) async fn run<'d>(
             }
             Err(e) => return Err(e),
         };
-        to_run.extend(attempt().prepare(job, claimed.cancel_requested));
+        let stopped_answering = job.status == Status::Running;
+        let started = attempt().prepare(job, claimed.cancel_requested);
+        match started {
+            Some(job) if stopped_answering => recovered.push(vec![job]),
+            Some(job) => to_run.push(job),
+            None => {}
+        }
     }
     let mut ran = Ran {
         run_ms: 0,
         waiting: false,
     };
     let per_group = inputs_at_once(ctx.settings.max_body_bytes);
-    for group in groups(to_run, per_group) {
+    let alone_first = recovered.into_iter();
+    for group in alone_first.chain(groups(to_run, per_group)) {
         // Attempts parked by the group before hold their inputs: let them start first.
         while side.has_parked() {
             side.wait(ctx, outbox, POLL_MS).await?;
@@ -408,6 +418,76 @@ mod tests {
         let report = w.drain(2_000);
         assert_eq!(report.succeeded, 1, "{report:?}");
         assert_eq!(w.job(&id).attempts, 2);
+    }
+
+    #[test]
+    fn a_job_whose_attempt_stopped_answering_runs_before_the_others_are_marked() {
+        use std::sync::{Arc, Mutex};
+        // Echo 1, then `peek`, then echo 2, all claimed by a worker that marked them
+        // running and died (it may have been `peek` that killed it). Their leases expired
+        // together: they come back at the claiming end, so the last is claimed first.
+        let mut w = World::new();
+        let seen = Arc::new(Mutex::new(None));
+        let watched = Arc::new(Mutex::new(String::new()));
+        w.registry.register(Box::new(Peek {
+            kv: w.kv.clone(),
+            key: watched.clone(),
+            seen: seen.clone(),
+        }));
+        let first = w.submit(json!({"kind": "echo", "input": {}}));
+        let suspect = w.submit(json!({"kind": "peek", "input": {}}));
+        let after = w.submit(json!({"kind": "echo", "input": {}}));
+        *watched.lock().unwrap() = keys::job(&w.ctx().tenant, &first);
+        let now = {
+            use crate::ports::Clock;
+            w.clock.now_ms()
+        };
+        crate::queue::Queue::claim(&w.queue, now, now + w_lease(), "dead", 3).unwrap();
+        for id in [first, suspect, after] {
+            let mut job = w.job(&id);
+            job.start(Timestamp::from_ms(now)).unwrap();
+            w.ctx().save_job(&job).unwrap();
+        }
+        w.clock.advance(w_lease() + 1);
+
+        // The drain claims echo 2 alone, then `peek` with echo 1.
+        let report = w.drain(2_000);
+
+        assert_eq!(report.succeeded, 3, "{report:?}");
+        // When `peek` ran, echo 1 was not marked for its second attempt yet.
+        assert_eq!(*seen.lock().unwrap(), Some(1));
+        for id in [first, suspect, after] {
+            assert_eq!(w.job(&id).attempts, 2, "{id}");
+        }
+    }
+
+    /// A kind that notes the attempts the store holds for one job when it runs.
+    struct Peek {
+        kv: crate::memory::MemoryKv,
+        key: std::sync::Arc<std::sync::Mutex<String>>,
+        seen: std::sync::Arc<std::sync::Mutex<Option<u32>>>,
+    }
+
+    impl crate::kind::Kind for Peek {
+        fn name(&self) -> &'static str {
+            "peek"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run<'a>(
+            &'a self,
+            _: &'a serde_json::Value,
+            _: &'a mut dyn crate::kind::RunContext,
+        ) -> crate::kind::Running<'a> {
+            Box::pin(async move {
+                let key = self.key.lock().unwrap().clone();
+                let bytes = self.kv.get(&key).unwrap().unwrap();
+                let job = codec::decode_job(&bytes).unwrap();
+                *self.seen.lock().unwrap() = Some(job.attempts);
+                Ok(crate::kind::Output::json(&json!({})))
+            })
+        }
     }
 
     #[test]
