@@ -301,8 +301,6 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
     );
 }
 
-/// A submission rings the doorbell only when it is not armed: after a ring, later
-/// submissions stay quiet until a claim finds no tenant in line (or the ring's expiry).
 #[test]
 fn a_ring_is_held_back_only_by_one_within_the_callers_own_window() {
     let server = RedisServer::start();
@@ -327,6 +325,8 @@ fn a_ring_is_held_back_only_by_one_within_the_callers_own_window() {
     assert!(!q.ring(&bell, 1_000).unwrap(), "that ring counts too");
 }
 
+/// A submission rings the doorbell only when it is not armed: after a ring, later
+/// submissions stay quiet until a claim finds no tenant in line (or the ring's expiry).
 #[test]
 fn a_submission_rings_only_when_no_drain_will_claim_its_job() {
     let server = RedisServer::start();

@@ -146,7 +146,8 @@ async fn run_group<'d>(
         if waits {
             ran.waiting = true;
             let id = job.id;
-            side.start(lease.clone(), id, Box::pin(attempt().execute(job)), outbox);
+            let run = Box::pin(attempt().execute(job));
+            side.start((lease.clone(), id), run, outbox, ctx.now());
             continue;
         }
         let started = ctx.now();

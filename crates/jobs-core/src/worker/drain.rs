@@ -54,13 +54,14 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     // and the queue keep up with a steady stream of jobs.
     let mut more_to_sweep = retention::sweep(ctx, &outbox, start.saturating_add(budget_ms / 3));
 
-    let mut side = SideBySide::new(ctx.settings.worker_concurrency);
+    let mut side = SideBySide::new(ctx.settings.worker_concurrency, deadline);
     let mut hooks = Hooks::default();
     let mut ring_for_due = false;
     let watch_token = ctx.random.token();
     let mut watching = false;
     let mut size = 1;
     let mut claimed_once = false;
+    let mut rang_for_late = false;
     let stop = loop {
         // Runs of waiting kinds move on between the loop's own steps.
         let kept = match side.turn(ctx, &outbox).await {
@@ -73,12 +74,25 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         }
         // Past the deadline, new work (jobs, deliveries) is taken only while runs started
         // before it go on; at least one claim is always made.
-        if ctx.now() >= deadline {
-            side.seal();
-        }
         let taking = !claimed_once || ctx.now() < deadline || side.has_early_runs();
         if !taking && side.is_empty() {
             break Stop::Budget;
+        }
+        if !taking {
+            // Runs claimed late go on, and this instance takes nothing more: another
+            // worker may, if rung (once).
+            if !rang_for_late {
+                rang_for_late = true;
+                ring_on(ctx, budget_ms);
+            }
+            // Their finishes go out as they come; else no call to make.
+            if !outbox.has_pending() {
+                if let Err(e) = side.wait(ctx, &outbox, WATCH_POLL_MS).await {
+                    outbox.note(|r| r.fail(format!("a run: {e}")));
+                    break Stop::Failed;
+                }
+                continue;
+            }
         }
         // Webhook deliveries take the slots runs leave free.
         if taking {
@@ -238,14 +252,19 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     // Events put in the outbox by the last finishes need a worker awake to deliver them.
     let events_left = hooks.look_now();
     if report.stop == Stop::Budget || ring_for_due || more_to_sweep || events_left {
-        // A drain shorter than the ring window would find its ring suppressed by the
-        // one that started it, and its work would wait for a submission or a poll: it
-        // is held back only by a ring within its own budget.
-        let window = budget_ms.clamp(1, crate::context::RING_WINDOW_MS);
-        report.rang_again = ctx.ring_again_within("drain", window);
+        report.rang_again = ring_on(ctx, budget_ms);
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report
+}
+
+/// Ring again for a drain of `budget_ms`. A drain shorter than the ring window would find
+/// its ring suppressed by the one that started it, and its work would wait for a
+/// submission or a poll: it is held back only by a ring within its own budget (and
+/// [`POLL_MS`] at least, so that drains of no budget cannot flood the workers).
+fn ring_on(ctx: &Context<'_>, budget_ms: u64) -> bool {
+    let window = budget_ms.clamp(POLL_MS, crate::context::RING_WINDOW_MS);
+    ctx.ring_again_within("drain", window)
 }
 
 /// Whether this drain holds the watch (taking it if it is free) until `ttl_ms` from now:

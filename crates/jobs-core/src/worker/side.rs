@@ -23,9 +23,10 @@ pub(super) struct SideBySide<'d> {
     limit: usize,
     going: FuturesUnordered<Going<'d>>,
     parked: VecDeque<Parked<'d>>,
-    /// Attempts started (or parked) before [`SideBySide::seal`] and not done yet.
+    /// Attempts started (or parked) before `deadline` and not done yet.
     early: Rc<Cell<usize>>,
-    sealed: bool,
+    /// The drain's deadline: attempts started past it are late.
+    deadline: u64,
 }
 
 /// One early attempt, counted until it is done or dropped (parked and lost, say).
@@ -52,23 +53,17 @@ struct Parked<'d> {
 }
 
 impl<'d> SideBySide<'d> {
-    pub(super) fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize, deadline: u64) -> Self {
         SideBySide {
             limit: limit.max(1),
             going: FuturesUnordered::new(),
             parked: VecDeque::new(),
             early: Rc::default(),
-            sealed: false,
+            deadline,
         }
     }
 
-    /// From now on, attempts started are late: they do not count in
-    /// [`SideBySide::has_early_runs`]. For a drain past its deadline.
-    pub(super) fn seal(&mut self) {
-        self.sealed = true;
-    }
-
-    /// Some attempt started before [`SideBySide::seal`] still goes on (or waits parked).
+    /// Some attempt started before the deadline still goes on (or waits parked).
     pub(super) fn has_early_runs(&self) -> bool {
         self.early.get() > 0
     }
@@ -98,15 +93,16 @@ impl<'d> SideBySide<'d> {
         !self.parked.is_empty()
     }
 
-    /// Start `attempt` (it runs when the drain next turns things over), or park it.
+    /// Start `attempt` at `now` (it runs when the drain next turns things over), or park
+    /// it.
     pub(super) fn start(
         &mut self,
-        lease: Rc<Lease>,
-        id: JobId,
+        (lease, id): (Rc<Lease>, JobId),
         attempt: Going<'d>,
         outbox: &Outbox,
+        now: u64,
     ) {
-        let attempt = if self.sealed {
+        let attempt = if now >= self.deadline {
             attempt
         } else {
             let counted = Early::count(&self.early);
@@ -288,6 +284,14 @@ mod tests {
         assert_eq!(report.stop, Stop::Budget, "{report:?}");
         assert!(report.rang_again, "{report:?}");
         assert!(report.elapsed_ms < 20_000, "{report:?}");
+        // It rang once when it stopped taking work, for other workers, and at its end.
+        let rings = w
+            .queue
+            .published()
+            .iter()
+            .filter(|d| d.payload == "drain")
+            .count();
+        assert_eq!(rings, 2);
     }
 
     #[test]
