@@ -3,15 +3,12 @@
 //! (`spin_adapters::http3::respond` sends them), and the error log.
 
 use jobs_core::api::problem;
-use jobs_core::api::{ApiError, RequestError};
+use jobs_core::api::{ApiError, Headers, RequestError};
 use jobs_core::service::Origin;
 use serde::Serialize;
 use spin_adapters::http3;
 use spin_sdk::http::{Method, Response};
 use wasip3::http::types as wasi;
-
-/// What [`Req::header`] reads a value that is not UTF-8 as (U+FFFD).
-const NOT_TEXT: &str = "\u{FFFD}";
 
 /// The request. Its body is read, up to a bound, before the handlers run
 /// ([`Req::read_body`]); each handler then takes it with its own limit.
@@ -62,61 +59,26 @@ impl Req {
         req
     }
 
-    /// Every value of a header, in the order received.
-    fn values<'a>(&'a self, name: &str) -> impl DoubleEndedIterator<Item = &'a [u8]> {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+    /// The request's headers, read as [`Headers`] reads them.
+    fn headers(&self) -> Headers<'_> {
+        Headers(&self.headers)
     }
 
     /// The last value of a header, if it is text: for the headers the runtime adds after
     /// any a client sent.
-    fn last_header(&self, name: &str) -> Option<&str> {
-        self.values(name)
-            .next_back()
-            .and_then(|v| std::str::from_utf8(v).ok())
+    fn last_header(&self, name: &'static str) -> Option<&str> {
+        self.headers().last(name)
     }
 
-    /// The first value of a header. One that is not UTF-8 (HTTP allows bytes past ASCII)
-    /// reads as [`NOT_TEXT`]: present, and acceptable to none of the headers read here,
-    /// so that it is refused (an `Idempotency-Key`) or counts as sent (`Origin`,
-    /// `X-Forwarded-For`), never taken as missing.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.values(name)
-            .next()
-            .map(|v| std::str::from_utf8(v).unwrap_or(NOT_TEXT))
+    /// The first value of a header; one that is not UTF-8 is present and wrong
+    /// ([`jobs_core::api::NOT_TEXT`]), never missing.
+    pub fn header(&self, name: &'static str) -> Option<&str> {
+        self.headers().first(name)
     }
 
-    /// Where the request came from: [`Origin::Loopback`] only when the runtime gave
-    /// exactly one `spin-client-addr` and it is a loopback address, and no proxy header
-    /// says the request was forwarded. (Spin appends its own `spin-client-addr` to one a
-    /// client sent, so a forged one makes two and counts as [`Origin::Other`].)
+    /// Where the request came from ([`Headers::origin`]).
     pub fn origin(&self) -> Origin {
-        let addrs: Vec<&[u8]> = self.values("spin-client-addr").collect();
-        let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
-            .iter()
-            .any(|h| self.header(h).is_some());
-        // A page of another site in a local browser reaches loopback too: a request
-        // that says it comes from a page (`Origin`, `Sec-Fetch-Site` other than `none`),
-        // or names a host that is not this machine (DNS rebinding), is not local.
-        let from_a_page = self.header("origin").is_some()
-            || self
-                .header("sec-fetch-site")
-                .is_some_and(|site| !site.eq_ignore_ascii_case("none"));
-        let local_host = self.authority.as_deref().is_some_and(is_loopback_host);
-        let loopback = match addrs.as_slice() {
-            [addr] => std::str::from_utf8(addr)
-                .ok()
-                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-                .is_some_and(|a| a.ip().is_loopback()),
-            _ => false,
-        };
-        if loopback && !forwarded && !from_a_page && local_host {
-            Origin::Loopback
-        } else {
-            Origin::Other
-        }
+        self.headers().origin(self.authority.as_deref())
     }
 
     /// Reads the body of a request whose method carries one (`POST`, `PUT`, `PATCH`), at
@@ -161,19 +123,6 @@ impl Req {
         self.header("content-length")
             .and_then(|v| v.trim().parse::<u64>().ok())
     }
-}
-
-/// Whether a `Host` header names this machine: `localhost` or a loopback address, with
-/// or without a port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A JSON response.

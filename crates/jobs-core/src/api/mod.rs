@@ -5,8 +5,10 @@
 
 mod error;
 mod etag;
+mod headers;
 mod problem;
 
 pub use error::{ApiError, RequestError};
 pub use etag::{etag_of, if_none_match};
+pub use headers::{Headers, NOT_TEXT};
 pub use problem::{PROBLEM_BASE, Problem, ProblemType, UNAVAILABLE_RETRY_AFTER_S, problem};
