@@ -118,11 +118,11 @@ pub fn get(ctx: &Context<'_>, req: &Req, id: &str) -> Result<Response, ApiError>
 pub fn result(ctx: &Context<'_>, id: &str) -> Result<Response, ApiError> {
     let output = service::result(ctx, id)?;
     // A kind chooses its result's media type: it is served as data, never as a page
-    // that could run on this origin (the dashboard's, where a key is kept).
+    // that could run on this origin (the dashboard's, where a key is kept; `nosniff`, as on
+    // every answer, is added by the handler).
     Ok(Response::builder()
         .status(200)
         .header("content-type", output.content_type)
-        .header("x-content-type-options", "nosniff")
         .header("content-security-policy", "sandbox; default-src 'none'")
         .body(output.bytes)
         .build())

@@ -48,7 +48,7 @@ fn kept() -> Result<Rc<Kept>, ConfigError> {
 impl wasip3::exports::http::handler::Guest for Intake {
     async fn handle(request: Request) -> Result<Response, ErrorCode> {
         let mut req = wire::Req::new(request);
-        let response = match kept() {
+        let mut response = match kept() {
             Ok(kept) => {
                 // The body is read here, in WASIp3's own way; the handlers run on Spin's
                 // executor as before, the waits of `/internal/drain` included. Each
@@ -71,6 +71,9 @@ impl wasip3::exports::http::handler::Guest for Intake {
                 wire::error(&req, &ApiError::Request(RequestError::Config(e)))
             }
         };
+        // Every answer is data to be read as what it says it is: a browser must not sniff
+        // a JSON document, a problem or a job's result into a page on this origin.
+        response.set_header("x-content-type-options", "nosniff");
         spin_adapters::http3::respond(response).await
     }
 }
