@@ -127,10 +127,14 @@ pub enum AfterVouched {
 }
 
 /// The answer to a [`submit_vouched`] that failed: a key no longer valid is refused before
-/// anything else is said, as it would be without the shortcut; a lookup that fails in the
-/// store does not replace an error that says more (a job that may have been queued must
-/// not be answered with "nothing was changed").
+/// anything else is said, as it would be without the shortcut, unless the job may have
+/// been queued. Then neither a refusal nor a lookup that fails in the store replaces the
+/// error that says so: the script checks the key before it queues anything, so a job it
+/// queued had a valid key, and a key revoked since must not make it "not accepted".
 pub fn after_vouched(failed: SubmitError, lookup: Result<Caller, AuthError>) -> AfterVouched {
+    if matches!(failed, SubmitError::OutcomeUnknown(_)) {
+        return AfterVouched::Fail(failed);
+    }
     let refused = failed == SubmitError::KeyRefused;
     match lookup {
         Err(AuthError::Store(_)) if !refused => AfterVouched::Fail(failed),
@@ -563,10 +567,25 @@ mod tests {
             after_vouched(unknown.clone(), down()),
             AfterVouched::Fail(unknown.clone())
         );
-        // The key was revoked meanwhile: refused first, as without the shortcut.
+        // The key was revoked after the script may have queued the job with it: the
+        // answer still says the job may be queued.
         assert_eq!(
             after_vouched(unknown.clone(), Err(AuthError::Revoked)),
+            AfterVouched::Fail(unknown.clone())
+        );
+        // An error that says nothing was kept: a key no longer valid is refused first,
+        // as without the shortcut.
+        let full = SubmitError::QuotaExceeded {
+            queued: 10,
+            limit: 10,
+        };
+        assert_eq!(
+            after_vouched(full.clone(), Err(AuthError::Revoked)),
             AfterVouched::Refuse(AuthError::Revoked)
+        );
+        assert_eq!(
+            after_vouched(full.clone(), Ok(caller(Role::Full))),
+            AfterVouched::Fail(full)
         );
         assert_eq!(
             after_vouched(unknown.clone(), Ok(caller(Role::Full))),
