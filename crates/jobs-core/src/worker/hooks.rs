@@ -75,7 +75,7 @@ impl Hooks {
         for claim in claims.due {
             let token = token.clone();
             side.start_free(Box::pin(async move {
-                deliver(ctx, outbox, claim, &token).await;
+                deliver(ctx, outbox, (claim, now), &token).await;
                 Ok(())
             }));
         }
@@ -86,10 +86,15 @@ impl Hooks {
     }
 }
 
-/// One delivery attempt, to its end: failures are recorded on the delivery and logged,
-/// never a failure of the drain.
-async fn deliver(ctx: &Context<'_>, outbox: &Outbox, claim: HookClaim, token: &str) {
-    let tried = match attempt(ctx, &claim).await {
+/// One delivery attempt, claimed at `claimed_at`, to its end: failures are recorded on the
+/// delivery and logged, never a failure of the drain.
+async fn deliver(
+    ctx: &Context<'_>,
+    outbox: &Outbox,
+    (claim, claimed_at): (HookClaim, u64),
+    token: &str,
+) {
+    let tried = match attempt(ctx, &claim, claimed_at).await {
         Ok(sent) => Ok(sent),
         // The store or the queue failed this time: the schedule applies, as to a
         // receiver that did not answer.
@@ -147,7 +152,11 @@ enum Unsent {
 }
 
 /// Sign and send the event of `claim`'s job: what came back, or why nothing was sent.
-async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, Unsent> {
+/// The send ends [`SEND_TIMEOUT_MS`] after the claim, not after its start: a delivery
+/// starts when the drain next turns its runs over, which a computing job can put off, and
+/// its answer must come while its lease ([`HOOK_LEASE_MS`]) holds, or another worker sends
+/// the event again.
+async fn attempt(ctx: &Context<'_>, claim: &HookClaim, claimed_at: u64) -> Result<Sent, Unsent> {
     let job = match ctx.load_job_of(&claim.tenant, &claim.id) {
         Ok(Some(job)) => job,
         Ok(None) => return Err(Unsent::ForGood("its record is gone".into())),
@@ -183,8 +192,16 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim) -> Result<Sent, Unsent> {
             signature_header(&secrets, &msg_id, timestamp, &body),
         ),
     ];
+    let left_ms = claimed_at
+        .saturating_add(SEND_TIMEOUT_MS)
+        .saturating_sub(ctx.now());
+    if left_ms == 0 {
+        return Ok(Sent::Failed(format!(
+            "not sent: the worker was busy for {SEND_TIMEOUT_MS} ms after claiming it"
+        )));
+    }
     let send = http.post(&url, &headers, &body);
-    let timeout = ctx.clock.wait_ms(SEND_TIMEOUT_MS);
+    let timeout = ctx.clock.wait_ms(left_ms);
     Ok(match futures::future::select(send, timeout).await {
         futures::future::Either::Left((Ok(answer), _)) => Sent::Answered {
             status: answer.status,
@@ -422,6 +439,56 @@ mod tests {
             w.queue.hook(&tenant, &id).unwrap().unwrap().state,
             "delivered"
         );
+    }
+
+    #[test]
+    fn a_delivery_started_late_ends_within_its_lease_and_one_started_too_late_is_not_sent() {
+        let w = World::new();
+        let http = Scripted::default();
+        http.answers.borrow_mut().extend([None, None]);
+        let id = with_callback(&w);
+        crate::service::cancel(&w.ctx(), id.as_str()).unwrap();
+        let tenant = crate::job::Tenant::default_tenant();
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+        let outbox = super::Outbox::default();
+        let claim = |token: &str| {
+            let now = w.clock.now_ms();
+            let claims = w
+                .queue
+                .claim_hooks(now, now + super::HOOK_LEASE_MS, token, 1)
+                .unwrap();
+            assert_eq!(claims.due.len(), 1, "{claims:?}");
+            (claims.due.into_iter().next().unwrap(), now)
+        };
+
+        // Claimed, then the drain was busy for 10 s (a computing job) before the delivery
+        // started: the receiver, which never answers, gets what is left of the 15 s.
+        let (first, claimed_at) = claim("t1");
+        w.clock.advance(10_000);
+        w.clock
+            .block_on(super::deliver(&ctx, &outbox, (first, claimed_at), "t1"));
+        assert_eq!(w.clock.now_ms(), claimed_at + super::SEND_TIMEOUT_MS);
+        assert!(w.clock.now_ms() < claimed_at + super::HOOK_LEASE_MS);
+        assert_eq!(http.sent.borrow().len(), 1);
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("pending", 1));
+
+        // Claimed again, and busy past the whole send window: not sent at all, as another
+        // worker may take the delivery as soon as the lease ends.
+        w.clock
+            .advance(state.next_attempt_ms.unwrap() - w.clock.now_ms());
+        let (second, claimed_at) = claim("t2");
+        w.clock.advance(super::SEND_TIMEOUT_MS);
+        w.clock
+            .block_on(super::deliver(&ctx, &outbox, (second, claimed_at), "t2"));
+        assert_eq!(http.sent.borrow().len(), 1);
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("pending", 2));
+        let report = outbox.into_report();
+        assert_eq!(report.webhooks_retried, 2, "{report:?}");
     }
 
     #[test]
