@@ -5,7 +5,7 @@
 //! `lua/hook_*.lua`; [`super::RedisQueue`] runs it through the functions here.
 
 use super::scripts;
-use super::wire::{eval, int_param, text, unexpected};
+use super::wire::{eval, int_param, text, unexpected, unexpected_withheld};
 use super::{Ownership, QueueError};
 use crate::job::{JobId, Tenant};
 use crate::keys;
@@ -99,7 +99,7 @@ pub(super) fn claim<R: Redis>(
             int_param(max.into()),
         ],
     )?;
-    let bad = || unexpected("hook_claim", &reply);
+    let bad = || unexpected_withheld("hook_claim", &reply);
     let next = reply.first().and_then(RedisValue::to_int).ok_or_else(bad)?;
     let mut due = Vec::new();
     for entry in reply[1..].chunks(5) {
@@ -238,7 +238,45 @@ pub(super) fn secrets<R: Redis>(
         vec![keys::webhook_secrets(tenant)],
         vec![what.into(), new.into()],
     )?;
-    let current = text(reply.first()).ok_or_else(|| unexpected("hook_secret", &reply))?;
+    let current = text(reply.first()).ok_or_else(|| unexpected_withheld("hook_secret", &reply))?;
     let previous = text(reply.get(1)).filter(|p| !p.is_empty());
     Ok((current, previous))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{PortError, RedisParam};
+
+    /// A Redis whose every script answers `reply`.
+    struct Answers(Vec<RedisValue>);
+
+    impl Redis for Answers {
+        fn execute(&self, _: &str, _: &[RedisParam]) -> Result<Vec<RedisValue>, PortError> {
+            Ok(self.0.clone())
+        }
+        fn publish(&self, _: &str, _: &[u8]) -> Result<(), PortError> {
+            unreachable!("claims never publish")
+        }
+    }
+
+    #[test]
+    fn a_claim_reply_it_cannot_read_is_an_error_that_names_no_secret() {
+        let secret = "whsec_c2VjcmV0LXRoYXQtbXVzdC1ub3QtbGVhaw==";
+        let reply = Answers(vec![
+            RedisValue::Int(-1),
+            RedisValue::Bytes(b"NOT A TENANT".to_vec()),
+            RedisValue::Bytes(b"0190f0f0-0000-7000-8000-000000000000".to_vec()),
+            RedisValue::Int(1),
+            RedisValue::Bytes(secret.as_bytes().to_vec()),
+            RedisValue::Bytes(Vec::new()),
+        ]);
+
+        let err = claim(&reply, 1_000, 21_000, "token", 1)
+            .unwrap_err()
+            .to_string();
+
+        assert!(err.contains("hook_claim"), "{err}");
+        assert!(!err.contains("whsec_"), "{err}");
+    }
 }

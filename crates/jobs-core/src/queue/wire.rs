@@ -155,6 +155,25 @@ pub(super) fn unexpected(script: &'static str, reply: &[RedisValue]) -> QueueErr
     }
 }
 
+/// [`unexpected`] for a script whose reply holds secrets (webhook signing secrets): the
+/// error, which the worker logs, shows each entry's shape, never its value.
+pub(super) fn unexpected_withheld(script: &'static str, reply: &[RedisValue]) -> QueueError {
+    let reply = reply
+        .iter()
+        .map(|v| match v {
+            RedisValue::Nil => "(nil)".to_owned(),
+            RedisValue::Status(_) => "+(status)".to_owned(),
+            RedisValue::Int(_) => ":(integer)".to_owned(),
+            RedisValue::Bytes(b) => format!("({} bytes)", b.len()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    QueueError::Reply {
+        script,
+        reply: format!("[{reply}] (values withheld: they hold secrets)"),
+    }
+}
+
 pub(super) fn text(v: Option<&RedisValue>) -> Option<String> {
     v.and_then(RedisValue::to_text)
 }
@@ -213,5 +232,27 @@ mod tests {
         for e in other {
             assert!(!is_noscript(&e), "{e}");
         }
+    }
+
+    #[test]
+    fn a_reply_that_holds_secrets_is_described_without_them() {
+        let reply = [
+            RedisValue::Int(-1),
+            RedisValue::Bytes(b"Not A Tenant".to_vec()),
+            RedisValue::Status("OK".into()),
+            RedisValue::Nil,
+            RedisValue::Bytes(b"whsec_c2VjcmV0".to_vec()),
+        ];
+        let err = unexpected_withheld("hook_claim", &reply).to_string();
+        assert!(!err.contains("whsec_") && !err.contains("Tenant"), "{err}");
+        assert!(
+            err.contains("[:(integer), (12 bytes), +(status), (nil), (14 bytes)]"),
+            "{err}"
+        );
+        assert!(
+            unexpected("hook_claim", &reply)
+                .to_string()
+                .contains("whsec_")
+        );
     }
 }
