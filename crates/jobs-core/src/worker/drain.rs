@@ -16,6 +16,7 @@
 //! them. Runs started past the deadline do not keep it claiming, so a steady stream of
 //! waiting jobs cannot hold one drain for ever.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::hooks::Hooks;
@@ -24,7 +25,7 @@ use super::outbox::Outbox;
 use super::report::{DrainReport, Stop};
 use super::side::SideBySide;
 use super::{MAX_BATCH, POLL_MS, QUICK_JOB_MS, WATCH_POLL_MS, batch, retention};
-use crate::context::Context;
+use crate::context::{Context, StoreError};
 use crate::job::JobId;
 use crate::queue::{Claim, ClaimedRecords, Finish};
 
@@ -62,6 +63,14 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let mut size = 1;
     let mut claimed_once = false;
     let mut rang_for_late = false;
+    // A run that failed in the store or the queue: the drain takes no more work, and the
+    // runs going side by side go on to their end (their outcomes are sent as they come).
+    let run_failed = Cell::new(false);
+    let failed_run = |e: StoreError| {
+        if !run_failed.replace(true) {
+            outbox.note(|r| r.fail(format!("a run: {e}")));
+        }
+    };
     let stop = loop {
         // Runs of waiting kinds move on between the loop's own steps.
         let kept = match side.turn(ctx, &outbox).await {
@@ -69,14 +78,18 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             Err(e) => Err(e),
         };
         if let Err(e) = kept {
-            outbox.note(|r| r.fail(format!("a run: {e}")));
-            break Stop::Failed;
+            failed_run(e);
         }
         // Past the deadline, new work (jobs, deliveries) is taken only while runs started
         // before it go on; at least one claim is always made.
-        let taking = !claimed_once || ctx.now() < deadline || side.has_early_runs();
+        let taking =
+            !run_failed.get() && (!claimed_once || ctx.now() < deadline || side.has_early_runs());
         if !taking && side.is_empty() {
-            break Stop::Budget;
+            break if run_failed.get() {
+                Stop::Failed
+            } else {
+                Stop::Budget
+            };
         }
         if !taking {
             // Runs claimed late go on, and this instance takes nothing more: another
@@ -88,8 +101,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             // Their finishes go out as they come; else no call to make.
             if !outbox.has_pending() {
                 if let Err(e) = side.wait(ctx, &outbox, WATCH_POLL_MS).await {
-                    outbox.note(|r| r.fail(format!("a run: {e}")));
-                    break Stop::Failed;
+                    failed_run(e);
                 }
                 continue;
             }
@@ -101,8 +113,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         if side.has_parked() {
             // No slot for what is claimed already: claim nothing more until there is.
             if let Err(e) = side.wait(ctx, &outbox, POLL_MS).await {
-                outbox.note(|r| r.fail(format!("a run: {e}")));
-                break Stop::Failed;
+                failed_run(e);
             }
             continue;
         }
@@ -169,8 +180,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 if !side.is_empty() {
                     // Runs go on: wait for one, and look for new work now and then.
                     if let Err(e) = side.wait(ctx, &outbox, WATCH_POLL_MS).await {
-                        outbox.note(|r| r.fail(format!("a run: {e}")));
-                        break Stop::Failed;
+                        failed_run(e);
                     }
                     continue;
                 }
@@ -222,7 +232,8 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             break Stop::Budget;
         }
     };
-    // Empty unless the drain failed: runs still going are dropped, and their leases expire.
+    // Empty unless a finish or a claim failed: runs still going are dropped, and their
+    // leases expire.
     drop(side);
     outbox.note(|r| {
         if r.stop != Stop::Failed {

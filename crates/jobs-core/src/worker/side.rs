@@ -295,6 +295,34 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_fails_in_the_store_leaves_the_runs_beside_it_to_their_end() {
+        use crate::ports::Clock;
+        let w = World::new();
+        let first = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let second = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let later = w.submit(json!({"kind": "echo", "input": {}, "delay_ms": 4_000}));
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 30_000);
+        // Three seconds in, one progress write fails: that run stops.
+        let blip = async {
+            w.clock.wait_ms(3_000).await;
+            w.kv.fail_writes(1);
+        };
+        let (report, ()) = w.clock.block_on(futures::future::join(drain, blip));
+
+        // The other run went on to its end and was recorded; nothing new was taken.
+        assert_eq!(report.stop, Stop::Failed, "{report:?}");
+        assert_eq!(report.succeeded, 1, "{report:?}");
+        let statuses = [w.job(&first).status, w.job(&second).status];
+        assert!(
+            statuses.contains(&Status::Succeeded) && statuses.contains(&Status::Running),
+            "{statuses:?}"
+        );
+        assert_eq!(w.job(&later).status, Status::Queued);
+        assert!(report.elapsed_ms >= 10_000, "{report:?}");
+    }
+
+    #[test]
     fn past_the_limit_a_waiting_run_is_parked_with_its_lease_kept() {
         let mut w = World::new();
         w.settings.worker_concurrency = 2;
