@@ -63,8 +63,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let mut size = 1;
     let mut claimed_once = false;
     let mut rang_for_late = false;
-    // A run that failed in the store or the queue: the drain takes no more work, and the
-    // runs going side by side go on to their end (their outcomes are sent as they come).
+    // A run (or a batch) that failed in the store or the queue: the drain takes no more
+    // work, and the runs going side by side go on to their end (their outcomes are sent as
+    // they come).
     let run_failed = Cell::new(false);
     let failed_run = |e: StoreError| {
         if !run_failed.replace(true) {
@@ -161,11 +162,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                     ));
                     match batch::run(ctx, &outbox, (&jobs, records), lease, &mut side).await {
                         Ok(ran) => size = next_batch(size, n, ran.run_ms, ran.waiting),
-                        Err(e) => {
-                            // The jobs stay leased; their leases expire and they run again.
-                            outbox.note(|r| r.fail(format!("batch of {n}: {e}")));
-                            break Stop::Failed;
-                        }
+                        // The batch's jobs not run stay leased; their leases expire and they
+                        // run again. Runs going side by side go on to their end.
+                        Err(e) => failed_run(e),
                     }
                 }
             }
@@ -232,8 +231,8 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             break Stop::Budget;
         }
     };
-    // Empty unless a finish or a claim failed: runs still going are dropped, and their
-    // leases expire.
+    // Empty unless a finish or a claim failed (a call to the queue itself): runs still
+    // going are dropped, and their leases expire.
     drop(side);
     outbox.note(|r| {
         if r.stop != Stop::Failed {

@@ -139,8 +139,10 @@ impl<'d> SideBySide<'d> {
         loop {
             match select(self.going.next(), tick).await {
                 Either::Left((Some(done), rest)) => {
-                    done?;
+                    // A run that failed frees its slot too: a parked attempt takes it
+                    // (the drain sees the others to their end).
                     self.unpark(outbox);
+                    done?;
                     if self.going.is_empty() {
                         return Ok(());
                     }
@@ -165,8 +167,8 @@ impl<'d> SideBySide<'d> {
         if let Either::Left((Some(done), _)) =
             select(self.going.next(), ctx.clock.wait_ms(ms)).await
         {
-            done?;
             self.unpark(outbox);
+            done?;
         }
         Ok(())
     }
@@ -179,11 +181,18 @@ impl<'d> SideBySide<'d> {
         outbox: &Outbox,
     ) -> Result<(), StoreError> {
         let mut kept = VecDeque::with_capacity(self.parked.len());
-        for parked in std::mem::take(&mut self.parked) {
-            if parked.lease.still_held(ctx, &[parked.id])?[0] {
-                kept.push_back(parked);
-            } else {
-                outbox.note(|r| r.lost += 1);
+        let mut asking = std::mem::take(&mut self.parked);
+        while let Some(parked) = asking.pop_front() {
+            match parked.lease.still_held(ctx, &[parked.id]) {
+                Ok(held) if held[0] => kept.push_back(parked),
+                Ok(_) => outbox.note(|r| r.lost += 1),
+                Err(e) => {
+                    // Not asked: kept as they were, the one asked first.
+                    kept.push_back(parked);
+                    kept.append(&mut asking);
+                    self.parked = kept;
+                    return Err(e);
+                }
             }
         }
         self.parked = kept;
@@ -319,6 +328,57 @@ mod tests {
             "{statuses:?}"
         );
         assert_eq!(w.job(&later).status, Status::Queued);
+        assert!(report.elapsed_ms >= 10_000, "{report:?}");
+    }
+
+    #[test]
+    fn a_run_that_fails_hands_its_slot_to_a_parked_one() {
+        use crate::ports::Clock;
+        let mut w = World::new();
+        w.settings.worker_concurrency = 1;
+        let first = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let parked = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 30_000);
+        let blip = async {
+            w.clock.wait_ms(3_000).await;
+            w.kv.fail_writes(1);
+        };
+        let both = futures::future::join(drain, blip);
+        // A drain that never ends would hold the parked job's lease for ever.
+        let ended = w.clock.block_on(async {
+            match futures::future::select(Box::pin(both), w.clock.wait_ms(120_000)).await {
+                futures::future::Either::Left(((report, ()), _)) => Some(report),
+                futures::future::Either::Right(_) => None,
+            }
+        });
+
+        let report = ended.expect("the drain ends");
+        assert_eq!(report.stop, Stop::Failed, "{report:?}");
+        assert_eq!(w.job(&first).status, Status::Running);
+        assert_eq!(w.job(&parked).status, Status::Succeeded);
+        assert_eq!(w.job(&parked).attempts, 1);
+    }
+
+    #[test]
+    fn a_batch_that_fails_in_the_store_leaves_the_runs_beside_it_to_their_end() {
+        use crate::ports::Clock;
+        let w = World::new();
+        let sleep = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let ctx = w.ctx();
+        let drain = crate::worker::drain(&ctx, 30_000);
+        // Three seconds in, a quick job comes, and the write that marks it running fails.
+        let quick = async {
+            w.clock.wait_ms(3_000).await;
+            let id = w.submit(json!({"kind": "echo", "input": {}}));
+            w.kv.fail_writes(1);
+            id
+        };
+        let (report, quick) = w.clock.block_on(futures::future::join(drain, quick));
+
+        assert_eq!(report.stop, Stop::Failed, "{report:?}");
+        assert_eq!(w.job(&sleep).status, Status::Succeeded);
+        assert_ne!(w.job(&quick).status, Status::Succeeded);
         assert!(report.elapsed_ms >= 10_000, "{report:?}");
     }
 
