@@ -29,8 +29,9 @@ pub(super) struct Ran {
 }
 
 /// Run the batch `jobs`, claimed under `lease`, their records read now unless the claim
-/// brought them. `Err` only when the store or queue fails (the drain stops; the leases
-/// expire and the jobs run again).
+/// brought them. `Err` only when the store or queue fails: the drain takes no more work,
+/// and the jobs not started are left ([`Lease::abandon_waiting`]): their leases expire
+/// and they run again.
 pub(super) async fn run<'d>(
     ctx: &'d Context<'_>,
     outbox: &'d Outbox,
@@ -85,6 +86,9 @@ pub(super) async fn run<'d>(
         };
         let stopped_answering = job.status == Status::Running;
         let started = attempt().prepare(job, claimed.cancel_requested);
+        if let Some(job) = &started {
+            lease.to_start(&job.id);
+        }
         match started {
             Some(job) if stopped_answering => recovered.push(vec![job]),
             Some(job) => to_run.push(job),
@@ -98,12 +102,11 @@ pub(super) async fn run<'d>(
     let per_group = inputs_at_once(ctx.settings.max_body_bytes);
     let alone_first = recovered.into_iter();
     for group in alone_first.chain(groups(to_run, per_group)) {
-        // Attempts parked by the group before hold their inputs: let them start first.
-        while side.has_parked() {
-            side.wait(ctx, outbox, POLL_MS).await?;
-            side.keep_parked(ctx, outbox)?;
+        if let Err(e) = run_group(ctx, outbox, (group, claimed_at), &lease, side, &mut ran).await {
+            // Runs going beside them would keep their leases for as long as they go on.
+            lease.abandon_waiting();
+            return Err(e);
         }
-        run_group(ctx, outbox, (group, claimed_at), &lease, side, &mut ran).await?;
     }
     Ok(ran)
 }
@@ -125,8 +128,14 @@ async fn run_group<'d>(
         lease: lease.clone(),
         claimed_at,
     };
+    // Attempts parked by the group before hold their inputs: let them start first.
+    while side.has_parked() {
+        side.wait(ctx, outbox, POLL_MS).await?;
+        side.keep_parked(ctx, outbox)?;
+    }
     let (to_run, broken) = ctx.load_inputs(group)?;
     for (job, why) in broken {
+        lease.started(&job.id);
         attempt().fail(job, ErrorInfo::internal(why));
     }
     // Still ours after the reads? (Surely, unless they took half a lease.)
@@ -142,16 +151,29 @@ async fn run_group<'d>(
     ctx.save_jobs(&to_run)?;
 
     for job in to_run {
+        let id = job.id;
+        lease.started(&id);
         let waits = ctx.registry.get(&job.kind).is_some_and(|kind| kind.waits());
         if waits {
             ran.waiting = true;
-            let id = job.id;
-            let run = Box::pin(attempt().execute(job));
+            let running = attempt().execute(job);
+            let of_run = lease.clone();
+            let run = Box::pin(async move {
+                let ran = running.await;
+                if ran.is_err() {
+                    // The runs beside it would keep its lease for as long as they go on.
+                    of_run.abandon(&id);
+                }
+                ran
+            });
             side.start((lease.clone(), id), run, outbox, ctx.now());
             continue;
         }
         let started = ctx.now();
-        attempt().execute(job).await?;
+        if let Err(e) = attempt().execute(job).await {
+            lease.abandon(&id);
+            return Err(e);
+        }
         ran.run_ms += ctx.now().saturating_sub(started);
         if ctx.now().saturating_sub(claimed_at) >= FLUSH_MS {
             outbox.flush(ctx)?;

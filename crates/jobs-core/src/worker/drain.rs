@@ -63,13 +63,21 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let mut size = 1;
     let mut claimed_once = false;
     let mut rang_for_late = false;
+    // Whether that ring went out.
+    let mut rang_late = false;
     // A run (or a batch) that failed in the store or the queue: the drain takes no more
     // work, and the runs going side by side go on to their end (their outcomes are sent as
     // they come).
     let run_failed = Cell::new(false);
+    // Each failure is reported, but not the same one again and again (Redis down while
+    // a long run goes on).
+    let last_failure = std::cell::RefCell::new(String::new());
     let failed_run = |e: StoreError| {
-        if !run_failed.replace(true) {
-            outbox.note(|r| r.fail(format!("a run: {e}")));
+        run_failed.set(true);
+        let failure = format!("a run: {e}");
+        if *last_failure.borrow() != failure {
+            outbox.note(|r| r.fail(failure.clone()));
+            *last_failure.borrow_mut() = failure;
         }
     };
     let stop = loop {
@@ -97,7 +105,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
             // worker may, if rung (once).
             if !rang_for_late {
                 rang_for_late = true;
-                ring_on(ctx, budget_ms);
+                rang_late = ring_on(ctx, budget_ms);
             }
             // Their finishes go out as they come; else no call to make.
             if !outbox.has_pending() {
@@ -263,6 +271,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let events_left = hooks.look_now();
     if report.stop == Stop::Budget || ring_for_due || more_to_sweep || events_left {
         report.rang_again = ring_on(ctx, budget_ms);
+    }
+    if rang_late {
+        report.rang_again = true;
     }
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report

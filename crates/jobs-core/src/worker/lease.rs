@@ -27,6 +27,11 @@ pub(super) struct Lease {
     /// One per id: found not held by a heartbeat or a renewal (taken by another worker,
     /// or finished and released). The deadline does not vouch for these.
     gone: RefCell<Vec<bool>>,
+    /// One per id: prepared to run and not started yet ([`Lease::to_start`]).
+    waiting: RefCell<Vec<bool>>,
+    /// One per id: left by this worker after a failure ([`Lease::abandon`]): heartbeats
+    /// and renewals no longer extend it, so its lease expires and another claim takes it.
+    abandoned: RefCell<Vec<bool>>,
 }
 
 impl Lease {
@@ -37,16 +42,75 @@ impl Lease {
         until: u64,
         lease_ms: u64,
     ) -> Self {
-        let gone = RefCell::new(vec![false; ids.len()]);
+        let none = || RefCell::new(vec![false; ids.len()]);
         Lease {
             tenant,
             token,
-            ids,
             until: Cell::new(until),
             lease_ms,
             beats: RefCell::new(None),
-            gone,
+            gone: none(),
+            waiting: none(),
+            abandoned: none(),
+            ids,
         }
+    }
+
+    /// `id` is prepared to run: until [`Lease::started`], a failed batch leaves it
+    /// ([`Lease::abandon_waiting`]).
+    pub(super) fn to_start(&self, id: &JobId) {
+        self.set(&self.waiting, id, true);
+    }
+
+    /// `id`'s run has started: its outcome, or its failure, is its own.
+    pub(super) fn started(&self, id: &JobId) {
+        self.set(&self.waiting, id, false);
+    }
+
+    /// This worker leaves `id` after a failure: it is no longer extended (while other
+    /// jobs of its batch run on), and its lease runs out as if the worker had died.
+    pub(super) fn abandon(&self, id: &JobId) {
+        self.set(&self.abandoned, id, true);
+        self.set(&self.gone, id, true);
+    }
+
+    /// A batch that failed leaves the jobs it prepared and did not start.
+    pub(super) fn abandon_waiting(&self) {
+        let waiting = self.waiting.borrow().clone();
+        for (id, _) in self.ids.iter().zip(waiting).filter(|(_, waits)| *waits) {
+            self.abandon(id);
+        }
+    }
+
+    fn set(&self, flags: &RefCell<Vec<bool>>, id: &JobId, value: bool) {
+        if let Some(at) = self.ids.iter().position(|held| held == id) {
+            flags.borrow_mut()[at] = value;
+        }
+    }
+
+    /// The ids heartbeats and renewals extend: all but those abandoned.
+    fn kept(&self) -> Vec<JobId> {
+        let abandoned = self.abandoned.borrow();
+        self.ids
+            .iter()
+            .zip(abandoned.iter())
+            .filter(|(_, left)| !**left)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Answers for the kept ids ([`Lease::kept`]) spread over every id of the batch:
+    /// `left` for each abandoned one.
+    fn spread<T: Copy>(&self, answers: &[T], left: T) -> Vec<T> {
+        let abandoned = self.abandoned.borrow();
+        let mut answers = answers.iter();
+        abandoned
+            .iter()
+            .map(|gone| match gone {
+                true => left,
+                false => answers.next().copied().unwrap_or(left),
+            })
+            .collect()
     }
 
     pub(super) fn tenant(&self) -> &Tenant {
@@ -73,9 +137,14 @@ impl Lease {
     pub(super) fn heartbeat(&self, ctx: &Context<'_>, id: &JobId) -> Result<Heartbeat, StoreError> {
         let now = ctx.now();
         let until = now.saturating_add(self.lease_ms);
-        let beats = ctx
-            .queue
-            .heartbeat_batch(&self.tenant, &self.token, &self.ids, until)?;
+        let kept = self.kept();
+        let beats = if kept.is_empty() {
+            Vec::new()
+        } else {
+            ctx.queue
+                .heartbeat_batch(&self.tenant, &self.token, &kept, until)?
+        };
+        let beats = self.spread(&beats, Heartbeat::Lost);
         // A job not of this batch is not held under this lease.
         let beat = self.answer(&beats, id).unwrap_or(Heartbeat::Lost);
         if matches!(beat, Heartbeat::Owned { .. }) {
@@ -118,9 +187,13 @@ impl Lease {
         let now = ctx.now();
         if !self.surely_held(now) {
             let until = now.saturating_add(self.lease_ms);
-            let held = ctx
-                .queue
-                .renew(&self.tenant, &self.token, &self.ids, until)?;
+            let kept = self.kept();
+            let held = if kept.is_empty() {
+                Vec::new()
+            } else {
+                ctx.queue.renew(&self.tenant, &self.token, &kept, until)?
+            };
+            let held = self.spread(&held, false);
             if held.iter().any(|h| *h) {
                 self.until.set(until);
             }
@@ -204,6 +277,47 @@ mod tests {
         let thief = w.queue.claim(now, now + 30_000, "thief", 8).unwrap();
         assert!(matches!(thief, Claim::Empty { .. }), "{thief:?}");
         assert_eq!(lease.still_held(&w.ctx(), &[second]).unwrap(), [true]);
+    }
+
+    #[test]
+    fn an_abandoned_job_is_no_longer_extended_and_another_claim_takes_it() {
+        let w = World::new();
+        for _ in 0..3 {
+            w.submit(json!({"kind": "echo", "input": {}}));
+        }
+        let lease = claimed(&w, "mine");
+        let ids = lease.ids().to_vec();
+        for id in &ids {
+            lease.to_start(id);
+        }
+        // The first started; the second failed in the store; the third never started.
+        lease.started(&ids[0]);
+        lease.started(&ids[1]);
+        lease.abandon(&ids[1]);
+        lease.abandon_waiting();
+        let ctx = w.ctx();
+        assert_eq!(lease.still_held(&ctx, &ids).unwrap(), [true, false, false]);
+
+        // The first job's run goes on, its heartbeats extending the batch's lease.
+        let lease_ms = w.settings.lease_ms;
+        for _ in 0..3 {
+            w.clock.advance(lease_ms / 2);
+            let beat = lease.heartbeat(&ctx, &ids[0]).unwrap();
+            assert!(matches!(beat, Heartbeat::Owned { .. }), "{beat:?}");
+        }
+        assert_eq!(lease.heartbeat(&ctx, &ids[2]).unwrap(), Heartbeat::Lost);
+        // The other two ran out: another worker claims them; the first is still held.
+        let now = w.clock.now_ms();
+        let Claim::Claimed { jobs, .. } = w.queue.claim(now, now + lease_ms, "other", 8).unwrap()
+        else {
+            panic!("the abandoned jobs are claimable");
+        };
+        let mut taken: Vec<_> = jobs.iter().map(|j| j.id).collect();
+        taken.sort();
+        let mut left = vec![ids[1], ids[2]];
+        left.sort();
+        assert_eq!(taken, left);
+        assert_eq!(lease.still_held(&ctx, &ids[..1]).unwrap(), [true]);
     }
 
     #[test]

@@ -50,9 +50,14 @@ pub struct DrainReport {
 }
 
 impl DrainReport {
-    /// Stop on `error` (the first one stays).
+    /// Stop on `error`: the first one stays the error, later ones are warnings (a drain
+    /// that failed may go on to see its runs to their end, and fail again).
     pub(super) fn fail(&mut self, error: String) {
         self.stop = Stop::Failed;
-        self.error.get_or_insert(error);
+        if self.error.is_none() {
+            self.error = Some(error);
+        } else {
+            self.warnings.push(error);
+        }
     }
 }

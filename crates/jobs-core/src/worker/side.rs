@@ -383,6 +383,40 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_fails_beside_a_batch_mate_is_left_for_another_worker() {
+        use crate::ports::Clock;
+        let w = World::new();
+        // A quick job first, so that the next claim takes both sleeps in one batch.
+        w.submit(json!({"kind": "echo", "input": {}}));
+        let long = w.submit(json!({"kind": "sleep", "input": {"ms": 100_000}}));
+        let short = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        let ctx = w.ctx();
+        let first = crate::worker::drain(&ctx, 30_000);
+        // The short sleep's progress write at 3.2 s fails (the long one writes every
+        // 500 ms); a second worker drains at 40 s, past the lease of the failed run.
+        let blip = async {
+            w.clock.wait_ms(3_100).await;
+            w.kv.fail_writes(1);
+        };
+        let second = async {
+            w.clock.wait_ms(40_000).await;
+            crate::worker::drain(&ctx, 30_000).await
+        };
+        let (report, (), again) = w
+            .clock
+            .block_on(futures::future::join3(first, blip, second));
+
+        assert_eq!(report.stop, Stop::Failed, "{report:?}");
+        assert_eq!(w.job(&long).attempts, 1);
+        assert_eq!(w.job(&long).status, Status::Succeeded);
+        // Its batch-mate's heartbeats no longer kept the failed run's lease: the second
+        // worker ran it again.
+        assert_eq!(again.succeeded, 1, "{again:?}");
+        let short = w.job(&short);
+        assert_eq!((short.status, short.attempts), (Status::Succeeded, 2));
+    }
+
+    #[test]
     fn past_the_limit_a_waiting_run_is_parked_with_its_lease_kept() {
         let mut w = World::new();
         w.settings.worker_concurrency = 2;
