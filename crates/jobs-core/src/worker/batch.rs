@@ -35,6 +35,22 @@ pub(super) struct Ran {
 pub(super) async fn run<'d>(
     ctx: &'d Context<'_>,
     outbox: &'d Outbox,
+    batch: (&[ClaimedJob], Option<ClaimedRecords>),
+    lease: Rc<Lease>,
+    side: &mut SideBySide<'d>,
+) -> Result<Ran, StoreError> {
+    let ran = run_batch(ctx, outbox, batch, lease.clone(), side).await;
+    if ran.is_err() {
+        // Runs going beside them would keep their leases for as long as they go on.
+        lease.abandon_waiting();
+    }
+    ran
+}
+
+/// [`run`], but for what a failure leaves.
+async fn run_batch<'d>(
+    ctx: &'d Context<'_>,
+    outbox: &'d Outbox,
     (jobs, records): (&[ClaimedJob], Option<ClaimedRecords>),
     lease: Rc<Lease>,
     side: &mut SideBySide<'d>,
@@ -102,11 +118,7 @@ pub(super) async fn run<'d>(
     let per_group = inputs_at_once(ctx.settings.max_body_bytes);
     let alone_first = recovered.into_iter();
     for group in alone_first.chain(groups(to_run, per_group)) {
-        if let Err(e) = run_group(ctx, outbox, (group, claimed_at), &lease, side, &mut ran).await {
-            // Runs going beside them would keep their leases for as long as they go on.
-            lease.abandon_waiting();
-            return Err(e);
-        }
+        run_group(ctx, outbox, (group, claimed_at), &lease, side, &mut ran).await?;
     }
     Ok(ran)
 }
