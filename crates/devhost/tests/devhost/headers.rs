@@ -2,7 +2,7 @@
 //! gives (Spin: crates/trigger-http/src/headers.rs `compute_default_headers`,
 //! crates/routes/src/lib.rs `RouteMatch`).
 
-use crate::support::{AppDir, Reply, TestApp};
+use crate::support::{AppDir, Reply, TestApp, WAIT};
 
 const ROUTES: &str = r#"
 spin_manifest_version = 2
@@ -169,7 +169,15 @@ fn a_header_value_that_is_not_utf8_is_a_500_before_the_component_runs() {
 
     assert_eq!((refused.status, refused.body.as_str()), (500, ""));
     assert_eq!((latin1.status, latin1.body.as_str()), (500, ""));
-    assert!(app.logs().contains("utf-8"), "{}", app.logs());
+    // The runtime logs the refusal after it answers: wait for the line.
+    testkit::wait_until_seen(WAIT, "the refusal in the log", || {
+        let logs = app.logs();
+        if logs.contains("utf-8") {
+            Ok(())
+        } else {
+            Err(logs)
+        }
+    });
     // The same request with text in its headers is served.
     let served = app.get_with_headers("/api/x", &[("x-forwarded-for", "10.0.0.1")]);
     assert_eq!(served.status, 200, "{served:?}");
