@@ -16,7 +16,7 @@
 //! them. Runs started past the deadline do not keep it claiming, so a steady stream of
 //! waiting jobs cannot hold one drain for ever.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::hooks::Hooks;
@@ -65,19 +65,17 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     let mut rang_for_late = false;
     // Whether that ring went out.
     let mut rang_late = false;
-    // A run (or a batch) that failed in the store or the queue: the drain takes no more
-    // work, and the runs going side by side go on to their end (their outcomes are sent as
-    // they come).
-    let run_failed = Cell::new(false);
-    // Each failure is reported, but not the same one again and again (Redis down while
-    // a long run goes on).
-    let last_failure = std::cell::RefCell::new(String::new());
+    // The last failure of a run (or a batch) in the store or the queue: after one, the
+    // drain takes no more work, and the runs going side by side go on to their end (their
+    // outcomes are sent as they come). Each failure is reported, but not the same one
+    // again and again (Redis down while a long run goes on).
+    let last_failure: RefCell<Option<String>> = RefCell::new(None);
+    let run_failed = || last_failure.borrow().is_some();
     let failed_run = |e: StoreError| {
-        run_failed.set(true);
         let failure = format!("a run: {e}");
-        if *last_failure.borrow() != failure {
+        if last_failure.borrow().as_deref() != Some(failure.as_str()) {
             outbox.note(|r| r.fail(failure.clone()));
-            *last_failure.borrow_mut() = failure;
+            *last_failure.borrow_mut() = Some(failure);
         }
     };
     let stop = loop {
@@ -92,9 +90,9 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         // Past the deadline, new work (jobs, deliveries) is taken only while runs started
         // before it go on; at least one claim is always made.
         let taking =
-            !run_failed.get() && (!claimed_once || ctx.now() < deadline || side.has_early_runs());
+            !run_failed() && (!claimed_once || ctx.now() < deadline || side.has_early_runs());
         if !taking && side.is_empty() {
-            break if run_failed.get() {
+            break if run_failed() {
                 Stop::Failed
             } else {
                 Stop::Budget

@@ -25,13 +25,12 @@ pub(super) struct Lease {
     /// start shortly after learns from them whether it is still held or cancelled.
     beats: RefCell<Option<(u64, Vec<Heartbeat>)>>,
     /// One per id: found not held by a heartbeat or a renewal (taken by another worker,
-    /// or finished and released). The deadline does not vouch for these.
+    /// or finished and released), or left by this worker after a failure
+    /// ([`Lease::abandon`]). The deadline does not vouch for these, and heartbeats and
+    /// renewals no longer ask for them: once gone, always gone.
     gone: RefCell<Vec<bool>>,
     /// One per id: prepared to run and not started yet ([`Lease::to_start`]).
     waiting: RefCell<Vec<bool>>,
-    /// One per id: left by this worker after a failure ([`Lease::abandon`]): heartbeats
-    /// and renewals no longer extend it, so its lease expires and another claim takes it.
-    abandoned: RefCell<Vec<bool>>,
 }
 
 impl Lease {
@@ -51,7 +50,6 @@ impl Lease {
             beats: RefCell::new(None),
             gone: none(),
             waiting: none(),
-            abandoned: none(),
             ids,
         }
     }
@@ -70,7 +68,6 @@ impl Lease {
     /// This worker leaves `id` after a failure: it is no longer extended (while other
     /// jobs of its batch run on), and its lease runs out as if the worker had died.
     pub(super) fn abandon(&self, id: &JobId) {
-        self.set(&self.abandoned, id, true);
         self.set(&self.gone, id, true);
     }
 
@@ -88,24 +85,23 @@ impl Lease {
         }
     }
 
-    /// The ids heartbeats and renewals extend: all but those abandoned.
+    /// The ids heartbeats and renewals extend: all but those gone.
     fn kept(&self) -> Vec<JobId> {
-        let abandoned = self.abandoned.borrow();
+        let gone = self.gone.borrow();
         self.ids
             .iter()
-            .zip(abandoned.iter())
-            .filter(|(_, left)| !**left)
+            .zip(gone.iter())
+            .filter(|(_, gone)| !**gone)
             .map(|(id, _)| *id)
             .collect()
     }
 
     /// Answers for the kept ids ([`Lease::kept`]) spread over every id of the batch:
-    /// `left` for each abandoned one.
+    /// `left` for each one gone.
     fn spread<T: Copy>(&self, answers: &[T], left: T) -> Vec<T> {
-        let abandoned = self.abandoned.borrow();
+        let gone = self.gone.borrow();
         let mut answers = answers.iter();
-        abandoned
-            .iter()
+        gone.iter()
             .map(|gone| match gone {
                 true => left,
                 false => answers.next().copied().unwrap_or(left),
