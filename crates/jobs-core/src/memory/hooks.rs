@@ -16,6 +16,8 @@ struct Delivery {
     /// Due (or leased until) while pending.
     next_ms: u64,
     token: Option<String>,
+    /// Claims that did not send it (`HookDone::Postponed`).
+    postponed: u32,
 }
 
 /// Every job's delivery, and every tenant's secrets.
@@ -34,6 +36,7 @@ impl Delivery {
             last_status: None,
             next_ms: now_ms,
             token: None,
+            postponed: 0,
         }
     }
 }
@@ -98,6 +101,7 @@ impl Outbox {
                 tenant: key.0,
                 id: key.1,
                 attempt: d.attempts,
+                postponed: d.postponed,
                 secrets,
             });
         }
@@ -125,11 +129,18 @@ impl Outbox {
             return Ownership::Lost;
         }
         d.token = None;
-        d.last_status = last_status;
+        if !matches!(outcome, HookDone::Postponed(_)) {
+            d.last_status = last_status;
+        }
         match outcome {
             HookDone::Delivered => d.state = "delivered",
             HookDone::RetryAt(at) => d.next_ms = at,
             HookDone::Failed => d.state = "failed",
+            HookDone::Postponed(at) => {
+                d.attempts = d.attempts.saturating_sub(1);
+                d.postponed += 1;
+                d.next_ms = at;
+            }
         }
         Ownership::Owned
     }

@@ -18,6 +18,9 @@ pub struct HookClaim {
     pub id: JobId,
     /// This attempt's number, 1 for the first.
     pub attempt: u32,
+    /// How often the event was claimed and not sent, its attempt given back
+    /// ([`HookDone::Postponed`]).
+    pub postponed: u32,
     /// The tenant's signing secrets as stored (`whsec_...`): the current one, then the
     /// previous one during a rotation. Empty when the tenant has none yet.
     pub secrets: Vec<String>,
@@ -37,6 +40,9 @@ pub enum HookDone {
     /// Try again at this time (ms).
     RetryAt(u64),
     Failed,
+    /// Not sent, through no fault of the receiver: the claim's attempt is given back and
+    /// the delivery is due again at this time (ms); its last status stays.
+    Postponed(u64),
 }
 
 /// A job's delivery, as `GET /jobs/{id}` shows it.
@@ -102,15 +108,16 @@ pub(super) fn claim<R: Redis>(
     let bad = || unexpected_withheld("hook_claim", &reply);
     let next = reply.first().and_then(RedisValue::to_int).ok_or_else(bad)?;
     let mut due = Vec::new();
-    for entry in reply[1..].chunks(5) {
-        let (Some(tenant), Some(id), Some(attempt)) = (
+    for entry in reply[1..].chunks(6) {
+        let (Some(tenant), Some(id), Some(attempt), Some(postponed)) = (
             text(entry.first()).and_then(|t| Tenant::parse(&t).ok()),
             text(entry.get(1)).and_then(|i| JobId::parse(&i).ok()),
             entry.get(2).and_then(RedisValue::to_int),
+            entry.get(3).and_then(RedisValue::to_int),
         ) else {
             return Err(bad());
         };
-        let secrets = entry[3..]
+        let secrets = entry[4..]
             .iter()
             .filter_map(RedisValue::to_text)
             .filter(|s| !s.is_empty())
@@ -119,6 +126,7 @@ pub(super) fn claim<R: Redis>(
             tenant,
             id,
             attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            postponed: u32::try_from(postponed).unwrap_or(u32::MAX),
             secrets,
         });
     }
@@ -140,6 +148,7 @@ pub(super) fn done<R: Redis>(
         HookDone::Delivered => ("delivered", 0),
         HookDone::RetryAt(at) => ("retry", at),
         HookDone::Failed => ("failed", 0),
+        HookDone::Postponed(at) => ("postponed", at),
     };
     let reply = eval(
         redis,

@@ -19,6 +19,13 @@ pub const HOOK_POLL_MS: u64 = 100;
 /// How long a claimed delivery is held: its timeout and a margin for the writes around it.
 /// A worker that dies holding one delays it by this much.
 pub const HOOK_LEASE_MS: u64 = SEND_TIMEOUT_MS + 5_000;
+/// How often a delivery claimed and not sent (see [`Unsent::NotYet`]) gives its attempt
+/// back; after that, such a claim counts as an attempt, so an event that can never be
+/// sent still ends on its schedule.
+pub const POSTPONE_AT_MOST: u32 = 5;
+/// When an event whose record is not final yet is tried again: the cancel that made the
+/// job final writes its record right after its script.
+const NOT_FINAL_RETRY_MS: u64 = 1_000;
 
 /// When the drain looks for deliveries next, and when the next one is due.
 #[derive(Debug, Default)]
@@ -96,9 +103,13 @@ async fn deliver(
 ) {
     let tried = match attempt(ctx, &claim, claimed_at).await {
         Ok(sent) => Ok(sent),
-        // The store or the queue failed this time: the schedule applies, as to a
-        // receiver that did not answer.
-        Err(Unsent::Later(why)) => Ok(Sent::Failed(why)),
+        Err(Unsent::NotYet { why, due_ms }) if claim.postponed < POSTPONE_AT_MOST => {
+            postpone(ctx, outbox, &claim, token, (why, due_ms));
+            return;
+        }
+        // The store or the queue failed this time, or the event could not be sent too
+        // often: the schedule applies, as to a receiver that did not answer.
+        Err(Unsent::Later(why) | Unsent::NotYet { why, .. }) => Ok(Sent::Failed(why)),
         Err(Unsent::ForGood(why)) => Err(why),
     };
     let (sent, next) = match tried {
@@ -136,9 +147,29 @@ async fn deliver(
     {
         Ok(_) => outbox.note(|r| match outcome {
             HookDone::Delivered => r.webhooks_delivered += 1,
-            HookDone::RetryAt(_) => r.webhooks_retried += 1,
+            HookDone::RetryAt(_) | HookDone::Postponed(_) => r.webhooks_retried += 1,
             HookDone::Failed => r.webhooks_failed += 1,
         }),
+        Err(e) => outbox.warn(format!("recording the webhook of job {}: {e}", claim.id)),
+    }
+}
+
+/// `claim`'s event was not sent, through no fault of its receiver: its attempt is given
+/// back, and it is due again at `due_ms`.
+fn postpone(
+    ctx: &Context<'_>,
+    outbox: &Outbox,
+    claim: &HookClaim,
+    token: &str,
+    (why, due_ms): (String, u64),
+) {
+    outbox.warn(format!(
+        "webhook of job {}: {why}; tried again, not counted as an attempt",
+        claim.id
+    ));
+    let outcome = HookDone::Postponed(due_ms);
+    match ctx.queue.hook_done(claim, token, outcome, None, ctx.now()) {
+        Ok(_) => outbox.note(|r| r.webhooks_retried += 1),
         Err(e) => outbox.warn(format!("recording the webhook of job {}: {e}", claim.id)),
     }
 }
@@ -149,6 +180,9 @@ enum Unsent {
     ForGood(String),
     /// The store or the queue failed: it is tried again on the schedule.
     Later(String),
+    /// It could not be sent yet, through no fault of the receiver: it is tried again at
+    /// `due_ms` without counting an attempt ([`POSTPONE_AT_MOST`] times).
+    NotYet { why: String, due_ms: u64 },
 }
 
 /// Sign and send the event of `claim`'s job: what came back, or why nothing was sent.
@@ -170,8 +204,11 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim, claimed_at: u64) -> Resul
     };
     let Some(body) = event_body(&job) else {
         // The queue made the job final before its record says so: a cancel writes the
-        // record after its script. Nothing to send yet; the schedule tries again.
-        return Ok(Sent::Failed("the job's record is not final yet".into()));
+        // record after its script. Nothing to send yet.
+        return Err(Unsent::NotYet {
+            why: "the job's record is not final yet".into(),
+            due_ms: ctx.now().saturating_add(NOT_FINAL_RETRY_MS),
+        });
     };
     check_callback_url(&url, ctx.settings.webhook_allow_insecure)
         .map_err(|why| Unsent::ForGood(format!("callback_url {why}")))?;
@@ -196,9 +233,13 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim, claimed_at: u64) -> Resul
         .saturating_add(SEND_TIMEOUT_MS)
         .saturating_sub(ctx.now());
     if left_ms == 0 {
-        return Ok(Sent::Failed(format!(
-            "not sent: the worker was busy for {SEND_TIMEOUT_MS} ms after claiming it"
-        )));
+        // Due again at once: a worker free to send it takes it.
+        return Err(Unsent::NotYet {
+            why: format!(
+                "not sent: the worker was busy for {SEND_TIMEOUT_MS} ms after claiming it"
+            ),
+            due_ms: ctx.now(),
+        });
     }
     let send = http.post(&url, &headers, &body);
     let timeout = ctx.clock.wait_ms(left_ms);
@@ -364,7 +405,8 @@ mod tests {
     #[test]
     fn an_event_whose_record_is_not_final_yet_is_tried_again_not_failed() {
         let mut w = World::new();
-        w.settings.webhook_retry_schedule = Schedule::parse("0,1s").unwrap();
+        // One attempt only: a try that sends nothing must not spend it.
+        w.settings.webhook_retry_schedule = Schedule::parse("0").unwrap();
         let http = Scripted::default();
         http.answers.borrow_mut().push_back(Some(204));
         let id = with_callback(&w);
@@ -385,10 +427,9 @@ mod tests {
             "{report:?}"
         );
         assert!(http.sent.borrow().is_empty());
-        assert_eq!(
-            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
-            "pending"
-        );
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("pending", 0));
+        assert_eq!(state.next_attempt_ms, Some(now + super::NOT_FINAL_RETRY_MS));
 
         // The record follows; the next try sends the event.
         let mut job = w.job(&id);
@@ -399,10 +440,37 @@ mod tests {
         assert_eq!(report.webhooks_delivered, 1, "{report:?}");
         let event: serde_json::Value = serde_json::from_slice(&http.sent.borrow()[0].2).unwrap();
         assert_eq!(event["type"], "job.cancelled");
-        assert_eq!(
-            w.queue.hook(&tenant, &id).unwrap().unwrap().state,
-            "delivered"
-        );
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("delivered", 1));
+    }
+
+    #[test]
+    fn an_event_that_is_never_final_gives_its_attempt_back_a_few_times_then_fails() {
+        let mut w = World::new();
+        w.settings.webhook_retry_schedule = Schedule::parse("0").unwrap();
+        let http = Scripted::default();
+        let id = with_callback(&w);
+        let tenant = crate::job::Tenant::default_tenant();
+        // The cancel's script ran and its record write never came.
+        let now = w.clock.now_ms();
+        w.queue.cancel(&tenant, &id, now, true).unwrap();
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        for _ in 0..super::POSTPONE_AT_MOST {
+            let report = w.clock.block_on(super::super::drain(&ctx, 500));
+            assert_eq!(report.webhooks_retried, 1, "{report:?}");
+            let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+            assert_eq!((state.state.as_str(), state.attempts), ("pending", 0));
+            w.clock.advance(super::NOT_FINAL_RETRY_MS);
+        }
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+        assert_eq!(report.webhooks_failed, 1, "{report:?}");
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("failed", 1));
+        assert!(http.sent.borrow().is_empty());
     }
 
     #[test]
@@ -477,16 +545,21 @@ mod tests {
         assert_eq!((state.state.as_str(), state.attempts), ("pending", 1));
 
         // Claimed again, and busy past the whole send window: not sent at all, as another
-        // worker may take the delivery as soon as the lease ends.
+        // worker may take the delivery as soon as the lease ends. The attempt is given
+        // back, and the delivery is due at once for a worker free to send it.
         w.clock
             .advance(state.next_attempt_ms.unwrap() - w.clock.now_ms());
         let (second, claimed_at) = claim("t2");
+        assert_eq!(second.attempt, 2);
         w.clock.advance(super::SEND_TIMEOUT_MS);
         w.clock
             .block_on(super::deliver(&ctx, &outbox, (second, claimed_at), "t2"));
         assert_eq!(http.sent.borrow().len(), 1);
         let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
-        assert_eq!((state.state.as_str(), state.attempts), ("pending", 2));
+        assert_eq!((state.state.as_str(), state.attempts), ("pending", 1));
+        assert_eq!(state.next_attempt_ms, Some(w.clock.now_ms()));
+        let (third, _) = claim("t3");
+        assert_eq!((third.attempt, third.postponed), (2, 1));
         let report = outbox.into_report();
         assert_eq!(report.webhooks_retried, 2, "{report:?}");
     }

@@ -64,6 +64,41 @@ pub(super) fn an_event_is_delivered_under_a_lease_and_retried_on_schedule(q: &dy
     );
 }
 
+pub(super) fn a_postponed_delivery_gives_its_attempt_back(q: &dyn Queue) {
+    finished_with_hook(q, 1, 100);
+    let first = q.claim_hooks(100, 1_000, "a", 8).unwrap().due[0].clone();
+    assert_eq!((first.attempt, first.postponed), (1, 0));
+    q.hook_done(&first, "a", HookDone::RetryAt(200), Some(503), 150)
+        .unwrap();
+    let second = q.claim_hooks(200, 1_200, "b", 8).unwrap().due[0].clone();
+    assert_eq!((second.attempt, second.postponed), (2, 0));
+    // Only its holder postpones it.
+    assert_eq!(
+        q.hook_done(&second, "a", HookDone::Postponed(300), None, 250)
+            .unwrap(),
+        Ownership::Lost
+    );
+    assert_eq!(
+        q.hook_done(&second, "b", HookDone::Postponed(300), None, 250)
+            .unwrap(),
+        Ownership::Owned
+    );
+    // The attempt is given back, the last answer stays, and it is due at the time given.
+    assert_eq!(state(q, 1), ("pending".into(), 1, Some(503)));
+    let s = q.hook(&tenant(), &id(1)).unwrap().expect("a delivery");
+    assert_eq!(s.next_attempt_ms, Some(300));
+    assert!(q.claim_hooks(299, 1_299, "c", 8).unwrap().due.is_empty());
+    let third = q.claim_hooks(300, 1_300, "c", 8).unwrap().due[0].clone();
+    assert_eq!((third.attempt, third.postponed), (2, 1));
+    q.hook_done(&third, "c", HookDone::Delivered, Some(204), 350)
+        .unwrap();
+    assert_eq!(state(q, 1), ("delivered".into(), 2, Some(204)));
+    // Asked for again: from the first attempt, nothing postponed.
+    q.redeliver_hook(&tenant(), &id(1), 400).unwrap();
+    let again = q.claim_hooks(400, 1_400, "d", 8).unwrap().due[0].clone();
+    assert_eq!((again.attempt, again.postponed), (1, 0));
+}
+
 pub(super) fn a_lease_that_ends_makes_the_delivery_due_again(q: &dyn Queue) {
     finished_with_hook(q, 1, 100);
     let lost = q.claim_hooks(100, 1_000, "a", 8).unwrap().due[0].clone();

@@ -150,6 +150,10 @@ pub const CHECKS: &[Check] = &[
         hooks::an_event_is_delivered_under_a_lease_and_retried_on_schedule,
     ),
     (
+        "a postponed delivery gives its attempt back",
+        hooks::a_postponed_delivery_gives_its_attempt_back,
+    ),
+    (
         "a lease that ends makes the delivery due again",
         hooks::a_lease_that_ends_makes_the_delivery_due_again,
     ),

@@ -3,7 +3,7 @@
 -- Each claim counts an attempt. A stale entry (a delivery no longer pending) is dropped.
 -- ARGV: 1 now ms  2 lease deadline ms  3 token  4 max
 -- Reply: {next due ms after these or -1, then per delivery: tenant, id, attempt,
---         current secret or '', previous secret or ''}
+--         times it was postponed (hook_done), current secret or '', previous secret or ''}
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', HOOKS, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
 for _, member in ipairs(due) do
@@ -17,8 +17,9 @@ for _, member in ipairs(due) do
     redis.call('HSET', h, 'token', ARGV[3], 'next_ms', ARGV[2])
     local attempt = redis.call('HINCRBY', h, 'attempts', 1)
     redis.call('ZADD', HOOKS, ARGV[2], member)
+    local postponed = tonumber(redis.call('HGET', h, 'postponed') or '0')
     local secrets = redis.call('HMGET', 'aj:{' .. t .. '}:whsec', 'current', 'previous')
-    for _, v in ipairs({t, id, attempt, secrets[1] or '', secrets[2] or ''}) do
+    for _, v in ipairs({t, id, attempt, postponed, secrets[1] or '', secrets[2] or ''}) do
       table.insert(out, v)
     end
   end

@@ -14,7 +14,7 @@ if state ~= 'pending' then
   if state == 'failed' then redis.call('HINCRBY', COUNTERS, 'hooks_failed', -1) end
   redis.call('HINCRBY', COUNTERS, 'hooks_pending', 1)
   redis.call('HSET', h, 'state', 'pending', 'attempts', 0, 'next_ms', ARGV[2])
-  redis.call('HDEL', h, 'token', 'last_status')
+  redis.call('HDEL', h, 'token', 'last_status', 'postponed')
   redis.call('ZADD', HOOKS, ARGV[2], t .. '/' .. id)
 end
 local reply = redis.call('HGETALL', h)

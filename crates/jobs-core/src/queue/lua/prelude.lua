@@ -78,7 +78,7 @@ local function enqueue_hook(id, now)
     redis.call('HINCRBY', COUNTERS, 'hooks_pending', 1)
   end
   redis.call('HSET', h, 'state', 'pending', 'attempts', 0, 'next_ms', now)
-  redis.call('HDEL', h, 'token', 'last_status')
+  redis.call('HDEL', h, 'token', 'last_status', 'postponed')
   redis.call('ZADD', HOOKS, now, t .. '/' .. id)
 end
 
