@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use e2e::webhooks::{DELIVERY_TIMEOUT, Receiver};
-use e2e::{JOB_TIMEOUT, TestApp, inputs, spawn_app_with};
+use e2e::{JOB_TIMEOUT, TestApp, inputs, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 /// Short delays so a test sees every attempt: three attempts, 300 ms apart.
@@ -231,4 +231,42 @@ fn a_callback_whose_address_is_in_block_networks_is_refused_at_send_time() {
     assert_eq!(job["webhook"]["attempts"], 2, "{job}");
     assert_eq!(job["webhook"]["last_status"], Value::Null, "{job}");
     assert!(receiver.log().is_empty(), "{:?}", receiver.log());
+}
+
+#[test]
+fn a_second_rotation_of_the_signing_secret_waits_for_the_first_to_end() {
+    // Arrange
+    let app = spawn_app();
+    let path = "/admin/tenants/default/webhook-secret";
+    let original = secret(&app);
+
+    // Act: rotate, then rotate again (a client retrying a request whose answer it lost).
+    let rotated = app.admin("POST", path, None);
+    rotated.expect_status(200);
+    let again = app.admin("POST", path, None);
+
+    // Assert: the second is refused and changes nothing, so receivers that still verify
+    // with the original secret keep working until the rotation is ended.
+    let current = rotated.json()["current"].as_str().unwrap().to_owned();
+    assert_ne!(current, original);
+    assert_eq!(rotated.json()["previous"], original.as_str());
+    let problem = again.expect_problem_type(409, "rotation-under-way");
+    assert!(
+        problem.detail.contains("webhook-secret/previous"),
+        "{}",
+        problem.detail
+    );
+    let now = app.admin("GET", path, None);
+    now.expect_status(200);
+    assert_eq!(now.json()["current"], current.as_str());
+    assert_eq!(now.json()["previous"], original.as_str());
+
+    // Ended, the next rotation goes ahead.
+    let ended = app.admin("DELETE", &format!("{path}/previous"), None);
+    ended.expect_status(200);
+    assert_eq!(ended.json()["previous"], Value::Null);
+    let next = app.admin("POST", path, None);
+    next.expect_status(200);
+    assert_eq!(next.json()["previous"], current.as_str());
+    assert_ne!(next.json()["current"], current.as_str());
 }

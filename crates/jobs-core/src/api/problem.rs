@@ -52,13 +52,14 @@ pub enum ProblemType {
     TenantNotFound,
     TenantExists,
     KeyNotFound,
+    RotationUnderWay,
     Unavailable,
     Internal,
 }
 
 impl ProblemType {
     /// Every type, in the order of docs/problems.md.
-    pub const ALL: [ProblemType; 25] = [
+    pub const ALL: [ProblemType; 26] = [
         ProblemType::MalformedRequest,
         ProblemType::InvalidIdempotencyKey,
         ProblemType::MalformedId,
@@ -82,6 +83,7 @@ impl ProblemType {
         ProblemType::TenantNotFound,
         ProblemType::TenantExists,
         ProblemType::KeyNotFound,
+        ProblemType::RotationUnderWay,
         ProblemType::Unavailable,
         ProblemType::Internal,
     ];
@@ -132,6 +134,7 @@ impl ProblemType {
             TenantNotFound => ("tenant-not-found", 404, "Tenant not found"),
             TenantExists => ("tenant-exists", 409, "Tenant exists"),
             KeyNotFound => ("key-not-found", 404, "API key not found"),
+            RotationUnderWay => ("rotation-under-way", 409, "Rotation under way"),
             Unavailable => ("unavailable", 503, "Service unavailable"),
             Internal => ("internal", 500, "Internal error"),
         }
@@ -348,6 +351,7 @@ pub fn problem(err: &ApiError) -> Problem {
             AdminError::TenantNotFound(_) => ProblemType::TenantNotFound.with(e.to_string()),
             AdminError::TenantExists(_) => ProblemType::TenantExists.with(e.to_string()),
             AdminError::KeyNotFound { .. } => ProblemType::KeyNotFound.with(e.to_string()),
+            AdminError::RotationUnderWay(_) => ProblemType::RotationUnderWay.with(e.to_string()),
             AdminError::NoRandomness(_) => internal(),
             AdminError::Store(s) => store(s),
         },

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::job::{JobId, Tenant, Timestamp};
 use crate::queue::{
-    HookClaim, HookClaims, HookDone, HookState, Ownership, Redeliver, SecretChange,
+    HookClaim, HookClaims, HookDone, HookState, Ownership, Redeliver, SecretChange, SecretsNow,
 };
 
 #[derive(Debug, Clone)]
@@ -179,18 +179,22 @@ impl Outbox {
         tenant: &Tenant,
         change: SecretChange,
         new: &str,
-    ) -> (String, Option<String>) {
+    ) -> SecretsNow {
+        let fresh = !self.secrets.contains_key(tenant);
         let entry = self.secrets.entry(tenant.clone());
         let s = entry.or_insert_with(|| (new.to_owned(), None));
-        match change {
-            SecretChange::Init => {}
-            SecretChange::Rotate => {
-                if s.0 != new {
-                    s.1 = Some(std::mem::replace(&mut s.0, new.to_owned()));
-                }
+        match (change, &s.1) {
+            (SecretChange::Init, _) => {}
+            // A tenant with none has the new one already.
+            (SecretChange::Rotate, _) if fresh => {}
+            (SecretChange::Rotate, Some(previous)) => {
+                return SecretsNow::RotationUnderWay(s.0.clone(), previous.clone());
             }
-            SecretChange::End => s.1 = None,
+            (SecretChange::Rotate, None) => {
+                s.1 = Some(std::mem::replace(&mut s.0, new.to_owned()));
+            }
+            (SecretChange::End, _) => s.1 = None,
         }
-        s.clone()
+        SecretsNow::Set(s.0.clone(), s.1.clone())
     }
 }

@@ -16,7 +16,8 @@ use crate::ports::{Clock, KeyValue, PortError};
 use crate::queue::{
     CancelOutcome, Claim, ClaimedRecords, DOORBELL_ARMED_MS, Doorbell, Enqueue, Expired, Finish,
     Heartbeat, HookClaim, HookClaims, HookDone, HookState, IdempotencyRecord, ListFilter, Listed,
-    Ownership, Queue, QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SubmitOutcome,
+    Ownership, Queue, QueueError, QueueStats, Redeliver, RetryOutcome, SecretChange, SecretsNow,
+    SubmitOutcome,
 };
 use crate::tenancy::{Role, TenantStore};
 use line::State;
@@ -556,7 +557,7 @@ impl Queue for MemoryQueue {
         tenant: &Tenant,
         change: SecretChange,
         new: &str,
-    ) -> Result<(String, Option<String>), QueueError> {
+    ) -> Result<SecretsNow, QueueError> {
         let mut state = self.state()?;
         Ok(state.hooks.secrets(tenant, change, new))
     }

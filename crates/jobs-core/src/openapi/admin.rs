@@ -31,6 +31,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
     };
     let key_id = json!({ "name": "key_id", "in": "path", "required": true, "description": "The key's id (16 hex digits).", "schema": { "type": "string", "pattern": "^[0-9a-f]{16}$" } });
     let tenant_ops = [MalformedRequest, TenantNotFound];
+    let rotate_ops = [MalformedRequest, TenantNotFound, RotationUnderWay];
     vec![
         (
             "/admin/tenants",
@@ -187,12 +188,12 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
                 "rotateWebhookSecret",
                 "admin",
                 "Rotate a tenant's webhook secret",
-                "A new secret signs from now on; the old one also signs until the rotation ends.",
+                "A new secret signs from now on; the old one also signs until the rotation ends. Refused while a rotation is under way.",
             )
             .access(Access::Admin)
             .param(tenant_param())
             .answer(200, secret.clone())
-            .problems(&tenant_ops)
+            .problems(&rotate_ops)
             .build(),
         ),
         (

@@ -62,6 +62,26 @@ pub struct HookState {
     pub next_attempt_ms: Option<u64>,
 }
 
+/// A tenant's signing secrets after [`super::Queue::hook_secrets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretsNow {
+    /// As the change left them: the current one, and the previous one during a rotation.
+    Set(String, Option<String>),
+    /// `Rotate` changed nothing: a rotation is under way already (its previous secret
+    /// still signs, and another rotation would drop it). The current and previous ones.
+    RotationUnderWay(String, String),
+}
+
+impl SecretsNow {
+    /// The current secret, and the previous one during a rotation.
+    pub fn into_parts(self) -> (String, Option<String>) {
+        match self {
+            SecretsNow::Set(current, previous) => (current, previous),
+            SecretsNow::RotationUnderWay(current, previous) => (current, Some(previous)),
+        }
+    }
+}
+
 /// The outcome of [`super::Queue::redeliver_hook`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeliver {
@@ -235,7 +255,7 @@ pub(super) fn secrets<R: Redis>(
     tenant: &Tenant,
     change: SecretChange,
     new: &str,
-) -> Result<(String, Option<String>), QueueError> {
+) -> Result<SecretsNow, QueueError> {
     let what = match change {
         SecretChange::Init => "init",
         SecretChange::Rotate => "rotate",
@@ -247,9 +267,14 @@ pub(super) fn secrets<R: Redis>(
         vec![keys::webhook_secrets(tenant)],
         vec![what.into(), new.into()],
     )?;
-    let current = text(reply.first()).ok_or_else(|| unexpected_withheld("hook_secret", &reply))?;
-    let previous = text(reply.get(1)).filter(|p| !p.is_empty());
-    Ok((current, previous))
+    let bad = || unexpected_withheld("hook_secret", &reply);
+    let current = text(reply.get(1)).ok_or_else(bad)?;
+    let previous = text(reply.get(2)).filter(|p| !p.is_empty());
+    match (text(reply.first()).as_deref(), previous) {
+        (Some("set"), previous) => Ok(SecretsNow::Set(current, previous)),
+        (Some("rotating"), Some(previous)) => Ok(SecretsNow::RotationUnderWay(current, previous)),
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]

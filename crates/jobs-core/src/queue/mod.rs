@@ -13,7 +13,7 @@ mod redis;
 pub mod scripts;
 pub(crate) mod wire;
 
-pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
+pub use hooks::{HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange, SecretsNow};
 pub use range::{IdPrefix, IdRange, InvalidIdPrefix};
 pub use redis::RedisQueue;
 pub use wire::is_noscript;
@@ -505,5 +505,5 @@ pub trait Queue {
         tenant: &Tenant,
         change: SecretChange,
         new: &str,
-    ) -> Result<(String, Option<String>), QueueError>;
+    ) -> Result<SecretsNow, QueueError>;
 }

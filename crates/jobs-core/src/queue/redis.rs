@@ -6,7 +6,9 @@
 //! caches the script. A NOSCRIPT reply means the script did not run, so the retry cannot
 //! apply anything twice.
 
-use super::hooks::{self, HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange};
+use super::hooks::{
+    self, HookClaim, HookClaims, HookDone, HookState, Redeliver, SecretChange, SecretsNow,
+};
 use super::scripts::{self, Script};
 use super::wire::{
     count, eval, ids, int, int_param, keys_of, parse_claim, parse_claim_reading, parse_finish,
@@ -504,7 +506,7 @@ impl<R: Redis> Queue for RedisQueue<R> {
         tenant: &Tenant,
         change: SecretChange,
         new: &str,
-    ) -> Result<(String, Option<String>), QueueError> {
+    ) -> Result<SecretsNow, QueueError> {
         hooks::secrets(&self.redis, tenant, change, new)
     }
 }

@@ -276,8 +276,8 @@ pub fn issue_key(
 }
 
 /// `/admin/tenants/{name}/webhook-secret`: `Init` (`GET`: the secrets, made on first
-/// use), `Rotate` (`POST`: a new current one, the old one kept as previous) or `End`
-/// (`DELETE .../previous`: the rotation is over).
+/// use), `Rotate` (`POST`: a new current one, the old one kept as previous; refused while
+/// a rotation is under way) or `End` (`DELETE .../previous`: the rotation is over).
 pub fn webhook_secret(
     tenants: &dyn TenantStore,
     queue: &dyn crate::queue::Queue,
@@ -289,9 +289,15 @@ pub fn webhook_secret(
         return Err(AdminError::TenantNotFound(tenant.to_string()));
     }
     let new = crate::webhook::Secret::generate().map_err(AdminError::NoRandomness)?;
-    let (current, previous) = queue
+    let now = queue
         .hook_secrets(&tenant, change, new.reveal())
         .map_err(|e| AdminError::Store(StoreError::Queue(e)))?;
+    let (current, previous) = match now {
+        crate::queue::SecretsNow::Set(current, previous) => (current, previous),
+        crate::queue::SecretsNow::RotationUnderWay(..) => {
+            return Err(AdminError::RotationUnderWay(tenant.to_string()));
+        }
+    };
     Ok(SecretResource {
         tenant: tenant.to_string(),
         current,

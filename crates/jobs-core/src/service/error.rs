@@ -191,6 +191,12 @@ pub enum AdminError {
     TenantExists(String),
     #[error("tenant {tenant} has no API key {id}")]
     KeyNotFound { tenant: String, id: String },
+    /// A second rotation would drop the previous secret, which receivers may still verify
+    /// with.
+    #[error(
+        "a rotation of tenant {0}'s webhook secret is under way (its previous secret still signs): DELETE /admin/tenants/{0}/webhook-secret/previous ends it, then rotate again"
+    )]
+    RotationUnderWay(String),
     /// The system gave no randomness for a new key.
     #[error("{0}")]
     NoRandomness(String),

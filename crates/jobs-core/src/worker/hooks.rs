@@ -261,7 +261,8 @@ fn secrets(ctx: &Context<'_>, claim: &HookClaim) -> Result<Vec<Secret>, Unsent> 
         let (current, previous) = ctx
             .queue
             .hook_secrets(&claim.tenant, SecretChange::Init, new.reveal())
-            .map_err(|e| Unsent::Later(format!("the tenant's signing secret: {e}")))?;
+            .map_err(|e| Unsent::Later(format!("the tenant's signing secret: {e}")))?
+            .into_parts();
         std::iter::once(current).chain(previous).collect()
     } else {
         claim.secrets.clone()
@@ -371,7 +372,8 @@ mod tests {
                 SecretChange::Init,
                 "",
             )
-            .unwrap();
+            .unwrap()
+            .into_parts();
         let timestamp: u64 = header(headers, "webhook-timestamp").parse().unwrap();
         let expected = Secret::parse(&secret)
             .unwrap()

@@ -2,7 +2,7 @@
 //! leased, retried and ended under a token, and they can be asked for again.
 
 use super::*;
-use crate::queue::{HookDone, HookState, Redeliver, SecretChange};
+use crate::queue::{HookDone, HookState, Redeliver, SecretChange, SecretsNow};
 
 fn finished_with_hook(q: &dyn Queue, n: u64, now: u64) {
     submit(q, n, now);
@@ -159,16 +159,22 @@ pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
     let t = tenant();
     assert_eq!(
         q.hook_secrets(&t, SecretChange::Init, "whsec_a").unwrap(),
-        ("whsec_a".into(), None)
+        set("whsec_a", None)
     );
     assert_eq!(
         q.hook_secrets(&t, SecretChange::Init, "whsec_x").unwrap(),
-        ("whsec_a".into(), None),
+        set("whsec_a", None),
         "init keeps a secret"
     );
     assert_eq!(
         q.hook_secrets(&t, SecretChange::Rotate, "whsec_b").unwrap(),
-        ("whsec_b".into(), Some("whsec_a".into()))
+        set("whsec_b", Some("whsec_a"))
+    );
+    // A second rotation (a retry whose answer was lost, say) would drop whsec_a, which
+    // receivers may still verify with: refused, nothing changed.
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::Rotate, "whsec_c").unwrap(),
+        SecretsNow::RotationUnderWay("whsec_b".into(), "whsec_a".into())
     );
     q.hook_done(&claims.due[0], "a", HookDone::RetryAt(200), None, 100)
         .unwrap();
@@ -179,7 +185,12 @@ pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
     );
     assert_eq!(
         q.hook_secrets(&t, SecretChange::End, "whsec_x").unwrap(),
-        ("whsec_b".into(), None)
+        set("whsec_b", None)
+    );
+    assert_eq!(
+        q.hook_secrets(&t, SecretChange::Rotate, "whsec_c").unwrap(),
+        set("whsec_c", Some("whsec_b")),
+        "the rotation ended: the next one goes ahead"
     );
     // A tenant without a secret gets the new one, whatever the change.
     assert_eq!(
@@ -189,8 +200,21 @@ pub(super) fn a_cancel_sends_the_event_and_secrets_rotate(q: &dyn Queue) {
             "whsec_n"
         )
         .unwrap(),
-        ("whsec_n".into(), None)
+        set("whsec_n", None)
     );
+    assert_eq!(
+        q.hook_secrets(
+            &super::tenants::named("fresh-rotated"),
+            SecretChange::Rotate,
+            "whsec_r"
+        )
+        .unwrap(),
+        set("whsec_r", None)
+    );
+}
+
+fn set(current: &str, previous: Option<&str>) -> SecretsNow {
+    SecretsNow::Set(current.into(), previous.map(Into::into))
 }
 
 pub(super) fn retention_keeps_a_job_while_its_event_is_under_way(q: &dyn Queue) {
