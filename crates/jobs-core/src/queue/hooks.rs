@@ -302,6 +302,7 @@ mod tests {
             RedisValue::Bytes(b"NOT A TENANT".to_vec()),
             RedisValue::Bytes(b"0190f0f0-0000-7000-8000-000000000000".to_vec()),
             RedisValue::Int(1),
+            RedisValue::Int(0),
             RedisValue::Bytes(secret.as_bytes().to_vec()),
             RedisValue::Bytes(Vec::new()),
         ]);

@@ -194,7 +194,7 @@ pub enum AdminError {
     /// A second rotation would drop the previous secret, which receivers may still verify
     /// with.
     #[error(
-        "a rotation of tenant {0}'s webhook secret is under way (its previous secret still signs): DELETE /admin/tenants/{0}/webhook-secret/previous ends it, then rotate again"
+        "a rotation of tenant {0}'s webhook secret is under way (its previous secret still signs); nothing was changed. GET /admin/tenants/{0}/webhook-secret shows the rotation's new secret; once receivers verify with it, DELETE /admin/tenants/{0}/webhook-secret/previous ends the rotation, and another may begin"
     )]
     RotationUnderWay(String),
     /// The system gave no randomness for a new key.

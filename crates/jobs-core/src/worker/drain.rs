@@ -167,7 +167,10 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                         ctx.settings.lease_ms,
                     ));
                     match batch::run(ctx, &outbox, (&jobs, records), lease, &mut side).await {
-                        Ok(ran) => size = next_batch(size, n, ran.run_ms, ran.waiting),
+                        Ok(ran) => {
+                            hooks.batch_ran(ran.run_ms, ctx.now());
+                            size = next_batch(size, n, ran.run_ms, ran.waiting);
+                        }
                         // The batch's jobs not run stay leased; their leases expire and they
                         // run again. Runs going side by side go on to their end.
                         Err(e) => failed_run(e),
@@ -178,6 +181,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 next_due_ms,
                 next_expiry_ms,
             } => {
+                hooks.batch_ran(0, now);
                 if taking && hooks.look_now() && !side.is_full() {
                     // Finishes just sent put events in the outbox: deliver them.
                     continue;

@@ -26,6 +26,17 @@ pub const POSTPONE_AT_MOST: u32 = 5;
 /// When an event whose record is not final yet is tried again: the cancel that made the
 /// job final writes its record right after its script.
 const NOT_FINAL_RETRY_MS: u64 = 1_000;
+/// Less of the send window than this left when a delivery starts: it is not sent (see
+/// [`Unsent::NotYet`]) rather than charged to a receiver given no time to answer.
+const MIN_SEND_MS: u64 = 1_000;
+/// A drain whose last batch ran this long inline (computing jobs) is *computing*: a
+/// delivery it claimed would wait for its next batch, most likely past the send window.
+/// It leaves deliveries to drains free to send them, looking for them only every
+/// [`COMPUTING_LOOK_MS`], so that a stream of long jobs on one worker delays events
+/// rather than holding them for ever.
+const COMPUTING_RUN_MS: u64 = SEND_TIMEOUT_MS / 3;
+/// How often a computing drain looks for due deliveries all the same.
+const COMPUTING_LOOK_MS: u64 = 60_000;
 
 /// When the drain looks for deliveries next, and when the next one is due.
 #[derive(Debug, Default)]
@@ -35,6 +46,8 @@ pub(super) struct Hooks {
     expected: bool,
     /// When the earliest delivery not yet claimed is due, as last seen.
     pub(super) next_due: Option<u64>,
+    /// The last batch ran long inline ([`COMPUTING_RUN_MS`]).
+    computing: bool,
 }
 
 impl Hooks {
@@ -48,6 +61,19 @@ impl Hooks {
         self.expected
     }
 
+    /// A batch ran its inline jobs for `run_ms` (0: the drain found nothing to run) at
+    /// `now`: whether the drain is computing ([`COMPUTING_RUN_MS`]) from now on.
+    pub(super) fn batch_ran(&mut self, run_ms: u64, now: u64) {
+        let computing = run_ms >= COMPUTING_RUN_MS;
+        if computing && !self.computing {
+            self.next_look = self.next_look.max(now.saturating_add(COMPUTING_LOOK_MS));
+        }
+        if !computing && self.computing {
+            self.next_look = now;
+        }
+        self.computing = computing;
+    }
+
     /// Claim due deliveries into the free slots (at most every [`HOOK_POLL_MS`], or at
     /// once when one is due by now) and start them side by side.
     pub(super) fn start_due<'d>(
@@ -57,7 +83,8 @@ impl Hooks {
         side: &mut SideBySide<'d>,
     ) {
         let now = ctx.now();
-        let due_now = self.expected || self.next_due.is_some_and(|at| at <= now);
+        let due_now =
+            !self.computing && (self.expected || self.next_due.is_some_and(|at| at <= now));
         if now < self.next_look && !due_now {
             return;
         }
@@ -65,7 +92,12 @@ impl Hooks {
         if free == 0 {
             return;
         }
-        self.next_look = now + HOOK_POLL_MS;
+        self.next_look = now
+            + if self.computing {
+                COMPUTING_LOOK_MS
+            } else {
+                HOOK_POLL_MS
+            };
         self.expected = false;
         let token = ctx.random.token();
         let claims = match ctx
@@ -87,7 +119,7 @@ impl Hooks {
             }));
         }
         // More may be due than there were slots: look again soon.
-        if side.free_slots() == 0 {
+        if side.free_slots() == 0 && !self.computing {
             self.next_look = now;
         }
     }
@@ -232,12 +264,11 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim, claimed_at: u64) -> Resul
     let left_ms = claimed_at
         .saturating_add(SEND_TIMEOUT_MS)
         .saturating_sub(ctx.now());
-    if left_ms == 0 {
-        // Due again at once: a worker free to send it takes it.
+    if left_ms < MIN_SEND_MS {
+        // Due again at once: a drain free to send it takes it (a computing one leaves it).
+        let busy_ms = ctx.now().saturating_sub(claimed_at);
         return Err(Unsent::NotYet {
-            why: format!(
-                "not sent: the worker was busy for {SEND_TIMEOUT_MS} ms after claiming it"
-            ),
+            why: format!("not sent: the worker was busy for {busy_ms} ms after claiming it"),
             due_ms: ctx.now(),
         });
     }
@@ -546,14 +577,16 @@ mod tests {
         let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
         assert_eq!((state.state.as_str(), state.attempts), ("pending", 1));
 
-        // Claimed again, and busy past the whole send window: not sent at all, as another
-        // worker may take the delivery as soon as the lease ends. The attempt is given
-        // back, and the delivery is due at once for a worker free to send it.
+        // Claimed again, and busy until less than a second of the send window is left: not
+        // sent at all (another worker may take the delivery as soon as the lease ends, and
+        // the receiver would get no time to answer). The attempt is given back, and the
+        // delivery is due at once for a worker free to send it.
         w.clock
             .advance(state.next_attempt_ms.unwrap() - w.clock.now_ms());
         let (second, claimed_at) = claim("t2");
         assert_eq!(second.attempt, 2);
-        w.clock.advance(super::SEND_TIMEOUT_MS);
+        w.clock
+            .advance(super::SEND_TIMEOUT_MS - super::MIN_SEND_MS + 1);
         w.clock
             .block_on(super::deliver(&ctx, &outbox, (second, claimed_at), "t2"));
         assert_eq!(http.sent.borrow().len(), 1);
@@ -564,6 +597,58 @@ mod tests {
         assert_eq!((third.attempt, third.postponed), (2, 1));
         let report = outbox.into_report();
         assert_eq!(report.webhooks_retried, 2, "{report:?}");
+    }
+
+    /// A due event (of a cancelled job), a drain's `Hooks`, and how many attempts the
+    /// event's delivery has had.
+    fn one_due_event(w: &World) -> (JobId, super::Hooks) {
+        let id = with_callback(w);
+        crate::service::cancel(&w.ctx(), id.as_str()).unwrap();
+        let mut hooks = super::Hooks::default();
+        hooks.expect_events();
+        (id, hooks)
+    }
+
+    fn attempts(w: &World, id: &JobId) -> u32 {
+        let tenant = crate::job::Tenant::default_tenant();
+        w.queue.hook(&tenant, id).unwrap().unwrap().attempts
+    }
+
+    #[test]
+    fn a_drain_computing_long_batches_leaves_deliveries_to_others_but_not_for_ever() {
+        let w = World::new();
+        let (id, mut hooks) = one_due_event(&w);
+        let (ctx, outbox) = (w.ctx(), super::Outbox::default());
+        let mut side = super::SideBySide::new(8, u64::MAX);
+
+        // Its last batch computed for 5 s: the due event is not claimed.
+        hooks.batch_ran(super::COMPUTING_RUN_MS, w.clock.now_ms());
+        hooks.start_due(&ctx, &outbox, &mut side);
+        assert_eq!(attempts(&w, &id), 0);
+        w.clock.advance(super::COMPUTING_LOOK_MS - 1);
+        hooks.start_due(&ctx, &outbox, &mut side);
+        assert_eq!(attempts(&w, &id), 0);
+        // Still computing a minute later: it looks once all the same.
+        w.clock.advance(1);
+        hooks.start_due(&ctx, &outbox, &mut side);
+        assert_eq!(attempts(&w, &id), 1);
+    }
+
+    #[test]
+    fn a_drain_done_computing_claims_due_deliveries_at_once() {
+        let w = World::new();
+        let (id, mut hooks) = one_due_event(&w);
+        let (ctx, outbox) = (w.ctx(), super::Outbox::default());
+        let mut side = super::SideBySide::new(8, u64::MAX);
+        hooks.batch_ran(super::COMPUTING_RUN_MS, w.clock.now_ms());
+        hooks.start_due(&ctx, &outbox, &mut side);
+        assert_eq!(attempts(&w, &id), 0);
+
+        // A short batch (or none): it claims what is due at once.
+        w.clock.advance(10);
+        hooks.batch_ran(super::COMPUTING_RUN_MS - 1, w.clock.now_ms());
+        hooks.start_due(&ctx, &outbox, &mut side);
+        assert_eq!(attempts(&w, &id), 1);
     }
 
     #[test]

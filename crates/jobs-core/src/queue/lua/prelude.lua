@@ -17,7 +17,8 @@
 --            has found the line empty since, so a drain will still claim what is
 --            submitted meanwhile: submissions do not ring again (submit.lua)
 -- A job's delivery state is the HASH aj:{tenant}:hook:{id} (`state` pending, delivered
--- or failed, `attempts`, `last_status`, `next_ms`, `token` while one is being sent).
+-- or failed, `attempts`, `last_status`, `next_ms`, `token` while one is being sent,
+-- `postponed`: claims that sent nothing, their attempts given back: hook_done.lua).
 -- Replies are flat arrays of strings and integers, never nil: Spin flattens nested
 -- arrays and (on 3.x) drops nil entries, which would shift positions.
 local TURNS, LATER, EXPIRY, RETAIN = 'aj:turns', 'aj:later', 'aj:expiry', 'aj:retain'
