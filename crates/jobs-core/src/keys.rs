@@ -65,6 +65,12 @@ pub fn by_kind(tenant: &Tenant, kind: &str) -> String {
     redis(tenant, &format!("k:{kind}"))
 }
 
+/// Redis SET of the kind indexes ([`by_kind`]) a tenant's submissions wrote to, so that
+/// retention clears a job from its kind's index even after that kind is no longer served.
+pub fn kind_indexes(tenant: &Tenant) -> String {
+    redis(tenant, "kinds")
+}
+
 /// Redis ZSET (score 0) of the jobs in one status.
 pub fn by_status(tenant: &Tenant, status: Status) -> String {
     redis(tenant, &format!("s:{}", status.as_str()))

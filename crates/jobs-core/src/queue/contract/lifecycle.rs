@@ -292,6 +292,21 @@ pub(super) fn list_by_kind(q: &dyn Queue) {
     assert_eq!(listed(q, Some(Status::Queued), odd, None, 10), vec![id(5)]);
 }
 
+pub(super) fn forget_clears_the_index_of_a_kind_no_longer_served(q: &dyn Queue) {
+    // Job 1 was submitted when its kind was served; the queue (made for KINDS) no longer
+    // knows it when retention forgets the job.
+    let old = Enqueue {
+        kind: "retired".into(),
+        ..enqueue(1, 100, 100)
+    };
+    assert_eq!(q.submit(&old).unwrap(), SubmitOutcome::Enqueued);
+    submit(q, 2, 100);
+    assert_eq!(listed(q, None, Some("retired"), None, 10), vec![id(1)]);
+    q.forget(&tenant(), &[id(1), id(2)]).unwrap();
+    assert!(listed(q, None, Some("retired"), None, 10).is_empty());
+    assert!(listed(q, None, Some(KINDS[0]), None, 10).is_empty());
+}
+
 pub(super) fn list_scan_is_bounded(q: &dyn Queue) {
     // Job 1 (odd) runs; every later odd job is queued, more of them than one scan takes.
     submit(q, 1, 100);

@@ -97,6 +97,10 @@ pub const CHECKS: &[Check] = &[
         lifecycle::list_by_kind,
     ),
     (
+        "forget clears the index of a kind no longer served",
+        lifecycle::forget_clears_the_index_of_a_kind_no_longer_served,
+    ),
+    (
         "a listing by kind and status looks at a bounded number of ids",
         lifecycle::list_scan_is_bounded,
     ),

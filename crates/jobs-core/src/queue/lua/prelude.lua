@@ -143,6 +143,13 @@ local function idempotency_of()
   return 'aj:{' .. bound_tenant() .. '}:idem-of'
 end
 
+-- The bound tenant's SET of the kind indexes its submissions wrote to (keys.rs
+-- `kind_indexes`): a kind's index is cleared by `forget` even once the kind is no longer
+-- served.
+local function kind_indexes()
+  return 'aj:{' .. bound_tenant() .. '}:kinds'
+end
+
 -- Remove every trace of `id` from the queue and the indexes. A queued job's id may wait
 -- in READY, and LREM reads the whole list: others (retention) leave it alone.
 local function forget(id)

@@ -50,6 +50,7 @@ else
 end
 redis.call('ZADD', ALL, 0, id)
 redis.call('ZADD', KEYS[14], 0, id)
+redis.call('SADD', kind_indexes(), KEYS[14])
 -- A fresh id is in no status index yet: no need for set_status's removals.
 redis.call('ZADD', STATUS.queued, 0, id)
 -- Ring unless a drain will claim this job anyway (ARMED, in prelude.lua).
