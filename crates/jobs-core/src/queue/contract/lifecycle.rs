@@ -305,6 +305,14 @@ pub(super) fn forget_clears_the_index_of_a_kind_no_longer_served(q: &dyn Queue) 
     q.forget(&tenant(), &[id(1), id(2)]).unwrap();
     assert!(listed(q, None, Some("retired"), None, 10).is_empty());
     assert!(listed(q, None, Some(KINDS[0]), None, 10).is_empty());
+    // Used again later: cleared again.
+    let again = Enqueue {
+        kind: "retired".into(),
+        ..enqueue(3, 200, 200)
+    };
+    assert_eq!(q.submit(&again).unwrap(), SubmitOutcome::Enqueued);
+    q.forget(&tenant(), &[id(3)]).unwrap();
+    assert!(listed(q, None, Some("retired"), None, 10).is_empty());
 }
 
 pub(super) fn list_scan_is_bounded(q: &dyn Queue) {
