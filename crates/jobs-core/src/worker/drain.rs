@@ -113,9 +113,13 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 continue;
             }
         }
-        // Webhook deliveries take the slots runs leave free.
-        if taking {
-            hooks.start_due(ctx, &outbox, &mut side);
+        // Webhook deliveries take the slots runs leave free. Their requests go out now,
+        // before the next batch runs jobs inline (their send windows count from the claim).
+        if taking
+            && hooks.start_due(ctx, &outbox, &mut side)
+            && let Err(e) = side.turn(ctx, &outbox).await
+        {
+            failed_run(e);
         }
         if side.has_parked() {
             // No slot for what is claimed already: claim nothing more until there is.
@@ -181,7 +185,15 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 next_due_ms,
                 next_expiry_ms,
             } => {
-                hooks.batch_ran(0, now);
+                // Done computing: look for deliveries before waiting or ending, as what
+                // it knows of them is from before.
+                if hooks.batch_ran(0, now)
+                    && taking
+                    && hooks.start_due(ctx, &outbox, &mut side)
+                    && let Err(e) = side.turn(ctx, &outbox).await
+                {
+                    failed_run(e);
+                }
                 if taking && hooks.look_now() && !side.is_full() {
                     // Finishes just sent put events in the outbox: deliver them.
                     continue;

@@ -62,35 +62,40 @@ impl Hooks {
     }
 
     /// A batch ran its inline jobs for `run_ms` (0: the drain found nothing to run) at
-    /// `now`: whether the drain is computing ([`COMPUTING_RUN_MS`]) from now on.
-    pub(super) fn batch_ran(&mut self, run_ms: u64, now: u64) {
+    /// `now`: whether the drain is computing ([`COMPUTING_RUN_MS`]) from now on. True when
+    /// it stopped computing just now.
+    pub(super) fn batch_ran(&mut self, run_ms: u64, now: u64) -> bool {
         let computing = run_ms >= COMPUTING_RUN_MS;
         if computing && !self.computing {
             self.next_look = self.next_look.max(now.saturating_add(COMPUTING_LOOK_MS));
         }
-        if !computing && self.computing {
+        let stopped = !computing && self.computing;
+        if stopped {
             self.next_look = now;
         }
         self.computing = computing;
+        stopped
     }
 
     /// Claim due deliveries into the free slots (at most every [`HOOK_POLL_MS`], or at
-    /// once when one is due by now) and start them side by side.
+    /// once when one is due by now) and start them side by side. True when it started
+    /// any: the drain turns them over before it runs anything inline, so that their
+    /// requests are out while a computing job holds the instance.
     pub(super) fn start_due<'d>(
         &mut self,
         ctx: &'d Context<'_>,
         outbox: &'d Outbox,
         side: &mut SideBySide<'d>,
-    ) {
+    ) -> bool {
         let now = ctx.now();
         let due_now =
             !self.computing && (self.expected || self.next_due.is_some_and(|at| at <= now));
         if now < self.next_look && !due_now {
-            return;
+            return false;
         }
         let free = side.free_slots();
         if free == 0 {
-            return;
+            return false;
         }
         self.next_look = now
             + if self.computing {
@@ -107,10 +112,11 @@ impl Hooks {
             Ok(claims) => claims,
             Err(e) => {
                 outbox.warn(format!("claiming webhook deliveries: {e}"));
-                return;
+                return false;
             }
         };
         self.next_due = claims.next_due_ms;
+        let started = !claims.due.is_empty();
         for claim in claims.due {
             let token = token.clone();
             side.start_free(Box::pin(async move {
@@ -122,6 +128,7 @@ impl Hooks {
         if side.free_slots() == 0 && !self.computing {
             self.next_look = now;
         }
+        started
     }
 }
 
@@ -649,6 +656,34 @@ mod tests {
         hooks.batch_ran(super::COMPUTING_RUN_MS - 1, w.clock.now_ms());
         hooks.start_due(&ctx, &outbox, &mut side);
         assert_eq!(attempts(&w, &id), 1);
+    }
+
+    #[test]
+    fn a_delivery_claimed_before_a_long_inline_job_is_sent_before_it_runs() {
+        // A fresh drain (no batch behind it yet) claims a due delivery, then a job that
+        // computes inline for longer than the send window.
+        let w = super::super::testing::with_stall(super::SEND_TIMEOUT_MS + 1_000, false);
+        let http = Scripted::default();
+        http.answers.borrow_mut().push_back(Some(204));
+        let (id, _) = one_due_event(&w);
+        let stall = w.submit(json!({"kind": "stall", "input": {}}));
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+
+        // The request went out before the job held the instance.
+        assert_eq!(
+            (report.webhooks_delivered, report.succeeded),
+            (1, 1),
+            "{report:?}"
+        );
+        let tenant = crate::job::Tenant::default_tenant();
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("delivered", 1));
+        assert_eq!(w.job(&stall).status, crate::job::Status::Succeeded);
     }
 
     #[test]
