@@ -90,50 +90,58 @@ fn on_three_workers_an_outcome_kept_back_past_its_lease_never_overwrites_the_nex
         json!({"max_attempts": 2}),
     );
     let stall = inputs::submission("count", json!({"stall_ms": 1_300}));
-    let mut ids = Vec::new();
-    for n in 0..15 {
-        ids.push(app.submit_ok(&inputs::echo(json!({ "n": n }))).id);
-        ids.push(app.submit_ok(&once).id);
-        ids.push(app.submit_ok(&stall).id);
-    }
-
-    // Act
-    let finished = ["succeeded", "failed"];
-    wait_until(Duration::from_secs(90), "every job to finish", || {
-        ids.iter()
-            .all(|id| {
-                app.indexed_status(id)
-                    .is_some_and(|s| finished.contains(&s.as_str()))
-            })
-            .then_some(())
-    });
-
-    // Assert: what a client reads agrees with the queue's index, job by job.
+    // About half the triples race on 2 cores, fewer on a loaded machine: rounds of 15
+    // until one did, at most ROUNDS.
+    const ROUNDS: usize = 3;
     let mut taken_over = 0;
-    for id in &ids {
-        let job = app.job(id);
-        let indexed = app.indexed_status(id);
-        assert_eq!(
-            Some(job.status.as_str()),
-            indexed.as_deref(),
-            "the record and the index disagree: {}",
-            job.json
-        );
-        if job.status == "succeeded" {
-            app.get_result(id).expect_status(200);
+    for round in 1..=ROUNDS {
+        let mut ids = Vec::new();
+        for n in 0..15 {
+            ids.push(app.submit_ok(&inputs::echo(json!({ "n": n }))).id);
+            ids.push(app.submit_ok(&once).id);
+            ids.push(app.submit_ok(&stall).id);
         }
-        if job.kind == "fail" && job.status == "succeeded" {
-            taken_over += 1;
+
+        // Act
+        let finished = ["succeeded", "failed"];
+        wait_until(Duration::from_secs(90), "every job to finish", || {
+            ids.iter()
+                .all(|id| {
+                    app.indexed_status(id)
+                        .is_some_and(|s| finished.contains(&s.as_str()))
+                })
+                .then_some(())
+        });
+
+        // Assert: what a client reads agrees with the queue's index, job by job.
+        for id in &ids {
+            let job = app.job(id);
+            let indexed = app.indexed_status(id);
+            assert_eq!(
+                Some(job.status.as_str()),
+                indexed.as_deref(),
+                "the record and the index disagree: {}",
+                job.json
+            );
+            if job.status == "succeeded" {
+                app.get_result(id).expect_status(200);
+            }
+            if job.kind == "fail" && job.status == "succeeded" {
+                taken_over += 1;
+            }
+        }
+        eprintln!(
+            "side by side, round {round}: 15 triples on {WORKERS} workers (lease 1 s): \
+             {taken_over} failed jobs taken over and succeeded so far; every record agrees \
+             with the index"
+        );
+        if taken_over > 0 {
+            break;
         }
     }
-    eprintln!(
-        "side by side: 15 triples on {WORKERS} workers (lease 1 s): {taken_over} failed jobs \
-         were taken over and succeeded; every record agrees with the index"
-    );
-    // Without a takeover the race never happened and the run proved nothing (about half
-    // the triples race on 2 cores).
+    // Without a takeover the race never happened and the run proved nothing.
     assert!(
         taken_over > 0,
-        "no failed job was taken over: the race never happened"
+        "no failed job was taken over in {ROUNDS} rounds: the race never happened"
     );
 }
