@@ -113,12 +113,8 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 continue;
             }
         }
-        // Webhook deliveries take the slots runs leave free. Their requests go out now,
-        // before the next batch runs jobs inline (their send windows count from the claim).
-        if taking
-            && hooks.start_due(ctx, &outbox, &mut side)
-            && let Err(e) = side.turn(ctx, &outbox).await
-        {
+        // Webhook deliveries take the slots runs leave free.
+        if taking && let Err(e) = hooks.send_due(ctx, &outbox, &mut side).await {
             failed_run(e);
         }
         if side.has_parked() {
@@ -189,8 +185,7 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                 // it knows of them is from before.
                 if hooks.batch_ran(0, now)
                     && taking
-                    && hooks.start_due(ctx, &outbox, &mut side)
-                    && let Err(e) = side.turn(ctx, &outbox).await
+                    && let Err(e) = hooks.send_due(ctx, &outbox, &mut side).await
                 {
                     failed_run(e);
                 }

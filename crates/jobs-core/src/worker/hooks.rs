@@ -77,11 +77,25 @@ impl Hooks {
         stopped
     }
 
+    /// [`Hooks::start_due`], then one turn of the runs side by side if it started any:
+    /// the new deliveries' requests are out before the drain runs anything inline (their
+    /// send windows count from the claim), so a computing job does not hold them back.
+    pub(super) async fn send_due<'d>(
+        &mut self,
+        ctx: &'d Context<'_>,
+        outbox: &'d Outbox,
+        side: &mut SideBySide<'d>,
+    ) -> Result<(), StoreError> {
+        if self.start_due(ctx, outbox, side) {
+            side.turn(ctx, outbox).await?;
+        }
+        Ok(())
+    }
+
     /// Claim due deliveries into the free slots (at most every [`HOOK_POLL_MS`], or at
     /// once when one is due by now) and start them side by side. True when it started
-    /// any: the drain turns them over before it runs anything inline, so that their
-    /// requests are out while a computing job holds the instance.
-    pub(super) fn start_due<'d>(
+    /// any.
+    fn start_due<'d>(
         &mut self,
         ctx: &'d Context<'_>,
         outbox: &'d Outbox,
@@ -143,7 +157,18 @@ async fn deliver(
     let tried = match attempt(ctx, &claim, claimed_at).await {
         Ok(sent) => Ok(sent),
         Err(Unsent::NotYet { why, due_ms }) if claim.postponed < POSTPONE_AT_MOST => {
-            postpone(ctx, outbox, &claim, token, (why, due_ms));
+            // Its attempt is given back, and it is due again at `due_ms`.
+            outbox.warn(format!(
+                "webhook of job {}: {why}; tried again, not counted as an attempt",
+                claim.id
+            ));
+            record(
+                ctx,
+                outbox,
+                (&claim, token),
+                HookDone::Postponed(due_ms),
+                None,
+            );
             return;
         }
         // The store or the queue failed this time, or the event could not be sent too
@@ -180,35 +205,26 @@ async fn deliver(
         Next::RetryAt(at) => HookDone::RetryAt(at),
         Next::Failed => HookDone::Failed,
     };
+    record(ctx, outbox, (&claim, token), outcome, sent.status());
+}
+
+/// Record how `claim`'s attempt ended, under its token, and count it.
+fn record(
+    ctx: &Context<'_>,
+    outbox: &Outbox,
+    (claim, token): (&HookClaim, &str),
+    outcome: HookDone,
+    last_status: Option<u16>,
+) {
     match ctx
         .queue
-        .hook_done(&claim, token, outcome, sent.status(), ctx.now())
+        .hook_done(claim, token, outcome, last_status, ctx.now())
     {
         Ok(_) => outbox.note(|r| match outcome {
             HookDone::Delivered => r.webhooks_delivered += 1,
             HookDone::RetryAt(_) | HookDone::Postponed(_) => r.webhooks_retried += 1,
             HookDone::Failed => r.webhooks_failed += 1,
         }),
-        Err(e) => outbox.warn(format!("recording the webhook of job {}: {e}", claim.id)),
-    }
-}
-
-/// `claim`'s event was not sent, through no fault of its receiver: its attempt is given
-/// back, and it is due again at `due_ms`.
-fn postpone(
-    ctx: &Context<'_>,
-    outbox: &Outbox,
-    claim: &HookClaim,
-    token: &str,
-    (why, due_ms): (String, u64),
-) {
-    outbox.warn(format!(
-        "webhook of job {}: {why}; tried again, not counted as an attempt",
-        claim.id
-    ));
-    let outcome = HookDone::Postponed(due_ms);
-    match ctx.queue.hook_done(claim, token, outcome, None, ctx.now()) {
-        Ok(_) => outbox.note(|r| r.webhooks_retried += 1),
         Err(e) => outbox.warn(format!("recording the webhook of job {}: {e}", claim.id)),
     }
 }
@@ -606,8 +622,7 @@ mod tests {
         assert_eq!(report.webhooks_retried, 2, "{report:?}");
     }
 
-    /// A due event (of a cancelled job), a drain's `Hooks`, and how many attempts the
-    /// event's delivery has had.
+    /// A due event (of a cancelled job), and a drain's `Hooks` that expects it.
     fn one_due_event(w: &World) -> (JobId, super::Hooks) {
         let id = with_callback(w);
         crate::service::cancel(&w.ctx(), id.as_str()).unwrap();
@@ -616,6 +631,7 @@ mod tests {
         (id, hooks)
     }
 
+    /// How many attempts the delivery of `id`'s event has had.
     fn attempts(w: &World, id: &JobId) -> u32 {
         let tenant = crate::job::Tenant::default_tenant();
         w.queue.hook(&tenant, id).unwrap().unwrap().attempts
