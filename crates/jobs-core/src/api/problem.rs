@@ -140,14 +140,27 @@ impl ProblemType {
         }
     }
 
-    /// A problem of this type that says `detail`.
+    /// The `Retry-After` seconds every problem of this type is sent with, or `None` for
+    /// the types sent without one. The answers and the OpenAPI document both take it
+    /// from here.
+    pub fn retry_after_s(self) -> Option<u32> {
+        match self {
+            ProblemType::IdempotencyKeyInFlight | ProblemType::Unavailable => {
+                Some(UNAVAILABLE_RETRY_AFTER_S)
+            }
+            ProblemType::QuotaExceeded => Some(QUOTA_RETRY_AFTER_S),
+            _ => None,
+        }
+    }
+
+    /// A problem of this type that says `detail`, with the type's `Retry-After`.
     pub fn with(self, detail: impl Into<String>) -> Problem {
         Problem {
             type_uri: self.uri(),
             title: self.title(),
             status: self.status(),
             detail: detail.into(),
-            retry_after: None,
+            retry_after: self.retry_after_s(),
             allow: None,
             www_authenticate: None,
         }
@@ -178,17 +191,11 @@ impl Problem {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a problem always serializes")
     }
-
-    fn retry_after(mut self, seconds: u32) -> Problem {
-        self.retry_after = Some(seconds);
-        self
-    }
 }
 
 fn unavailable() -> Problem {
     ProblemType::Unavailable
         .with("The service could not reach its storage. Nothing was changed; try again later.")
-        .retry_after(UNAVAILABLE_RETRY_AFTER_S)
 }
 
 fn internal() -> Problem {
@@ -247,23 +254,18 @@ pub fn problem(err: &ApiError) -> Problem {
             SubmitError::IdempotencyKeyReused => ProblemType::IdempotencyKeyReused
                 .with("This Idempotency-Key was already used with a different request body."),
             SubmitError::IdempotencyKeyInFlight => ProblemType::IdempotencyKeyInFlight
-                .with("A request with this Idempotency-Key is still being processed; retry later.")
-                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
-            SubmitError::QuotaExceeded { limit, .. } => ProblemType::QuotaExceeded
-                .with(format!(
-                    "This tenant has {limit} jobs queued, its limit. Nothing was stored; \
+                .with("A request with this Idempotency-Key is still being processed; retry later."),
+            SubmitError::QuotaExceeded { limit, .. } => ProblemType::QuotaExceeded.with(format!(
+                "This tenant has {limit} jobs queued, its limit. Nothing was stored; \
                      submit again once some have started."
-                ))
-                .retry_after(QUOTA_RETRY_AFTER_S),
+            )),
             SubmitError::Unavailable(_) => unavailable(),
-            SubmitError::OutcomeUnknown(_) => ProblemType::Unavailable
-                .with(
-                    "The queue stopped answering, so whether the job was queued is not known. \
+            SubmitError::OutcomeUnknown(_) => ProblemType::Unavailable.with(
+                "The queue stopped answering, so whether the job was queued is not known. \
                      Repeat the request with the same Idempotency-Key: it answers with the job \
                      if it was queued, and queues it if not (without a key, a repeat may \
                      queue it twice).",
-                )
-                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
+            ),
             SubmitError::KeyRefused => problem(&ApiError::Auth(AuthError::Invalid)),
         },
         ApiError::Webhook(WebhookError::Get(e)) | ApiError::Get(e) => match e {
@@ -284,12 +286,10 @@ pub fn problem(err: &ApiError) -> Problem {
                 "The job already {status}; it can no longer be cancelled."
             )),
             CancelError::Store(s) => store(s),
-            CancelError::Unrecorded(_) => ProblemType::Unavailable
-                .with(
-                    "The job is cancelled, but the service could not update its record. \
+            CancelError::Unrecorded(_) => ProblemType::Unavailable.with(
+                "The job is cancelled, but the service could not update its record. \
                      Repeat the request to update it; until then the job shows as queued.",
-                )
-                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
+            ),
         },
         ApiError::List(e) => match e {
             ListError::InvalidFilter { .. } => ProblemType::InvalidFilter.with(e.to_string()),
@@ -298,12 +298,10 @@ pub fn problem(err: &ApiError) -> Problem {
         ApiError::Health(HealthError::Store(s)) => store(s),
         ApiError::Drain(e) => match e {
             DrainError::Hidden(path) => route_not_found(path),
-            DrainError::Stopped(_) => ProblemType::Unavailable
-                .with(
-                    "The drain stopped midway: the service could not reach its storage. \
+            DrainError::Stopped(_) => ProblemType::Unavailable.with(
+                "The drain stopped midway: the service could not reach its storage. \
                      Jobs it finished stay finished; the others run at a later drain.",
-                )
-                .retry_after(UNAVAILABLE_RETRY_AFTER_S),
+            ),
         },
         ApiError::Webhook(e) => ProblemType::WebhookUnavailable.with(e.to_string()),
         ApiError::Bulk(e) => match e {

@@ -191,25 +191,28 @@ fn problems(types: &[ProblemType]) -> Map<String, Value> {
         let status = kind.status().to_string();
         let response = by_status.entry(status).or_insert_with(|| {
             let mut headers = Map::new();
-            match kind.status() {
-                401 => {
-                    headers.insert("WWW-Authenticate".into(), header_ref("WWWAuthenticate"));
-                }
-                // Always sent with these two: a client may rely on it.
-                429 | 503 => {
-                    headers.insert(
-                        "Retry-After".into(),
-                        json!({
-                            "description": "Seconds to wait before trying again.",
-                            "required": true,
-                            "schema": { "type": "string", "pattern": "^[0-9]+$" },
-                        }),
-                    );
-                }
-                409 => {
-                    headers.insert("Retry-After".into(), header_ref("RetryAfter"));
-                }
-                _ => {}
+            if kind.status() == 401 {
+                headers.insert("WWW-Authenticate".into(), header_ref("WWWAuthenticate"));
+            }
+            // Sent with every problem of the status (429, 503): a client may rely on it.
+            // Sent with some of the operation's types of the status (409): it may come.
+            let sends = |t: &&ProblemType| t.retry_after_s().is_some();
+            let same_status = |t: &&ProblemType| t.status() == kind.status();
+            if ProblemType::ALL
+                .iter()
+                .filter(same_status)
+                .all(|t| sends(&t))
+            {
+                headers.insert(
+                    "Retry-After".into(),
+                    json!({
+                        "description": "Seconds to wait before trying again.",
+                        "required": true,
+                        "schema": { "type": "string", "pattern": "^[0-9]+$" },
+                    }),
+                );
+            } else if types.iter().filter(same_status).any(|t| sends(&t)) {
+                headers.insert("Retry-After".into(), header_ref("RetryAfter"));
             }
             json!({
                 "description": "",
@@ -248,6 +251,29 @@ mod tests {
             checked_in == generated,
             "{CHECKED_IN} is not what the code describes: run `make openapi` and commit it"
         );
+    }
+
+    #[test]
+    fn retry_after_is_described_where_it_is_sent_and_only_there() {
+        let doc = document();
+        let headers = |path: &str, method: &str, status: &str| {
+            let response = &doc["paths"][path][method]["responses"][status];
+            assert!(response.is_object(), "{method} {path} {status}");
+            response["headers"].get("Retry-After").cloned()
+        };
+        // A key in flight (409) says when to try again; a rotation under way does not.
+        assert!(headers("/jobs", "post", "409").is_some());
+        let rotate = headers("/admin/tenants/{tenant}/webhook-secret", "post", "409");
+        assert_eq!(rotate, None);
+        let quota = headers("/jobs", "post", "429").expect("429 sends Retry-After");
+        assert_eq!(quota["required"], true);
+        // Every 409 type that sends one is described with it.
+        for kind in ProblemType::ALL {
+            let described = problems(&[kind])[&kind.status().to_string()]["headers"]
+                .get("Retry-After")
+                .is_some();
+            assert_eq!(described, kind.retry_after_s().is_some(), "{kind:?}");
+        }
     }
 
     #[test]
