@@ -216,12 +216,12 @@ impl TryFrom<(Submission, &Registry, &Settings)> for NewJob {
         let callback_url = match wire.callback_url {
             None => None,
             Some(Value::String(url)) => Some(
-                check_callback_url(&url, settings.webhook_allow_insecure)
-                    .map(|()| url)
-                    .map_err(|why| SubmissionError::InvalidField {
+                check_callback_url(&url, settings.webhook_allow_insecure).map_err(|why| {
+                    SubmissionError::InvalidField {
                         field: "callback_url",
                         detail: why.to_owned(),
-                    })?,
+                    }
+                })?,
             ),
             Some(_) => {
                 return Err(SubmissionError::InvalidField {
@@ -269,13 +269,21 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 /// own Redis). With `allow_insecure` (the variable `webhook_allow_insecure`, for local
 /// development and tests) plain `http://` and internal hosts are allowed too.
 ///
+/// The answer is the URL as it was parsed (`HTTPS://Example.COM` is
+/// `https://example.com/`): that text is what a job keeps and what is called, never the
+/// raw one, which an HTTP client may read differently (`https:/example.com` is
+/// `https://example.com/` here, but `http://https/example.com` to Spin's).
+///
 /// The worker checks the URL again before every delivery; what a public name resolves to
 /// is the platform's to police (`allowed_outbound_hosts`, README "Webhooks").
-pub fn check_callback_url(raw: &str, allow_insecure: bool) -> Result<(), &'static str> {
+pub fn check_callback_url(raw: &str, allow_insecure: bool) -> Result<String, &'static str> {
     if raw.len() > MAX_CALLBACK_URL_LEN {
         return Err("must be at most 2048 characters");
     }
     let url = url::Url::parse(raw).map_err(|_| "must be an absolute http:// or https:// URL")?;
+    if url.as_str().len() > MAX_CALLBACK_URL_LEN {
+        return Err("must be at most 2048 characters once parsed");
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an absolute http:// or https:// URL");
     }
@@ -289,17 +297,15 @@ pub fn check_callback_url(raw: &str, allow_insecure: bool) -> Result<(), &'stati
         return Err("has an invalid port");
     }
     let internal = "must not point at a loopback, private, link-local or other internal address";
-    if allow_insecure {
-        return url.host().map(|_| ()).ok_or("must name a host");
-    }
     match url.host() {
         None => Err("must name a host"),
+        Some(_) if allow_insecure => Ok(url.into()),
         Some(url::Host::Ipv4(ip)) if !is_public_v4(ip) => Err(internal),
         Some(url::Host::Ipv6(ip)) if !is_public_v6(ip) => Err(internal),
         Some(url::Host::Domain(name)) if is_internal_name(name) => Err(
             "must name a public host (not localhost, a single-label name or an internal domain)",
         ),
-        Some(_) => Ok(()),
+        Some(_) => Ok(url.into()),
     }
 }
 
@@ -526,14 +532,36 @@ mod tests {
             "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:3000/x",
             "https://example.com.:8443/",
         ] {
-            assert_eq!(check_callback_url(url, false), Ok(()), "{url}");
+            assert!(check_callback_url(url, false).is_ok(), "{url}");
         }
         // Plain http and internal hosts only when allowed (local development, tests).
         for url in ["http://example.com/", "http://127.0.0.1:8080/hook"] {
             assert!(check_callback_url(url, false).is_err(), "{url}");
-            assert_eq!(check_callback_url(url, true), Ok(()), "{url}");
+            assert_eq!(check_callback_url(url, true).as_deref(), Ok(url));
         }
         assert!(check_callback_url("ftp://example.com/", true).is_err());
+    }
+
+    #[test]
+    fn a_callback_url_is_kept_as_it_was_parsed_not_as_it_was_written() {
+        for (written, parsed) in [
+            ("HTTPS://Example.COM", "https://example.com/"),
+            // One slash: read as a host here, as a path by a client that parses it alone.
+            ("https:/example.com/x", "https://example.com/x"),
+            ("https:\\\\example.com\\x", "https://example.com/x"),
+            ("https://example.com/a b", "https://example.com/a%20b"),
+        ] {
+            assert_eq!(check_callback_url(written, false).as_deref(), Ok(parsed));
+        }
+        let body = br#"{"kind":"echo","input":{},"callback_url":"https:/example.com/x"}"#;
+        let job = NewJob::parse(body, &Registry::builtin(), &Settings::default()).unwrap();
+        assert_eq!(job.callback_url.as_deref(), Some("https://example.com/x"));
+        // Parsing may lengthen it (percent-encoding): the limit holds for what is kept.
+        let long = format!(
+            "https://example.com/{}",
+            " x".repeat((MAX_CALLBACK_URL_LEN - 30) / 2)
+        );
+        assert!(check_callback_url(&long, false).is_err());
     }
 
     #[test]

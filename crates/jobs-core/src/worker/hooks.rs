@@ -265,7 +265,9 @@ async fn attempt(ctx: &Context<'_>, claim: &HookClaim, claimed_at: u64) -> Resul
             due_ms: ctx.now().saturating_add(NOT_FINAL_RETRY_MS),
         });
     };
-    check_callback_url(&url, ctx.settings.webhook_allow_insecure)
+    // What is called is the URL as checked, not the text kept (from before that text was
+    // the parsed one).
+    let url = check_callback_url(&url, ctx.settings.webhook_allow_insecure)
         .map_err(|why| Unsent::ForGood(format!("callback_url {why}")))?;
     let secrets = secrets(ctx, claim)?;
     let Some(http) = ctx.http else {
@@ -338,7 +340,7 @@ mod tests {
     use serde_json::json;
 
     use crate::job::JobId;
-    use crate::ports::{Clock, HttpAnswer, HttpPost, PortError, Sending};
+    use crate::ports::{Clock, HttpAnswer, HttpPost, KeyValue, PortError, Sending};
     use crate::queue::{Queue, SecretChange};
     use crate::service::testing::World;
     use crate::webhook::{Schedule, Secret};
@@ -440,6 +442,31 @@ mod tests {
             .hook(&crate::job::Tenant::default_tenant(), &id)
             .unwrap();
         assert_eq!(state.unwrap().state, "delivered");
+    }
+
+    #[test]
+    fn a_callback_url_kept_as_written_is_called_as_it_was_checked() {
+        let w = World::new();
+        let http = Scripted::default();
+        http.answers.borrow_mut().push_back(Some(204));
+        let id = with_callback(&w);
+        // A record from before submissions kept the parsed URL: one slash, which a client
+        // parsing it alone would send to the host `https`.
+        let key = crate::keys::job(&crate::job::Tenant::default_tenant(), &id);
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&w.kv.get(&key).unwrap().unwrap()).unwrap();
+        record["callback_url"] = json!("https:/hooks.example.com/done");
+        w.kv.set(&key, &serde_json::to_vec(&record).unwrap())
+            .unwrap();
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        let report = w.clock.block_on(super::super::drain(&ctx, 2_000));
+
+        assert_eq!(report.webhooks_delivered, 1, "{report:?}");
+        assert_eq!(http.sent.borrow()[0].0, "https://hooks.example.com/done");
     }
 
     #[test]
