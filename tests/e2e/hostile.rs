@@ -41,6 +41,39 @@ fn a_callback_url_that_reaches_inside_the_deployment_is_a_422_naming_the_field()
     assert_eq!(app.snapshot(), before, "refused submissions store nothing");
 }
 
+/// A submission body nested `levels` deep: the body, its input object, then arrays.
+fn nested_submission(levels: usize) -> String {
+    let arrays = levels - 2;
+    format!(
+        r#"{{"kind":"echo","input":{{"a":{}{}}}}}"#,
+        "[".repeat(arrays),
+        "]".repeat(arrays)
+    )
+}
+
+#[test]
+fn an_input_nested_too_deep_to_read_back_is_a_400_and_the_deepest_accepted_runs() {
+    let app = spawn_app();
+    let before = app.snapshot();
+
+    // 128 levels: JSON a parser takes, whose record (a level deeper) it would not.
+    for levels in [65, 128] {
+        let body = nested_submission(levels);
+        let reply = app.post_raw("/jobs", "application/json", body.as_bytes());
+        let problem = reply.expect_problem_type(400, "malformed-request");
+        assert!(problem.detail.contains("levels deep"), "{reply}");
+    }
+    assert_eq!(app.snapshot(), before, "refused submissions store nothing");
+
+    let body = nested_submission(64);
+    let reply = app.post_raw("/jobs", "application/json", body.as_bytes());
+    let job = e2e::check_receipt(&reply);
+    let done = app.wait_for_status(&job.id, "succeeded", JOB_TIMEOUT);
+    assert_eq!(done.status, "succeeded");
+    let result = app.get_result(&job.id);
+    assert_eq!(result.status, 200, "{result}");
+}
+
 #[test]
 fn a_png_whose_profile_inflates_to_500_mib_costs_the_intake_no_more_than_a_few_mib() {
     // The intake alone: its memory is what is measured.

@@ -21,6 +21,11 @@ pub const OBJECT_WEIGHT: usize = 16;
 /// (from 37 to 74 bytes, as they are half to wholly full) and its key.
 pub const MEMBER_WEIGHT: usize = 2;
 
+/// Deepest nesting of arrays and objects a submission's body may have. A job's input
+/// sits a few levels deeper in its record and its webhook event, and those are read back
+/// by a parser that stops at 128 levels: a body accepted must stay readable.
+pub const MAX_DEPTH: usize = 64;
+
 /// How many values `text` holds, at most, weighed: one for the whole, and one more for
 /// every array or object opened and every `,` between elements or members, outside
 /// strings; an object and each `:` weigh more ([`OBJECT_WEIGHT`], [`MEMBER_WEIGHT`]).
@@ -28,7 +33,22 @@ pub const MEMBER_WEIGHT: usize = 2;
 /// it holds), and cheap, a pass over the bytes with no allocation. Not a validator: text
 /// that is not JSON gets some count, and its parse refuses it afterwards.
 pub fn count(text: &[u8]) -> usize {
+    measure(text).values
+}
+
+/// What [`measure`] finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measure {
+    /// The weighed count of values ([`count`]).
+    pub values: usize,
+    /// The deepest nesting of arrays and objects, outside strings (`0` for a scalar).
+    pub depth: usize,
+}
+
+/// [`count`] and the deepest nesting of `text`, in the same pass.
+pub fn measure(text: &[u8]) -> Measure {
     let mut count = 1;
+    let (mut depth, mut deepest) = (0usize, 0);
     let mut at = 0;
     while let Some(b) = text.get(at) {
         at += 1;
@@ -42,16 +62,29 @@ pub fn count(text: &[u8]) -> usize {
                         at += i + 1;
                         break;
                     }
-                    None => return count,
+                    None => {
+                        return Measure {
+                            values: count,
+                            depth: deepest,
+                        };
+                    }
                 }
             },
-            b'[' | b',' => count += 1,
-            b'{' => count += 1 + OBJECT_WEIGHT,
+            b'[' | b'{' => {
+                count += if *b == b'{' { 1 + OBJECT_WEIGHT } else { 1 };
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' => count += 1,
             b':' => count += MEMBER_WEIGHT,
             _ => {}
         }
     }
-    count
+    Measure {
+        values: count,
+        depth: deepest,
+    }
 }
 
 #[cfg(test)]
@@ -101,5 +134,22 @@ mod tests {
             count(br#"[{"a":0},{"a":0}]"#),
             1 + 2 * (1 + OBJECT_WEIGHT + MEMBER_WEIGHT + 1)
         );
+    }
+
+    #[test]
+    fn the_depth_is_the_deepest_nesting_outside_strings() {
+        for (text, depth) in [
+            ("0", 0),
+            ("[]", 1),
+            (r#"{"a":[1,{"b":[]}],"c":{}}"#, 4),
+            (r#"["[[[{{{", "\"[[["]"#, 1),
+            ("[[]],[[[]]]", 3),
+        ] {
+            assert_eq!(measure(text.as_bytes()).depth, depth, "{text}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(measure(deep.as_bytes()).depth, 200);
+        // Not JSON: some depth, never a panic or an underflow.
+        assert_eq!(measure(b"]]][").depth, 1);
     }
 }

@@ -114,6 +114,14 @@ pub enum SubmissionError {
         max = json_values::MAX_VALUES
     )]
     TooManyValues(usize),
+    /// The body nests arrays and objects deeper than [`json_values::MAX_DEPTH`]: its
+    /// input, kept a few levels deeper in the job's record, could not be read back.
+    /// HTTP `400`.
+    #[error(
+        "the body nests arrays and objects {0} levels deep; at most {max} are accepted",
+        max = json_values::MAX_DEPTH
+    )]
+    TooDeep(usize),
     /// An option of the submission itself is unusable: `max_attempts` outside 1..=25,
     /// `delay_ms` above one day, `callback_url` not an absolute http(s) URL. HTTP `422`.
     #[error("invalid {field}: {detail}")]
@@ -158,16 +166,19 @@ pub struct SubmissionOptions {
 
 impl NewJob {
     /// Parses and validates a request body. Checks run in this order, so a client sees
-    /// the most basic problem first: how many values it holds (counted before anything
-    /// is parsed), shape, kind, options, input.
+    /// the most basic problem first: how many values it holds and how deep it nests
+    /// (measured before anything is parsed), shape, kind, options, input.
     pub fn parse(
         body: &[u8],
         registry: &Registry,
         settings: &Settings,
     ) -> Result<NewJob, SubmissionError> {
-        let values = json_values::count(body);
-        if values > json_values::MAX_VALUES {
-            return Err(SubmissionError::TooManyValues(values));
+        let measure = json_values::measure(body);
+        if measure.values > json_values::MAX_VALUES {
+            return Err(SubmissionError::TooManyValues(measure.values));
+        }
+        if measure.depth > json_values::MAX_DEPTH {
+            return Err(SubmissionError::TooDeep(measure.depth));
         }
         let wire: Submission = serde_json::from_slice(body)
             .map_err(|e| SubmissionError::Malformed(describe_json_error(&e)))?;

@@ -364,7 +364,9 @@ fn unauthorized(detail: &str, challenge: &'static str) -> Problem {
 
 fn submission_problem(e: &SubmissionError) -> Problem {
     match e {
-        SubmissionError::Malformed(_) => ProblemType::MalformedRequest.with(e.to_string()),
+        SubmissionError::Malformed(_) | SubmissionError::TooDeep(_) => {
+            ProblemType::MalformedRequest.with(e.to_string())
+        }
         SubmissionError::TooManyValues(_) => ProblemType::PayloadTooLarge.with(e.to_string()),
         SubmissionError::UnknownKind { .. } => ProblemType::UnknownKind.with(e.to_string()),
         SubmissionError::InvalidInput { .. } | SubmissionError::InvalidField { .. } => {

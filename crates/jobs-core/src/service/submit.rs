@@ -278,6 +278,44 @@ mod tests {
     }
 
     #[test]
+    fn an_input_nested_as_deep_as_accepted_stays_readable_and_a_deeper_one_changes_nothing() {
+        use crate::json_values::MAX_DEPTH;
+        use crate::submission::SubmissionError;
+        // The body object, the input object, then arrays: `levels` deep in all.
+        let nested = |levels: usize| {
+            let arrays = levels - 2;
+            format!(
+                r#"{{"kind":"echo","input":{{"a":{}{}}}}}"#,
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            )
+        };
+        let w = World::new();
+        let ctx = w.ctx();
+        let id = submit(&ctx, nested(MAX_DEPTH).as_bytes(), None)
+            .unwrap()
+            .job
+            .id;
+        w.drain(1_000);
+        // Its record (input and output, a few levels deeper) reads back, as do its
+        // resource and result.
+        assert_eq!(w.job(&id).status, Status::Succeeded);
+        crate::service::get(&ctx, id.as_str()).unwrap();
+        crate::service::result(&ctx, id.as_str()).unwrap();
+
+        let (calls, keys) = (w.queue.calls(), w.kv.keys());
+        let err = submit(&ctx, nested(MAX_DEPTH + 1).as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SubmitError::Invalid(SubmissionError::TooDeep(d)) if d == MAX_DEPTH + 1
+            ),
+            "{err:?}"
+        );
+        assert_eq!((w.queue.calls(), w.kv.keys()), (calls, keys));
+    }
+
+    #[test]
     fn a_valid_submission_is_recorded_queued_and_rung() {
         let w = World::new();
         let s = submit(
