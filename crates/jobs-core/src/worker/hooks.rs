@@ -154,6 +154,19 @@ async fn deliver(
     (claim, claimed_at): (HookClaim, u64),
     token: &str,
 ) {
+    // Every claim counts an attempt, also one whose worker lost its lease before it could
+    // record how the attempt ended (it died, or computed past the lease): past the
+    // schedule, the delivery ends without another send.
+    let allowed = ctx.settings.webhook_retry_schedule.attempts();
+    if claim.attempt > allowed {
+        outbox.warn(format!(
+            "webhook of job {} ({}): claimed for attempt {} of {allowed}, the earlier \
+             ones ended unrecorded; not sent",
+            claim.id, claim.tenant, claim.attempt
+        ));
+        record(ctx, outbox, (&claim, token), HookDone::Failed, None);
+        return;
+    }
     let tried = match attempt(ctx, &claim, claimed_at).await {
         Ok(sent) => Ok(sent),
         Err(Unsent::NotYet { why, due_ms }) if claim.postponed < POSTPONE_AT_MOST => {
@@ -554,6 +567,36 @@ mod tests {
         let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
         assert_eq!((state.state.as_str(), state.attempts), ("failed", 1));
         assert!(http.sent.borrow().is_empty());
+    }
+
+    #[test]
+    fn attempts_whose_workers_lost_their_leases_count_and_end_the_delivery_unsent() {
+        let mut w = World::new();
+        w.settings.webhook_retry_schedule = Schedule::parse("0,1s").unwrap();
+        let http = Scripted::default();
+        let (id, _) = one_due_event(&w);
+        let tenant = crate::job::Tenant::default_tenant();
+        // Two workers claimed it in turn and never said how their attempts ended.
+        for _ in 0..2 {
+            let now = w.clock.now_ms();
+            let claims = w
+                .queue
+                .claim_hooks(now, now + super::HOOK_LEASE_MS, "gone", 8)
+                .unwrap();
+            assert_eq!(claims.due.len(), 1);
+            w.clock.advance(super::HOOK_LEASE_MS);
+        }
+        let ctx = crate::context::Context {
+            http: Some(&http),
+            ..w.ctx()
+        };
+
+        let report = w.clock.block_on(super::super::drain(&ctx, 500));
+
+        assert_eq!(report.webhooks_failed, 1, "{report:?}");
+        let state = w.queue.hook(&tenant, &id).unwrap().unwrap();
+        assert_eq!((state.state.as_str(), state.attempts), ("failed", 3));
+        assert!(http.sent.borrow().is_empty(), "sent past its schedule");
     }
 
     #[test]
