@@ -408,7 +408,9 @@ impl Queue for MemoryQueue {
                 true => CancelOutcome::Requested,
                 false => CancelOutcome::RequestedBefore,
             }),
-            Some(Status::Cancelled) => Ok(CancelOutcome::AlreadyCancelled),
+            Some(Status::Cancelled) => Ok(CancelOutcome::AlreadyCancelled {
+                at_ms: s.finished.get(id).copied(),
+            }),
             Some(other) => Ok(CancelOutcome::Finished(other)),
         }
     }

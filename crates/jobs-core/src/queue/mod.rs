@@ -255,8 +255,9 @@ pub enum CancelOutcome {
     Requested,
     /// It is running, and its cancel was asked before: nothing changed.
     RequestedBefore,
-    /// It was cancelled before.
-    AlreadyCancelled,
+    /// It was cancelled before, at `at_ms` (`None`: a time the queue no longer has). A
+    /// record written after this says that time, not the moment of the second cancel.
+    AlreadyCancelled { at_ms: Option<u64> },
     /// It finished (succeeded or failed) first.
     Finished(Status),
     /// The queue does not know the id.

@@ -292,7 +292,12 @@ impl<R: Redis> Queue for RedisQueue<R> {
             Some("cancelled") => Ok(CancelOutcome::Cancelled),
             Some("requested") => Ok(CancelOutcome::Requested),
             Some("requested-before") => Ok(CancelOutcome::RequestedBefore),
-            Some("already") => Ok(CancelOutcome::AlreadyCancelled),
+            Some("already") => Ok(CancelOutcome::AlreadyCancelled {
+                at_ms: reply
+                    .get(1)
+                    .and_then(RedisValue::to_int)
+                    .and_then(|ms| u64::try_from(ms).ok()),
+            }),
             Some("unknown") => Ok(CancelOutcome::Unknown),
             Some("finished") => text(reply.get(1))
                 .and_then(|s| Status::parse(&s))

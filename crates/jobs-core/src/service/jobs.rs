@@ -149,10 +149,17 @@ pub fn cancel(ctx: &Context<'_>, id: &str) -> Result<CancelResult, CancelError> 
             Ok(CancelResult::RequestedBefore(JobResource::from_job(&job)))
         }
         CancelOutcome::Finished(status) => Err(CancelError::Finished(status)),
-        // Queued, cancelled before (a retry after a failed record write), or unknown to
-        // the queue (it will never run): the record says cancelled from now on.
-        CancelOutcome::Cancelled | CancelOutcome::AlreadyCancelled | CancelOutcome::Unknown => {
-            job.cancel(Timestamp::from_ms(now))
+        // Queued, cancelled before (a retry after a failed record write, or a cancel at
+        // the same moment: the record says when the first one was), or unknown to the
+        // queue (it will never run): the record says cancelled from now on.
+        outcome @ (CancelOutcome::Cancelled
+        | CancelOutcome::AlreadyCancelled { .. }
+        | CancelOutcome::Unknown) => {
+            let at = match outcome {
+                CancelOutcome::AlreadyCancelled { at_ms: Some(at) } => at,
+                _ => now,
+            };
+            job.cancel(Timestamp::from_ms(at))
                 .map_err(|e| StoreError::Corrupt {
                     key: keys::job(&ctx.tenant, &id),
                     reason: e.to_string(),
@@ -400,12 +407,17 @@ mod tests {
         assert_eq!(w.queue.indexed_status(&id), Some(Status::Cancelled));
         w.kv.fail_writes(0);
         assert_eq!(w.job(&id).status, Status::Queued);
-        // Repeated once the store takes writes: the record follows the queue.
+        let cancelled_at = Timestamp::from_ms(crate::ports::Clock::now_ms(&w.clock));
+        w.clock.advance(5_000);
+        // Repeated once the store takes writes: the record follows the queue, with the
+        // time of the cancel that took effect (what its webhook event says too), not now.
         assert!(matches!(
             cancel(&w.ctx(), id.as_str()),
             Ok(CancelResult::Cancelled(_))
         ));
-        assert_eq!(w.job(&id).status, Status::Cancelled);
+        let job = w.job(&id);
+        assert_eq!(job.status, Status::Cancelled);
+        assert_eq!(job.finished_at, Some(cancelled_at));
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
         q.cancel(&tenant(), &id(1), 100, false).unwrap(),
         CancelOutcome::Cancelled
     );
+    // Asked again later: when it was cancelled, so a record written now says that.
     assert_eq!(
-        q.cancel(&tenant(), &id(1), 100, false).unwrap(),
-        CancelOutcome::AlreadyCancelled
+        q.cancel(&tenant(), &id(1), 150, false).unwrap(),
+        CancelOutcome::AlreadyCancelled { at_ms: Some(100) }
     );
     assert_eq!(
         q.cancel(&tenant(), &id(3), 100, false).unwrap(),
@@ -63,7 +64,7 @@ pub(super) fn cancel_by_state(q: &dyn Queue) {
     finish_one(q, &id(2), "a", Status::Cancelled, 200, false).unwrap();
     assert_eq!(
         q.cancel(&tenant(), &id(2), 300, false).unwrap(),
-        CancelOutcome::AlreadyCancelled
+        CancelOutcome::AlreadyCancelled { at_ms: Some(200) }
     );
     assert_eq!(
         claim(q, 10_000, "a"),

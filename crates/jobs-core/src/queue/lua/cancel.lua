@@ -1,7 +1,7 @@
 -- cancel: queued jobs leave the queue at once; running jobs get a cancel request.
 -- ARGV: 1 id  2 now ms  3 '1' when the job's event goes out (it has a callback URL)
 -- Reply: {'cancelled'} (was queued) | {'requested'} (running) | {'requested-before'}
---        (running, its cancel asked before) | {'already'} (cancelled before)
+--        (running, its cancel asked before) | {'already', ms it was cancelled at or -1}
 --        | {'finished', status} | {'unknown'}
 local id = ARGV[1]
 local status = status_of(id)
@@ -18,7 +18,8 @@ elseif status == 'running' then
   if redis.call('SADD', CANCEL, id) == 0 then return {'requested-before'} end
   return {'requested'}
 elseif status == 'cancelled' then
-  return {'already'}
+  local at = redis.call('ZSCORE', FINISHED, id)
+  return {'already', at and tonumber(at) or -1}
 elseif status == '' then
   return {'unknown'}
 end
