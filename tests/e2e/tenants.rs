@@ -388,6 +388,30 @@ fn a_backlog_of_one_tenant_does_not_starve_another() {
 }
 
 #[test]
+fn with_local_mode_off_even_a_local_client_needs_a_key() {
+    // As the SpinKube manifests run it: a sidecar's connection is loopback too.
+    let app = spawn_app_with(&[("admin_token", ""), ("local_mode", "off")]);
+    let before = app.durable_redis_keys();
+    let body = inputs::echo(json!({})).to_string();
+
+    let submit = app.request_raw(
+        "POST",
+        "/jobs",
+        &[("content-type", "application/json")],
+        Some(body.as_bytes()),
+    );
+    let stats = app.request_raw("GET", "/stats", &[], None);
+
+    submit.expect_problem_type(401, "unauthorized");
+    stats.expect_problem_type(401, "unauthorized");
+    assert_eq!(
+        app.durable_redis_keys(),
+        before,
+        "a refused request stores nothing"
+    );
+}
+
+#[test]
 fn without_an_admin_token_a_local_client_needs_no_key_and_others_do() {
     // Arrange: as a plain `spin up`: auth on (the default), no admin token.
     let app = spawn_app_with(&[("admin_token", "")]);

@@ -71,6 +71,11 @@ pub struct Settings {
     /// A secret that allows the admin API (`/admin/...`: tenants and API keys), or `None`
     /// (empty variable) to hide it.
     pub admin_token: Option<String>,
+    /// Serves keyless requests from the runtime's own machine as the tenant `default`
+    /// while no `admin_token` is set (variable `local_mode`, `on` or `off`; default `on`,
+    /// README "Local mode"). A deployment whose proxies connect over loopback (a service
+    /// mesh's sidecar, `kubectl port-forward`) sets `off`.
+    pub local_mode: bool,
     /// Most jobs one tenant may have queued (waiting, delayed or waiting to retry) when
     /// its own settings say nothing. Default 100000, at least 1.
     pub max_queued_jobs: u64,
@@ -98,6 +103,7 @@ impl Default for Settings {
             enable_test_kinds: false,
             auth: true,
             admin_token: None,
+            local_mode: true,
             max_queued_jobs: 100_000,
             webhook_allow_insecure: false,
             webhook_retry_schedule: crate::webhook::Schedule::default(),
@@ -198,6 +204,14 @@ impl Settings {
                 _ => return Err(invalid(name, &raw, "must be on or off")),
             },
         };
+        let local_mode = match get("local_mode") {
+            None => d.local_mode,
+            Some((name, raw)) => match raw.trim() {
+                "on" | "" => true,
+                "off" => false,
+                _ => return Err(invalid(name, &raw, "must be on or off")),
+            },
+        };
         let max_queued_jobs = number(get("max_queued_jobs"), d.max_queued_jobs, 1..=u64::MAX)?;
         let webhook_allow_insecure = match get("webhook_allow_insecure") {
             None => d.webhook_allow_insecure,
@@ -235,6 +249,7 @@ impl Settings {
             enable_test_kinds,
             auth,
             admin_token,
+            local_mode,
             max_queued_jobs,
             webhook_allow_insecure,
             webhook_retry_schedule,
@@ -338,6 +353,7 @@ mod tests {
             ("enable_test_kinds", "true"),
             ("auth", "off"),
             ("admin_token", "adm1n"),
+            ("local_mode", "off"),
             ("max_queued_jobs", "7"),
             ("webhook_allow_insecure", "true"),
             ("webhook_retry_schedule", "0,1s"),
@@ -359,6 +375,7 @@ mod tests {
                 enable_test_kinds: true,
                 auth: false,
                 admin_token: Some("adm1n".into()),
+                local_mode: false,
                 max_queued_jobs: 7,
                 webhook_allow_insecure: true,
                 webhook_retry_schedule: crate::webhook::Schedule::parse("0,1000").unwrap(),

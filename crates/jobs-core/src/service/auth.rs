@@ -95,9 +95,9 @@ pub fn authenticate_remembering(
 }
 
 /// Whether a request must present a key: `auth` is on, and it is not a keyless request
-/// in local mode.
+/// in local mode (allowed, no admin token, from loopback).
 fn needs_key(settings: &Settings, authorization: Option<&str>, origin: Origin) -> bool {
-    let local = settings.admin_token.is_none() && origin == Origin::Loopback;
+    let local = settings.local_mode && settings.admin_token.is_none() && origin == Origin::Loopback;
     settings.auth && !(local && authorization.is_none())
 }
 
@@ -351,15 +351,22 @@ mod tests {
             authenticate(&store, &on, Some("Bearer nope"), Origin::Loopback),
             Err(AuthError::Invalid)
         );
-        // An admin token ends local mode.
+        // An admin token ends local mode, and so does `local_mode` off (a deployment
+        // whose proxies connect over loopback).
         let configured = Settings {
             admin_token: Some("adm1n".into()),
             ..Settings::default()
         };
-        assert_eq!(
-            authenticate(&store, &configured, None, Origin::Loopback),
-            Err(AuthError::Missing)
-        );
+        let off = Settings {
+            local_mode: false,
+            ..Settings::default()
+        };
+        for settings in [&configured, &off] {
+            assert_eq!(
+                authenticate(&store, settings, None, Origin::Loopback),
+                Err(AuthError::Missing)
+            );
+        }
     }
 
     #[test]
