@@ -33,9 +33,12 @@ impl ManualClock {
         self.now.store(now_ms, Ordering::SeqCst);
     }
 
-    /// Runs `future` to its end on this thread. Whenever it waits on nothing but this
-    /// clock, the clock jumps to the end of the earliest wait. Panics when the future
-    /// waits on something else, which would never come.
+    /// Runs `future` to its end on this thread. Whenever it is pending, every wait whose
+    /// end has come is woken, as a host's executor wakes every ready pollable before the
+    /// next poll (so a wait that ended while the future computed is not passed over); and
+    /// whenever it waits on nothing but this clock, the clock jumps to the end of the
+    /// earliest wait. Panics when the future waits on something else, which would never
+    /// come.
     pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
         let mut future = std::pin::pin!(future);
         let woken = Arc::new(Flag::default());
@@ -45,11 +48,11 @@ impl ManualClock {
             if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
                 return value;
             }
+            self.wake_due();
             if woken.0.swap(false, Ordering::SeqCst) {
                 continue;
             }
-            let mut waits = lock(&self.waits);
-            let end = waits
+            let end = lock(&self.waits)
                 .iter()
                 .map(|(end, _)| *end)
                 .min()
@@ -57,12 +60,18 @@ impl ManualClock {
             if end > self.now_ms() {
                 self.set(end);
             }
-            let now = self.now_ms();
-            let (due, later): (Vec<_>, Vec<_>) = waits.drain(..).partition(|(end, _)| *end <= now);
-            *waits = later;
-            drop(waits);
-            due.into_iter().for_each(|(_, waker)| waker.wake());
+            self.wake_due();
         }
+    }
+
+    /// Wake the waits whose end has come.
+    fn wake_due(&self) {
+        let now = self.now_ms();
+        let mut waits = lock(&self.waits);
+        let (due, later): (Vec<_>, Vec<_>) = waits.drain(..).partition(|(end, _)| *end <= now);
+        *waits = later;
+        drop(waits);
+        due.into_iter().for_each(|(_, waker)| waker.wake());
     }
 }
 

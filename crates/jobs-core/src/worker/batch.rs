@@ -190,6 +190,11 @@ async fn run_group<'d>(
         if ctx.now().saturating_sub(claimed_at) >= FLUSH_MS {
             outbox.flush(ctx)?;
         }
+        // Runs going beside the batch (of earlier batches) renew their leases as their
+        // waits end, and parked ones are kept: a batch may compute for longer than a
+        // lease.
+        side.turn(ctx, outbox).await?;
+        side.keep_parked(ctx, outbox)?;
     }
     Ok(())
 }
@@ -286,6 +291,41 @@ mod tests {
         fn wrote_alone(&self, key: &str) -> bool {
             key == self.mine
         }
+    }
+
+    #[test]
+    fn runs_going_side_by_side_keep_their_leases_while_the_batch_computes_for_longer() {
+        let mut w = World::new();
+        w.settings.lease_ms = 3_000;
+        let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        w.registry.register(Box::new(ComputeThenSteal {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            ms: 1_500,
+            taken: taken.clone(),
+        }));
+        // Batches of 1, 2 and 4, the last ending with a sleep, which goes on beside the
+        // batches after it. Those start again at 1 (a batch that waits) and grow on quick
+        // jobs (1, 2, 4) to one of three jobs that compute half a lease each, the last
+        // of which claims what it can, as another worker would: only an expired lease.
+        let echo = || json!({"kind": "echo", "input": {}});
+        for _ in 0..6 {
+            w.submit(echo());
+        }
+        let sleep = w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        for _ in 0..7 {
+            w.submit(echo());
+        }
+        for _ in 0..3 {
+            w.submit(json!({"kind": "compute", "input": {}}));
+        }
+
+        let report = w.drain(60_000);
+
+        assert_eq!(*taken.lock().unwrap(), Vec::<JobId>::new(), "{report:?}");
+        assert_eq!((report.lost, report.succeeded), (0, 17), "{report:?}");
+        let job = w.job(&sleep);
+        assert_eq!((job.status, job.attempts), (Status::Succeeded, 1));
     }
 
     #[test]

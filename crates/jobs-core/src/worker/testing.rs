@@ -163,6 +163,38 @@ impl crate::kind::Kind for StallWhileAnotherWorkerFinishes {
     }
 }
 
+/// A computing kind that works for `ms` of (manual) clock time without a heartbeat, then
+/// claims what it can as another worker would, and notes what it took.
+pub(super) struct ComputeThenSteal {
+    pub(super) clock: crate::memory::ManualClock,
+    pub(super) queue: crate::memory::MemoryQueue,
+    pub(super) ms: u64,
+    pub(super) taken: std::sync::Arc<std::sync::Mutex<Vec<JobId>>>,
+}
+
+impl crate::kind::Kind for ComputeThenSteal {
+    fn name(&self) -> &'static str {
+        "compute"
+    }
+    fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+        Ok(())
+    }
+    fn run<'a>(&'a self, _: &'a serde_json::Value, _: &'a mut dyn RunContext) -> Running<'a> {
+        Box::pin(async move {
+            use crate::ports::Clock;
+            use crate::queue::Queue;
+            self.clock.advance(self.ms);
+            let now = self.clock.now_ms();
+            if let Claim::Claimed { jobs, .. } =
+                self.queue.claim(now, now + 30_000, "thief", 32).unwrap()
+            {
+                self.taken.lock().unwrap().extend(jobs.iter().map(|j| j.id));
+            }
+            Ok(crate::kind::Output::json(&json!({"done": true})))
+        })
+    }
+}
+
 pub(super) fn w_lease() -> u64 {
     crate::config::Settings::default().lease_ms
 }
