@@ -31,6 +31,7 @@ pub async fn drain(ctx: &Context<'_>) -> Result<Response, ApiError> {
     log(&report);
     let public = DrainReport {
         warnings: Vec::new(),
+        more_warnings: 0,
         error: None,
         ..report
     };
@@ -40,6 +41,12 @@ pub async fn drain(ctx: &Context<'_>) -> Result<Response, ApiError> {
 fn log(report: &DrainReport) {
     for warning in &report.warnings {
         eprintln!("intake: POST /internal/drain: warning: {warning}");
+    }
+    if report.more_warnings > 0 {
+        eprintln!(
+            "intake: POST /internal/drain: warning: and {} more",
+            report.more_warnings
+        );
     }
     if let Some(error) = &report.error {
         eprintln!("intake: POST /internal/drain stopped on an error: {error}");

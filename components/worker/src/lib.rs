@@ -28,6 +28,9 @@ fn log(report: &DrainReport) {
     for warning in &report.warnings {
         eprintln!("worker: warning: {warning}");
     }
+    if report.more_warnings > 0 {
+        eprintln!("worker: warning: and {} more", report.more_warnings);
+    }
     if let Some(error) = &report.error {
         eprintln!("worker: drain stopped on an error: {error}");
     }

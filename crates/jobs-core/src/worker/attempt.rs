@@ -101,7 +101,7 @@ impl Attempt<'_, '_> {
         let (id, status) = (job.id, job.status);
         self.outbox.note(|r| {
             r.skipped += 1;
-            r.warnings.push(format!(
+            r.warn(format!(
                 "job {id} in state {status} cannot move on; left as is"
             ));
         });

@@ -273,7 +273,10 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
         more_to_sweep = retention::sweep(ctx, &outbox, deadline);
         let swept = outbox.into_report();
         report.swept += swept.swept;
-        report.warnings.extend(swept.warnings);
+        for warning in swept.warnings {
+            report.warn(warning);
+        }
+        report.more_warnings = report.more_warnings.saturating_add(swept.more_warnings);
     }
     // A retention backlog rings too, so storage shrinks even when no job comes.
     // Events put in the outbox by the last finishes need a worker awake to deliver them.

@@ -94,7 +94,7 @@ impl Outbox {
     }
 
     pub(super) fn warn(&self, warning: String) {
-        self.note(|r| r.warnings.push(warning));
+        self.note(|r| r.warn(warning));
     }
 
     /// The report, once the drain is over.
