@@ -97,7 +97,7 @@ fn the_dashboard_works_in_a_real_browser() {
     );
     assert!(output.status.success(), "the browser checks failed:\n{log}");
     let passed = log.lines().filter(|l| l.starts_with("ok: ")).count();
-    assert!(passed >= 9, "only {passed} checks ran:\n{log}");
+    assert!(passed >= 11, "only {passed} checks ran:\n{log}");
     // Printed past the harness' capture, so that `make test` shows it.
     let _ = writeln!(
         std::io::stderr(),

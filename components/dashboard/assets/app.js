@@ -147,8 +147,12 @@ async function overview() {
       }
       throughput(stats.throughput || []);
       $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+      // An error from an earlier refresh no longer holds.
+      say("");
     } catch (error) {
-      if (error.status !== 401) say(`Could not refresh: ${error.message}`);
+      if (error.status !== 401) {
+        say(`Could not refresh: ${error.message}. The numbers shown are from the last update.`);
+      }
     }
   };
   await refresh();
@@ -226,27 +230,37 @@ async function jobsPage(readOnly) {
   let cursor = null;
   // The filter the list shows: what the bulk actions act on (not edits not yet applied).
   let applied = filterQuery(form);
+  // Only the answer to the latest request is shown: a refresh that answers after a
+  // click on another page or filter is dropped.
+  let latest = 0;
+  // What the last bulk action came to: it stays, before the count, until the next
+  // page or filter; and no refresh runs while one goes on.
+  let outcome = "";
+  let acting = false;
   const load = async () => {
+    const mine = ++latest;
     const query = new URLSearchParams(applied);
     query.set("limit", "20");
     if (cursor) query.set("cursor", cursor);
     try {
       const page = await api("GET", `/jobs?${query}`);
+      if (mine !== latest) return;
       jobRows(page.items);
       $("empty").hidden = page.items.length > 0;
       $("next-page").hidden = !page.next_cursor;
-      $("next-page").onclick = () => { cursor = page.next_cursor; load(); };
+      $("next-page").onclick = () => { cursor = page.next_cursor; outcome = ""; load(); };
       $("first-page").hidden = !cursor;
-      say(`${page.items.length} job(s) shown.`);
+      say(`${outcome ? `${outcome} ` : ""}${page.items.length} job(s) shown.`);
     } catch (error) {
-      if (error.status !== 401) say(`Could not list jobs: ${error.message}`);
+      if (mine === latest && error.status !== 401) say(`Could not list jobs: ${error.message}`);
     }
   };
-  $("first-page").onclick = () => { cursor = null; load(); };
+  $("first-page").onclick = () => { cursor = null; outcome = ""; load(); };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!form.reportValidity()) return;
     cursor = null;
+    outcome = "";
     applied = filterQuery(form);
     const shown = new URLSearchParams();
     for (const [name, value] of new FormData(form)) if (value) shown.set(name, value);
@@ -255,11 +269,23 @@ async function jobsPage(readOnly) {
   });
   form.addEventListener("reset", () => setTimeout(() => form.requestSubmit(), 0));
   if (!readOnly) {
-    $("bulk-cancel").onclick = () => bulk(applied, "cancel", load);
-    $("bulk-retry").onclick = () => bulk(applied, "retry", load);
+    const act = async (action) => {
+      if (acting) return;
+      acting = true;
+      try {
+        const came = await bulk(applied, action);
+        if (came === null) return;
+        outcome = came;
+        await load();
+      } finally {
+        acting = false;
+      }
+    };
+    $("bulk-cancel").onclick = () => act("cancel");
+    $("bulk-retry").onclick = () => act("retry");
   }
   await load();
-  setInterval(() => { if (apiKey() && !cursor) load(); }, REFRESH_MS);
+  setInterval(() => { if (apiKey() && !cursor && !acting) load(); }, REFRESH_MS);
 }
 
 function jobRows(items) {
@@ -290,12 +316,13 @@ function jobRows(items) {
 }
 
 // Cancels, or retries, every job the applied filter matches: the API does a page per
-// call, so this calls it until no page is left.
-async function bulk(applied, action, reload) {
+// call, so this calls it until no page is left. Answers what it came to (also when it
+// stopped midway), or null when it was not confirmed.
+async function bulk(applied, action) {
   const query = new URLSearchParams(applied);
   const what = action === "cancel" ? "cancel every matching job" : "retry every failed matching job";
   const filter = query.size ? [...query].map(([k, v]) => `${k}=${v}`).join(", ") : "no filter: all jobs";
-  if (!confirm(`Really ${what}? (${filter})`)) return;
+  if (!confirm(`Really ${what}? (${filter})`)) return null;
   let affected = 0;
   let skipped = 0;
   try {
@@ -307,11 +334,10 @@ async function bulk(applied, action, reload) {
       if (!page.next_cursor) break;
       query.set("cursor", page.next_cursor);
     }
-    say(`${action === "cancel" ? "Cancelled" : "Retried"} ${affected} job(s); ${skipped} left as they were.`);
+    return `${action === "cancel" ? "Cancelled" : "Retried"} ${affected} job(s); ${skipped} left as they were.`;
   } catch (error) {
-    if (error.status !== 401) say(`Stopped after ${affected}: ${error.message}`);
+    return `Stopped after ${affected}: ${error.message}.`;
   }
-  reload();
 }
 
 // ----- one job -----
@@ -365,11 +391,15 @@ async function jobPage(id, readOnly) {
   };
   if (!readOnly) {
     $("cancel").onclick = async () => {
+      // One request at a time: a double click sends one cancel.
+      $("cancel").disabled = true;
       try {
         await api("DELETE", `/jobs/${id}`);
         say("Cancel requested.");
       } catch (error) {
         say(`Could not cancel: ${error.message}`);
+      } finally {
+        $("cancel").disabled = false;
       }
       refresh();
     };
@@ -382,12 +412,15 @@ async function jobPage(id, readOnly) {
       }
     };
   }
+  // Polled until nothing on the page can change by itself: the job finished and its
+  // webhook event, if any, is no longer pending.
+  const settled = (job) => FINISHED.includes(job.status) && job.webhook?.state !== "pending";
   const job = await refresh();
   const timer = setInterval(async () => {
     const now = apiKey() && await refresh();
-    if (now && FINISHED.includes(now.status)) clearInterval(timer);
+    if (now && settled(now)) clearInterval(timer);
   }, 1000);
-  if (job && FINISHED.includes(job.status)) clearInterval(timer);
+  if (job && settled(job)) clearInterval(timer);
 }
 
 async function showInput(id) {
