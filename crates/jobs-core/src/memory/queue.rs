@@ -5,7 +5,7 @@
 mod line;
 mod read;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::tenant_queue::TenantState;
@@ -50,7 +50,7 @@ pub struct MemoryQueue {
     /// Runs at the start of the next retry ([`MemoryQueue::before_next_retry`]).
     before_retry: Arc<Mutex<Option<BeforeRetry>>>,
     /// The next call that finishes jobs fails ([`MemoryQueue::fail_next_finish`]).
-    finish_fault: Arc<AtomicBool>,
+    finish_fault: Arc<AtomicU32>,
 }
 
 /// What happens just before a retry reaches the queue: another client's call, say.
@@ -81,14 +81,25 @@ impl MemoryQueue {
     /// Make the next call that finishes jobs fail, changing nothing, as a round trip
     /// lost to a broken connection does.
     pub fn fail_next_finish(&self) {
-        self.finish_fault.store(true, Ordering::SeqCst);
+        self.fail_next_finishes(1);
+    }
+
+    /// [`MemoryQueue::fail_next_finish`], for the next `n` such calls.
+    pub fn fail_next_finishes(&self, n: u32) {
+        self.finish_fault.store(n, Ordering::SeqCst);
     }
 
     /// The state for a call finishing `finishes`: [`MemoryQueue::state`], or the failure
     /// [`MemoryQueue::fail_next_finish`] asked for.
     fn finishing_state(&self, finishes: &[Finish]) -> Result<MutexGuard<'_, State>, QueueError> {
         let s = self.state()?;
-        if !finishes.is_empty() && self.finish_fault.swap(false, Ordering::SeqCst) {
+        let failing = |n: u32| n.checked_sub(1);
+        if !finishes.is_empty()
+            && self
+                .finish_fault
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, failing)
+                .is_ok()
+        {
             return Err(down().into());
         }
         Ok(s)

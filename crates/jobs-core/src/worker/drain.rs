@@ -258,12 +258,27 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     });
 
     // The outcomes reached are written, and their finishes sent alone, even after a
-    // failure elsewhere; if the write fails, the finishes are not sent.
-    if outbox.has_pending() {
+    // failure elsewhere; if the write fails, the finishes are not sent. A failure is
+    // tried again for a while ([`LAST_SEND_TRIES_MS`]): with the store in the queue the
+    // outcomes exist nowhere else, and jobs whose outcome is lost run again (a Redis
+    // restart takes a moment). The script checks each token, so a finish whose lease
+    // another worker took meanwhile is lost, not applied.
+    let give_up = ctx
+        .now()
+        .saturating_add(LAST_SEND_TRIES_MS.min(ctx.settings.lease_ms / 2));
+    let mut pause = LAST_SEND_PAUSE_MS;
+    while outbox.has_pending() {
         let now = ctx.now();
-        if let Err(e) = finish_and_claim(ctx, &outbox, &mut hooks, (now, now), "", 0) {
+        let Err(e) = finish_and_claim(ctx, &outbox, &mut hooks, (now, now), "", 0) else {
+            break;
+        };
+        if now.saturating_add(pause) > give_up {
             outbox.note(|r| r.fail(e));
+            break;
         }
+        outbox.warn(format!("{e}; tried again in {pause} ms"));
+        ctx.clock.wait_ms(pause).await;
+        pause = pause.saturating_mul(2);
     }
 
     let mut report = outbox.into_report();
@@ -290,6 +305,11 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
     report.elapsed_ms = ctx.now().saturating_sub(start);
     report
 }
+
+/// How long a drain's last send of outcomes is tried again after a failure (at most half
+/// a lease), the first pause between tries, doubled each time.
+pub(super) const LAST_SEND_TRIES_MS: u64 = 5_000;
+pub(super) const LAST_SEND_PAUSE_MS: u64 = 100;
 
 /// Ring again for a drain of `budget_ms`. A drain shorter than the ring window would find
 /// its ring suppressed by the one that started it, and its work would wait for a

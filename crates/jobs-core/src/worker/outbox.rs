@@ -312,6 +312,32 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_are_sent_again_for_a_while_when_the_queue_fails_past_one_round_trip() {
+        // Redis restarting: the drain's finish fails, and its last call's first tries.
+        let w = World::new().with_store_in_queue();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.submit(json!({"kind": "echo", "input": {}}));
+        w.queue.fail_next_finishes(4);
+        let start = crate::ports::Clock::now_ms(&w.clock);
+
+        let report = w.drain(60_000);
+
+        stopped_yet_recorded_once(&w, &id, &report);
+        let waited = crate::ports::Clock::now_ms(&w.clock) - start;
+        assert!(
+            waited < super::super::drain::LAST_SEND_TRIES_MS,
+            "{waited} ms"
+        );
+        // Past that while, the drain gives up: the leases expire and the jobs run again.
+        let w = World::new().with_store_in_queue();
+        let id = w.submit(json!({"kind": "echo", "input": {}}));
+        w.queue.fail_next_finishes(u32::MAX);
+        let report = w.drain(60_000);
+        assert!(report.error.is_some(), "{report:?}");
+        assert_eq!(w.queue.indexed_status(&id), Some(Status::Running));
+    }
+
+    #[test]
     fn outcomes_whose_write_before_the_finish_failed_are_written_by_the_drains_last_flush() {
         let mut w = World::new();
         w.registry.register(Box::new(BreakNextWrite(w.kv.clone())));
