@@ -252,7 +252,9 @@ async function jobsPage(readOnly) {
       $("first-page").hidden = !cursor;
       say(`${outcome ? `${outcome} ` : ""}${page.items.length} job(s) shown.`);
     } catch (error) {
-      if (mine === latest && error.status !== 401) say(`Could not list jobs: ${error.message}`);
+      if (mine === latest && error.status !== 401) {
+        say(`${outcome ? `${outcome} ` : ""}Could not list jobs: ${error.message}`);
+      }
     }
   };
   $("first-page").onclick = () => { cursor = null; outcome = ""; load(); };
@@ -336,7 +338,8 @@ async function bulk(applied, action) {
     }
     return `${action === "cancel" ? "Cancelled" : "Retried"} ${affected} job(s); ${skipped} left as they were.`;
   } catch (error) {
-    return `Stopped after ${affected}: ${error.message}.`;
+    // A 401 has signed the page out already.
+    return error.status === 401 ? null : `Stopped after ${affected}: ${error.message}.`;
   }
 }
 

@@ -51,6 +51,7 @@ pub struct MemoryQueue {
     before_retry: Arc<Mutex<Option<BeforeRetry>>>,
     /// The next call that finishes jobs fails ([`MemoryQueue::fail_next_finish`]).
     finish_fault: Arc<AtomicU32>,
+    heartbeat_fault: Arc<AtomicBool>,
 }
 
 /// What happens just before a retry reaches the queue: another client's call, say.
@@ -75,6 +76,7 @@ impl MemoryQueue {
             tenants: Arc::default(),
             before_retry: Arc::default(),
             finish_fault: Arc::default(),
+            heartbeat_fault: Arc::default(),
         }
     }
 
@@ -82,6 +84,11 @@ impl MemoryQueue {
     /// lost to a broken connection does.
     pub fn fail_next_finish(&self) {
         self.fail_next_finishes(1);
+    }
+
+    /// Make the next heartbeat fail, changing nothing.
+    pub fn fail_next_heartbeat(&self) {
+        self.heartbeat_fault.store(true, Ordering::SeqCst);
     }
 
     /// [`MemoryQueue::fail_next_finish`], for the next `n` such calls.
@@ -315,6 +322,9 @@ impl Queue for MemoryQueue {
         lease_until_ms: u64,
     ) -> Result<Vec<Heartbeat>, QueueError> {
         let mut state = self.state()?;
+        if self.heartbeat_fault.swap(false, Ordering::SeqCst) {
+            return Err(down().into());
+        }
         let s = state.tenant(tenant);
         Ok(ids
             .iter()

@@ -26,6 +26,10 @@ pub(super) struct Ran {
     pub(super) run_ms: u64,
     /// Whether any job of the batch was of a waiting kind.
     pub(super) waiting: bool,
+    /// The first failure in the store of a run going beside the batch (of an earlier
+    /// batch), met between its jobs: the batch goes on (its jobs are marked running
+    /// already), and the drain takes it as a failed run afterwards.
+    pub(super) beside_failed: Option<StoreError>,
 }
 
 /// Run the batch `jobs`, claimed under `lease`, their records read now unless the claim
@@ -114,6 +118,7 @@ async fn run_batch<'d>(
     let mut ran = Ran {
         run_ms: 0,
         waiting: false,
+        beside_failed: None,
     };
     let per_group = inputs_at_once(ctx.settings.max_body_bytes);
     let alone_first = recovered.into_iter();
@@ -192,9 +197,14 @@ async fn run_group<'d>(
         }
         // Runs going beside the batch (of earlier batches) renew their leases as their
         // waits end, and parked ones are kept: a batch may compute for longer than a
-        // lease.
-        side.turn(ctx, outbox).await?;
-        side.keep_parked(ctx, outbox)?;
+        // lease. Their failure is theirs: this batch goes on.
+        let kept = match side.turn(ctx, outbox).await {
+            Ok(()) => side.keep_parked(ctx, outbox),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            ran.beside_failed.get_or_insert(e);
+        }
     }
     Ok(())
 }
@@ -290,6 +300,68 @@ mod tests {
         }
         fn wrote_alone(&self, key: &str) -> bool {
             key == self.mine
+        }
+    }
+
+    /// A computing kind that works `ms` of clock time, then has the queue fail the next
+    /// heartbeat.
+    struct BreakNextHeartbeat {
+        clock: crate::memory::ManualClock,
+        queue: crate::memory::MemoryQueue,
+        ms: u64,
+    }
+
+    impl crate::kind::Kind for BreakNextHeartbeat {
+        fn name(&self) -> &'static str {
+            "break-next-heartbeat"
+        }
+        fn validate(&self, _: &serde_json::Value) -> Result<(), crate::kind::InvalidInput> {
+            Ok(())
+        }
+        fn run<'a>(
+            &'a self,
+            _: &'a serde_json::Value,
+            _: &'a mut dyn crate::kind::RunContext,
+        ) -> crate::kind::Running<'a> {
+            Box::pin(async move {
+                self.clock.advance(self.ms);
+                self.queue.fail_next_heartbeat();
+                Ok(crate::kind::Output::json(&json!({})))
+            })
+        }
+    }
+
+    #[test]
+    fn a_run_beside_the_batch_that_fails_in_the_store_leaves_the_batch_to_its_end() {
+        let mut w = World::new();
+        w.settings.lease_ms = 3_000;
+        w.registry.register(Box::new(BreakNextHeartbeat {
+            clock: w.clock.clone(),
+            queue: w.queue.clone(),
+            ms: 1_000,
+        }));
+        // As in the test below: a sleep goes on beside a later batch, here of a job after
+        // which the sleep's next heartbeat fails, and two echo jobs.
+        let echo = || json!({"kind": "echo", "input": {}});
+        for _ in 0..6 {
+            w.submit(echo());
+        }
+        w.submit(json!({"kind": "sleep", "input": {"ms": 10_000}}));
+        for _ in 0..7 {
+            w.submit(echo());
+        }
+        w.submit(json!({"kind": "break-next-heartbeat", "input": {}}));
+        let after: Vec<JobId> = (0..2).map(|_| w.submit(echo())).collect();
+
+        let report = w.drain(60_000);
+
+        assert!(
+            report.error.is_some(),
+            "the sleep's failure is reported: {report:?}"
+        );
+        for id in &after {
+            assert_eq!(w.job(id).status, Status::Succeeded, "{report:?}");
+            assert_eq!(w.queue.indexed_status(id), Some(Status::Succeeded));
         }
     }
 

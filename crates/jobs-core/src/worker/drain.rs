@@ -167,7 +167,10 @@ pub async fn drain_with(ctx: &Context<'_>, budget_ms: u64, watch: Watch) -> Drai
                         ctx.settings.lease_ms,
                     ));
                     match batch::run(ctx, &outbox, (&jobs, records), lease, &mut side).await {
-                        Ok(ran) => {
+                        Ok(mut ran) => {
+                            if let Some(e) = ran.beside_failed.take() {
+                                failed_run(e);
+                            }
                             hooks.batch_ran(ran.run_ms, ctx.now());
                             size = next_batch(size, n, ran.run_ms, ran.waiting);
                         }

@@ -160,8 +160,8 @@ async fn deliver(
     let allowed = ctx.settings.webhook_retry_schedule.attempts();
     if claim.attempt > allowed {
         outbox.warn(format!(
-            "webhook of job {} ({}): claimed for attempt {} of {allowed}, the earlier \
-             ones ended unrecorded; not sent",
+            "webhook of job {} ({}): claimed for attempt {} of the schedule's {allowed} \
+             (earlier claims ended unrecorded, or the schedule is shorter now); not sent",
             claim.id, claim.tenant, claim.attempt
         ));
         record(ctx, outbox, (&claim, token), HookDone::Failed, None);
