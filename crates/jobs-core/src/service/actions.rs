@@ -69,6 +69,11 @@ fn retry_job(ctx: &Context<'_>, job: Job) -> Result<Submitted, RetryError> {
     let (mut ready, broken) = ctx.load_inputs(vec![job]).map_err(GetError::from)?;
     let Some(job) = ready.pop() else {
         let (job, why) = broken.into_iter().next().ok_or(GetError::NotFound)?;
+        // Retention removed the job meanwhile (the record first, then its input), as in
+        // `input`.
+        if ctx.load_job(&job.id).map_err(GetError::from)?.is_none() {
+            return Err(GetError::NotFound.into());
+        }
         return Err(GetError::Store(StoreError::Corrupt {
             key: keys::input(&job.tenant, &job.id),
             reason: why,
@@ -277,6 +282,27 @@ mod tests {
         let text = input(&w.ctx(), new.as_str()).unwrap();
         let value: Value = serde_json::from_str(text.get()).unwrap();
         assert_eq!(value["big"], big.as_str());
+    }
+
+    #[test]
+    fn a_retry_that_meets_retention_midway_is_a_404_not_a_broken_input() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let big = "x".repeat(crate::job::INLINE_INPUT_MAX * 2);
+        let old = w.submit(json!({"kind": "echo", "input": {"big": big}, "delay_ms": 60_000}));
+        jobs::cancel(&w.ctx(), old.as_str()).unwrap();
+        let job = w.job(&old);
+        // Retention deletes the record, then the input, after the retry read the record.
+        let tenant = crate::job::Tenant::default_tenant();
+        w.kv.delete(&keys::job(&tenant, &old)).unwrap();
+        w.kv.delete(&keys::input(&tenant, &old)).unwrap();
+
+        let answer = retry_job(&w.ctx(), job);
+
+        assert!(
+            matches!(answer, Err(RetryError::Get(GetError::NotFound))),
+            "{answer:?}"
+        );
     }
 
     #[test]
