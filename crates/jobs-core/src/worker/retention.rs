@@ -12,12 +12,13 @@ pub const SWEEP_LIMIT: u32 = 100;
 /// Retention: delete the records of jobs finished longer than `job_ttl_seconds` ago,
 /// then forget them in the queue, a batch of at most [`SWEEP_LIMIT`] at a time: at least
 /// one batch, more while batches find jobs and `until` (ms) has not passed. True when
-/// more may be due (the last batch was full). Failures only delay retention.
+/// more may be due: the last batch found jobs (a batch is one tenant's, so one that is not
+/// full says nothing of the others). Failures only delay retention.
 pub(super) fn sweep(ctx: &Context<'_>, outbox: &Outbox, until: u64) -> bool {
     loop {
         match sweep_batch(ctx, outbox) {
-            Some(Swept::Some { full }) if ctx.now() >= until => return full,
-            Some(Swept::Some { .. }) => continue,
+            Some(Swept::Some) if ctx.now() >= until => return true,
+            Some(Swept::Some) => continue,
             Some(Swept::None) | None => return false,
         }
     }
@@ -26,7 +27,7 @@ pub(super) fn sweep(ctx: &Context<'_>, outbox: &Outbox, until: u64) -> bool {
 /// What one batch of [`sweep`] found.
 enum Swept {
     None,
-    Some { full: bool },
+    Some,
 }
 
 /// One batch of [`sweep`], or `None` when the store or queue failed.
@@ -44,9 +45,7 @@ fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<Swept> {
     let found = if ids.is_empty() {
         Swept::None
     } else {
-        Swept::Some {
-            full: ids.len() >= SWEEP_LIMIT as usize,
-        }
+        Swept::Some
     };
     let mut deleted = Vec::with_capacity(ids.len());
     let mut failed = false;
@@ -128,9 +127,38 @@ mod tests {
         assert_eq!(report.swept, SWEEP_LIMIT, "{report:?}");
         assert!(report.rang_again, "{report:?}");
         assert_eq!(w.queue.published().len(), rings + 1);
+        // What is left may be another tenant's: a batch that found jobs rings again.
         w.clock.advance(crate::service::RING_WINDOW_MS);
         let report = w.drain(0);
         assert_eq!(report.swept, 10, "{report:?}");
+        assert!(report.rang_again, "{report:?}");
+        w.clock.advance(crate::service::RING_WINDOW_MS);
+        let report = w.drain(0);
+        assert_eq!(report.swept, 0, "{report:?}");
         assert!(!report.rang_again, "{report:?}");
+    }
+
+    #[test]
+    fn a_short_batch_of_one_tenant_left_by_a_spent_budget_rings_for_the_next_tenant() {
+        let w = World::new();
+        let b = crate::job::Tenant::parse("b").unwrap();
+        w.submit(json!({"kind": "echo", "input": {}}));
+        for _ in 0..3 {
+            let ctx = crate::context::Context {
+                tenant: b.clone(),
+                ..w.ctx()
+            };
+            crate::service::submit(&ctx, br#"{"kind":"echo","input":{}}"#, None).unwrap();
+        }
+        w.drain(60_000);
+        w.clock.advance(w.settings.job_ttl_seconds * 1_000 + 1);
+
+        let report = w.drain(0);
+
+        // One tenant's batch, not full: the other's jobs are due too.
+        assert!(report.swept > 0 && report.swept < 4, "{report:?}");
+        assert!(report.rang_again, "{report:?}");
+        w.clock.advance(crate::service::RING_WINDOW_MS);
+        assert_eq!(w.drain(0).swept + report.swept, 4);
     }
 }
