@@ -85,7 +85,11 @@ async fn run_batch<'d>(
                 outbox.warn(format!(
                     "claimed {id} has no record; dropped from the queue"
                 ));
-                ctx.queue.forget(lease.tenant(), &[id])?;
+                // What was stored apart goes too: nothing would name it again.
+                let tenant = lease.tenant();
+                ctx.kv.delete(&keys::input(tenant, &id))?;
+                ctx.kv.delete(&keys::result(tenant, &id))?;
+                ctx.queue.forget(tenant, &[id])?;
                 continue;
             }
             Err(StoreError::Corrupt { key, reason }) => {
@@ -525,6 +529,23 @@ mod tests {
         let output = result(&w.ctx(), good.as_str()).unwrap();
         let echoed: serde_json::Value = serde_json::from_slice(&output.bytes).unwrap();
         assert_eq!(echoed, json!({"n": 4}));
+    }
+
+    #[test]
+    fn a_claimed_job_without_a_record_leaves_no_input_behind() {
+        use crate::ports::KeyValue;
+        let w = World::new();
+        let tenant = crate::job::Tenant::default_tenant();
+        let big = "x".repeat(crate::job::INLINE_INPUT_MAX * 2);
+        let gone = w.submit(json!({"kind": "echo", "input": {"big": big}}));
+        assert!(w.kv.get(&keys::input(&tenant, &gone)).unwrap().is_some());
+        w.kv.delete(&keys::job(&tenant, &gone)).unwrap();
+
+        let report = w.drain(2_000);
+
+        assert_eq!(report.skipped, 1, "{report:?}");
+        assert_eq!(w.queue.indexed_status(&gone), None);
+        assert!(w.kv.keys().is_empty(), "left: {:?}", w.kv.keys());
     }
 
     #[test]
