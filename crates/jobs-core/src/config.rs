@@ -196,44 +196,24 @@ impl Settings {
         )?;
         let drain_token = lookup("drain_token").filter(|t| !t.is_empty());
         let admin_token = lookup("admin_token").filter(|t| !t.is_empty());
-        let auth = match get("auth") {
-            None => d.auth,
-            Some((name, raw)) => match raw.trim() {
-                "on" | "" => true,
-                "off" => false,
-                _ => return Err(invalid(name, &raw, "must be on or off")),
-            },
-        };
-        let local_mode = match get("local_mode") {
-            None => d.local_mode,
-            Some((name, raw)) => match raw.trim() {
-                "on" | "" => true,
-                "off" => false,
-                _ => return Err(invalid(name, &raw, "must be on or off")),
-            },
-        };
+        let auth = switch(get("auth"), d.auth, ["on", "off"])?;
+        let local_mode = switch(get("local_mode"), d.local_mode, ["on", "off"])?;
         let max_queued_jobs = number(get("max_queued_jobs"), d.max_queued_jobs, 1..=u64::MAX)?;
-        let webhook_allow_insecure = match get("webhook_allow_insecure") {
-            None => d.webhook_allow_insecure,
-            Some((name, raw)) => match raw.trim() {
-                "true" => true,
-                "false" | "" => false,
-                _ => return Err(invalid(name, &raw, "must be true or false")),
-            },
-        };
+        let webhook_allow_insecure = switch(
+            get("webhook_allow_insecure"),
+            d.webhook_allow_insecure,
+            ["true", "false"],
+        )?;
         let webhook_retry_schedule = match get("webhook_retry_schedule") {
             None => d.webhook_retry_schedule,
             Some((name, raw)) => crate::webhook::Schedule::parse(&raw)
                 .map_err(|reason| invalid(name, &raw, reason))?,
         };
-        let enable_test_kinds = match get("enable_test_kinds") {
-            None => d.enable_test_kinds,
-            Some((name, raw)) => match raw.trim() {
-                "true" => true,
-                "false" | "" => false,
-                _ => return Err(invalid(name, &raw, "must be true or false")),
-            },
-        };
+        let enable_test_kinds = switch(
+            get("enable_test_kinds"),
+            d.enable_test_kinds,
+            ["true", "false"],
+        )?;
 
         Ok(Settings {
             redis_address,
@@ -262,6 +242,24 @@ fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> Config
         name,
         value: value.to_owned(),
         reason: reason.into(),
+    }
+}
+
+/// Parses a setting that is one of two words, `[yes, no]`, or returns `default` when unset
+/// or empty (each such default is the safe or usual one: `auth` on, test kinds off).
+fn switch(
+    found: Option<(&'static str, String)>,
+    default: bool,
+    [yes, no]: [&str; 2],
+) -> Result<bool, ConfigError> {
+    let Some((name, raw)) = found else {
+        return Ok(default);
+    };
+    match raw.trim() {
+        "" => Ok(default),
+        word if word == yes => Ok(true),
+        word if word == no => Ok(false),
+        _ => Err(invalid(name, &raw, format!("must be {yes} or {no}"))),
     }
 }
 
