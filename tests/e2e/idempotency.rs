@@ -79,3 +79,47 @@ fn different_keys_with_the_same_body_make_different_jobs() {
     // Assert
     assert_ne!(a.id, b.id);
 }
+
+#[test]
+fn past_job_ttl_an_idle_deployments_job_reads_as_gone_frees_its_key_and_is_removed() {
+    // Arrange: a job finished, then nothing else happens (no submission rings a drain).
+    let app = e2e::spawn_app_with(&[("job_ttl_seconds", "1")]);
+    let body = inputs::echo(json!({ "order": 7 }));
+    let first = check_receipt(&app.submit_with_key(&body, "order-7"));
+    app.wait_for_status(&first.id, "succeeded", JOB_TIMEOUT);
+
+    // Act: read it until the second has passed.
+    testkit::wait_until_seen(JOB_TIMEOUT, "the job to read as gone", || {
+        let reply = app.get_job(&first.id);
+        if reply.status == 404 {
+            return Ok(());
+        }
+        Err(reply.status)
+    });
+
+    // Assert: listed no more, its key takes a new job, and the read started the drain
+    // that removes it from storage.
+    assert_eq!(app.get_result(&first.id).status, 404);
+    assert!(
+        !app.list_all_ids("").contains(&first.id),
+        "listed past its TTL"
+    );
+    let again = app.submit_with_key(&body, "order-7");
+    let second = check_receipt(&again);
+    assert_ne!(
+        second.id, first.id,
+        "a key past its job's TTL is free: {again}"
+    );
+    assert!(
+        matches!(again.header("idempotent-replayed"), None | Some("false")),
+        "{again}"
+    );
+    testkit::wait_until_seen(JOB_TIMEOUT, "the expired job's keys to go", || {
+        let left: Vec<String> = app
+            .durable_redis_keys()
+            .into_iter()
+            .filter(|key| key.contains(&first.id))
+            .collect();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    });
+}

@@ -56,9 +56,11 @@ impl Context<'_> {
         }
     }
 
-    /// The record of `id`, `None` when absent.
+    /// The record of `id`, `None` when absent or past retention ([`Context::expired`]):
+    /// the intake's read.
     pub(crate) fn load_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        self.load_record(id, codec::decode_job)
+        let job = self.load_record(id, codec::decode_job)?;
+        self.unless_expired(job, |job| job)
     }
 
     /// The record of job `id` of `tenant` (the worker's read: it serves every tenant).
@@ -70,12 +72,56 @@ impl Context<'_> {
         self.load_record_of(tenant, id, codec::decode_job)
     }
 
-    /// The record of `id` and the result it carries inline, if any.
+    /// The record of `id` and the result it carries inline, if any; `None` as for
+    /// [`Context::load_job`].
     pub(crate) fn load_job_and_result(
         &self,
         id: &JobId,
     ) -> Result<Option<(Job, Option<Output>)>, StoreError> {
-        self.load_record(id, codec::decode_job_and_result)
+        let found = self.load_record(id, codec::decode_job_and_result)?;
+        self.unless_expired(found, |(job, _)| job)
+    }
+
+    /// `found`, unless its job is past retention: then `None`, and the doorbell rings so
+    /// that a drain removes it (an idle deployment runs none otherwise).
+    fn unless_expired<T>(
+        &self,
+        found: Option<T>,
+        job: impl Fn(&T) -> &Job,
+    ) -> Result<Option<T>, StoreError> {
+        match found {
+            Some(value) if self.expired(job(&value))? => {
+                self.ring_again("retention");
+                Ok(None)
+            }
+            found => Ok(found),
+        }
+    }
+
+    /// Whether `job` is past retention: it finished at or before [`Context::retention_cutoff`]
+    /// and no webhook delivery of it is under way (one that is keeps it, as retention
+    /// does). Such a job reads as gone before retention has removed it, so a finished job
+    /// is never shown longer than `job_ttl_seconds`, however long the deployment stays
+    /// idle. One queue read, only for an expired job with a callback URL.
+    pub(crate) fn expired(&self, job: &Job) -> Result<bool, StoreError> {
+        let past = job.status.is_terminal()
+            && job
+                .finished_at
+                .is_some_and(|at| at.as_ms() <= self.retention_cutoff(self.now()));
+        if !past {
+            return Ok(false);
+        }
+        if job.callback_url.is_none() {
+            return Ok(true);
+        }
+        let hook = self.queue.hook(&job.tenant, &job.id)?;
+        Ok(hook.is_none_or(|h| h.state != "pending"))
+    }
+
+    /// Jobs finished at or before this time (ms) are past retention at `now`:
+    /// `job_ttl_seconds` before it.
+    pub(crate) fn retention_cutoff(&self, now: u64) -> u64 {
+        now.saturating_sub(self.settings.job_ttl_seconds.saturating_mul(1_000))
     }
 
     /// The records of `ids`, in order, read in one call; a record that cannot be decoded

@@ -248,6 +248,7 @@ fn submit_publishes_the_doorbell_and_uses_the_documented_keys() {
         idempotency: Some(jobs_core::queue::IdempotencyClaim {
             key: "k1".into(),
             fingerprint: "fp".into(),
+            retention_cutoff_ms: 0,
         }),
         doorbell: Doorbell {
             channel: "jobs-test".into(),
@@ -387,6 +388,7 @@ fn a_submit_writes_the_records_it_is_given_only_when_it_enqueues() {
             idempotency: Some(jobs_core::queue::IdempotencyClaim {
                 key: key.into(),
                 fingerprint: "fp".into(),
+                retention_cutoff_ms: 0,
             }),
             doorbell: Doorbell {
                 channel: "jobs-test".into(),

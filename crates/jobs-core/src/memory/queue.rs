@@ -237,13 +237,22 @@ impl MemoryQueue {
                 return Ok(SubmitOutcome::KeyRefused);
             }
         }
-        let s = state.tenant(&job.tenant);
+        let state = &mut *state;
+        let s = state.tenants.entry(job.tenant.clone()).or_default();
         if let Some(claim) = &job.idempotency
             && let Some(value) = s.idempotency.get(&claim.key)
         {
-            // Taken, unless retention has removed its job (as submit.lua).
+            // Taken, unless retention has removed its job, or it is past retention with
+            // its delivery over (as submit.lua).
             let taken = IdempotencyRecord::decode(value);
-            if JobId::parse(&taken.id).is_ok_and(|id| s.all.contains(&id)) {
+            let held = JobId::parse(&taken.id).ok().filter(|id| s.all.contains(id));
+            let expired = |id: &JobId| {
+                s.finished
+                    .get(id)
+                    .is_some_and(|at| *at <= claim.retention_cutoff_ms)
+                    && state.hooks.under_way(&job.tenant, id).is_none()
+            };
+            if held.is_some_and(|id| !expired(&id)) {
                 return Ok(SubmitOutcome::Duplicate(taken));
             }
         }

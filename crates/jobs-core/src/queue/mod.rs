@@ -111,6 +111,10 @@ pub const LIST_SCAN_MAX: u32 = 2_000;
 pub struct IdempotencyClaim {
     pub key: String,
     pub fingerprint: String,
+    /// The retention cutoff now (ms): a key whose job finished at or before it, with no
+    /// webhook delivery under way, is free again, though retention may not have removed
+    /// the job yet (it reads as gone: `Context::expired`).
+    pub retention_cutoff_ms: u64,
 }
 
 /// A doorbell: a channel and the message to publish on it. The message is informative

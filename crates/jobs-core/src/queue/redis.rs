@@ -136,10 +136,18 @@ impl<R: Redis> Queue for RedisQueue<R> {
             args.push(key.as_str().into());
             args.push(RedisParam::Bytes(value.clone()));
         }
-        if let Some(proof) = &job.key {
-            args.push(keys::api_key(&proof.id).into());
-            args.push(proof.hash.as_str().into());
+        match &job.key {
+            Some(proof) => {
+                args.push(keys::api_key(&proof.id).into());
+                args.push(proof.hash.as_str().into());
+            }
+            None => args.extend(["".into(), "".into()]),
         }
+        let cutoff = job
+            .idempotency
+            .as_ref()
+            .map_or(0, |c| c.retention_cutoff_ms);
+        args.push(int_param(cutoff));
         let reply = self.eval(
             &scripts::SUBMIT,
             keys_of(

@@ -210,6 +210,7 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
     };
     let mut after = q.after;
     let mut read = 0;
+    let mut rang = false;
     loop {
         // One id more than the page needs tells whether another page follows.
         let want = (limit - page.items.len()) as u32 + 1;
@@ -245,9 +246,19 @@ pub fn list(ctx: &Context<'_>, q: &ListQuery) -> Result<Page, ListError> {
                 let status_differs = q.status.is_some_and(|s| s != job.status);
                 let kind_differs = q.kind.as_ref().is_some_and(|k| *k != job.kind);
                 let outside = !filter.ids.contains(&job.id);
-                if !status_differs && !kind_differs && !outside {
-                    page.items.push(JobResource::from_job(&job));
+                if status_differs || kind_differs || outside {
+                    continue;
                 }
+                // Past retention, as `get` would answer (404): left out, and a drain
+                // asked for (once per page) to remove it.
+                if ctx.expired(&job)? {
+                    if !rang {
+                        ctx.ring_again("retention");
+                        rang = true;
+                    }
+                    continue;
+                }
+                page.items.push(JobResource::from_job(&job));
             }
         }
         if let Some(to) = listed.scanned_to {
@@ -418,6 +429,74 @@ mod tests {
         let job = w.job(&id);
         assert_eq!(job.status, Status::Cancelled);
         assert_eq!(job.finished_at, Some(cancelled_at));
+    }
+
+    /// `id`'s finished time, then the clock set `ms` past its retention cutoff (-1: the
+    /// last ms it is kept).
+    fn to_retention(w: &World, id: &JobId, past: i64) {
+        let finished = w.job(id).finished_at.expect("finished").as_ms();
+        let at = finished + w.settings.job_ttl_seconds * 1_000;
+        w.clock.set(at.checked_add_signed(past).unwrap());
+    }
+
+    #[test]
+    fn a_job_past_retention_reads_as_gone_and_asks_for_the_drain_that_removes_it() {
+        let w = World::new();
+        let id = w.submit(json!({"kind": "echo", "input": {"a": 1}}));
+        let other = w.submit(json!({"kind": "echo", "input": {"b": 2}}));
+        assert_eq!(w.drain(2_000).succeeded, 2);
+        to_retention(&w, &id, -1);
+        assert_eq!(
+            get(&w.ctx(), id.as_str()).unwrap().status,
+            Status::Succeeded
+        );
+        let kinds = w.registry.names();
+        let all = ListQuery::parse("", &kinds).unwrap();
+        assert_eq!(list(&w.ctx(), &all).unwrap().items.len(), 2);
+        let rung = w.queue.published().len();
+
+        // Nothing rings at the TTL on an idle deployment: the job is still stored.
+        to_retention(&w, &id, 0);
+        assert!(
+            w.kv.get(&keys::job(&w.ctx().tenant, &id))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(get(&w.ctx(), id.as_str()), Err(GetError::NotFound));
+        assert_eq!(
+            result(&w.ctx(), id.as_str()).map(drop),
+            Err(GetError::NotFound)
+        );
+        assert_eq!(
+            cancel(&w.ctx(), id.as_str()).map(drop),
+            Err(CancelError::NotFound)
+        );
+        let page = list(&w.ctx(), &all).unwrap();
+        let listed: Vec<JobId> = page.items.iter().map(|j| j.id).collect();
+        assert!(!listed.contains(&id), "{listed:?}");
+        // The read rang, once for its window, for the drain that removes it.
+        assert_eq!(w.queue.published().len(), rung + 1);
+        assert_eq!(w.drain(2_000).swept, 2);
+        assert!(w.kv.keys().is_empty(), "{:?}", w.kv.keys());
+        assert_eq!(get(&w.ctx(), other.as_str()), Err(GetError::NotFound));
+    }
+
+    #[test]
+    fn a_job_past_retention_with_its_webhook_still_under_way_is_kept_in_view() {
+        let w = World::new();
+        let id = w.submit(json!({
+            "kind": "echo",
+            "input": {},
+            "callback_url": "https://hooks.example.com/done"
+        }));
+        // No HTTP here: the delivery fails and waits for its next attempt.
+        assert_eq!(w.drain(2_000).succeeded, 1);
+        to_retention(&w, &id, 0);
+        let job = get(&w.ctx(), id.as_str()).unwrap();
+        assert_eq!(job.webhook.map(|h| h.state).as_deref(), Some("pending"));
+        let kinds = w.registry.names();
+        let all = ListQuery::parse("", &kinds).unwrap();
+        assert_eq!(list(&w.ctx(), &all).unwrap().items.len(), 1);
     }
 
     #[test]

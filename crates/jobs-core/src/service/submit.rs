@@ -192,6 +192,7 @@ pub(crate) fn submit_new(
     let claim = key.map(|key| IdempotencyClaim {
         key: key.0,
         fingerprint: body_fingerprint(body),
+        retention_cutoff_ms: ctx.retention_cutoff(now),
     });
     let enqueue = Enqueue {
         tenant: job.tenant.clone(),
@@ -713,13 +714,21 @@ mod tests {
         assert!(replays(&w));
         // It runs, and is kept the TTL after it finished.
         w.drain(1_000);
-        assert_eq!(w.job(&first.job.id).status, Status::Succeeded);
-        w.clock.advance(1_000);
+        let done = w.job(&first.job.id);
+        assert_eq!(done.status, Status::Succeeded);
+        let finished = done.finished_at.unwrap().as_ms();
+        w.clock.set(finished + 999);
         assert!(replays(&w));
-        // Retention removes it, and its key with it.
-        w.clock.advance(1);
+        // Then it is past retention: the key takes a new job, before retention has run
+        // (nothing rang: an idle deployment), and keeps it after.
+        w.clock.set(finished + 1_000);
+        let fresh = submit(&w.ctx(), &b, Some("later")).unwrap();
+        assert!(!fresh.replayed);
+        assert_ne!(fresh.job.id, first.job.id);
         w.drain(1_000);
-        assert!(!submit(&w.ctx(), &b, Some("later")).unwrap().replayed);
+        let again = submit(&w.ctx(), &b, Some("later")).unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.job.id, fresh.job.id);
     }
 
     #[test]

@@ -33,7 +33,7 @@ enum Swept {
 /// One batch of [`sweep`], or `None` when the store or queue failed.
 fn sweep_batch(ctx: &Context<'_>, outbox: &Outbox) -> Option<Swept> {
     let now = ctx.now();
-    let cutoff = now.saturating_sub(ctx.settings.job_ttl_seconds.saturating_mul(1_000));
+    let cutoff = ctx.retention_cutoff(now);
     let (tenant, ids) = match ctx.queue.expired(now, cutoff, SWEEP_LIMIT) {
         Ok(Some(expired)) => (expired.tenant, expired.ids),
         Ok(None) => return Some(Swept::None),

@@ -43,6 +43,7 @@ pub(super) fn idem(key: &str, fingerprint: &str) -> IdempotencyClaim {
     IdempotencyClaim {
         key: key.into(),
         fingerprint: fingerprint.into(),
+        retention_cutoff_ms: 0,
     }
 }
 
@@ -82,6 +83,54 @@ pub(super) fn a_key_goes_with_its_forgotten_job(q: &dyn Queue) {
     assert!(
         matches!(q.submit(&third).unwrap(), SubmitOutcome::Duplicate(rec) if rec.id == id(2).as_str())
     );
+}
+
+pub(super) fn a_key_is_free_once_its_job_is_past_retention(q: &dyn Queue) {
+    // `with_cutoff(n, c)`: job n with key "k", submitted when the retention cutoff is c.
+    let with_cutoff = |n: u64, key: &str, cutoff: u64| {
+        let mut job = enqueue(n, 300, 300);
+        job.idempotency = Some(IdempotencyClaim {
+            retention_cutoff_ms: cutoff,
+            ..idem(key, "fp")
+        });
+        job
+    };
+    let mut first = enqueue(1, 100, 100);
+    first.idempotency = Some(idem("k", "fp"));
+    q.submit(&first).unwrap();
+    // Its event goes out: a key is kept while the delivery is under way.
+    let mut hooked = enqueue(2, 100, 100);
+    hooked.idempotency = Some(idem("h", "fp"));
+    q.submit(&hooked).unwrap();
+    for (n, event) in [(1, false), (2, true)] {
+        assert_eq!(
+            q.cancel(&tenant(), &id(n), 200, event).unwrap(),
+            CancelOutcome::Cancelled
+        );
+    }
+    // Finished at 200: kept while the cutoff is before it.
+    assert!(matches!(
+        q.submit(&with_cutoff(3, "k", 199)).unwrap(),
+        SubmitOutcome::Duplicate(rec) if rec.id == id(1).as_str()
+    ));
+    assert!(matches!(
+        q.submit(&with_cutoff(3, "h", 500)).unwrap(),
+        SubmitOutcome::Duplicate(rec) if rec.id == id(2).as_str()
+    ));
+    // Past it: the key is free though retention has not removed job 1 yet, and the new
+    // job takes it.
+    assert_eq!(
+        q.submit(&with_cutoff(3, "k", 200)).unwrap(),
+        SubmitOutcome::Enqueued
+    );
+    assert!(q.knows(&tenant(), &id(1)).unwrap(), "not removed yet");
+    // Retention removing job 1 leaves the key to job 3.
+    q.forget(&tenant(), &[id(1)]).unwrap();
+    assert!(matches!(
+        q.submit(&with_cutoff(4, "k", 500)).unwrap(),
+        SubmitOutcome::Duplicate(rec) if rec.id == id(3).as_str()
+    ));
+    assert_eq!(count(q, Status::Queued), 1);
 }
 
 pub(super) fn knows_what_took_effect(q: &dyn Queue) {

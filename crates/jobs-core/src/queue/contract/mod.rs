@@ -43,6 +43,10 @@ pub const CHECKS: &[Check] = &[
         claims::a_key_goes_with_its_forgotten_job,
     ),
     (
+        "an idempotency key is free once its job is past retention and its event is out",
+        claims::a_key_is_free_once_its_job_is_past_retention,
+    ),
+    (
         "one token at a time holds the watch",
         claims::one_watch_at_a_time,
     ),

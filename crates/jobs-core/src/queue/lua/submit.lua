@@ -10,7 +10,11 @@
 --         record when the store is this Redis: all of it or nothing)
 --       9 + 2n the API key's record (HASH) when the key was not looked up for this
 --         submission ('' or absent: it was), 10 + 2n the hash the caller's key matched
--- The idempotency key lives as long as its job: retention removes both (`forget`).
+--       11 + 2n the retention cutoff (ms; absent: 0)
+-- The idempotency key lives as long as its job: retention removes both (`forget`). A job
+-- finished at or before the cutoff, its webhook delivery over, reads as gone before
+-- retention removes it (context.rs `expired`): its key is free again, and the new job
+-- takes it (`forget` then leaves the key to the new job).
 -- Reply: {'queued'}, {'duplicate', existing idempotency value},
 --        {'full', queued jobs, the limit} or {'key'} (the key is no longer as read)
 local id, now, due = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -29,8 +33,13 @@ if KEYS[16] then
   -- Taken, unless retention has removed its job: a job finished before it was due (a
   -- delayed job cancelled) goes before its key does, and the key goes with it.
   local taken = redis.call('GET', KEYS[16])
-  if taken and redis.call('ZSCORE', ALL, string.match(taken, '^%S*')) then
-    return {'duplicate', taken}
+  local held = taken and string.match(taken, '^%S*')
+  if held and redis.call('ZSCORE', ALL, held) then
+    local finished = tonumber(redis.call('ZSCORE', FINISHED, held))
+    local cutoff = tonumber(ARGV[11 + 2 * records]) or 0
+    local expired = finished and finished <= cutoff
+      and not redis.call('ZSCORE', HOOKS, bound_tenant() .. '/' .. held)
+    if not expired then return {'duplicate', taken} end
   end
 end
 local limit = tonumber(redis.call('HGET', KEYS[15], 'max_queued_jobs') or ARGV[7])
