@@ -57,6 +57,7 @@ pub(super) fn operations(schemas: &mut Schemas) -> Operations {
                 NotRetryable,
                 IdempotencyKeyInFlight,
                 UnknownKind,
+                InvalidInput,
                 QuotaExceeded,
             ])
             .build(),
