@@ -54,23 +54,31 @@ TEST_THREADS ?= 2
 CHROMIUM_COMMAND ?= chromium
 
 # Installs Debian package $(2) with apt-get unless the command $(1) is on PATH ($(3) says
-# what it is, for the message when it cannot): with sudo when not root; without root,
-# sudo or apt-get it stops and says what to install.
+# what it is, for the message when it cannot).
 define apt_install
-if ! command -v $(1) >/dev/null 2>&1; then \
+$(call apt_install_unless,command -v $(1) >/dev/null 2>&1,$(2),$(3),$(1) not found)
+endef
+
+# Installs Debian package $(2) with apt-get unless the shell test $(1) passes ($(3) says
+# what it is and $(4) what is wrong, for the messages): with sudo when not root (asking
+# for a password only at a terminal), waiting up to two minutes for a dpkg lock that
+# another apt holds; without root, sudo or apt-get it stops and says what to install.
+define apt_install_unless
+if ! { $(1); }; then \
   if ! command -v apt-get >/dev/null 2>&1; then \
-    echo "setup: $(1) not found and there is no apt-get: install $(3) so that $(1) is on PATH." >&2; \
+    echo "setup: $(4) and there is no apt-get: install $(3)." >&2; \
     exit 1; \
   fi; \
   if [[ "$$(id -u)" == 0 ]]; then sudo=""; \
-  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+  elif command -v sudo >/dev/null 2>&1 && { [[ -t 0 ]] || sudo -n true 2>/dev/null; }; then \
+    sudo="sudo"; [[ -t 0 ]] || sudo="sudo -n"; \
   else \
-    echo "setup: $(1) not found. Run 'make setup' as root, or install it: apt-get install -y $(2)" >&2; \
+    echo "setup: $(4). Run 'make setup' as root, or install it: apt-get install -y $(2)" >&2; \
     exit 1; \
   fi; \
   echo "setup: installing $(2) with apt-get"; \
-  $$sudo apt-get update; \
-  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $(2); \
+  $$sudo apt-get -o DPkg::Lock::Timeout=120 update; \
+  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y $(2); \
 fi
 endef
 
@@ -85,7 +93,7 @@ define redis_answers
   fi; }
 endef
 
-.PHONY: help setup build up admin test lint fmt clean openapi screenshots
+.PHONY: help setup setup-app build up admin test lint fmt clean openapi screenshots
 
 help: ## List the targets
 	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
@@ -94,7 +102,21 @@ help: ## List the targets
 	@echo
 	@echo "Variables (override as VAR=value): CARGO SPIN SPIN_BIN SPIN_FOR_TESTS LISTEN ARGS RUNTIME_CONFIG TEST_THREADS"
 
-setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server and chromium (apt-get), .venv with the tests' Python tools
+setup: setup-app ## Install what is missing: setup-app's, and for the tests chromium (apt-get) and .venv with their Python tools
+	@$(call apt_install,$(CHROMIUM_COMMAND),chromium,Chromium (the dashboard's browser tests))
+	@if ! cmp -s $(PY_REQUIREMENTS) $(VENV)/.requirements 2>/dev/null || [[ ! -x $(VENV)/bin/python ]]; then \
+	  command -v $(PYTHON) >/dev/null 2>&1 || { \
+	    echo "setup: $(PYTHON) not found: install Python 3.10 or later (the tests run Schemathesis and check webhook signatures with Python packages)" >&2; \
+	    exit 1; }; \
+	  $(call apt_install_unless,$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1,python3-venv,python3-venv,$(PYTHON) cannot make virtual environments); \
+	  echo "setup: installing $(PY_REQUIREMENTS) into $(VENV)/ (the tests' Python tools)"; \
+	  [[ -x $(VENV)/bin/python ]] || $(PYTHON) -m venv $(VENV); \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS); \
+	  cp $(PY_REQUIREMENTS) $(VENV)/.requirements; \
+	fi
+	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $$($(CHROMIUM_COMMAND) --version 2>/dev/null | head -1), $(VENV) with $(PY_REQUIREMENTS))"
+
+setup-app: ## Install what running the app needs: the wasm32-wasip2 Rust target, redis-server and curl (apt-get)
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
 	  echo "setup: '$(CARGO)' not found. Install Rust with rustup (https://rustup.rs) and run 'make setup' again." >&2; \
 	  exit 1; }
@@ -108,20 +130,7 @@ setup: ## Install what is missing: the wasm32-wasip2 Rust target, redis-server a
 	  exit 1; \
 	fi
 	@$(call apt_install,redis-server,redis-server,Redis 7 or later)
-	@$(call apt_install,$(CHROMIUM_COMMAND),chromium,Chromium (the dashboard's browser tests))
-	@if ! cmp -s $(PY_REQUIREMENTS) $(VENV)/.requirements 2>/dev/null || [[ ! -x $(VENV)/bin/python ]]; then \
-	  command -v $(PYTHON) >/dev/null 2>&1 || { \
-	    echo "setup: $(PYTHON) not found: install Python 3.10 or later (the tests run Schemathesis and check webhook signatures with Python packages)" >&2; \
-	    exit 1; }; \
-	  $(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1 || { \
-	    echo "setup: $(PYTHON) cannot make virtual environments: install python3-venv (apt-get install -y python3-venv)" >&2; \
-	    exit 1; }; \
-	  echo "setup: installing $(PY_REQUIREMENTS) into $(VENV)/ (the tests' Python tools)"; \
-	  [[ -x $(VENV)/bin/python ]] || $(PYTHON) -m venv $(VENV); \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(PY_REQUIREMENTS); \
-	  cp $(PY_REQUIREMENTS) $(VENV)/.requirements; \
-	fi
-	@echo "setup: ok ($(WASM_TARGET) target, $$(redis-server --version | awk '{ print $$1, $$2, $$3 }'), $$($(CHROMIUM_COMMAND) --version 2>/dev/null | head -1), $(VENV) with $(PY_REQUIREMENTS))"
+	@$(call apt_install,curl,curl,curl (make up makes the development key with it))
 
 # The native crates are built exactly as `cargo test` builds them (the
 # workspace's default members, same features), so the tests reuse this build.
@@ -129,7 +138,11 @@ build: ## Build the devhost (release) and the .wasm components and fixtures
 	$(CARGO) build --release
 	$(CARGO) build --target $(WASM_TARGET) --profile $(COMPONENT_PROFILE) $(WASM_PACKAGES)
 
-up: setup build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devhost) with Redis
+up: setup-app build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devhost) with Redis
+	@listen='$(LISTEN)'; if ( exec 3<>/dev/tcp/$${listen%:*}/$${listen##*:} ) 2>/dev/null; then \
+	  echo "up: something already listens on $(LISTEN) (another make up?): stop it, or run make up LISTEN=127.0.0.1:3001" >&2; \
+	  exit 1; \
+	fi
 	@mkdir -p $(REDIS_DIR)
 	@if $(redis_answers); then \
 	  echo "up: using the Redis already answering at $(REDIS_HOST):$(REDIS_PORT)"; \
@@ -154,7 +167,7 @@ up: setup build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devh
 	fi; \
 	echo "up: $${run[*]}"; \
 	"$${run[@]}" & pid=$$!; \
-	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' INT TERM; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid; echo "up: stopped; Redis goes on with the queue (make clean stops it and removes .spin/)"' INT TERM; \
 	if command -v curl >/dev/null 2>&1; then \
 	  for _ in $$(seq 1200); do \
 	    curl -sf -o /dev/null http://$(LISTEN)/healthz && break; \
@@ -208,7 +221,8 @@ fmt: ## Format all code
 	$(CARGO) fmt --all
 
 clean: ## Remove build outputs and local state (.spin/); stops a Redis that `make up` started
-	@if [[ -f $(REDIS_DIR)/redis.pid ]] && kill -0 "$$(cat $(REDIS_DIR)/redis.pid)" 2>/dev/null; then \
+	@if [[ -f $(REDIS_DIR)/redis.pid ]] && kill -0 "$$(cat $(REDIS_DIR)/redis.pid)" 2>/dev/null \
+	  && [[ "$$(ps -o comm= -p "$$(cat $(REDIS_DIR)/redis.pid)")" == redis-server ]]; then \
 	  echo "clean: stopping the redis-server started by make up (pid $$(cat $(REDIS_DIR)/redis.pid))"; \
 	  kill "$$(cat $(REDIS_DIR)/redis.pid)"; \
 	fi
