@@ -198,6 +198,10 @@ impl<K: KeyValue, R: Redis, N: Random> KeyValue for BatchReads<K, R, N> {
         self.kv.set_many(pairs)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), PortError> {
+        self.kv.delete_many(keys)
+    }
+
     fn is_queue_redis(&self) -> bool {
         self.is_redis()
     }

@@ -152,6 +152,10 @@ impl<K: KeyValue, R: Redis, C: Clock> KeyValue for RedisFirst<K, R, C> {
     fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
         self.checked(|kv| kv.set_many(pairs))
     }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), PortError> {
+        self.checked(|kv| kv.delete_many(keys))
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,11 @@ pub trait KeyValue {
             .iter()
             .try_for_each(|(key, value)| self.set(key, value))
     }
+    /// Delete every key (absent ones too): one round trip where the store has a batch
+    /// call. Not atomic: on an error some keys may have been deleted.
+    fn delete_many(&self, keys: &[String]) -> Result<(), PortError> {
+        keys.iter().try_for_each(|key| self.delete(key))
+    }
     /// Whether this store is the queue's Redis, its keys plain strings under their own
     /// names, so that a queue script may write them (`batch_reads`). False unless known.
     fn is_queue_redis(&self) -> bool {
@@ -289,6 +294,9 @@ macro_rules! forward_key_value {
             }
             fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), PortError> {
                 (**self).set_many(pairs)
+            }
+            fn delete_many(&self, keys: &[String]) -> Result<(), PortError> {
+                (**self).delete_many(keys)
             }
             fn is_queue_redis(&self) -> bool {
                 (**self).is_queue_redis()

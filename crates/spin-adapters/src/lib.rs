@@ -409,6 +409,16 @@ impl KeyValue for SpinKv {
             |bucket| wasi_kv::batch::set_many(bucket, pairs),
         )
     }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), PortError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.with_bucket(
+            || format!("delete {} keys", keys.len()),
+            |bucket| wasi_kv::batch::delete_many(bucket, keys),
+        )
+    }
 }
 
 /// Outbound Redis at one address. Every `Connection::open` is a new TCP connection on
