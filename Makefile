@@ -93,7 +93,7 @@ define redis_answers
   fi; }
 endef
 
-.PHONY: help setup setup-app build up admin test lint fmt clean openapi screenshots
+.PHONY: help setup setup-app listen-free build up admin test lint fmt clean openapi screenshots
 
 help: ## List the targets
 	@echo "async-jobs: asynchronous-by-default jobs on Spin (see README.md)"
@@ -138,11 +138,15 @@ build: ## Build the devhost (release) and the .wasm components and fixtures
 	$(CARGO) build --release
 	$(CARGO) build --target $(WASM_TARGET) --profile $(COMPONENT_PROFILE) $(WASM_PACKAGES)
 
-up: setup-app build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devhost) with Redis
-	@listen='$(LISTEN)'; if ( exec 3<>/dev/tcp/$${listen%:*}/$${listen##*:} ) 2>/dev/null; then \
+# Before anything is installed or built: is the address free?
+listen-free:
+	@listen='$(LISTEN)'; host=$${listen%:*}; host=$${host#[}; host=$${host%]}; \
+	if ( exec 3<>/dev/tcp/$$host/$${listen##*:} ) 2>/dev/null; then \
 	  echo "up: something already listens on $(LISTEN) (another make up?): stop it, or run make up LISTEN=127.0.0.1:3001" >&2; \
 	  exit 1; \
 	fi
+
+up: listen-free setup-app build ## Run the app on 127.0.0.1:3000 (Spin if on PATH, else the devhost) with Redis
 	@mkdir -p $(REDIS_DIR)
 	@if $(redis_answers); then \
 	  echo "up: using the Redis already answering at $(REDIS_HOST):$(REDIS_PORT)"; \
@@ -222,7 +226,7 @@ fmt: ## Format all code
 
 clean: ## Remove build outputs and local state (.spin/); stops a Redis that `make up` started
 	@if [[ -f $(REDIS_DIR)/redis.pid ]] && kill -0 "$$(cat $(REDIS_DIR)/redis.pid)" 2>/dev/null \
-	  && [[ "$$(ps -o comm= -p "$$(cat $(REDIS_DIR)/redis.pid)")" == redis-server ]]; then \
+	  && [[ "$$(cat /proc/$$(cat $(REDIS_DIR)/redis.pid)/comm 2>/dev/null)" == redis-server ]]; then \
 	  echo "clean: stopping the redis-server started by make up (pid $$(cat $(REDIS_DIR)/redis.pid))"; \
 	  kill "$$(cat $(REDIS_DIR)/redis.pid)"; \
 	fi

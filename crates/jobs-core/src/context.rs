@@ -72,6 +72,12 @@ impl Context<'_> {
         self.load_record_of(tenant, id, codec::decode_job)
     }
 
+    /// The record of `id` as stored, past retention or not: for a replay the submit
+    /// script has just found its key held by.
+    pub(crate) fn load_stored_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        self.load_record(id, codec::decode_job)
+    }
+
     /// The record of `id` and the result it carries inline, if any; `None` as for
     /// [`Context::load_job`].
     pub(crate) fn load_job_and_result(
@@ -102,13 +108,21 @@ impl Context<'_> {
     /// and no webhook delivery of it is under way (one that is keeps it, as retention
     /// does). Such a job reads as gone before retention has removed it, so a finished job
     /// is never shown longer than `job_ttl_seconds`, however long the deployment stays
-    /// idle. One queue read, only for an expired job with a callback URL.
+    /// idle. One or two queue reads, only for a job past the cutoff by its record.
     pub(crate) fn expired(&self, job: &Job) -> Result<bool, StoreError> {
         let past = job.status.is_terminal()
             && job
                 .finished_at
                 .is_some_and(|at| at.as_ms() <= self.retention_cutoff(self.now()));
         if !past {
+            return Ok(false);
+        }
+        // As the submit script judges its idempotency key: by the queue's finish time, a
+        // little later than the record's (it is stamped when the batch's outcomes are
+        // sent) and moved on while a delivery goes on. Gone from the queue: forgotten.
+        let cutoff = self.retention_cutoff(self.now());
+        let queued = self.queue.finished_ms(&job.tenant, &job.id)?;
+        if queued.is_some_and(|at| at > cutoff) {
             return Ok(false);
         }
         if job.callback_url.is_none() {

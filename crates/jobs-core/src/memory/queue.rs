@@ -152,6 +152,15 @@ impl MemoryQueue {
         s.id_tenant(id).and_then(|t| t.status.get(id).copied())
     }
 
+    /// Moves finished `id`'s place in the retention index to `ms`, as a finish sent after
+    /// the record was stamped, or a sweep during a webhook delivery, leaves it.
+    pub fn move_finished(&self, id: &JobId, ms: u64) {
+        let mut s = lock(&self.state);
+        if let Some(at) = s.tenants.values_mut().find_map(|t| t.finished.get_mut(id)) {
+            *at = ms;
+        }
+    }
+
     /// How many queue operations (Redis round trips, for the Redis queue) ran so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::SeqCst)
@@ -307,6 +316,10 @@ impl Queue for MemoryQueue {
             }
             _ => Ok(outcome),
         }
+    }
+
+    fn finished_ms(&self, tenant: &Tenant, id: &JobId) -> Result<Option<u64>, QueueError> {
+        Ok(self.state()?.tenant(tenant).finished.get(id).copied())
     }
 
     fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError> {

@@ -346,6 +346,10 @@ pub trait Queue {
     /// forgotten since). How the intake learns the outcome of a submit whose reply was
     /// lost.
     fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError>;
+    /// When retention counts `id` as finished (ms; its entry in `finished`, moved on while
+    /// a webhook delivery goes on), `None` when it is not there: what the submit script
+    /// compares with the retention cutoff, so that a read agrees with it.
+    fn finished_ms(&self, tenant: &Tenant, id: &JobId) -> Result<Option<u64>, QueueError>;
     /// Take the tenant whose turn it is, move its due delayed jobs and expired leases to
     /// ready, then lease up to `max` of its oldest ready jobs to `token` until
     /// `lease_until_ms`. `max` 0 does nothing and answers [`Claim::NOTHING`]. A claim

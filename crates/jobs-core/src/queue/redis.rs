@@ -173,6 +173,17 @@ impl<R: Redis> Queue for RedisQueue<R> {
         }
     }
 
+    fn finished_ms(&self, tenant: &Tenant, id: &JobId) -> Result<Option<u64>, QueueError> {
+        let reply = self.redis.execute(
+            "ZSCORE",
+            &[keys::finished(tenant).into(), id.as_str().into()],
+        )?;
+        // A score is a bulk string (Spin 3.x drops a nil reply, Spin 4.x keeps it).
+        Ok(text(reply.first())
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|ms| ms as u64))
+    }
+
     fn knows(&self, tenant: &Tenant, id: &JobId) -> Result<bool, QueueError> {
         // The submit script adds every id to `all` with everything else, atomically.
         let reply = self

@@ -482,6 +482,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_and_the_idempotency_key_judge_retention_by_the_queues_finish_time() {
+        let w = World::new();
+        let body = br#"{"kind":"echo","input":{}}"#;
+        let first = crate::service::submit(&w.ctx(), body, Some("k")).unwrap();
+        let id = first.job.id;
+        assert_eq!(w.drain(2_000).succeeded, 1);
+        let finished = w.job(&id).finished_at.unwrap().as_ms();
+        // The queue took the finish 300 ms after the record was stamped.
+        w.queue.move_finished(&id, finished + 300);
+        to_retention(&w, &id, 0);
+        // Past the cutoff by the record, not by the queue: kept, and its key replays.
+        assert_eq!(
+            get(&w.ctx(), id.as_str()).unwrap().status,
+            Status::Succeeded
+        );
+        let again = crate::service::submit(&w.ctx(), body, Some("k")).unwrap();
+        assert!(again.replayed && again.job.id == id, "{again:?}");
+        // Past it by both: gone, and the key takes a new job.
+        to_retention(&w, &id, 300);
+        assert_eq!(get(&w.ctx(), id.as_str()), Err(GetError::NotFound));
+        let fresh = crate::service::submit(&w.ctx(), body, Some("k")).unwrap();
+        assert!(!fresh.replayed && fresh.job.id != id, "{fresh:?}");
+    }
+
+    #[test]
     fn a_job_past_retention_with_its_webhook_still_under_way_is_kept_in_view() {
         let w = World::new();
         let id = w.submit(json!({

@@ -224,7 +224,7 @@ pub(crate) fn submit_new(
             }
             let original = JobId::parse(&earlier.id)
                 .ok()
-                .map(|id| ctx.load_job(&id))
+                .map(|id| ctx.load_stored_job(&id))
                 .transpose()
                 .map_err(SubmitError::Unavailable)?
                 .flatten();
