@@ -26,6 +26,8 @@ enum Scenario {
     Sync,
     /// One tenant's single job behind another tenant's backlog.
     Fair,
+    /// Finished jobs past their TTL deleted by one worker.
+    Retention,
 }
 
 #[derive(Debug, Parser)]
@@ -136,6 +138,7 @@ fn main() -> anyhow::Result<()> {
         e2e: Vec::new(),
         sync_async: Vec::new(),
         fair: Vec::new(),
+        retention: Vec::new(),
         problems: Vec::new(),
         charts: Vec::new(),
     };
@@ -170,6 +173,9 @@ fn main() -> anyhow::Result<()> {
             }
             if wanted(Scenario::Fair) {
                 scenarios::fairness(&ctx, &mut report);
+            }
+            if wanted(Scenario::Retention) {
+                scenarios::retention(&ctx, &mut report);
             }
             if wanted(Scenario::Sync) {
                 scenarios::sync_vs_async(&ctx, &mut report);

@@ -69,6 +69,8 @@ pub struct Plan {
     /// Fairness: tenant A's queued echo jobs when tenant B submits, and B's tries.
     pub fair_backlog: u64,
     pub fair_tries: u64,
+    /// Retention: finished echo jobs one worker sweeps once their TTL has passed.
+    pub retention_jobs: u64,
 }
 
 impl Plan {
@@ -96,6 +98,7 @@ impl Plan {
                 worker_nice: 0,
                 fair_backlog: 2_000,
                 fair_tries: 20,
+                retention_jobs: 2_000,
             }
         } else {
             Plan {
@@ -120,6 +123,7 @@ impl Plan {
                 worker_nice: 0,
                 fair_backlog: 5_000,
                 fair_tries: 100,
+                retention_jobs: 20_000,
             }
         }
     }

@@ -101,6 +101,15 @@ impl Stack {
 
     /// Starts the runtime with only `components`, and waits for its readiness line.
     pub fn process(&self, components: &[&str]) -> anyhow::Result<App> {
+        self.process_with(components, &[])
+    }
+
+    /// [`Stack::process`] with more variables (`name`, `value`).
+    pub fn process_with(
+        &self,
+        components: &[&str],
+        variables: &[(&str, &str)],
+    ) -> anyhow::Result<App> {
         // The worker alone has no HTTP trigger, and Spin refuses `--listen` then.
         let http = components.iter().any(|c| *c != "worker");
         let mut options = self.stack.app_options(self.manifest.clone());
@@ -110,6 +119,11 @@ impl Stack {
             "max_queued_jobs".to_owned(),
             BENCH_MAX_QUEUED_JOBS.to_string(),
         ));
+        options.variables.extend(
+            variables
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
         if !http {
             options = options.without_http();
         }
@@ -136,10 +150,16 @@ impl Stack {
     /// `expected` subscribers in all. A `background` worker runs at the stack's worker
     /// nice value (`--worker-nice`).
     pub fn worker(&self, expected: usize, background: bool) -> anyhow::Result<App> {
-        let app = self.process(&["worker"])?;
+        let app = self.worker_with(expected, &[])?;
         if background && self.worker_nice != 0 {
             renice(app.pid(), self.worker_nice)?;
         }
+        Ok(app)
+    }
+
+    /// One more worker process with more variables, as [`Stack::worker`] (in front).
+    pub fn worker_with(&self, expected: usize, variables: &[(&str, &str)]) -> anyhow::Result<App> {
+        let app = self.process_with(&["worker"], variables)?;
         let subscribed = std::panic::catch_unwind(|| {
             self.stack
                 .redis

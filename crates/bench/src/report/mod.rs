@@ -40,6 +40,8 @@ pub struct Report {
     pub sync_async: Vec<SyncRow>,
     /// Fairness: one tenant's single job behind another's backlog.
     pub fair: Vec<FairRow>,
+    /// Retention: finished jobs past their TTL swept by one worker.
+    pub retention: Vec<RetentionRow>,
     /// Scenario steps that failed; the run went on without them.
     pub problems: Vec<Problem>,
     /// The chart files written beside the report.
@@ -106,6 +108,16 @@ pub struct FairRow {
     pub a_queued_mean: f64,
     /// `started_at - created_at` of B's job (the app's own timestamps, ms resolution).
     pub wait: Latency,
+}
+
+/// Finished jobs past their TTL, swept by one worker process.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetentionRow {
+    /// The jobs there were to sweep.
+    pub jobs: u64,
+    /// From the doorbell to the last of them forgotten.
+    pub seconds: f64,
+    pub per_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -284,6 +296,7 @@ impl Report {
         self.e2e_section(w);
         self.sync_section(w);
         self.fair_section(w);
+        self.retention_section(w);
 
         if !self.charts.is_empty() {
             let _ = writeln!(w, "\n## Charts\n");

@@ -7,6 +7,7 @@
 //!   processes; rates and delays read back from the job records.
 //! - [`sync_vs_async`]: `thumbnail` inside the request against submit and poll.
 //! - [`fairness`]: one tenant's single job behind another tenant's backlog.
+//! - [`retention`]: finished jobs past their TTL deleted by one worker.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -33,11 +34,13 @@ use crate::stack::{Stack, panic_text};
 mod ack;
 mod e2e;
 mod fair;
+mod retention;
 mod sync;
 
 pub use ack::ack_and_floor;
 pub use e2e::{Rows, end_to_end};
 pub use fair::fairness;
+pub use retention::retention;
 pub use sync::sync_vs_async;
 
 /// How long one submit-and-poll cycle may take before it counts as an error.
