@@ -119,11 +119,13 @@ impl Context<'_> {
         }
         // As the submit script judges its idempotency key: by the queue's finish time, a
         // little later than the record's (it is stamped when the batch's outcomes are
-        // sent) and moved on while a delivery goes on. Gone from the queue: forgotten.
+        // sent) and moved on while a delivery goes on. Known but not finished there yet
+        // (its finish not sent: a worker died in between): held, as the script holds it.
         let cutoff = self.retention_cutoff(self.now());
-        let queued = self.queue.finished_ms(&job.tenant, &job.id)?;
-        if queued.is_some_and(|at| at > cutoff) {
-            return Ok(false);
+        match self.queue.finished_ms(&job.tenant, &job.id)? {
+            Some(at) if at > cutoff => return Ok(false),
+            None if self.queue.knows(&job.tenant, &job.id)? => return Ok(false),
+            _ => {}
         }
         if job.callback_url.is_none() {
             return Ok(true);

@@ -4,9 +4,14 @@
 use std::fmt::Write as _;
 
 mod backlog;
+mod fair;
 mod problems;
+mod retention;
 mod tail;
 mod targets;
+
+pub use fair::FairRow;
+pub use retention::RetentionRow;
 
 pub use backlog::Receipts;
 
@@ -95,29 +100,6 @@ pub struct LoadRow {
     /// Reads Redis served per request (`GET` and `MGET` calls), where counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_reads: Option<f64>,
-}
-
-/// Fairness across tenants: how long tenant B's single job waited to start while tenant
-/// A had `backlog` echo jobs queued, over `tries` tries, one worker process.
-#[derive(Debug, Clone, Serialize)]
-pub struct FairRow {
-    pub tenant_b: String,
-    pub backlog: u64,
-    pub tries: u64,
-    /// A's queued jobs when B submitted, on average.
-    pub a_queued_mean: f64,
-    /// `started_at - created_at` of B's job (the app's own timestamps, ms resolution).
-    pub wait: Latency,
-}
-
-/// Finished jobs past their TTL, swept by one worker process.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RetentionRow {
-    /// The jobs there were to sweep.
-    pub jobs: u64,
-    /// From the doorbell to the last of them forgotten.
-    pub seconds: f64,
-    pub per_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

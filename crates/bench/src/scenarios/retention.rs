@@ -82,10 +82,13 @@ fn sweep(ctx: &Ctx<'_>, jobs: u64) -> anyhow::Result<RetentionRow> {
         bail!("{before} succeeded jobs to sweep, not {jobs}");
     }
     let t0 = Instant::now();
-    let _: i64 = redis::cmd("PUBLISH")
+    let heard: i64 = redis::cmd("PUBLISH")
         .arg(CHANNEL)
         .arg("bench retention")
         .query(&mut con)?;
+    if heard != 1 {
+        bail!("the ring reached {heard} subscribers, not the one worker");
+    }
     while left(&mut con)? > 0 {
         if t0.elapsed() > SWEEP_TIMEOUT {
             bail!(

@@ -246,25 +246,12 @@ impl MemoryQueue {
                 return Ok(SubmitOutcome::KeyRefused);
             }
         }
-        let state = &mut *state;
-        let s = state.tenants.entry(job.tenant.clone()).or_default();
         if let Some(claim) = &job.idempotency
-            && let Some(value) = s.idempotency.get(&claim.key)
+            && let Some(taken) = state.key_holder(&job.tenant, claim)
         {
-            // Taken, unless retention has removed its job, or it is past retention with
-            // its delivery over (as submit.lua).
-            let taken = IdempotencyRecord::decode(value);
-            let held = JobId::parse(&taken.id).ok().filter(|id| s.all.contains(id));
-            let expired = |id: &JobId| {
-                s.finished
-                    .get(id)
-                    .is_some_and(|at| *at <= claim.retention_cutoff_ms)
-                    && state.hooks.under_way(&job.tenant, id).is_none()
-            };
-            if held.is_some_and(|id| !expired(&id)) {
-                return Ok(SubmitOutcome::Duplicate(taken));
-            }
+            return Ok(SubmitOutcome::Duplicate(taken));
         }
+        let s = state.tenant(&job.tenant);
         let queued = s.count(Status::Queued);
         if queued >= max_queued {
             return Ok(SubmitOutcome::Full {

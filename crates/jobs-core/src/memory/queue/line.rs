@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::job::{JobId, Tenant};
 use crate::memory::hooks::Outbox;
 use crate::memory::tenant_queue::TenantState;
-use crate::queue::{Claim, Doorbell};
+use crate::queue::{Claim, Doorbell, IdempotencyClaim, IdempotencyRecord};
 
 /// Every tenant's queue, and what all tenants share.
 #[derive(Debug, Default)]
@@ -27,6 +27,26 @@ pub(super) struct State {
 impl State {
     pub(super) fn tenant(&mut self, t: &Tenant) -> &mut TenantState {
         self.tenants.entry(t.clone()).or_default()
+    }
+
+    /// The job holding `claim`'s key for tenant `t`, if one does: taken, unless retention
+    /// has removed its job, or it is past retention with its delivery over (submit.lua).
+    pub(super) fn key_holder(
+        &self,
+        t: &Tenant,
+        claim: &IdempotencyClaim,
+    ) -> Option<IdempotencyRecord> {
+        let s = self.tenants.get(t)?;
+        let taken = IdempotencyRecord::decode(s.idempotency.get(&claim.key)?);
+        let id = JobId::parse(&taken.id)
+            .ok()
+            .filter(|id| s.all.contains(id))?;
+        let past = s
+            .finished
+            .get(&id)
+            .is_some_and(|at| *at <= claim.retention_cutoff_ms);
+        let expired = past && self.hooks.under_way(t, &id).is_none();
+        (!expired).then_some(taken)
     }
 
     /// `t` joins the end of the line unless it is in line (`queue_turn`).
